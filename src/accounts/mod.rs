@@ -1,0 +1,3 @@
+//! Structures and accounts.
+
+pub mod structures;

@@ -1,0 +1,102 @@
+//! Structures: the organisations whose aidants act on behalf of usagers.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::domain::valid_siret;
+use crate::journal::{self, NewEntry};
+use crate::store::schema::structures;
+use crate::store::DbConn;
+
+/// A structure.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = structures)]
+pub struct Structure {
+    /// Id (UUID text).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// SIRET (14 digits).
+    pub siret: String,
+    /// Postal address.
+    pub address: String,
+    /// Active flag.
+    pub active: bool,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+}
+
+/// Why a structure cannot be created.
+#[derive(Debug, thiserror::Error)]
+pub enum StructureError {
+    /// Bad name.
+    #[error("le nom de la structure est obligatoire (200 caractères au plus)")]
+    Name,
+    /// Bad SIRET.
+    #[error("le SIRET doit comporter 14 chiffres et être valide (clé de Luhn)")]
+    Siret,
+    /// Duplicate SIRET.
+    #[error("une structure avec ce SIRET existe déjà")]
+    Duplicate,
+    /// Storage failure.
+    #[error(transparent)]
+    Journal(#[from] journal::JournalError),
+    /// Storage failure.
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+/// Creates a structure and journals it, in the caller's transaction.
+pub fn create(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    name: &str,
+    siret: &str,
+    address: &str,
+) -> Result<Structure, StructureError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(StructureError::Name);
+    }
+    let siret: String = siret.chars().filter(|c| !c.is_whitespace()).collect();
+    if !valid_siret(&siret) {
+        return Err(StructureError::Siret);
+    }
+    let exists: i64 = structures::table
+        .filter(structures::siret.eq(&siret))
+        .count()
+        .get_result(conn)?;
+    if exists > 0 {
+        return Err(StructureError::Duplicate);
+    }
+    let s = Structure {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: name.to_string(),
+        siret,
+        address: address.trim().to_string(),
+        active: true,
+        created_at: now.naive_utc(),
+    };
+    diesel::insert_into(structures::table)
+        .values(&s)
+        .execute(conn)?;
+    journal::append(
+        conn,
+        now,
+        NewEntry::new("structure.created")
+            .actor(actor)
+            .structure(&s.id),
+    )?;
+    Ok(s)
+}
+
+/// Finds a structure by SIRET.
+pub fn by_siret(conn: &mut DbConn, siret: &str) -> QueryResult<Option<Structure>> {
+    structures::table
+        .filter(structures::siret.eq(siret))
+        .select(Structure::as_select())
+        .first(conn)
+        .optional()
+}

@@ -1,0 +1,346 @@
+//! Settings: built-in defaults (`config/default.toml`) < `--config FILE` < `PROCURA_*`
+//! environment, validated once at start-up.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use url::Url;
+
+use crate::store::Backend;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// A setting that is missing or malformed: the process stops with exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {setting}: {message}")]
+pub struct ConfigError {
+    /// The setting, by its environment name.
+    pub setting: String,
+    /// What is expected.
+    pub message: String,
+}
+
+fn err(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting: format!("PROCURA_{}", key.to_ascii_uppercase()),
+        message: message.into(),
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// UI theme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Theme {
+    /// The built-in accessible stylesheet (default).
+    Procura,
+    /// The French State design system, served from `dsfr_dir` (State services only).
+    Dsfr,
+}
+
+/// Validated settings.
+#[derive(Clone)]
+pub struct Settings {
+    /// Database backend and location.
+    pub database: Backend,
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// Issuer and base of absolute URLs (no trailing slash).
+    pub public_url: Url,
+    /// Folder for demo data.
+    pub data_dir: PathBuf,
+    /// Connection pool size.
+    pub pool_size: u32,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Seconds granted to in-flight requests at shutdown.
+    pub shutdown_timeout: u64,
+    /// UI theme.
+    pub theme: Theme,
+    /// Folder holding DSFR's `dist` files when the theme is `dsfr`.
+    pub dsfr_dir: Option<PathBuf>,
+    /// Master key (32 bytes), when given.
+    pub master_key: Option<[u8; 32]>,
+    /// FranceConnect issuer, when configured.
+    pub fc_issuer: Option<Url>,
+    /// FranceConnect client id.
+    pub fc_client_id: Option<String>,
+    /// FranceConnect client secret.
+    pub fc_client_secret: Option<String>,
+    /// Demo mode (`serve --demo`).
+    pub demo: bool,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("database", &self.database.name())
+            .field("bind", &self.bind)
+            .field("public_url", &self.public_url.as_str())
+            .field("demo", &self.demo)
+            .field("master_key", &self.master_key.map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Raw layered values, before validation.
+pub struct Layers(config::Config);
+
+impl Layers {
+    /// Defaults, then `file`, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// Defaults, then `file`, then the given environment (tests pass their own).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut b = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError {
+                    setting: "--config".into(),
+                    message: format!("{} is not a readable file", path.display()),
+                });
+            }
+            b = b.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("PROCURA_")
+                    .map(|rest| (rest.to_ascii_lowercase(), v))
+            })
+            .collect();
+        b = b.add_source(
+            config::Environment::default()
+                .source(Some(env))
+                .try_parsing(false),
+        );
+        let c = b.build().map_err(|e| ConfigError {
+            setting: file.map(|p| p.display().to_string()).unwrap_or_default(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Ok(Layers(c))
+    }
+
+    fn opt(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.0.get_string(key) {
+            Ok(s) if s.trim().is_empty() => Ok(None),
+            Ok(s) => Ok(Some(s.trim().to_string())),
+            Err(config::ConfigError::NotFound(_)) => Ok(None),
+            Err(e) => Err(err(key, format!("expected a text value ({e})"))),
+        }
+    }
+
+    fn req(&self, key: &str, expected: &str) -> Result<String, ConfigError> {
+        self.opt(key)?
+            .ok_or_else(|| err(key, format!("missing; expected {expected}")))
+    }
+
+    /// Validates every setting. `demo` is `serve --demo`.
+    pub fn validate(&self, demo: bool) -> Result<Settings, ConfigError> {
+        let db = self.req(
+            "database_url",
+            "sqlite://PATH or postgres://USER@HOST:PORT/DB",
+        )?;
+        let database =
+            Backend::from_url(&db).map_err(|m| err("database_url", format!("{m}, got {db:?}")))?;
+
+        let bind_s = self.req("bind", "host:port")?;
+        let bind = bind_s
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| {
+                err(
+                    "bind",
+                    format!("expected host:port such as 127.0.0.1:8080, got {bind_s:?}"),
+                )
+            })?;
+
+        let public_s = self.req("public_url", "an http(s) URL")?;
+        let public_url = parse_url("public_url", &public_s)?;
+        if public_url.query().is_some() || public_url.fragment().is_some() {
+            return Err(err(
+                "public_url",
+                "expected a URL without query or fragment",
+            ));
+        }
+
+        let data_dir = PathBuf::from(self.req("data_dir", "a folder path")?);
+        let pool_size = parse_num("pool_size", &self.req("pool_size", "a number")?, 1, 256)? as u32;
+        let shutdown_timeout = parse_num(
+            "shutdown_timeout",
+            &self.req("shutdown_timeout", "seconds")?,
+            0,
+            3600,
+        )?;
+        let log_format = match self.req("log_format", "text or json")?.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(err(
+                    "log_format",
+                    format!("expected text or json, got {other:?}"),
+                ))
+            }
+        };
+        let theme = match self.req("theme", "procura or dsfr")?.as_str() {
+            "procura" => Theme::Procura,
+            "dsfr" => Theme::Dsfr,
+            other => {
+                return Err(err(
+                    "theme",
+                    format!("expected procura or dsfr, got {other:?}"),
+                ))
+            }
+        };
+        let dsfr_dir = self.opt("dsfr_dir")?.map(PathBuf::from);
+        if theme == Theme::Dsfr {
+            match &dsfr_dir {
+                Some(d) if d.join("dsfr.min.css").is_file() => {}
+                _ => {
+                    return Err(err(
+                        "dsfr_dir",
+                        "the dsfr theme needs the dist folder of the npm package @gouvfr/dsfr (containing dsfr.min.css)",
+                    ))
+                }
+            }
+        }
+
+        let master_key = match self.opt("master_key")? {
+            Some(s) => Some(parse_master_key(&s)?),
+            None => None,
+        };
+        let fc_issuer = match self.opt("fc_issuer")? {
+            Some(s) => Some(parse_url("fc_issuer", &s)?),
+            None => None,
+        };
+        Ok(Settings {
+            database,
+            bind,
+            public_url,
+            data_dir,
+            pool_size,
+            log_format,
+            shutdown_timeout,
+            theme,
+            dsfr_dir,
+            master_key,
+            fc_issuer,
+            fc_client_id: self.opt("fc_client_id")?,
+            fc_client_secret: self.opt("fc_client_secret")?,
+            demo,
+        })
+    }
+}
+
+fn parse_url(key: &str, s: &str) -> Result<Url, ConfigError> {
+    let u = Url::parse(s).map_err(|_| err(key, format!("expected an http(s) URL, got {s:?}")))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
+        return Err(err(key, format!("expected an http(s) URL, got {s:?}")));
+    }
+    Ok(u)
+}
+
+fn parse_num(key: &str, s: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+    match s.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(err(
+            key,
+            format!("expected a whole number from {min} to {max}, got {s:?}"),
+        )),
+    }
+}
+
+/// Decodes a master key: standard base64 of exactly 32 bytes.
+pub fn parse_master_key(s: &str) -> Result<[u8; 32], ConfigError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .map_err(|_| {
+            err(
+                "master_key",
+                "expected base64 of 32 random bytes (openssl rand -base64 32)",
+            )
+        })?;
+    bytes.try_into().map_err(|_| {
+        err(
+            "master_key",
+            "expected base64 of exactly 32 bytes (openssl rand -base64 32)",
+        )
+    })
+}
+
+impl Settings {
+    /// True when the public URL is https (HSTS, `__Host-` cookies).
+    pub fn https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// An absolute URL under the public URL, for `path` starting with `/`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.public_url.as_str().trim_end_matches('/'), path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Layers::load_with_env(
+            None,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )?
+        .validate(false)
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = with(&[]).expect("defaults");
+        assert_eq!(s.bind.port(), 8080);
+        assert!(s.master_key.is_none());
+    }
+
+    #[test]
+    fn each_malformed_setting_is_named() {
+        for (k, v) in [
+            ("PROCURA_DATABASE_URL", "mysql://x"),
+            ("PROCURA_BIND", "nowhere"),
+            ("PROCURA_PUBLIC_URL", "ftp://x"),
+            ("PROCURA_MASTER_KEY", "c2hvcnQ="),
+            ("PROCURA_POOL_SIZE", "zero"),
+            ("PROCURA_LOG_FORMAT", "xml"),
+            ("PROCURA_FC_ISSUER", "not a url"),
+            ("PROCURA_THEME", "dsfr"),
+        ] {
+            let e = with(&[(k, v)])
+                .err()
+                .unwrap_or_else(|| panic!("{k}={v} accepted"));
+            let expect = if k == "PROCURA_THEME" {
+                "PROCURA_DSFR_DIR"
+            } else {
+                k
+            };
+            assert_eq!(e.setting, expect, "{e}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let s = with(&[("PROCURA_BIND", "127.0.0.1:9999")]).expect("valid");
+        assert_eq!(s.bind.port(), 9999);
+    }
+}

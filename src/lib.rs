@@ -1,0 +1,16 @@
+//! Procura: acting on behalf of someone, safely.
+//!
+//! Modules by domain; see `docs/ARCHITECTURE.md`.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod accounts;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod journal;
+pub mod store;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,178 @@
+//! Error pages: French HTML for browsers, JSON for JSON clients; never a bare status.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::ServiceResponse;
+use actix_web::error::InternalError;
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::{AppState, Layout};
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    layout: &'a Layout,
+    status: u16,
+    title: &'a str,
+    message: &'a str,
+}
+
+/// True when the client asked for JSON rather than HTML.
+pub fn wants_json(req: &HttpRequest) -> bool {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    (accept.contains("application/json") && !accept.contains("text/html"))
+        || (accept.is_empty() && content_type.starts_with("application/json"))
+}
+
+fn title_for(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "Requête invalide",
+        401 => "Authentification requise",
+        403 => "Accès refusé",
+        404 => "Page introuvable",
+        405 => "Méthode non autorisée",
+        408 => "Délai dépassé",
+        413 => "Requête trop volumineuse",
+        415 => "Format non pris en charge",
+        429 => "Trop de tentatives",
+        503 => "Service momentanément indisponible",
+        s if s >= 500 => "Erreur interne",
+        _ => "Erreur",
+    }
+}
+
+fn code_for(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "invalid_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        429 => "too_many_requests",
+        503 => "unavailable",
+        s if s >= 500 => "server_error",
+        _ => "error",
+    }
+}
+
+fn default_message(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        404 => "L’adresse demandée n’existe pas ou n’est plus disponible.",
+        405 => "Cette adresse n’accepte pas ce type de requête.",
+        413 => "La requête dépasse la taille autorisée.",
+        415 => "Le format de la requête n’est pas pris en charge.",
+        s if s >= 500 => "Une erreur inattendue s’est produite. Elle a été enregistrée ; réessayez dans quelques instants.",
+        _ => "La requête n’a pas pu être traitée.",
+    }
+}
+
+/// An error response for `req`: JSON (`error`, `error_description`) or a French page.
+pub fn error_page(req: &HttpRequest, status: StatusCode, message: &str) -> HttpResponse {
+    if wants_json(req) {
+        return HttpResponse::build(status).json(serde_json::json!({
+            "error": code_for(status),
+            "error_description": message,
+        }));
+    }
+    let fallback;
+    let layout = match req.app_data::<web::Data<AppState>>() {
+        Some(s) => &s.layout,
+        None => {
+            fallback = Layout {
+                stylesheets: vec!["/static/procura.css".into()],
+            };
+            &fallback
+        }
+    };
+    let page = ErrorPage {
+        layout,
+        status: status.as_u16(),
+        title: title_for(status),
+        message,
+    };
+    let body = page.render().unwrap_or_else(|_| message.to_string());
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
+
+/// The 404 page for unknown routes.
+pub async fn not_found(req: HttpRequest, _state: web::Data<AppState>) -> HttpResponse {
+    error_page(
+        &req,
+        StatusCode::NOT_FOUND,
+        default_message(StatusCode::NOT_FOUND),
+    )
+}
+
+fn bad_input(err: actix_web::Error, req: &HttpRequest, what: &str) -> actix_web::Error {
+    let status = err.as_response_error().status_code();
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        default_message(status).to_string()
+    } else {
+        format!("{what} invalide : {}", err)
+    };
+    let resp = error_page(req, status, &message);
+    InternalError::from_response(err, resp).into()
+}
+
+/// JSON body errors → 400 with a clear message.
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(64 * 1024)
+        .error_handler(|e, req| bad_input(e.into(), req, "Contenu JSON"))
+}
+
+/// Form body errors → 400 with a clear message.
+pub fn form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(64 * 1024)
+        .error_handler(|e, req| bad_input(e.into(), req, "Formulaire"))
+}
+
+/// Query string errors → 400 with a clear message.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|e, req| bad_input(e.into(), req, "Paramètres d’adresse"))
+}
+
+/// Path segment errors → 404 (a malformed id names nothing).
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|e, req| {
+        let resp = error_page(
+            req,
+            StatusCode::NOT_FOUND,
+            default_message(StatusCode::NOT_FOUND),
+        );
+        InternalError::from_response(e, resp).into()
+    })
+}
+
+/// Gives every 4xx/5xx response that has no body of its own (405 from routing, errors
+/// raised by actix itself) a French page or JSON body.
+pub fn fill_empty_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
+        if res.response().headers().contains_key(header::CONTENT_TYPE) {
+            return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        }
+        let status = res.status();
+        let (req, _old) = res.into_parts();
+        let new = error_page(&req, status, default_message(status));
+        Ok(ErrorHandlerResponse::Response(
+            ServiceResponse::new(req, new).map_into_right_body(),
+        ))
+    })
+}

@@ -1,0 +1,332 @@
+//! HTTP surface: the app factory, middleware, routes and error pages.
+
+mod errors;
+mod health;
+pub mod metrics;
+
+pub use errors::{error_page, wants_json};
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
+use askama::Template;
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::clock::SharedClock;
+use crate::config::{Settings, Theme};
+use crate::journal::{self, NewEntry};
+use crate::store::{write_tx, Store, StoreError};
+use metrics::Metrics;
+
+/// Content-Security-Policy of every response: no inline script or style, no framing.
+pub const CSP: &str =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+const PROCURA_CSS: &str = include_str!("../../static/procura.css");
+
+/// What every page template needs from the layout.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Stylesheets to link, in order.
+    pub stylesheets: Vec<String>,
+}
+
+/// Shared state of the running service.
+pub struct AppState {
+    /// Database pool.
+    pub store: Store,
+    /// Time source.
+    pub clock: SharedClock,
+    /// Validated settings.
+    pub settings: Arc<Settings>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Page layout (theme).
+    pub layout: Layout,
+    /// DSFR stylesheet, loaded at start when the theme is `dsfr`.
+    pub dsfr_css: Option<String>,
+}
+
+/// Runs blocking work (database) on the blocking pool, inside the current tracing span.
+pub async fn blocking<T, F>(f: F) -> Result<T, StoreError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let span = tracing::Span::current();
+    web::block(move || span.in_scope(f))
+        .await
+        .map_err(|e| StoreError::Other(format!("blocking task failed: {e}")))
+}
+
+/// A bound, ready-to-run service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Opens the database, applies migrations, seeds the demo, binds `settings.bind`.
+    pub fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.bind)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
+        Self::build_with_listener(settings, clock, listener)
+    }
+
+    /// As [`Application::build`], on a listener the caller bound (tests use port 0).
+    pub fn build_with_listener(
+        settings: Settings,
+        clock: SharedClock,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        let store = Store::open(settings.database.clone(), settings.pool_size)?;
+        store.migrate()?;
+        if settings.demo {
+            crate::demo::seed(&store, clock.now())?;
+        }
+        let port = listener.local_addr()?.port();
+        let dsfr_css = match (&settings.theme, &settings.dsfr_dir) {
+            (Theme::Dsfr, Some(dir)) => Some(std::fs::read_to_string(dir.join("dsfr.min.css"))?),
+            _ => None,
+        };
+        let layout = Layout {
+            stylesheets: if dsfr_css.is_some() {
+                vec!["/static/dsfr.min.css".into()]
+            } else {
+                vec!["/static/procura.css".into()]
+            },
+        };
+        let shutdown_timeout = settings.shutdown_timeout;
+        let state = web::Data::new(AppState {
+            store: store.clone(),
+            clock: clock.clone(),
+            settings: Arc::new(settings),
+            metrics: Metrics::new(),
+            layout,
+            dsfr_css,
+        });
+        let data = state.clone();
+        let server = HttpServer::new(move || app(data.clone()))
+            .listen(listener)?
+            .shutdown_timeout(shutdown_timeout)
+            // Signals are handled in `run_until_stopped`: actix treats SIGINT as a forced
+            // stop, and both SIGINT and SIGTERM must let in-flight requests finish.
+            .disable_signals()
+            .run();
+        let mut conn = store.conn()?;
+        let s = &state.settings;
+        write_tx(&mut conn, |c| {
+            journal::append(
+                c,
+                clock.now(),
+                NewEntry::new("service.started")
+                    .actor("system")
+                    .detail("version", env!("CARGO_PKG_VERSION"))
+                    .detail("backend", s.database.name())
+                    .detail("demo", s.demo),
+            )
+        })?;
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
+    }
+
+    /// The port the service listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server (graceful when asked so).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// The database pool.
+    pub fn store(&self) -> Store {
+        self.state.store.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM or a stop through the handle, lets in-flight requests
+    /// finish, then journals the shutdown.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        actix_web::rt::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("stop signal received: finishing in-flight requests");
+            handle.stop(true).await;
+        });
+        self.server.await?;
+        let state = self.state.clone();
+        blocking(move || -> anyhow::Result<()> {
+            let mut conn = state.store.conn()?;
+            write_tx(&mut conn, |c| {
+                journal::append(
+                    c,
+                    state.clock.now(),
+                    NewEntry::new("service.stopped").actor("system"),
+                )
+            })?;
+            Ok(())
+        })
+        .await??;
+        tracing::info!("service stopped");
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use actix_web::rt::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio_select(term.recv(), int.recv()).await;
+        }
+        _ => std::future::pending::<()>().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = actix_web::rt::signal::ctrl_c().await;
+}
+
+/// Resolves when either future does.
+async fn tokio_select<A, B>(a: A, b: B)
+where
+    A: std::future::Future,
+    B: std::future::Future,
+{
+    let a = std::pin::pin!(a);
+    let b = std::pin::pin!(b);
+    futures_util::future::select(a, b).await;
+}
+
+/// The actix application: middleware, routes, error handling.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let mut headers = DefaultHeaders::new()
+        .add((header::CONTENT_SECURITY_POLICY, CSP))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::REFERRER_POLICY, "same-origin"))
+        .add((
+            "Permissions-Policy",
+            "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+        ))
+        .add((header::CACHE_CONTROL, "no-store"));
+    if state.settings.https() {
+        headers = headers.add((
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=63072000; includeSubDomains",
+        ));
+    }
+    let metrics = state.metrics.clone();
+    App::new()
+        .app_data(state)
+        .app_data(errors::json_config())
+        .app_data(errors::form_config())
+        .app_data(errors::query_config())
+        .app_data(errors::path_config())
+        .wrap(errors::fill_empty_errors())
+        .wrap(headers)
+        .wrap_fn(move |req, srv| {
+            let started = Instant::now();
+            let method = req.method().to_string();
+            let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+            let fut = srv.call(req);
+            let metrics = metrics.clone();
+            async move {
+                let mut res = fut.await?;
+                let route = res
+                    .request()
+                    .match_pattern()
+                    .unwrap_or_else(|| "unmatched".into());
+                metrics.observe(
+                    &route,
+                    &method,
+                    res.status().as_u16(),
+                    started.elapsed().as_secs_f64(),
+                );
+                if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                    res.headers_mut()
+                        .insert(header::HeaderName::from_static("x-request-id"), id);
+                }
+                Ok(res)
+            }
+        })
+        .wrap(TracingLogger::default())
+        .route("/", web::get().to(home))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
+        .route("/static/procura.css", web::get().to(procura_css))
+        .route("/static/dsfr.min.css", web::get().to(dsfr_css))
+        .default_service(web::to(errors::not_found))
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage<'a> {
+    layout: &'a Layout,
+    demo: bool,
+}
+
+async fn home(state: web::Data<AppState>) -> HttpResponse {
+    render(&HomePage {
+        layout: &state.layout,
+        demo: state.settings.demo,
+    })
+}
+
+/// Renders a template as an HTML 200 response.
+pub fn render<T: Template>(t: &T) -> HttpResponse {
+    match t.render() {
+        Ok(body) => HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("Erreur interne : la page n’a pas pu être affichée.")
+        }
+    }
+}
+
+async fn procura_css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(PROCURA_CSS)
+}
+
+async fn dsfr_css(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match &state.dsfr_css {
+        Some(css) => HttpResponse::Ok()
+            .content_type("text/css; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+            .body(css.clone()),
+        None => errors::not_found(req, state).await,
+    }
+}

@@ -1,0 +1,8 @@
+//! The one integration-test binary: the real HTTP surface, the real binary, real
+//! databases. The backend comes from `PROCURA_TEST_DATABASE` (`sqlite`, the default, or
+//! `postgres`); each test gets its own fresh database.
+
+mod binary;
+mod harness;
+mod health;
+mod journal;
