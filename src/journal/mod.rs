@@ -318,8 +318,11 @@ mod tests {
     fn documented_example_hash() {
         let e = Entry {
             seq: 1,
-            at: NaiveDateTime::parse_from_str("2026-11-28T09:00:00.000000Z", "%Y-%m-%dT%H:%M:%S%.6fZ")
-                .expect("time"),
+            at: NaiveDateTime::parse_from_str(
+                "2026-11-28T09:00:00.000000Z",
+                "%Y-%m-%dT%H:%M:%S%.6fZ",
+            )
+            .expect("time"),
             action: "structure.created".into(),
             actor: Some("cli".into()),
             structure_id: Some("5f0c3a52-8d0e-4d7e-9d55-2f4b1c1e9a10".into()),
@@ -344,6 +347,9 @@ mod tests {
     #[test]
     fn control_characters_escape_as_in_rfc_8785() {
         let v = serde_json::json!({"b": "a\u{1}\n\"\\/é", "a": [1, -2, true, null]});
-        assert_eq!(canonical_json(&v), r#"{"a":[1,-2,true,null],"b":"a\u0001\n\"\\/é"}"#);
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":[1,-2,true,null],"b":"a\u0001\n\"\\/é"}"#
+        );
     }
 }

@@ -296,20 +296,30 @@ fn the_documented_python_verifier_agrees() {
     };
     let python = |input: &[u8]| {
         let mut child = Command::new("python3")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/verify_journal.py"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/docs/verify_journal.py"
+            ))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("python3");
         std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), input).expect("write");
         let out = child.wait_with_output().expect("wait");
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
     };
     let (code, text) = python(&export(&db));
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("intact: 5 entries"), "{text}");
     disable_triggers(&store);
-    sql(&store, "UPDATE journal_entries SET actor = 'cli' WHERE seq = 2").expect("tamper");
+    sql(
+        &store,
+        "UPDATE journal_entries SET actor = 'cli' WHERE seq = 2",
+    )
+    .expect("tamper");
     let (code, text) = python(&export(&db));
     assert_eq!(code, Some(1));
     assert!(text.contains("entry 2 was altered"), "{text}");
