@@ -7,9 +7,13 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::accounts::users::{self, NewUser};
+use crate::accounts::{cards, totp};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{ConfigError, Layers, Settings};
-use crate::store::{write_tx, Store};
+use crate::crypto::SecretBox;
+use crate::domain::roles::Role;
+use crate::store::write_tx;
 use crate::{journal, telemetry};
 
 /// Procura: acting on behalf of someone, safely.
@@ -41,9 +45,65 @@ enum Command {
     /// Manage structures.
     #[command(subcommand)]
     Structure(StructureCommand),
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Physical TOTP cards.
+    #[command(subcommand, name = "totp-card")]
+    TotpCard(CardCommand),
     /// Verify or export the journal.
     #[command(subcommand)]
     Journal(JournalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account; without a password (or TOTP secret) prints a one-time enrolment link.
+    Create {
+        /// E-mail (unique, case-insensitive).
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Role: aidant, manager, auditor or admin (repeat for several).
+        #[arg(long = "role", required = true, value_parser = parse_role)]
+        roles: Vec<Role>,
+        /// Structure id to join (becomes the current structure).
+        #[arg(long)]
+        structure: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Import an existing authenticator's secret (base32).
+        #[arg(long, value_name = "BASE32")]
+        totp_secret: Option<String>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Deactivate an account: it cannot log in and its sessions end at once.
+    Deactivate {
+        /// E-mail of the account.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CardCommand {
+    /// Import cards from a CSV file of `serial,seed` rows (seed in base32 or hex).
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +185,20 @@ fn load_settings(
     demo: bool,
 ) -> Result<Settings, ConfigError> {
     let mut settings = Layers::load(file)?.validate(demo)?;
+    let demo_key = settings.data_dir.join("master.key");
+    if settings.master_key.is_none()
+        && !matches!(command, Command::Serve { .. })
+        && demo_key.is_file()
+    {
+        // Administration commands run beside a demo find its key.
+        settings.master_key =
+            Some(
+                crate::demo::master_key(&settings.data_dir).map_err(|e| ConfigError {
+                    setting: "PROCURA_MASTER_KEY".into(),
+                    message: e.to_string(),
+                })?,
+            );
+    }
     if let Command::Serve { .. } = command {
         if settings.master_key.is_none() {
             if demo {
@@ -172,8 +246,8 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
             Ok(0)
         }
         Command::Migrate => {
-            let store = Store::open(settings.database.clone(), 1)?;
-            let applied = store.migrate()?;
+            let mut conn = crate::store::connect(&settings.database)?;
+            let applied = crate::store::run_migrations(&mut conn)?;
             if applied.is_empty() {
                 println!(
                     "Aucune migration en attente ({}).",
@@ -192,8 +266,7 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
             address,
             out,
         }) => {
-            let store = open_migrated(&settings)?;
-            let mut conn = store.conn()?;
+            let mut conn = open_migrated(&settings)?;
             let now = clock.now();
             match write_tx(&mut conn, |c| {
                 crate::accounts::structures::create(c, now, "cli", &name, &siret, &address)
@@ -217,9 +290,153 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                 Err(e) => Err(e.into()),
             }
         }
+        Command::User(UserCommand::Create {
+            email,
+            name,
+            roles,
+            structure,
+            password_stdin,
+            totp_secret,
+            out,
+        }) => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                let p = line.trim_end_matches(['\n', '\r']).to_string();
+                Some(p)
+            } else {
+                None
+            };
+            let totp_secret = match totp_secret.as_deref().map(totp::from_base32).transpose() {
+                Ok(s) => s,
+                Err(m) => {
+                    report_refusal(out.json, &format!("--totp-secret : {m}"));
+                    return Ok(2);
+                }
+            };
+            if totp_secret.is_some() && settings.master_key.is_none() {
+                report_refusal(
+                    out.json,
+                    "PROCURA_MASTER_KEY est nécessaire pour chiffrer le secret TOTP",
+                );
+                return Ok(2);
+            }
+            let mut conn = open_migrated(&settings)?;
+            let now = clock.now();
+            let secrets = SecretBox::new(settings.master_key);
+            let needs_link = password.is_none() || totp_secret.is_none();
+            let result = write_tx(&mut conn, |c| {
+                let user = users::create(
+                    c,
+                    now,
+                    "cli",
+                    &secrets,
+                    NewUser {
+                        email,
+                        name,
+                        roles,
+                        structure: structure.clone(),
+                        password,
+                        totp_secret,
+                    },
+                )?;
+                let token = if needs_link {
+                    Some(users::issue_enrolment(
+                        c,
+                        now,
+                        "cli",
+                        structure.as_deref(),
+                        &user.id,
+                    )?)
+                } else {
+                    None
+                };
+                Ok::<_, crate::accounts::AccountError>((user, token))
+            });
+            match result {
+                Ok((user, token)) => {
+                    let link = token.map(|t| settings.url(&format!("/activation/{t}")));
+                    if out.json {
+                        let mut v = serde_json::json!({"id": user.id});
+                        if let Some(l) = &link {
+                            v["enrolment_url"] = serde_json::Value::String(l.clone());
+                        }
+                        println!("{v}");
+                    } else {
+                        println!("Compte créé : {} ({})", user.id, user.email);
+                        if let Some(l) = link {
+                            println!("Lien d’activation (valable 48 h, usage unique) : {l}");
+                        }
+                    }
+                    Ok(0)
+                }
+                Err(e) if e.is_refusal() => {
+                    report_refusal(out.json, &e.to_string());
+                    Ok(2)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::User(UserCommand::Deactivate { email, out }) => {
+            let mut conn = open_migrated(&settings)?;
+            let now = clock.now();
+            let Some(user) = users::find_by_email(&mut conn, &email)? else {
+                report_refusal(out.json, "Compte introuvable.");
+                return Ok(2);
+            };
+            write_tx(&mut conn, |c| {
+                users::set_active(c, now, "cli", None, &user.id, false)
+            })?;
+            if out.json {
+                println!("{}", serde_json::json!({"id": user.id, "active": false}));
+            } else {
+                println!("Compte désactivé : {}", user.email);
+            }
+            Ok(0)
+        }
+        Command::TotpCard(CardCommand::Import { file, out }) => {
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    report_refusal(out.json, &format!("{} : {e}", file.display()));
+                    return Ok(2);
+                }
+            };
+            if settings.master_key.is_none() {
+                report_refusal(
+                    out.json,
+                    "PROCURA_MASTER_KEY est nécessaire pour chiffrer les graines des cartes",
+                );
+                return Ok(2);
+            }
+            let rows = match cards::parse_csv(&text) {
+                Ok(r) => r,
+                Err(e) => {
+                    report_refusal(out.json, &e.to_string());
+                    return Ok(2);
+                }
+            };
+            let mut conn = open_migrated(&settings)?;
+            let now = clock.now();
+            let secrets = SecretBox::new(settings.master_key);
+            match write_tx(&mut conn, |c| cards::import(c, now, "cli", &secrets, &rows)) {
+                Ok(n) => {
+                    if out.json {
+                        println!("{}", serde_json::json!({"imported": n}));
+                    } else {
+                        println!("Cartes importées : {n}");
+                    }
+                    Ok(0)
+                }
+                Err(cards::ImportError::Row { line, message }) => {
+                    report_refusal(out.json, &format!("line {line}: {message}"));
+                    Ok(2)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
         Command::Journal(JournalCommand::Verify { out }) => {
-            let store = open_migrated(&settings)?;
-            let mut conn = store.conn()?;
+            let mut conn = open_migrated(&settings)?;
             let report = journal::verify(&mut conn)?;
             if out.json {
                 println!("{}", serde_json::to_string(&report)?);
@@ -237,8 +454,7 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
             Ok(if report.intact { 0 } else { 1 })
         }
         Command::Journal(JournalCommand::Export { since }) => {
-            let store = open_migrated(&settings)?;
-            let mut conn = store.conn()?;
+            let mut conn = open_migrated(&settings)?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             journal::export(&mut conn, since, &mut out)?;
@@ -256,10 +472,13 @@ fn report_refusal(json: bool, message: &str) {
     }
 }
 
-fn open_migrated(settings: &Settings) -> anyhow::Result<Store> {
-    let store = Store::open(settings.database.clone(), 2)?;
-    store.migrate()?;
-    Ok(store)
+/// One migrated connection for an administration command. No pool: a pool's background
+/// threads (connection reaper, replenishing) can still be inside libpq when the process
+/// exits, which has been seen to kill the process with a signal after its work was done.
+fn open_migrated(settings: &Settings) -> anyhow::Result<crate::store::DbConn> {
+    let mut conn = crate::store::connect(&settings.database)?;
+    crate::store::run_migrations(&mut conn)?;
+    Ok(conn)
 }
 
 fn serve(settings: Settings, clock: SharedClock) -> anyhow::Result<i32> {
@@ -274,8 +493,10 @@ fn serve(settings: Settings, clock: SharedClock) -> anyhow::Result<i32> {
         };
         println!(
             "\n  Procura — MODE DÉMONSTRATION (données fictives)\n  \
-             Adresse : {public}\n  Base de données : {db}\n  Structure : {}\n",
-            crate::demo::DEMO_STRUCTURE
+             Adresse : {public}\n  Base de données : {db}\n  Structure : {}\n\n  \
+             Comptes de démonstration (ajoutez le secret TOTP à une application d’authentification) :\n{}",
+            crate::demo::DEMO_STRUCTURE,
+            crate::demo::banner_accounts()
         );
     }
     tracing::info!(port = app.port(), url = %public, "service ready");

@@ -67,6 +67,16 @@ pub struct Settings {
     pub theme: Theme,
     /// Folder holding DSFR's `dist` files when the theme is `dsfr`.
     pub dsfr_dir: Option<PathBuf>,
+    /// Consecutive login failures that lock an account.
+    pub lockout_threshold: u32,
+    /// Minutes an account stays locked.
+    pub lockout_minutes: u32,
+    /// Failed logins allowed per client address per 15 minutes.
+    pub login_rate_limit: u32,
+    /// Session idle timeout, minutes.
+    pub session_idle_minutes: u32,
+    /// Session absolute lifetime, hours.
+    pub session_absolute_hours: u32,
     /// Master key (32 bytes), when given.
     pub master_key: Option<[u8; 32]>,
     /// FranceConnect issuer, when configured.
@@ -220,6 +230,14 @@ impl Layers {
             }
         }
 
+        let num = |key: &str, min: u64, max: u64| -> Result<u32, ConfigError> {
+            Ok(parse_num(key, &self.req(key, "a number")?, min, max)? as u32)
+        };
+        let lockout_threshold = num("lockout_threshold", 1, 100)?;
+        let lockout_minutes = num("lockout_minutes", 1, 24 * 60)?;
+        let login_rate_limit = num("login_rate_limit", 1, 100_000)?;
+        let session_idle_minutes = num("session_idle_minutes", 1, 24 * 60)?;
+        let session_absolute_hours = num("session_absolute_hours", 1, 24 * 7)?;
         let master_key = match self.opt("master_key")? {
             Some(s) => Some(parse_master_key(&s)?),
             None => None,
@@ -238,6 +256,11 @@ impl Layers {
             shutdown_timeout,
             theme,
             dsfr_dir,
+            lockout_threshold,
+            lockout_minutes,
+            login_rate_limit,
+            session_idle_minutes,
+            session_absolute_hours,
             master_key,
             fc_issuer,
             fc_client_id: self.opt("fc_client_id")?,
@@ -287,6 +310,34 @@ impl Settings {
     /// True when the public URL is https (HSTS, `__Host-` cookies).
     pub fn https(&self) -> bool {
         self.public_url.scheme() == "https"
+    }
+
+    /// Login lockout and rate-limit policy.
+    pub fn login_policy(&self) -> crate::accounts::login::Policy {
+        crate::accounts::login::Policy {
+            threshold: self.lockout_threshold as i32,
+            lock: chrono::Duration::minutes(i64::from(self.lockout_minutes)),
+            per_address: i64::from(self.login_rate_limit),
+            window: chrono::Duration::minutes(15),
+        }
+    }
+
+    /// Session timeouts.
+    pub fn session_policy(&self) -> crate::accounts::sessions::Policy {
+        crate::accounts::sessions::Policy {
+            idle: chrono::Duration::minutes(i64::from(self.session_idle_minutes)),
+            absolute: chrono::Duration::hours(i64::from(self.session_absolute_hours)),
+            second_factor: chrono::Duration::minutes(10),
+        }
+    }
+
+    /// Name of the session cookie (`__Host-` prefix over https).
+    pub fn session_cookie(&self) -> &'static str {
+        if self.https() {
+            "__Host-procura_session"
+        } else {
+            "procura_session"
+        }
     }
 
     /// An absolute URL under the public URL, for `path` starting with `/`.

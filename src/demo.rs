@@ -7,7 +7,10 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::accounts::structures;
+use crate::accounts::users::{self, NewUser};
+use crate::accounts::{structures, totp};
+use crate::crypto::SecretBox;
+use crate::domain::roles::Role;
 use crate::store::{Store, StoreError};
 
 /// SIRET of the demo structure (fictional, Luhn-valid).
@@ -15,8 +18,53 @@ pub const DEMO_SIRET: &str = "12345678900007";
 /// Name of the demo structure.
 pub const DEMO_STRUCTURE: &str = "Maison France Services de démonstration";
 
+/// A demo login (demo mode only: these values are public).
+#[derive(Debug, Clone, Copy)]
+pub struct DemoAccount {
+    /// Role description for the banner.
+    pub label: &'static str,
+    /// E-mail.
+    pub email: &'static str,
+    /// Name.
+    pub name: &'static str,
+    /// Roles.
+    pub roles: &'static [Role],
+    /// Password.
+    pub password: &'static str,
+    /// TOTP secret, base32.
+    pub totp_secret: &'static str,
+}
+
+/// The demo accounts, printed in the console banner.
+pub const DEMO_ACCOUNTS: [DemoAccount; 3] = [
+    DemoAccount {
+        label: "aidant",
+        email: "aidant@demo.procura.fr",
+        name: "Camille Aidant",
+        roles: &[Role::Aidant],
+        password: "bonjour procura demo",
+        totp_secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+    },
+    DemoAccount {
+        label: "responsable (et aidante)",
+        email: "responsable@demo.procura.fr",
+        name: "Dominique Responsable",
+        roles: &[Role::Aidant, Role::Manager],
+        password: "bonsoir procura demo",
+        totp_secret: "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU",
+    },
+    DemoAccount {
+        label: "auditeur",
+        email: "auditeur@demo.procura.fr",
+        name: "Alix Auditeur",
+        roles: &[Role::Auditor],
+        password: "bonne nuit procura demo",
+        totp_secret: "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43U",
+    },
+];
+
 /// Seeds the demo data once (idempotent), journaled.
-pub fn seed(store: &Store, now: DateTime<Utc>) -> anyhow::Result<()> {
+pub fn seed(store: &Store, now: DateTime<Utc>, secrets: &SecretBox) -> anyhow::Result<()> {
     let mut conn = store.conn()?;
     if structures::by_siret(&mut conn, DEMO_SIRET)
         .map_err(StoreError::from)?
@@ -24,17 +72,48 @@ pub fn seed(store: &Store, now: DateTime<Utc>) -> anyhow::Result<()> {
     {
         return Ok(());
     }
-    crate::store::write_tx(&mut conn, |c| {
-        structures::create(
+    crate::store::write_tx(&mut conn, |c| -> anyhow::Result<()> {
+        let s = structures::create(
             c,
             now,
             "system",
             DEMO_STRUCTURE,
             DEMO_SIRET,
             "1 place de la République, 75003 Paris",
-        )
+        )?;
+        for a in DEMO_ACCOUNTS {
+            users::create(
+                c,
+                now,
+                "system",
+                secrets,
+                NewUser {
+                    email: a.email.into(),
+                    name: a.name.into(),
+                    roles: a.roles.to_vec(),
+                    structure: Some(s.id.clone()),
+                    password: Some(a.password.into()),
+                    totp_secret: Some(
+                        totp::from_base32(a.totp_secret).map_err(anyhow::Error::msg)?,
+                    ),
+                },
+            )?;
+        }
+        Ok(())
     })?;
     Ok(())
+}
+
+/// The console banner's lines about demo logins.
+pub fn banner_accounts() -> String {
+    let mut out = String::new();
+    for a in DEMO_ACCOUNTS {
+        out.push_str(&format!(
+            "  {:<26} {}  mot de passe « {} »  secret TOTP {}\n",
+            a.label, a.email, a.password, a.totp_secret
+        ));
+    }
+    out
 }
 
 /// Reads the demo master key from `dir/master.key`, creating it (mode 600) if absent.

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod journal;

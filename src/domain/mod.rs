@@ -1,5 +1,8 @@
 //! Pure rules of the domain: no I/O, no clock reads.
 
+pub mod password_policy;
+pub mod roles;
+
 /// Checks a SIRET: 14 digits passing the Luhn check (La Poste's SIRETs, which start
 /// with SIREN 356000000, use a digit-sum-multiple-of-5 rule instead).
 pub fn valid_siret(s: &str) -> bool {

@@ -37,4 +37,87 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(structures, journal_entries, journal_head);
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        name -> Text,
+        roles -> Text,
+        active -> Bool,
+        password_hash -> Nullable<Text>,
+        totp_secret_enc -> Nullable<Text>,
+        totp_last_step -> Nullable<BigInt>,
+        failed_logins -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        last_login -> Nullable<Timestamp>,
+        current_structure_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    memberships (user_id, structure_id) {
+        user_id -> Text,
+        structure_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    enrolment_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        totp_pending_enc -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    totp_cards (id) {
+        id -> Text,
+        serial -> Text,
+        seed_enc -> Text,
+        user_id -> Nullable<Text>,
+        last_step -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> Nullable<Text>,
+        stage -> Text,
+        csrf_token -> Text,
+        created_at -> Timestamp,
+        last_seen -> Timestamp,
+        data -> Text,
+    }
+}
+
+diesel::table! {
+    login_attempts (id) {
+        id -> Text,
+        client_addr -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(memberships -> structures (structure_id));
+diesel::joinable!(totp_cards -> users (user_id));
+diesel::joinable!(enrolment_tokens -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    structures,
+    journal_entries,
+    journal_head,
+    users,
+    memberships,
+    enrolment_tokens,
+    totp_cards,
+    sessions,
+    login_attempts,
+);

@@ -93,6 +93,7 @@ pub fn error_page(req: &HttpRequest, status: StatusCode, message: &str) -> HttpR
         None => {
             fallback = Layout {
                 stylesheets: vec!["/static/procura.css".into()],
+                ..Layout::default()
             };
             &fallback
         }
@@ -169,8 +170,17 @@ pub fn fill_empty_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
             return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
         }
         let status = res.status();
+        let message = res
+            .response()
+            .extensions()
+            .get::<super::session::ErrorMessage>()
+            .map(|m| m.0.clone());
         let (req, _old) = res.into_parts();
-        let new = error_page(&req, status, default_message(status));
+        let new = error_page(
+            &req,
+            status,
+            message.as_deref().unwrap_or(default_message(status)),
+        );
         Ok(ErrorHandlerResponse::Response(
             ServiceResponse::new(req, new).map_into_right_body(),
         ))

@@ -1,8 +1,12 @@
 //! HTTP surface: the app factory, middleware, routes and error pages.
 
+mod auth;
 mod errors;
 mod health;
+mod manager;
 pub mod metrics;
+pub mod session;
+mod space;
 
 pub use errors::{error_page, wants_json};
 
@@ -31,10 +35,18 @@ font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-a
 const PROCURA_CSS: &str = include_str!("../../static/procura.css");
 
 /// What every page template needs from the layout.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Layout {
     /// Stylesheets to link, in order.
     pub stylesheets: Vec<String>,
+    /// Name of the logged-in account.
+    pub user_name: Option<String>,
+    /// Name of its current structure.
+    pub structure_name: Option<String>,
+    /// CSRF token of the session (for the logout form).
+    pub csrf_token: String,
+    /// Demo mode banner.
+    pub demo: bool,
 }
 
 /// Shared state of the running service.
@@ -89,7 +101,11 @@ impl Application {
         let store = Store::open(settings.database.clone(), settings.pool_size)?;
         store.migrate()?;
         if settings.demo {
-            crate::demo::seed(&store, clock.now())?;
+            crate::demo::seed(
+                &store,
+                clock.now(),
+                &crate::crypto::SecretBox::new(settings.master_key),
+            )?;
         }
         let port = listener.local_addr()?.port();
         let dsfr_css = match (&settings.theme, &settings.dsfr_dir) {
@@ -102,6 +118,8 @@ impl Application {
             } else {
                 vec!["/static/procura.css".into()]
             },
+            demo: settings.demo,
+            ..Layout::default()
         };
         let shutdown_timeout = settings.shutdown_timeout;
         let state = web::Data::new(AppState {
@@ -277,6 +295,9 @@ pub fn app(
         })
         .wrap(TracingLogger::default())
         .route("/", web::get().to(home))
+        .configure(auth::routes)
+        .configure(space::routes)
+        .configure(manager::routes)
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
@@ -287,16 +308,24 @@ pub fn app(
 
 #[derive(Template)]
 #[template(path = "home.html")]
-struct HomePage<'a> {
-    layout: &'a Layout,
-    demo: bool,
+struct HomePage {
+    layout: Layout,
 }
 
-async fn home(state: web::Data<AppState>) -> HttpResponse {
-    render(&HomePage {
-        layout: &state.layout,
-        demo: state.settings.demo,
-    })
+async fn home(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, session::WebError> {
+    let ctx = session::context(&req, &state).await?;
+    if ctx.user.is_some() {
+        return Ok(ctx.finish(&state, session::see_other("/espace")));
+    }
+    Ok(ctx.finish(
+        &state,
+        render(&HomePage {
+            layout: ctx.layout(&state),
+        }),
+    ))
 }
 
 /// Renders a template as an HTML 200 response.

@@ -301,3 +301,66 @@ pub fn journal_actions(store: &Store) -> Vec<String> {
         .map(|e| e.action)
         .collect()
 }
+
+/// A browser-like HTTP client: keeps cookies, does not follow redirects.
+pub struct Web {
+    /// Base URL.
+    pub base: String,
+    agent: ureq::Agent,
+}
+
+impl Web {
+    /// A new client (empty cookie jar) for `app`.
+    pub fn new(app: &TestApp) -> Self {
+        Web {
+            base: app.base.clone(),
+            agent: client(),
+        }
+    }
+
+    /// GET `path`.
+    pub fn get(&self, path: &str) -> Resp {
+        send(self.agent.get(&format!("{}{}", self.base, path)))
+    }
+
+    /// POST an urlencoded form to `path`.
+    pub fn post(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
+        let req = self.agent.post(&format!("{}{}", self.base, path));
+        match req.send_form(fields) {
+            Ok(r) => read(r),
+            Err(ureq::Error::Status(_, r)) => read(r),
+            Err(e) => panic!("request failed: {e}"),
+        }
+    }
+
+    /// The CSRF token of the session, read from the form on `path`.
+    pub fn csrf(&self, path: &str) -> String {
+        let r = self.get(path);
+        csrf_in(&r.body)
+            .unwrap_or_else(|| panic!("no csrf_token on {path} ({}): {}", r.status, r.body))
+    }
+
+    /// GET `form_page` for its token, then POST `fields` plus the token to `action`.
+    pub fn submit(&self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Resp {
+        let token = self.csrf(form_page);
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf_token", &token));
+        self.post(action, &all)
+    }
+
+    /// The session cookie's value, if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.agent
+            .cookie_store()
+            .iter_any()
+            .find(|c| c.name().ends_with("procura_session"))
+            .map(|c| c.value().to_string())
+    }
+}
+
+/// The `csrf_token` hidden field's value in an HTML page.
+pub fn csrf_in(html: &str) -> Option<String> {
+    let i = html.find("name=\"csrf_token\" value=\"")? + "name=\"csrf_token\" value=\"".len();
+    let rest = &html[i..];
+    Some(rest[..rest.find('"')?].to_string())
+}

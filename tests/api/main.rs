@@ -2,7 +2,9 @@
 //! databases. The backend comes from `PROCURA_TEST_DATABASE` (`sqlite`, the default, or
 //! `postgres`); each test gets its own fresh database.
 
+mod accounts;
 mod binary;
+mod browser;
 mod harness;
 mod health;
 mod journal;

@@ -1,0 +1,206 @@
+//! Physical TOTP cards: imported by an admin (serial, seed), assigned by a manager after
+//! checking one code from the card, unassigned when returned.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::{totp, AccountError};
+use crate::crypto::SecretBox;
+use crate::journal::{self, NewEntry};
+use crate::store::schema::totp_cards;
+use crate::store::DbConn;
+
+/// Why a CSV could not be imported (nothing is imported then).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// A row is malformed.
+    #[error("line {line}: {message}")]
+    Row {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Storage or crypto failure.
+    #[error(transparent)]
+    Account(#[from] AccountError),
+}
+
+impl From<diesel::result::Error> for ImportError {
+    fn from(e: diesel::result::Error) -> Self {
+        ImportError::Account(AccountError::Query(e))
+    }
+}
+
+/// Parses `serial,seed` lines (an optional header line `serial,seed`; seeds in base32
+/// or hexadecimal). Every line is checked before anything is imported.
+pub fn parse_csv(text: &str) -> Result<Vec<(String, Vec<u8>)>, ImportError> {
+    let mut rows = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let line = line.trim();
+        if line.is_empty()
+            || (i == 0 && line.to_ascii_lowercase().replace(' ', "") == "serial,seed")
+        {
+            continue;
+        }
+        let err = |m: &str| ImportError::Row {
+            line: line_no,
+            message: m.to_string(),
+        };
+        let (serial, seed) = line
+            .split_once(',')
+            .ok_or_else(|| err("expected serial,seed"))?;
+        let serial = serial.trim().trim_matches('"').to_string();
+        let seed = seed.trim().trim_matches('"');
+        if serial.is_empty()
+            || serial.len() > 64
+            || !serial
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(err("the serial must be 1 to 64 letters, digits or dashes"));
+        }
+        let is_hex =
+            seed.len() % 2 == 0 && seed.len() >= 20 && seed.chars().all(|c| c.is_ascii_hexdigit());
+        let bytes = if is_hex {
+            hex::decode(seed).map_err(|_| err("invalid hexadecimal seed"))?
+        } else {
+            totp::from_base32(seed).map_err(|m| err(&m))?
+        };
+        if !seen.insert(serial.clone()) {
+            return Err(err("this serial appears twice in the file"));
+        }
+        rows.push((serial, bytes));
+    }
+    Ok(rows)
+}
+
+/// Imports cards in the caller's transaction; existing serials are refused.
+pub fn import(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    secrets: &SecretBox,
+    rows: &[(String, Vec<u8>)],
+) -> Result<usize, ImportError> {
+    for (i, (serial, seed)) in rows.iter().enumerate() {
+        let exists: i64 = totp_cards::table
+            .filter(totp_cards::serial.eq(serial))
+            .count()
+            .get_result(conn)
+            .map_err(AccountError::from)?;
+        if exists > 0 {
+            return Err(ImportError::Row {
+                line: i + 1,
+                message: format!("card {serial} is already imported"),
+            });
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let seed_enc = secrets
+            .seal(&format!("card:{id}"), seed)
+            .map_err(AccountError::from)?;
+        diesel::insert_into(totp_cards::table)
+            .values((
+                totp_cards::id.eq(&id),
+                totp_cards::serial.eq(serial),
+                totp_cards::seed_enc.eq(seed_enc),
+                totp_cards::created_at.eq(now.naive_utc()),
+            ))
+            .execute(conn)
+            .map_err(AccountError::from)?;
+    }
+    journal::append(
+        conn,
+        now,
+        NewEntry::new("totp_card.imported")
+            .actor(actor)
+            .detail("count", rows.len() as i64),
+    )
+    .map_err(AccountError::from)?;
+    Ok(rows.len())
+}
+
+/// Assigns an unassigned card to an account after checking one code from it.
+#[allow(clippy::too_many_arguments)]
+pub fn assign(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    structure: &str,
+    secrets: &SecretBox,
+    user_id: &str,
+    serial: &str,
+    code: &str,
+) -> Result<(), AccountError> {
+    let card: Option<(String, String, Option<String>, Option<i64>)> = totp_cards::table
+        .filter(totp_cards::serial.eq(serial.trim()))
+        .select((
+            totp_cards::id,
+            totp_cards::seed_enc,
+            totp_cards::user_id,
+            totp_cards::last_step,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((card_id, seed_enc, None, last)) = card else {
+        return Err(AccountError::CardUnavailable);
+    };
+    let seed = secrets.open(&format!("card:{card_id}"), &seed_enc)?;
+    let step = match totp::check(&seed, code, now, last) {
+        totp::Check::Accepted(step) => step,
+        _ => return Err(AccountError::WrongCode),
+    };
+    // One card per account: a previous card goes back to the pool.
+    diesel::update(totp_cards::table.filter(totp_cards::user_id.eq(user_id)))
+        .set(totp_cards::user_id.eq(None::<String>))
+        .execute(conn)?;
+    diesel::update(totp_cards::table.filter(totp_cards::id.eq(&card_id)))
+        .set((
+            totp_cards::user_id.eq(Some(user_id)),
+            totp_cards::last_step.eq(Some(step)),
+        ))
+        .execute(conn)?;
+    journal::append(
+        conn,
+        now,
+        NewEntry::new("totp_card.assigned")
+            .actor(actor)
+            .structure(structure)
+            .detail("account", user_id)
+            .detail("serial", serial.trim()),
+    )?;
+    Ok(())
+}
+
+/// Unassigns the account's card.
+pub fn unassign(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    structure: &str,
+    user_id: &str,
+) -> Result<(), AccountError> {
+    let serial: Option<String> = totp_cards::table
+        .filter(totp_cards::user_id.eq(user_id))
+        .select(totp_cards::serial)
+        .first(conn)
+        .optional()?;
+    let Some(serial) = serial else {
+        return Err(AccountError::CardUnavailable);
+    };
+    diesel::update(totp_cards::table.filter(totp_cards::user_id.eq(user_id)))
+        .set(totp_cards::user_id.eq(None::<String>))
+        .execute(conn)?;
+    journal::append(
+        conn,
+        now,
+        NewEntry::new("totp_card.unassigned")
+            .actor(actor)
+            .structure(structure)
+            .detail("account", user_id)
+            .detail("serial", serial.as_str()),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! Two-step login (password, then TOTP) with lockout and per-address rate limiting.
+//! Every failure, lock, unlock and success is journaled.
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::users::{self, User};
+use super::{password, totp, AccountError};
+use crate::crypto::SecretBox;
+use crate::journal::{self, NewEntry};
+use crate::store::schema::{login_attempts, memberships, totp_cards, users as users_t};
+use crate::store::{write_tx, DbConn};
+
+/// Lockout and rate-limit settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Consecutive failures that lock the account.
+    pub threshold: i32,
+    /// How long a lock lasts.
+    pub lock: Duration,
+    /// Failed attempts allowed per client address within `window`.
+    pub per_address: i64,
+    /// Window of the per-address limit.
+    pub window: Duration,
+}
+
+/// Outcome of the password step.
+#[derive(Debug)]
+pub enum PasswordStep {
+    /// Password right, account usable: ask for the code.
+    Accepted(Box<User>),
+    /// Refused (unknown e-mail, wrong password, inactive or locked: one message for all).
+    Refused,
+    /// Too many failures from this address.
+    RateLimited,
+}
+
+/// Outcome of the code step.
+#[derive(Debug)]
+pub enum CodeStep {
+    /// Logged in.
+    Accepted(Box<User>),
+    /// Refused (wrong or replayed code, inactive or locked account).
+    Refused,
+    /// The account has no second factor: it must enrol through a new link.
+    NeedsEnrolment,
+}
+
+fn record_attempt(conn: &mut DbConn, now: DateTime<Utc>, addr: &str) -> QueryResult<()> {
+    diesel::insert_into(login_attempts::table)
+        .values((
+            login_attempts::id.eq(uuid::Uuid::new_v4().to_string()),
+            login_attempts::client_addr.eq(addr),
+            login_attempts::at.eq(now.naive_utc()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn failed(reason: &str) -> NewEntry {
+    NewEntry::new("login.failed").detail("reason", reason)
+}
+
+/// Lifts an expired lock (journaled); returns the account as it now stands.
+fn lift_expired_lock(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    user: User,
+) -> Result<User, AccountError> {
+    match user.locked_until {
+        Some(until) if until <= now.naive_utc() => {
+            diesel::update(users_t::table.filter(users_t::id.eq(&user.id)))
+                .set((
+                    users_t::failed_logins.eq(0),
+                    users_t::locked_until.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?;
+            journal::append(
+                conn,
+                now,
+                NewEntry::new("account.unlocked")
+                    .actor("system")
+                    .detail("account", user.id.as_str()),
+            )?;
+            Ok(User {
+                failed_logins: 0,
+                locked_until: None,
+                ..user
+            })
+        }
+        _ => Ok(user),
+    }
+}
+
+fn is_locked(user: &User, now: DateTime<Utc>) -> bool {
+    user.locked_until.is_some_and(|u| u > now.naive_utc())
+}
+
+/// Counts a failure against the account, locking it at the threshold.
+fn register_failure(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    user: &User,
+    reason: &str,
+) -> Result<(), AccountError> {
+    let failures = user.failed_logins + 1;
+    let lock = failures >= policy.threshold;
+    let until = lock.then(|| (now + policy.lock).naive_utc());
+    diesel::update(users_t::table.filter(users_t::id.eq(&user.id)))
+        .set((
+            users_t::failed_logins.eq(failures),
+            users_t::locked_until.eq(until),
+        ))
+        .execute(conn)?;
+    journal::append(
+        conn,
+        now,
+        failed(reason)
+            .actor(user.actor())
+            .detail("failures", i64::from(failures)),
+    )?;
+    if lock {
+        journal::append(
+            conn,
+            now,
+            NewEntry::new("account.locked")
+                .actor("system")
+                .detail("account", user.id.as_str())
+                .detail("minutes", policy.lock.num_minutes()),
+        )?;
+    }
+    Ok(())
+}
+
+/// The password step. The Argon2 check runs outside the transaction and always runs,
+/// against a dummy hash for an unknown e-mail, so timing does not reveal accounts.
+pub fn password_step(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    addr: &str,
+    email: &str,
+    password_given: &str,
+) -> Result<PasswordStep, AccountError> {
+    let since = (now - policy.window).naive_utc();
+    let recent: i64 = login_attempts::table
+        .filter(login_attempts::client_addr.eq(addr))
+        .filter(login_attempts::at.gt(since))
+        .count()
+        .get_result(conn)?;
+    if recent >= policy.per_address {
+        write_tx(conn, |c| -> Result<(), AccountError> {
+            journal::append(
+                c,
+                now,
+                NewEntry::new("login.rate_limited").detail("attempts", recent),
+            )?;
+            Ok(())
+        })?;
+        return Ok(PasswordStep::RateLimited);
+    }
+    let found = users::find_by_email(conn, email)?;
+    let stored = found.as_ref().and_then(|u| u.password_hash.clone());
+    let ok = password::verify(
+        stored.as_deref().unwrap_or(password::dummy_hash()),
+        password_given,
+    ) && stored.is_some();
+    write_tx(conn, |c| {
+        let Some(user) = found
+            .as_ref()
+            .map(|u| u.id.clone())
+            .map(|id| users::find(c, &id))
+            .transpose()?
+            .flatten()
+        else {
+            record_attempt(c, now, addr)?;
+            journal::append(c, now, failed("unknown_account"))?;
+            return Ok(PasswordStep::Refused);
+        };
+        let user = lift_expired_lock(c, now, user)?;
+        if is_locked(&user, now) {
+            record_attempt(c, now, addr)?;
+            journal::append(c, now, failed("locked").actor(user.actor()))?;
+            return Ok(PasswordStep::Refused);
+        }
+        if !user.active {
+            record_attempt(c, now, addr)?;
+            journal::append(c, now, failed("inactive").actor(user.actor()))?;
+            return Ok(PasswordStep::Refused);
+        }
+        if !ok {
+            record_attempt(c, now, addr)?;
+            register_failure(c, now, policy, &user, "wrong_password")?;
+            return Ok(PasswordStep::Refused);
+        }
+        Ok(PasswordStep::Accepted(Box::new(user)))
+    })
+}
+
+/// The code step, for the account whose password was accepted.
+pub fn code_step(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    secrets: &SecretBox,
+    addr: &str,
+    user_id: &str,
+    code: &str,
+) -> Result<CodeStep, AccountError> {
+    write_tx(conn, |c| {
+        let Some(user) = users::find(c, user_id)? else {
+            return Ok(CodeStep::Refused);
+        };
+        let user = lift_expired_lock(c, now, user)?;
+        if !user.active || is_locked(&user, now) {
+            record_attempt(c, now, addr)?;
+            journal::append(
+                c,
+                now,
+                failed(if user.active { "locked" } else { "inactive" }).actor(user.actor()),
+            )?;
+            return Ok(CodeStep::Refused);
+        }
+        let card: Option<(String, String, Option<i64>)> = totp_cards::table
+            .filter(totp_cards::user_id.eq(&user.id))
+            .select((totp_cards::id, totp_cards::seed_enc, totp_cards::last_step))
+            .first(c)
+            .optional()?;
+        if card.is_none() && user.totp_secret_enc.is_none() {
+            journal::append(c, now, failed("no_second_factor").actor(user.actor()))?;
+            return Ok(CodeStep::NeedsEnrolment);
+        }
+        let mut replayed = false;
+        let mut accepted: Option<&str> = None;
+        if let Some((card_id, seed_enc, last)) = &card {
+            let seed = secrets.open(&format!("card:{card_id}"), seed_enc)?;
+            match totp::check(&seed, code, now, *last) {
+                totp::Check::Accepted(step) => {
+                    diesel::update(totp_cards::table.filter(totp_cards::id.eq(card_id)))
+                        .set(totp_cards::last_step.eq(Some(step)))
+                        .execute(c)?;
+                    accepted = Some("card");
+                }
+                totp::Check::Replayed => replayed = true,
+                totp::Check::Wrong => {}
+            }
+        }
+        if accepted.is_none() {
+            if let Some(enc) = &user.totp_secret_enc {
+                let secret = secrets.open(&user.totp_context(), enc)?;
+                match totp::check(&secret, code, now, user.totp_last_step) {
+                    totp::Check::Accepted(step) => {
+                        diesel::update(users_t::table.filter(users_t::id.eq(&user.id)))
+                            .set(users_t::totp_last_step.eq(Some(step)))
+                            .execute(c)?;
+                        accepted = Some("app");
+                    }
+                    totp::Check::Replayed => replayed = true,
+                    totp::Check::Wrong => {}
+                }
+            }
+        }
+        let Some(factor) = accepted else {
+            record_attempt(c, now, addr)?;
+            register_failure(
+                c,
+                now,
+                policy,
+                &user,
+                if replayed {
+                    "replayed_code"
+                } else {
+                    "wrong_code"
+                },
+            )?;
+            return Ok(CodeStep::Refused);
+        };
+        let current = match &user.current_structure_id {
+            Some(s) if users::is_member(c, &user.id, s)? => Some(s.clone()),
+            _ => memberships::table
+                .filter(memberships::user_id.eq(&user.id))
+                .select(memberships::structure_id)
+                .order(memberships::created_at.asc())
+                .first::<String>(c)
+                .optional()?,
+        };
+        diesel::update(users_t::table.filter(users_t::id.eq(&user.id)))
+            .set((
+                users_t::failed_logins.eq(0),
+                users_t::last_login.eq(Some(now.naive_utc())),
+                users_t::current_structure_id.eq(current.as_deref()),
+            ))
+            .execute(c)?;
+        let mut e = NewEntry::new("login.succeeded")
+            .actor(user.actor())
+            .detail("factor", factor);
+        if let Some(s) = &current {
+            e = e.structure(s);
+        }
+        journal::append(c, now, e)?;
+        Ok(CodeStep::Accepted(Box::new(User {
+            current_structure_id: current,
+            last_login: Some(now.naive_utc()),
+            failed_logins: 0,
+            ..user
+        })))
+    })
+}

@@ -1,0 +1,495 @@
+//! Accounts: creation, memberships, activation, enrolment links, structure switching.
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::structures::Structure;
+use super::{password, sessions, totp, AccountError};
+use crate::crypto::{new_token, sha256_hex, SecretBox};
+use crate::domain::password_policy;
+use crate::domain::roles::{Role, Roles};
+use crate::journal::{self, NewEntry};
+use crate::store::schema::{enrolment_tokens, memberships, structures, totp_cards, users};
+use crate::store::DbConn;
+
+/// Validity of an enrolment link.
+pub const ENROLMENT_VALIDITY_HOURS: i64 = 48;
+
+/// An account.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = users)]
+pub struct User {
+    /// Id (UUID text).
+    pub id: String,
+    /// E-mail, lowercased.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Roles, comma-separated codes.
+    pub roles: String,
+    /// Active flag.
+    pub active: bool,
+    /// Argon2id PHC string.
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    /// TOTP secret encrypted with the master key.
+    #[serde(skip)]
+    pub totp_secret_enc: Option<String>,
+    /// Last accepted TOTP step (replay protection).
+    pub totp_last_step: Option<i64>,
+    /// Consecutive failed logins.
+    pub failed_logins: i32,
+    /// Locked until this time.
+    pub locked_until: Option<NaiveDateTime>,
+    /// Last successful login.
+    pub last_login: Option<NaiveDateTime>,
+    /// Current structure.
+    pub current_structure_id: Option<String>,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+}
+
+impl User {
+    /// Parsed roles.
+    pub fn role_set(&self) -> Roles {
+        Roles::parse(&self.roles)
+    }
+
+    /// True when the account holds `r`.
+    pub fn has(&self, r: Role) -> bool {
+        self.role_set().has(r)
+    }
+
+    /// The journal's actor string.
+    pub fn actor(&self) -> String {
+        format!("user:{}", self.id)
+    }
+
+    /// Encryption context of this account's TOTP secret.
+    pub fn totp_context(&self) -> String {
+        format!("totp:{}", self.id)
+    }
+}
+
+/// Normalises and checks an e-mail address.
+pub fn normalize_email(email: &str) -> Result<String, AccountError> {
+    let e = email.trim().to_lowercase();
+    let valid = e.len() <= 254
+        && e.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !e
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == '<' || c == '>' || c == ',')
+                && e.matches('@').count() == 1
+        });
+    if valid {
+        Ok(e)
+    } else {
+        Err(AccountError::Email)
+    }
+}
+
+/// What a new account needs.
+#[derive(Debug, Default)]
+pub struct NewUser {
+    /// E-mail.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Roles (at least one).
+    pub roles: Vec<Role>,
+    /// Structure to join (becomes the current one).
+    pub structure: Option<String>,
+    /// Initial password (scripted set-up).
+    pub password: Option<String>,
+    /// Imported TOTP secret.
+    pub totp_secret: Option<Vec<u8>>,
+}
+
+/// Creates an account and journals it, in the caller's transaction.
+pub fn create(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    secrets: &SecretBox,
+    new: NewUser,
+) -> Result<User, AccountError> {
+    let email = normalize_email(&new.email)?;
+    let name = new.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(AccountError::Name);
+    }
+    let roles = Roles::new(new.roles);
+    if roles.is_empty() {
+        return Err(AccountError::NoRole);
+    }
+    if let Some(p) = &new.password {
+        password_policy::check(p, &email).map_err(AccountError::Password)?;
+    }
+    if find_by_email(conn, &email)?.is_some() {
+        return Err(AccountError::DuplicateEmail);
+    }
+    if let Some(s) = &new.structure {
+        let exists: i64 = structures::table
+            .filter(structures::id.eq(s))
+            .count()
+            .get_result(conn)?;
+        if exists == 0 {
+            return Err(AccountError::UnknownStructure);
+        }
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let totp_secret_enc = match &new.totp_secret {
+        Some(s) => Some(secrets.seal(&format!("totp:{id}"), s)?),
+        None => None,
+    };
+    let user = User {
+        id,
+        email,
+        name,
+        roles: roles.stored(),
+        active: true,
+        password_hash: new.password.as_deref().map(password::hash),
+        totp_secret_enc,
+        totp_last_step: None,
+        failed_logins: 0,
+        locked_until: None,
+        last_login: None,
+        current_structure_id: new.structure.clone(),
+        created_at: now.naive_utc(),
+    };
+    diesel::insert_into(users::table)
+        .values(&user)
+        .execute(conn)?;
+    let mut entry = NewEntry::new("account.created")
+        .actor(actor)
+        .detail("account", user.id.as_str())
+        .detail("roles", user.roles.as_str())
+        .detail("password_set", user.password_hash.is_some())
+        .detail("totp_imported", user.totp_secret_enc.is_some());
+    if let Some(s) = &new.structure {
+        diesel::insert_into(memberships::table)
+            .values((
+                memberships::user_id.eq(&user.id),
+                memberships::structure_id.eq(s),
+                memberships::created_at.eq(now.naive_utc()),
+            ))
+            .execute(conn)?;
+        entry = entry.structure(s);
+    }
+    journal::append(conn, now, entry)?;
+    Ok(user)
+}
+
+/// Finds an account by e-mail (normalised).
+pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<User>> {
+    users::table
+        .filter(users::email.eq(email.trim().to_lowercase()))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Finds an account by id.
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<User>> {
+    users::table
+        .filter(users::id.eq(id))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Structures the account belongs to, by name.
+pub fn structures_of(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<Structure>> {
+    memberships::table
+        .inner_join(structures::table)
+        .filter(memberships::user_id.eq(user_id))
+        .order(structures::name.asc())
+        .select(Structure::as_select())
+        .load(conn)
+}
+
+/// True when the account belongs to the structure.
+pub fn is_member(conn: &mut DbConn, user_id: &str, structure_id: &str) -> QueryResult<bool> {
+    let n: i64 = memberships::table
+        .filter(memberships::user_id.eq(user_id))
+        .filter(memberships::structure_id.eq(structure_id))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// A row of the manager's list.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberRow {
+    /// The account.
+    pub user: User,
+    /// Serial of the assigned card, if any.
+    pub card_serial: Option<String>,
+}
+
+impl MemberRow {
+    /// True when a second factor is usable.
+    pub fn has_second_factor(&self) -> bool {
+        self.user.totp_secret_enc.is_some() || self.card_serial.is_some()
+    }
+}
+
+/// Accounts of a structure, by name.
+pub fn members(conn: &mut DbConn, structure_id: &str) -> QueryResult<Vec<MemberRow>> {
+    let list: Vec<User> = memberships::table
+        .inner_join(users::table)
+        .filter(memberships::structure_id.eq(structure_id))
+        .order(users::name.asc())
+        .select(User::as_select())
+        .load(conn)?;
+    let mut rows = Vec::with_capacity(list.len());
+    for user in list {
+        let card_serial = totp_cards::table
+            .filter(totp_cards::user_id.eq(&user.id))
+            .select(totp_cards::serial)
+            .first(conn)
+            .optional()?;
+        rows.push(MemberRow { user, card_serial });
+    }
+    Ok(rows)
+}
+
+/// Activates or deactivates an account; deactivation ends its sessions at once.
+pub fn set_active(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    structure: Option<&str>,
+    user_id: &str,
+    active: bool,
+) -> Result<(), AccountError> {
+    let n = diesel::update(users::table.filter(users::id.eq(user_id)))
+        .set((
+            users::active.eq(active),
+            users::failed_logins.eq(0),
+            users::locked_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(AccountError::NotFound);
+    }
+    if !active {
+        sessions::delete_for_user(conn, user_id)?;
+    }
+    let mut e = NewEntry::new(if active {
+        "account.reactivated"
+    } else {
+        "account.deactivated"
+    })
+    .actor(actor)
+    .detail("account", user_id);
+    if let Some(s) = structure {
+        e = e.structure(s);
+    }
+    journal::append(conn, now, e)?;
+    Ok(())
+}
+
+/// Issues a one-time enrolment link token (plain; only its hash is stored).
+pub fn issue_enrolment(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    structure: Option<&str>,
+    user_id: &str,
+) -> Result<String, AccountError> {
+    let token = new_token();
+    // Older unused links of the account stop working: only the newest is valid.
+    diesel::update(
+        enrolment_tokens::table
+            .filter(enrolment_tokens::user_id.eq(user_id))
+            .filter(enrolment_tokens::used_at.is_null()),
+    )
+    .set(enrolment_tokens::used_at.eq(Some(now.naive_utc())))
+    .execute(conn)?;
+    diesel::insert_into(enrolment_tokens::table)
+        .values((
+            enrolment_tokens::token_hash.eq(sha256_hex(token.as_bytes())),
+            enrolment_tokens::user_id.eq(user_id),
+            enrolment_tokens::created_at.eq(now.naive_utc()),
+            enrolment_tokens::expires_at
+                .eq((now + Duration::hours(ENROLMENT_VALIDITY_HOURS)).naive_utc()),
+        ))
+        .execute(conn)?;
+    let mut e = NewEntry::new("enrolment.issued")
+        .actor(actor)
+        .detail("account", user_id);
+    if let Some(s) = structure {
+        e = e.structure(s);
+    }
+    journal::append(conn, now, e)?;
+    Ok(token)
+}
+
+/// Clears the second factor (app secret and card) and ends sessions; the account must
+/// enrol again through a new link, which is returned.
+pub fn reset_second_factor(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    structure: &str,
+    user_id: &str,
+) -> Result<String, AccountError> {
+    let n = diesel::update(users::table.filter(users::id.eq(user_id)))
+        .set((
+            users::totp_secret_enc.eq(None::<String>),
+            users::totp_last_step.eq(None::<i64>),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(AccountError::NotFound);
+    }
+    diesel::update(totp_cards::table.filter(totp_cards::user_id.eq(user_id)))
+        .set(totp_cards::user_id.eq(None::<String>))
+        .execute(conn)?;
+    sessions::delete_for_user(conn, user_id)?;
+    journal::append(
+        conn,
+        now,
+        NewEntry::new("account.second_factor_reset")
+            .actor(actor)
+            .structure(structure)
+            .detail("account", user_id),
+    )?;
+    issue_enrolment(conn, now, actor, Some(structure), user_id)
+}
+
+/// A valid (unused, unexpired) enrolment token and its account.
+pub fn enrolment_for(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    token: &str,
+) -> QueryResult<Option<(String, User, Option<String>)>> {
+    let hash = sha256_hex(token.as_bytes());
+    type Row = (
+        String,
+        String,
+        NaiveDateTime,
+        Option<NaiveDateTime>,
+        Option<String>,
+    );
+    let row: Option<Row> = enrolment_tokens::table
+        .filter(enrolment_tokens::token_hash.eq(&hash))
+        .select((
+            enrolment_tokens::token_hash,
+            enrolment_tokens::user_id,
+            enrolment_tokens::expires_at,
+            enrolment_tokens::used_at,
+            enrolment_tokens::totp_pending_enc,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((hash, user_id, expires_at, used_at, pending)) = row else {
+        return Ok(None);
+    };
+    if used_at.is_some() || expires_at <= now.naive_utc() {
+        return Ok(None);
+    }
+    match find(conn, &user_id)? {
+        Some(u) if u.active => Ok(Some((hash, u, pending))),
+        _ => Ok(None),
+    }
+}
+
+/// The pending TOTP secret of an enrolment, created on first view.
+pub fn pending_secret(
+    conn: &mut DbConn,
+    secrets: &SecretBox,
+    token_hash: &str,
+    user: &User,
+    existing: Option<String>,
+) -> Result<Vec<u8>, AccountError> {
+    let ctx = format!("enrol:{}", user.id);
+    if let Some(enc) = existing {
+        return Ok(secrets.open(&ctx, &enc)?);
+    }
+    let secret = totp::new_secret();
+    diesel::update(enrolment_tokens::table.filter(enrolment_tokens::token_hash.eq(token_hash)))
+        .set(enrolment_tokens::totp_pending_enc.eq(Some(secrets.seal(&ctx, &secret)?)))
+        .execute(conn)?;
+    Ok(secret)
+}
+
+/// Completes an enrolment: password (when not yet set) and the app's first valid code.
+pub fn complete_enrolment(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    secrets: &SecretBox,
+    token: &str,
+    new_password: Option<&str>,
+    code: &str,
+) -> Result<User, AccountError> {
+    let (hash, user, pending) =
+        enrolment_for(conn, now, token)?.ok_or(AccountError::LinkInvalid)?;
+    let secret = pending_secret(conn, secrets, &hash, &user, pending)?;
+    let password_hash = match (&user.password_hash, new_password) {
+        (Some(_), _) => None,
+        (None, Some(p)) => {
+            password_policy::check(p, &user.email).map_err(AccountError::Password)?;
+            Some(password::hash(p))
+        }
+        (None, None) => return Err(AccountError::Password("Choisissez un mot de passe.")),
+    };
+    let step = match totp::check(&secret, code, now, None) {
+        totp::Check::Accepted(step) => step,
+        _ => return Err(AccountError::WrongCode),
+    };
+    diesel::update(users::table.filter(users::id.eq(&user.id)))
+        .set((
+            users::totp_secret_enc.eq(Some(secrets.seal(&user.totp_context(), &secret)?)),
+            users::totp_last_step.eq(Some(step)),
+            users::failed_logins.eq(0),
+            users::locked_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    if let Some(h) = &password_hash {
+        diesel::update(users::table.filter(users::id.eq(&user.id)))
+            .set(users::password_hash.eq(Some(h)))
+            .execute(conn)?;
+    }
+    diesel::update(enrolment_tokens::table.filter(enrolment_tokens::token_hash.eq(&hash)))
+        .set(enrolment_tokens::used_at.eq(Some(now.naive_utc())))
+        .execute(conn)?;
+    sessions::delete_for_user(conn, &user.id)?;
+    let mut e = NewEntry::new("account.enrolled")
+        .actor(user.actor())
+        .detail("password_set", password_hash.is_some());
+    if let Some(s) = &user.current_structure_id {
+        e = e.structure(s);
+    }
+    journal::append(conn, now, e)?;
+    Ok(user)
+}
+
+/// Makes `structure_id` the account's current structure (it must be a member).
+pub fn switch_structure(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    user: &User,
+    structure_id: &str,
+) -> Result<(), AccountError> {
+    if !is_member(conn, &user.id, structure_id)? {
+        return Err(AccountError::NotFound);
+    }
+    diesel::update(users::table.filter(users::id.eq(&user.id)))
+        .set(users::current_structure_id.eq(Some(structure_id)))
+        .execute(conn)?;
+    let mut e = NewEntry::new("account.structure_switched")
+        .actor(user.actor())
+        .structure(structure_id);
+    if let Some(from) = &user.current_structure_id {
+        e = e.detail("from", from.as_str());
+    }
+    journal::append(conn, now, e)?;
+    Ok(())
+}
