@@ -246,6 +246,14 @@ impl Layers {
             Some(s) => Some(parse_url("fc_issuer", &s)?),
             None => None,
         };
+        let fc_client_id = self.opt("fc_client_id")?;
+        let fc_client_secret = self.opt("fc_client_secret")?;
+        if fc_issuer.is_some() && fc_client_id.is_none() {
+            return Err(err("fc_client_id", "required when PROCURA_FC_ISSUER is set"));
+        }
+        if fc_issuer.is_some() && fc_client_secret.is_none() {
+            return Err(err("fc_client_secret", "required when PROCURA_FC_ISSUER is set"));
+        }
         Ok(Settings {
             database,
             bind,
@@ -263,8 +271,8 @@ impl Layers {
             session_absolute_hours,
             master_key,
             fc_issuer,
-            fc_client_id: self.opt("fc_client_id")?,
-            fc_client_secret: self.opt("fc_client_secret")?,
+            fc_client_id,
+            fc_client_secret,
             demo,
         })
     }
@@ -375,15 +383,16 @@ mod tests {
             ("PROCURA_POOL_SIZE", "zero"),
             ("PROCURA_LOG_FORMAT", "xml"),
             ("PROCURA_FC_ISSUER", "not a url"),
+            ("PROCURA_FC_ISSUER", "https://fc.example.fr"),
             ("PROCURA_THEME", "dsfr"),
         ] {
             let e = with(&[(k, v)])
                 .err()
                 .unwrap_or_else(|| panic!("{k}={v} accepted"));
-            let expect = if k == "PROCURA_THEME" {
-                "PROCURA_DSFR_DIR"
-            } else {
-                k
+            let expect = match (k, v) {
+                ("PROCURA_THEME", _) => "PROCURA_DSFR_DIR",
+                ("PROCURA_FC_ISSUER", "https://fc.example.fr") => "PROCURA_FC_CLIENT_ID",
+                _ => k,
             };
             assert_eq!(e.setting, expect, "{e}");
         }

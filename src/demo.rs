@@ -81,8 +81,9 @@ pub fn seed(store: &Store, now: DateTime<Utc>, secrets: &SecretBox) -> anyhow::R
             DEMO_SIRET,
             "1 place de la République, 75003 Paris",
         )?;
+        let mut aidant_id = String::new();
         for a in DEMO_ACCOUNTS {
-            users::create(
+            let u = users::create(
                 c,
                 now,
                 "system",
@@ -98,7 +99,24 @@ pub fn seed(store: &Store, now: DateTime<Utc>, secrets: &SecretBox) -> anyhow::R
                     ),
                 },
             )?;
+            if aidant_id.is_empty() {
+                aidant_id = u.id;
+            }
         }
+        // One usager with an active mandate, so acting on behalf can be tried at once.
+        let person = crate::federation::simulator::identities().remove(0);
+        let demarches = crate::domain::mandate::parse_demarches(&["social", "logement"])
+            .map_err(anyhow::Error::msg)?;
+        crate::mandates::create_mandate(
+            c,
+            now,
+            "system",
+            &aidant_id,
+            &s.id,
+            &person,
+            &demarches,
+            crate::domain::mandate::MandateDuration::Long,
+        )?;
         Ok(())
     })?;
     Ok(())

@@ -105,10 +105,75 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    usagers (id) {
+        id -> Text,
+        fc_sub -> Text,
+        given_name -> Text,
+        family_name -> Text,
+        preferred_username -> Nullable<Text>,
+        birthdate -> Text,
+        gender -> Text,
+        birthplace -> Text,
+        birthcountry -> Text,
+        email -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    mandates (id) {
+        id -> Text,
+        structure_id -> Text,
+        usager_id -> Text,
+        aidant_id -> Text,
+        duration -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        attestation_version -> Text,
+        attestation_digest -> Text,
+        journal_seq -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    authorisations (id) {
+        id -> Text,
+        mandate_id -> Text,
+        demarche -> Text,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_reason -> Nullable<Text>,
+        revoked_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    consent_requests (id) {
+        id -> Text,
+        state_hash -> Text,
+        session_hash -> Text,
+        secrets_enc -> Text,
+        structure_id -> Text,
+        aidant_id -> Text,
+        demarches -> Text,
+        duration -> Text,
+        status -> Text,
+        identity_enc -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> structures (structure_id));
 diesel::joinable!(totp_cards -> users (user_id));
 diesel::joinable!(enrolment_tokens -> users (user_id));
+diesel::joinable!(mandates -> usagers (usager_id));
+diesel::joinable!(mandates -> structures (structure_id));
+diesel::joinable!(mandates -> users (aidant_id));
+diesel::joinable!(authorisations -> mandates (mandate_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     structures,
@@ -120,4 +185,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     totp_cards,
     sessions,
     login_attempts,
+    usagers,
+    mandates,
+    authorisations,
+    consent_requests,
 );

@@ -3,7 +3,9 @@
 mod auth;
 mod errors;
 mod health;
+mod fc_simulator;
 mod manager;
+mod mandates;
 pub mod metrics;
 pub mod session;
 mod space;
@@ -63,6 +65,17 @@ pub struct AppState {
     pub layout: Layout,
     /// DSFR stylesheet, loaded at start when the theme is `dsfr`.
     pub dsfr_css: Option<String>,
+    /// FranceConnect as a provider for consent (the simulator in demo mode).
+    pub fc: Option<crate::federation::client::FranceConnect>,
+    /// The FranceConnect simulator (demo mode only).
+    pub simulator: Option<Arc<crate::federation::simulator::Simulator>>,
+}
+
+impl AppState {
+    /// The secret box over the master key.
+    pub fn secrets(&self) -> crate::crypto::SecretBox {
+        crate::crypto::SecretBox::new(self.settings.master_key)
+    }
 }
 
 /// Runs blocking work (database) on the blocking pool, inside the current tracing span.
@@ -122,6 +135,32 @@ impl Application {
             ..Layout::default()
         };
         let shutdown_timeout = settings.shutdown_timeout;
+        let callback = settings.url("/franceconnect/callback");
+        let (fc, simulator) = match (&settings.fc_issuer, settings.demo) {
+            (Some(issuer), _) => (
+                Some(crate::federation::client::FranceConnect {
+                    issuer: issuer.as_str().trim_end_matches('/').to_string(),
+                    client_id: settings.fc_client_id.clone().unwrap_or_default(),
+                    client_secret: settings.fc_client_secret.clone().unwrap_or_default(),
+                    redirect_uri: callback,
+                }),
+                None,
+            ),
+            (None, true) => {
+                use crate::federation::simulator as sim;
+                let issuer = settings.url(sim::PREFIX);
+                (
+                    Some(crate::federation::client::FranceConnect {
+                        issuer: issuer.clone(),
+                        client_id: sim::CLIENT_ID.into(),
+                        client_secret: sim::CLIENT_SECRET.into(),
+                        redirect_uri: callback,
+                    }),
+                    Some(Arc::new(sim::Simulator::new(issuer).map_err(|e| anyhow::anyhow!("{e}"))?)),
+                )
+            }
+            (None, false) => (None, None),
+        };
         let state = web::Data::new(AppState {
             store: store.clone(),
             clock: clock.clone(),
@@ -129,6 +168,8 @@ impl Application {
             metrics: Metrics::new(),
             layout,
             dsfr_css,
+            fc,
+            simulator,
         });
         let data = state.clone();
         let server = HttpServer::new(move || app(data.clone()))
@@ -260,6 +301,7 @@ pub fn app(
         ));
     }
     let metrics = state.metrics.clone();
+    let simulator_on = state.simulator.is_some();
     App::new()
         .app_data(state)
         .app_data(errors::json_config())
@@ -298,6 +340,8 @@ pub fn app(
         .configure(auth::routes)
         .configure(space::routes)
         .configure(manager::routes)
+        .configure(mandates::routes)
+        .configure(|cfg| fc_simulator::routes(cfg, simulator_on))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))

@@ -140,6 +140,15 @@ impl Ctx {
         Ok((user, structure))
     }
 
+    /// The logged-in account holding any of `roles`, and its current structure.
+    pub fn require_any(&self, roles: &[Role]) -> Result<(&User, &Structure), WebError> {
+        let user = self.user()?;
+        match roles.iter().find(|r| user.has(**r)) {
+            Some(r) => self.require(*r),
+            None => Err(WebError::Forbidden("Votre compte n’a pas accès à cette page.".into())),
+        }
+    }
+
     /// Checks the CSRF token of a POST form.
     pub fn check_csrf(&self, given: &str) -> Result<(), WebError> {
         if self.new_token.is_none()

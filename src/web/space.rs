@@ -28,12 +28,28 @@ struct SpacePage {
     is_manager: bool,
     is_auditor: bool,
     flash: Option<String>,
+    search: String,
+    usagers: Vec<(String, String, String, String)>,
+    expiring: Vec<(String, String, String)>,
 }
 
-async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+/// `?q=` search on the home page.
+#[derive(Deserialize)]
+pub struct HomeQuery {
+    #[serde(default)]
+    q: String,
+}
+
+async fn home(req: HttpRequest, state: web::Data<AppState>, q: web::Query<HomeQuery>) -> Result<HttpResponse, WebError> {
     let ctx = context(&req, &state).await?;
     let user = ctx.user()?;
     let flash = take_flash(&state, &ctx).await?;
+    let search: String = q.into_inner().q.chars().take(100).collect();
+    let lists = match (&ctx.structure, user.has(Role::Aidant) || user.has(Role::Manager)) {
+        (Some(s), true) => Some(super::mandates::home_mandates(&state, s.id.clone(), search.clone()).await?),
+        _ => None,
+    };
+    let (usagers, expiring) = lists.map(|l| (l.usagers, l.expiring)).unwrap_or_default();
     Ok(render(&SpacePage {
         layout: ctx.layout(&state),
         name: user.name.clone(),
@@ -44,6 +60,9 @@ async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
         is_manager: user.has(Role::Manager),
         is_auditor: user.has(Role::Auditor),
         flash,
+        search,
+        usagers,
+        expiring,
     }))
 }
 

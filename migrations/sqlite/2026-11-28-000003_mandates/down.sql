@@ -1,0 +1,4 @@
+DROP TABLE consent_requests;
+DROP TABLE authorisations;
+DROP TABLE mandates;
+DROP TABLE usagers;

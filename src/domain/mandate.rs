@@ -1,0 +1,258 @@
+//! Mandates: the démarche catalogue, durations, validity and the attestation text.
+
+use chrono::{DateTime, Duration as Span, NaiveDateTime, Utc};
+
+/// A démarche (mandate scope), from the fixed catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Demarche {
+    /// Code (`papiers`, `famille`, …).
+    pub code: &'static str,
+    /// French label.
+    pub label: &'static str,
+    /// What the aidant may do under it, in plain French.
+    pub description: &'static str,
+}
+
+/// The catalogue, in display order.
+pub const DEMARCHES: [Demarche; 10] = [
+    Demarche { code: "papiers", label: "Papiers - Citoyenneté - Élections", description: "état civil, passeport, carte d’identité, inscription sur les listes électorales" },
+    Demarche { code: "famille", label: "Famille - Scolarité", description: "allocations familiales, naissance, mariage, scolarité" },
+    Demarche { code: "social", label: "Social - Santé", description: "assurance maladie, aides sociales, handicap, retraite" },
+    Demarche { code: "travail", label: "Travail - Formation", description: "recherche d’emploi, chômage, formation" },
+    Demarche { code: "logement", label: "Logement", description: "aides au logement, logement social, travaux" },
+    Demarche { code: "transports", label: "Transports - Mobilité", description: "permis de conduire, carte grise, stationnement" },
+    Demarche { code: "argent", label: "Argent - Impôts - Consommation", description: "impôts, crédits, litiges de consommation" },
+    Demarche { code: "justice", label: "Justice", description: "casier judiciaire, plaintes, aide juridictionnelle" },
+    Demarche { code: "etranger", label: "Étranger - Europe", description: "titres de séjour, naturalisation, séjours en Europe" },
+    Demarche { code: "loisirs", label: "Loisirs - Sport - Culture", description: "associations, chasse et pêche, culture" },
+];
+
+/// Finds a démarche by code.
+pub fn demarche(code: &str) -> Option<&'static Demarche> {
+    DEMARCHES.iter().find(|d| d.code == code)
+}
+
+/// Parses a list of codes: at least one, all known, deduplicated in catalogue order.
+pub fn parse_demarches<S: AsRef<str>>(codes: &[S]) -> Result<Vec<&'static Demarche>, String> {
+    if codes.is_empty() {
+        return Err("Choisissez au moins une démarche.".into());
+    }
+    let mut out = Vec::new();
+    for c in codes {
+        let d = demarche(c.as_ref().trim()).ok_or_else(|| format!("Démarche inconnue : {:?}.", c.as_ref()))?;
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    out.sort_by_key(|d| DEMARCHES.iter().position(|x| x.code == d.code));
+    Ok(out)
+}
+
+/// Mandate durations, counted from creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MandateDuration {
+    /// 1 day.
+    Short,
+    /// 31 days.
+    Month,
+    /// 182 days.
+    Semester,
+    /// 365 days.
+    Long,
+}
+
+impl MandateDuration {
+    /// Every duration.
+    pub const ALL: [MandateDuration; 4] = [Self::Short, Self::Month, Self::Semester, Self::Long];
+
+    /// Parses `SHORT`, `MONTH`, `SEMESTER` or `LONG`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.code() == s.trim())
+    }
+
+    /// The code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Short => "SHORT",
+            Self::Month => "MONTH",
+            Self::Semester => "SEMESTER",
+            Self::Long => "LONG",
+        }
+    }
+
+    /// Length in days.
+    pub fn days(self) -> i64 {
+        match self {
+            Self::Short => 1,
+            Self::Month => 31,
+            Self::Semester => 182,
+            Self::Long => 365,
+        }
+    }
+
+    /// French label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Short => "1 jour (pour une démarche ponctuelle)",
+            Self::Month => "1 mois (31 jours)",
+            Self::Semester => "6 mois (182 jours)",
+            Self::Long => "1 an (365 jours)",
+        }
+    }
+
+    /// End of a mandate created at `created`.
+    pub fn expires_at(self, created: DateTime<Utc>) -> DateTime<Utc> {
+        created + Span::days(self.days())
+    }
+}
+
+/// State of an authorisation (and, by extension, of a mandate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorisationState {
+    /// Usable.
+    Active,
+    /// Past its end date.
+    Expired,
+    /// Revoked by an aidant, a manager or the usager.
+    Revoked,
+    /// Replaced by a newer mandate for the same démarche.
+    Superseded,
+}
+
+impl AuthorisationState {
+    /// Code used in filters.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+            Self::Superseded => "superseded",
+        }
+    }
+
+    /// French label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Active => "actif",
+            Self::Expired => "expiré",
+            Self::Revoked => "révoqué",
+            Self::Superseded => "remplacé",
+        }
+    }
+}
+
+/// Reason stored when an authorisation ends early.
+pub const REVOKED: &str = "revoked";
+/// Reason stored when a newer mandate replaced the authorisation.
+pub const SUPERSEDED: &str = "superseded";
+
+/// The state of an authorisation at `now`.
+pub fn authorisation_state(
+    revoked_at: Option<NaiveDateTime>,
+    revoked_reason: Option<&str>,
+    expires_at: NaiveDateTime,
+    now: DateTime<Utc>,
+) -> AuthorisationState {
+    match (revoked_at, revoked_reason) {
+        (Some(_), Some(SUPERSEDED)) => AuthorisationState::Superseded,
+        (Some(_), _) => AuthorisationState::Revoked,
+        (None, _) if expires_at <= now.naive_utc() => AuthorisationState::Expired,
+        (None, _) => AuthorisationState::Active,
+    }
+}
+
+/// Version of the attestation template; the text of a version never changes.
+pub const ATTESTATION_VERSION: &str = "procura-attestation-v1";
+
+/// Everything the attestation states.
+#[derive(Debug, Clone)]
+pub struct AttestationFacts<'a> {
+    /// Mandate id.
+    pub mandate_id: &'a str,
+    /// Usager's given names and family name, as FranceConnect returned them.
+    pub usager_name: &'a str,
+    /// Usager's birth date, as returned.
+    pub usager_birthdate: &'a str,
+    /// Structure name and SIRET.
+    pub structure: &'a str,
+    /// Structure SIRET.
+    pub siret: &'a str,
+    /// Name of the aidant who recorded the consent.
+    pub aidant_name: &'a str,
+    /// Démarches.
+    pub demarches: Vec<&'static Demarche>,
+    /// Creation.
+    pub created_at: NaiveDateTime,
+    /// End.
+    pub expires_at: NaiveDateTime,
+}
+
+/// The consent statement the usager confirms.
+pub fn consent_statement(structure: &str) -> String {
+    format!(
+        "J’autorise les aidants habilités de la structure {structure} à réaliser en mon nom les démarches \
+         administratives en ligne listées ci-dessus, jusqu’à la date de fin indiquée. Les aidants ne peuvent \
+         agir que pour ces démarches ; ils ne peuvent ni modifier mes identifiants FranceConnect ni agir \
+         pour d’autres démarches. Chaque utilisation est enregistrée. Je peux révoquer ce mandat à tout moment."
+    )
+}
+
+/// The canonical text of the attestation (version [`ATTESTATION_VERSION`]): UTF-8, LF line
+/// ends, no trailing spaces. Its SHA-256 is the digest recorded in the journal.
+pub fn attestation_text(f: &AttestationFacts<'_>) -> String {
+    let mut lines = vec![
+        format!("Modèle : {ATTESTATION_VERSION}"),
+        "MANDAT POUR AGIR AU NOM D’UNE PERSONNE".to_string(),
+        format!("Identifiant du mandat : {}", f.mandate_id),
+        format!("Personne représentée (usager) : {}, née ou né le {}", f.usager_name, f.usager_birthdate),
+        format!("Structure : {} (SIRET {})", f.structure, f.siret),
+        format!("Consentement recueilli par : {}", f.aidant_name),
+        format!("Date de création : {} UTC", f.created_at.format("%Y-%m-%d %H:%M:%S")),
+        format!("Date de fin : {} UTC", f.expires_at.format("%Y-%m-%d %H:%M:%S")),
+        "Démarches autorisées :".to_string(),
+    ];
+    for d in &f.demarches {
+        lines.push(format!("- {} ({})", d.label, d.code));
+    }
+    lines.push(format!("Déclaration : {}", consent_statement(f.structure)));
+    lines.join("\n") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).expect("time").with_timezone(&Utc)
+    }
+
+    #[test]
+    fn each_duration_ends_when_it_should() {
+        let created = t("2026-03-01T10:00:00Z");
+        assert_eq!(MandateDuration::Short.expires_at(created), t("2026-03-02T10:00:00Z"));
+        assert_eq!(MandateDuration::Month.expires_at(created), t("2026-04-01T10:00:00Z"));
+        assert_eq!(MandateDuration::Semester.expires_at(created), t("2026-08-30T10:00:00Z"));
+        assert_eq!(MandateDuration::Long.expires_at(created), t("2027-03-01T10:00:00Z"));
+        assert_eq!(MandateDuration::parse("LONG"), Some(MandateDuration::Long));
+        assert_eq!(MandateDuration::parse("FOREVER"), None);
+    }
+
+    #[test]
+    fn states() {
+        let end = t("2026-03-02T10:00:00Z").naive_utc();
+        let before = t("2026-03-02T09:59:59Z");
+        let after = t("2026-03-02T10:00:00Z");
+        assert_eq!(authorisation_state(None, None, end, before), AuthorisationState::Active);
+        assert_eq!(authorisation_state(None, None, end, after), AuthorisationState::Expired);
+        assert_eq!(authorisation_state(Some(end), Some(REVOKED), end, before), AuthorisationState::Revoked);
+        assert_eq!(authorisation_state(Some(end), Some(SUPERSEDED), end, before), AuthorisationState::Superseded);
+    }
+
+    #[test]
+    fn demarches_are_checked() {
+        assert!(parse_demarches::<&str>(&[]).is_err());
+        assert!(parse_demarches(&["papiers", "inconnue"]).is_err());
+        let d = parse_demarches(&["social", "papiers", "social"]).expect("valid");
+        assert_eq!(d.iter().map(|d| d.code).collect::<Vec<_>>(), vec!["papiers", "social"]);
+    }
+}

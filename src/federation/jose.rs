@@ -1,0 +1,116 @@
+//! JSON Web Signatures with `ring`: ES256 signing keys, their JWKs, compact JWTs.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use serde_json::{json, Value};
+
+/// An ES256 (ECDSA P-256, SHA-256) signing key with its key id.
+pub struct EcSigningKey {
+    kid: String,
+    pair: EcdsaKeyPair,
+    pkcs8: Vec<u8>,
+}
+
+impl std::fmt::Debug for EcSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EcSigningKey").field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+/// A key could not be made or read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid signing key")]
+pub struct KeyError;
+
+impl EcSigningKey {
+    /// A new random key; the key id is derived from the public key.
+    pub fn generate() -> Result<Self, KeyError> {
+        let rng = SystemRandom::new();
+        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).map_err(|_| KeyError)?;
+        Self::from_pkcs8(doc.as_ref())
+    }
+
+    /// Reads a PKCS#8 document.
+    pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, KeyError> {
+        let rng = SystemRandom::new();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &rng).map_err(|_| KeyError)?;
+        let kid = crate::crypto::sha256_hex(pair.public_key().as_ref())[..16].to_string();
+        Ok(EcSigningKey {
+            kid,
+            pair,
+            pkcs8: pkcs8.to_vec(),
+        })
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The PKCS#8 document (to store, encrypted).
+    pub fn pkcs8(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    /// The public JWK.
+    pub fn jwk(&self) -> Value {
+        let public = self.pair.public_key().as_ref();
+        // Uncompressed point: 0x04 ‖ x (32 bytes) ‖ y (32 bytes).
+        json!({
+            "kty": "EC",
+            "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(&public[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&public[33..65]),
+            "kid": self.kid,
+            "use": "sig",
+            "alg": "ES256",
+        })
+    }
+
+    /// Signs `claims` as a compact JWT with `typ`.
+    pub fn sign(&self, typ: &str, claims: &Value) -> Result<String, KeyError> {
+        let header = json!({"alg": "ES256", "kid": self.kid, "typ": typ});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let sig = self
+            .pair
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .map_err(|_| KeyError)?;
+        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref())))
+    }
+}
+
+/// Verifies an ES256 compact JWT against a JWK (used by tests and the simulator's peers).
+pub fn verify_es256(jwt: &str, jwk: &Value) -> Option<Value> {
+    let (input, sig) = jwt.rsplit_once('.')?;
+    let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str()?).ok()?;
+    let y = URL_SAFE_NO_PAD.decode(jwk["y"].as_str()?).ok()?;
+    let mut point = vec![4u8];
+    point.extend(x);
+    point.extend(y);
+    let key = ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point);
+    key.verify(input.as_bytes(), &URL_SAFE_NO_PAD.decode(sig).ok()?).ok()?;
+    let payload = input.split('.').nth(1)?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_and_verify() {
+        let k = EcSigningKey::generate().expect("key");
+        let jwt = k.sign("JWT", &json!({"sub": "x"})).expect("sign");
+        assert_eq!(verify_es256(&jwt, &k.jwk()).expect("valid")["sub"], "x");
+        let other = EcSigningKey::generate().expect("key");
+        assert!(verify_es256(&jwt, &other.jwk()).is_none());
+        let again = EcSigningKey::from_pkcs8(k.pkcs8()).expect("reload");
+        assert_eq!(again.kid(), k.kid());
+    }
+}
