@@ -249,10 +249,16 @@ impl Layers {
         let fc_client_id = self.opt("fc_client_id")?;
         let fc_client_secret = self.opt("fc_client_secret")?;
         if fc_issuer.is_some() && fc_client_id.is_none() {
-            return Err(err("fc_client_id", "required when PROCURA_FC_ISSUER is set"));
+            return Err(err(
+                "fc_client_id",
+                "required when PROCURA_FC_ISSUER is set",
+            ));
         }
         if fc_issuer.is_some() && fc_client_secret.is_none() {
-            return Err(err("fc_client_secret", "required when PROCURA_FC_ISSUER is set"));
+            return Err(err(
+                "fc_client_secret",
+                "required when PROCURA_FC_ISSUER is set",
+            ));
         }
         Ok(Settings {
             database,

@@ -15,16 +15,57 @@ pub struct Demarche {
 
 /// The catalogue, in display order.
 pub const DEMARCHES: [Demarche; 10] = [
-    Demarche { code: "papiers", label: "Papiers - Citoyenneté - Élections", description: "état civil, passeport, carte d’identité, inscription sur les listes électorales" },
-    Demarche { code: "famille", label: "Famille - Scolarité", description: "allocations familiales, naissance, mariage, scolarité" },
-    Demarche { code: "social", label: "Social - Santé", description: "assurance maladie, aides sociales, handicap, retraite" },
-    Demarche { code: "travail", label: "Travail - Formation", description: "recherche d’emploi, chômage, formation" },
-    Demarche { code: "logement", label: "Logement", description: "aides au logement, logement social, travaux" },
-    Demarche { code: "transports", label: "Transports - Mobilité", description: "permis de conduire, carte grise, stationnement" },
-    Demarche { code: "argent", label: "Argent - Impôts - Consommation", description: "impôts, crédits, litiges de consommation" },
-    Demarche { code: "justice", label: "Justice", description: "casier judiciaire, plaintes, aide juridictionnelle" },
-    Demarche { code: "etranger", label: "Étranger - Europe", description: "titres de séjour, naturalisation, séjours en Europe" },
-    Demarche { code: "loisirs", label: "Loisirs - Sport - Culture", description: "associations, chasse et pêche, culture" },
+    Demarche {
+        code: "papiers",
+        label: "Papiers - Citoyenneté - Élections",
+        description:
+            "état civil, passeport, carte d’identité, inscription sur les listes électorales",
+    },
+    Demarche {
+        code: "famille",
+        label: "Famille - Scolarité",
+        description: "allocations familiales, naissance, mariage, scolarité",
+    },
+    Demarche {
+        code: "social",
+        label: "Social - Santé",
+        description: "assurance maladie, aides sociales, handicap, retraite",
+    },
+    Demarche {
+        code: "travail",
+        label: "Travail - Formation",
+        description: "recherche d’emploi, chômage, formation",
+    },
+    Demarche {
+        code: "logement",
+        label: "Logement",
+        description: "aides au logement, logement social, travaux",
+    },
+    Demarche {
+        code: "transports",
+        label: "Transports - Mobilité",
+        description: "permis de conduire, carte grise, stationnement",
+    },
+    Demarche {
+        code: "argent",
+        label: "Argent - Impôts - Consommation",
+        description: "impôts, crédits, litiges de consommation",
+    },
+    Demarche {
+        code: "justice",
+        label: "Justice",
+        description: "casier judiciaire, plaintes, aide juridictionnelle",
+    },
+    Demarche {
+        code: "etranger",
+        label: "Étranger - Europe",
+        description: "titres de séjour, naturalisation, séjours en Europe",
+    },
+    Demarche {
+        code: "loisirs",
+        label: "Loisirs - Sport - Culture",
+        description: "associations, chasse et pêche, culture",
+    },
 ];
 
 /// Finds a démarche by code.
@@ -39,7 +80,8 @@ pub fn parse_demarches<S: AsRef<str>>(codes: &[S]) -> Result<Vec<&'static Demarc
     }
     let mut out = Vec::new();
     for c in codes {
-        let d = demarche(c.as_ref().trim()).ok_or_else(|| format!("Démarche inconnue : {:?}.", c.as_ref()))?;
+        let d = demarche(c.as_ref().trim())
+            .ok_or_else(|| format!("Démarche inconnue : {:?}.", c.as_ref()))?;
         if !out.contains(&d) {
             out.push(d);
         }
@@ -204,11 +246,20 @@ pub fn attestation_text(f: &AttestationFacts<'_>) -> String {
         format!("Modèle : {ATTESTATION_VERSION}"),
         "MANDAT POUR AGIR AU NOM D’UNE PERSONNE".to_string(),
         format!("Identifiant du mandat : {}", f.mandate_id),
-        format!("Personne représentée (usager) : {}, née ou né le {}", f.usager_name, f.usager_birthdate),
+        format!(
+            "Personne représentée (usager) : {}, née ou né le {}",
+            f.usager_name, f.usager_birthdate
+        ),
         format!("Structure : {} (SIRET {})", f.structure, f.siret),
         format!("Consentement recueilli par : {}", f.aidant_name),
-        format!("Date de création : {} UTC", f.created_at.format("%Y-%m-%d %H:%M:%S")),
-        format!("Date de fin : {} UTC", f.expires_at.format("%Y-%m-%d %H:%M:%S")),
+        format!(
+            "Date de création : {} UTC",
+            f.created_at.format("%Y-%m-%d %H:%M:%S")
+        ),
+        format!(
+            "Date de fin : {} UTC",
+            f.expires_at.format("%Y-%m-%d %H:%M:%S")
+        ),
         "Démarches autorisées :".to_string(),
     ];
     for d in &f.demarches {
@@ -223,16 +274,30 @@ mod tests {
     use super::*;
 
     fn t(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).expect("time").with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
     }
 
     #[test]
     fn each_duration_ends_when_it_should() {
         let created = t("2026-03-01T10:00:00Z");
-        assert_eq!(MandateDuration::Short.expires_at(created), t("2026-03-02T10:00:00Z"));
-        assert_eq!(MandateDuration::Month.expires_at(created), t("2026-04-01T10:00:00Z"));
-        assert_eq!(MandateDuration::Semester.expires_at(created), t("2026-08-30T10:00:00Z"));
-        assert_eq!(MandateDuration::Long.expires_at(created), t("2027-03-01T10:00:00Z"));
+        assert_eq!(
+            MandateDuration::Short.expires_at(created),
+            t("2026-03-02T10:00:00Z")
+        );
+        assert_eq!(
+            MandateDuration::Month.expires_at(created),
+            t("2026-04-01T10:00:00Z")
+        );
+        assert_eq!(
+            MandateDuration::Semester.expires_at(created),
+            t("2026-08-30T10:00:00Z")
+        );
+        assert_eq!(
+            MandateDuration::Long.expires_at(created),
+            t("2027-03-01T10:00:00Z")
+        );
         assert_eq!(MandateDuration::parse("LONG"), Some(MandateDuration::Long));
         assert_eq!(MandateDuration::parse("FOREVER"), None);
     }
@@ -242,10 +307,22 @@ mod tests {
         let end = t("2026-03-02T10:00:00Z").naive_utc();
         let before = t("2026-03-02T09:59:59Z");
         let after = t("2026-03-02T10:00:00Z");
-        assert_eq!(authorisation_state(None, None, end, before), AuthorisationState::Active);
-        assert_eq!(authorisation_state(None, None, end, after), AuthorisationState::Expired);
-        assert_eq!(authorisation_state(Some(end), Some(REVOKED), end, before), AuthorisationState::Revoked);
-        assert_eq!(authorisation_state(Some(end), Some(SUPERSEDED), end, before), AuthorisationState::Superseded);
+        assert_eq!(
+            authorisation_state(None, None, end, before),
+            AuthorisationState::Active
+        );
+        assert_eq!(
+            authorisation_state(None, None, end, after),
+            AuthorisationState::Expired
+        );
+        assert_eq!(
+            authorisation_state(Some(end), Some(REVOKED), end, before),
+            AuthorisationState::Revoked
+        );
+        assert_eq!(
+            authorisation_state(Some(end), Some(SUPERSEDED), end, before),
+            AuthorisationState::Superseded
+        );
     }
 
     #[test]
@@ -253,6 +330,9 @@ mod tests {
         assert!(parse_demarches::<&str>(&[]).is_err());
         assert!(parse_demarches(&["papiers", "inconnue"]).is_err());
         let d = parse_demarches(&["social", "papiers", "social"]).expect("valid");
-        assert_eq!(d.iter().map(|d| d.code).collect::<Vec<_>>(), vec!["papiers", "social"]);
+        assert_eq!(
+            d.iter().map(|d| d.code).collect::<Vec<_>>(),
+            vec!["papiers", "social"]
+        );
     }
 }

@@ -86,10 +86,14 @@ pub enum FcError {
     #[error("La réponse de FranceConnect est invalide ({0}). Aucun mandat n’a été créé.")]
     Claims(String),
     /// The level of assurance is too low.
-    #[error("Le niveau d’authentification FranceConnect est insuffisant. Aucun mandat n’a été créé.")]
+    #[error(
+        "Le niveau d’authentification FranceConnect est insuffisant. Aucun mandat n’a été créé."
+    )]
     Acr,
     /// Userinfo is missing claims or inconsistent.
-    #[error("L’identité transmise par FranceConnect est incomplète ({0}). Aucun mandat n’a été créé.")]
+    #[error(
+        "L’identité transmise par FranceConnect est incomplète ({0}). Aucun mandat n’a été créé."
+    )]
     Identity(String),
 }
 
@@ -142,14 +146,17 @@ fn http() -> ureq::Agent {
 
 impl FranceConnect {
     fn discover(&self) -> Result<CoreProviderMetadata, FcError> {
-        let issuer = IssuerUrl::new(self.issuer.clone()).map_err(|e| FcError::Unreachable(e.to_string()))?;
-        CoreProviderMetadata::discover(&issuer, &http()).map_err(|e| FcError::Unreachable(format!("découverte : {e}")))
+        let issuer =
+            IssuerUrl::new(self.issuer.clone()).map_err(|e| FcError::Unreachable(e.to_string()))?;
+        CoreProviderMetadata::discover(&issuer, &http())
+            .map_err(|e| FcError::Unreachable(format!("découverte : {e}")))
     }
 
     /// Starts a flow: the URL to send the browser to, the `state`, and what to keep.
     pub fn start(&self) -> Result<(String, String, FlowSecrets), FcError> {
         let metadata = self.discover()?;
-        let redirect = RedirectUrl::new(self.redirect_uri.clone()).map_err(|e| FcError::Claims(e.to_string()))?;
+        let redirect = RedirectUrl::new(self.redirect_uri.clone())
+            .map_err(|e| FcError::Claims(e.to_string()))?;
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.client_id.clone()),
@@ -181,13 +188,19 @@ impl FranceConnect {
 
     /// Completes a flow from the callback's `code`: token exchange, id_token checks
     /// (signature, iss, aud, exp, nonce, acr), then userinfo.
-    pub fn finish(&self, code: &str, secrets: &FlowSecrets, now: DateTime<Utc>) -> Result<Identity, FcError> {
+    pub fn finish(
+        &self,
+        code: &str,
+        secrets: &FlowSecrets,
+        now: DateTime<Utc>,
+    ) -> Result<Identity, FcError> {
         let metadata = self.discover()?;
         let userinfo_url = metadata
             .userinfo_endpoint()
             .map(|u| u.url().to_string())
             .ok_or_else(|| FcError::Unreachable("pas de userinfo_endpoint".into()))?;
-        let redirect = RedirectUrl::new(self.redirect_uri.clone()).map_err(|e| FcError::Claims(e.to_string()))?;
+        let redirect = RedirectUrl::new(self.redirect_uri.clone())
+            .map_err(|e| FcError::Claims(e.to_string()))?;
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.client_id.clone()),
@@ -222,12 +235,17 @@ impl FranceConnect {
                     other => FcError::Claims(other.to_string()),
                 }
             })?;
-        let acr = claims.auth_context_ref().map(|a| a.as_str().to_string()).unwrap_or_default();
+        let acr = claims
+            .auth_context_ref()
+            .map(|a| a.as_str().to_string())
+            .unwrap_or_default();
         if !ACCEPTED_ACR.contains(&acr.as_str()) {
             return Err(FcError::Acr);
         }
         let sub = claims.subject().as_str().to_string();
-        let access = openidconnect::OAuth2TokenResponse::access_token(&tokens).secret().clone();
+        let access = openidconnect::OAuth2TokenResponse::access_token(&tokens)
+            .secret()
+            .clone();
         let resp = http
             .get(&userinfo_url)
             .set("Authorization", &format!("Bearer {access}"))
@@ -238,10 +256,17 @@ impl FranceConnect {
             .into_json()
             .map_err(|e| FcError::Identity(format!("userinfo illisible : {e}")))?;
         if identity.sub != sub {
-            return Err(FcError::Identity("le sujet de userinfo diffère de celui de l’id_token".into()));
+            return Err(FcError::Identity(
+                "le sujet de userinfo diffère de celui de l’id_token".into(),
+            ));
         }
-        if identity.given_name.trim().is_empty() || identity.family_name.trim().is_empty() || identity.birthdate.is_empty() {
-            return Err(FcError::Identity("nom, prénoms ou date de naissance absents".into()));
+        if identity.given_name.trim().is_empty()
+            || identity.family_name.trim().is_empty()
+            || identity.birthdate.is_empty()
+        {
+            return Err(FcError::Identity(
+                "nom, prénoms ou date de naissance absents".into(),
+            ));
         }
         Ok(identity)
     }

@@ -15,7 +15,9 @@ pub struct EcSigningKey {
 
 impl std::fmt::Debug for EcSigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EcSigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("EcSigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -28,14 +30,16 @@ impl EcSigningKey {
     /// A new random key; the key id is derived from the public key.
     pub fn generate() -> Result<Self, KeyError> {
         let rng = SystemRandom::new();
-        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).map_err(|_| KeyError)?;
+        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| KeyError)?;
         Self::from_pkcs8(doc.as_ref())
     }
 
     /// Reads a PKCS#8 document.
     pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, KeyError> {
         let rng = SystemRandom::new();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &rng).map_err(|_| KeyError)?;
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &rng)
+            .map_err(|_| KeyError)?;
         let kid = crate::crypto::sha256_hex(pair.public_key().as_ref())[..16].to_string();
         Ok(EcSigningKey {
             kid,
@@ -93,8 +97,10 @@ pub fn verify_es256(jwt: &str, jwk: &Value) -> Option<Value> {
     let mut point = vec![4u8];
     point.extend(x);
     point.extend(y);
-    let key = ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point);
-    key.verify(input.as_bytes(), &URL_SAFE_NO_PAD.decode(sig).ok()?).ok()?;
+    let key =
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point);
+    key.verify(input.as_bytes(), &URL_SAFE_NO_PAD.decode(sig).ok()?)
+        .ok()?;
     let payload = input.split('.').nth(1)?;
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
 }

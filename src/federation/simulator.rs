@@ -23,7 +23,15 @@ pub const CLIENT_SECRET: &str = "simulateur-franceconnect-demo";
 
 /// The fictional identities offered.
 pub fn identities() -> Vec<Identity> {
-    let id = |sub: &str, given: &str, family: &str, pref: Option<&str>, birth: &str, gender: &str, place: &str, country: &str, email: Option<&str>| Identity {
+    let id = |sub: &str,
+              given: &str,
+              family: &str,
+              pref: Option<&str>,
+              birth: &str,
+              gender: &str,
+              place: &str,
+              country: &str,
+              email: Option<&str>| Identity {
         sub: sub.into(),
         given_name: given.into(),
         family_name: family.into(),
@@ -35,9 +43,39 @@ pub fn identities() -> Vec<Identity> {
         email: email.map(Into::into),
     };
     vec![
-        id("demo-fc-angela", "Angela Claire Louise", "DUBOIS", None, "1962-08-24", "female", "75107", "99100", Some("angela.dubois@exemple.fr")),
-        id("demo-fc-karim", "Karim", "BELKACEM", None, "1985-00-00", "male", "", "99350", None),
-        id("demo-fc-marie", "Marie-Thérèse", "NGUYEN", Some("MARTIN"), "1948-03-00", "female", "69123", "99100", Some("mt.nguyen@exemple.fr")),
+        id(
+            "demo-fc-angela",
+            "Angela Claire Louise",
+            "DUBOIS",
+            None,
+            "1962-08-24",
+            "female",
+            "75107",
+            "99100",
+            Some("angela.dubois@exemple.fr"),
+        ),
+        id(
+            "demo-fc-karim",
+            "Karim",
+            "BELKACEM",
+            None,
+            "1985-00-00",
+            "male",
+            "",
+            "99350",
+            None,
+        ),
+        id(
+            "demo-fc-marie",
+            "Marie-Thérèse",
+            "NGUYEN",
+            Some("MARTIN"),
+            "1948-03-00",
+            "female",
+            "69123",
+            "99100",
+            Some("mt.nguyen@exemple.fr"),
+        ),
     ]
 }
 
@@ -59,7 +97,9 @@ pub struct Simulator {
 
 impl std::fmt::Debug for Simulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Simulator").field("issuer", &self.issuer).finish_non_exhaustive()
+        f.debug_struct("Simulator")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -103,7 +143,17 @@ impl Simulator {
     }
 
     /// Checks an authorization request; the error is shown on the simulator's page.
-    pub fn check_request(&self, client_id: &str, redirect_uri: &str, expected_redirect: &str, challenge: &str, method: &str, nonce: &str, state: &str) -> Result<(), String> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn check_request(
+        &self,
+        client_id: &str,
+        redirect_uri: &str,
+        expected_redirect: &str,
+        challenge: &str,
+        method: &str,
+        nonce: &str,
+        state: &str,
+    ) -> Result<(), String> {
         if client_id != CLIENT_ID {
             return Err("client_id inconnu".into());
         }
@@ -120,7 +170,14 @@ impl Simulator {
     }
 
     /// Issues a code for the chosen identity.
-    pub fn issue_code(&self, identity: usize, nonce: &str, challenge: &str, redirect_uri: &str, now: DateTime<Utc>) -> String {
+    pub fn issue_code(
+        &self,
+        identity: usize,
+        nonce: &str,
+        challenge: &str,
+        redirect_uri: &str,
+        now: DateTime<Utc>,
+    ) -> String {
         let code = new_token();
         let mut codes = self.codes.lock().unwrap_or_else(|p| p.into_inner());
         codes.retain(|_, g| g.expires > now);
@@ -138,9 +195,20 @@ impl Simulator {
     }
 
     /// The token endpoint.
-    pub fn token(&self, client: (&str, &str), code: &str, verifier: &str, redirect_uri: &str, now: DateTime<Utc>) -> Result<Value, OAuthError> {
-        if client.0 != CLIENT_ID || !constant_time_eq(client.1.as_bytes(), CLIENT_SECRET.as_bytes()) {
-            return Err(("invalid_client", "authentification du client refusée".into()));
+    pub fn token(
+        &self,
+        client: (&str, &str),
+        code: &str,
+        verifier: &str,
+        redirect_uri: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Value, OAuthError> {
+        if client.0 != CLIENT_ID || !constant_time_eq(client.1.as_bytes(), CLIENT_SECRET.as_bytes())
+        {
+            return Err((
+                "invalid_client",
+                "authentification du client refusée".into(),
+            ));
         }
         let grant = self
             .codes
@@ -148,15 +216,24 @@ impl Simulator {
             .unwrap_or_else(|p| p.into_inner())
             .remove(code)
             .filter(|g| g.expires > now)
-            .ok_or(("invalid_grant", "code inconnu, expiré ou déjà utilisé".to_string()))?;
-        let computed = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()));
+            .ok_or((
+                "invalid_grant",
+                "code inconnu, expiré ou déjà utilisé".to_string(),
+            ))?;
+        let computed = URL_SAFE_NO_PAD.encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            verifier.as_bytes(),
+        ));
         if computed != grant.challenge {
             return Err(("invalid_grant", "code_verifier incorrect".into()));
         }
         if grant.redirect_uri != redirect_uri {
             return Err(("invalid_grant", "redirect_uri différente".into()));
         }
-        let person = identities().into_iter().nth(grant.identity).ok_or(("invalid_grant", "identité inconnue".to_string()))?;
+        let person = identities()
+            .into_iter()
+            .nth(grant.identity)
+            .ok_or(("invalid_grant", "identité inconnue".to_string()))?;
         let id_token = self
             .key
             .sign(
@@ -177,8 +254,13 @@ impl Simulator {
         self.tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(access.clone(), (grant.identity, now + Duration::seconds(60)));
-        Ok(json!({"access_token": access, "token_type": "Bearer", "expires_in": 60, "id_token": id_token}))
+            .insert(
+                access.clone(),
+                (grant.identity, now + Duration::seconds(60)),
+            );
+        Ok(
+            json!({"access_token": access, "token_type": "Bearer", "expires_in": 60, "id_token": id_token}),
+        )
     }
 
     /// The userinfo endpoint.

@@ -9,12 +9,14 @@ use serde::Serialize;
 
 use crate::crypto::{new_token, sha256_hex, CryptoError, SecretBox};
 use crate::domain::mandate::{
-    self as rules, attestation_text, authorisation_state, AttestationFacts, AuthorisationState, Demarche,
-    MandateDuration, ATTESTATION_VERSION,
+    self as rules, attestation_text, authorisation_state, AttestationFacts, AuthorisationState,
+    Demarche, MandateDuration, ATTESTATION_VERSION,
 };
 use crate::federation::client::{FlowSecrets, Identity};
 use crate::journal::{self, JournalError, NewEntry};
-use crate::store::schema::{authorisations, consent_requests, mandates, structures, usagers, users};
+use crate::store::schema::{
+    authorisations, consent_requests, mandates, structures, usagers, users,
+};
 use crate::store::DbConn;
 
 /// How long a started creation (FranceConnect round trip and consent page) stays valid.
@@ -49,7 +51,10 @@ pub enum MandateError {
 impl MandateError {
     /// True for the user's input, not the service's fault.
     pub fn is_refusal(&self) -> bool {
-        matches!(self, MandateError::Invalid(_) | MandateError::RequestInvalid | MandateError::NotActive)
+        matches!(
+            self,
+            MandateError::Invalid(_) | MandateError::RequestInvalid | MandateError::NotActive
+        )
     }
 }
 
@@ -87,7 +92,10 @@ impl Usager {
     /// "Given names FAMILY NAME" (and the usage name when there is one).
     pub fn display_name(&self) -> String {
         match &self.preferred_username {
-            Some(p) if !p.is_empty() => format!("{} {} (nom d’usage {})", self.given_name, self.family_name, p),
+            Some(p) if !p.is_empty() => format!(
+                "{} {} (nom d’usage {})",
+                self.given_name, self.family_name, p
+            ),
             _ => format!("{} {}", self.given_name, self.family_name),
         }
     }
@@ -198,7 +206,10 @@ pub fn start_request(
     flow: &FlowSecrets,
 ) -> Result<String, MandateError> {
     let id = uuid::Uuid::new_v4().to_string();
-    let sealed = secrets.seal(&format!("consent:{id}"), serde_json::to_string(flow).unwrap_or_default().as_bytes())?;
+    let sealed = secrets.seal(
+        &format!("consent:{id}"),
+        serde_json::to_string(flow).unwrap_or_default().as_bytes(),
+    )?;
     let codes: Vec<&str> = demarches.iter().map(|d| d.code).collect();
     diesel::insert_into(consent_requests::table)
         .values((
@@ -212,7 +223,8 @@ pub fn start_request(
             consent_requests::duration.eq(duration.code()),
             consent_requests::status.eq("pending_fc"),
             consent_requests::created_at.eq(now.naive_utc()),
-            consent_requests::expires_at.eq((now + Duration::minutes(CONSENT_VALIDITY_MINUTES)).naive_utc()),
+            consent_requests::expires_at
+                .eq((now + Duration::minutes(CONSENT_VALIDITY_MINUTES)).naive_utc()),
         ))
         .execute(conn)?;
     journal::append(
@@ -251,21 +263,41 @@ pub fn take_by_state(
     .set(consent_requests::status.eq("callback"))
     .execute(conn)?;
     if moved == 0 || req.expires_at <= now.naive_utc() {
-        return Ok(Some((ConsentRequest { status: "replayed".into(), ..req }, FlowSecrets { nonce: String::new(), pkce_verifier: String::new() })));
+        return Ok(Some((
+            ConsentRequest {
+                status: "replayed".into(),
+                ..req
+            },
+            FlowSecrets {
+                nonce: String::new(),
+                pkce_verifier: String::new(),
+            },
+        )));
     }
-    let flow: FlowSecrets = serde_json::from_slice(&secrets.open(&format!("consent:{}", req.id), &req.secrets_enc)?)
-        .map_err(|_| MandateError::RequestInvalid)?;
+    let flow: FlowSecrets =
+        serde_json::from_slice(&secrets.open(&format!("consent:{}", req.id), &req.secrets_enc)?)
+            .map_err(|_| MandateError::RequestInvalid)?;
     Ok(Some((req, flow)))
 }
 
 /// Stores the verified identity; the consent page can now be shown.
-pub fn set_identity(conn: &mut DbConn, secrets: &SecretBox, request_id: &str, identity: &Identity) -> Result<(), MandateError> {
+pub fn set_identity(
+    conn: &mut DbConn,
+    secrets: &SecretBox,
+    request_id: &str,
+    identity: &Identity,
+) -> Result<(), MandateError> {
     let sealed = secrets.seal(
         &format!("identity:{request_id}"),
-        serde_json::to_string(identity).unwrap_or_default().as_bytes(),
+        serde_json::to_string(identity)
+            .unwrap_or_default()
+            .as_bytes(),
     )?;
     diesel::update(consent_requests::table.filter(consent_requests::id.eq(request_id)))
-        .set((consent_requests::status.eq("pending_consent"), consent_requests::identity_enc.eq(Some(sealed))))
+        .set((
+            consent_requests::status.eq("pending_consent"),
+            consent_requests::identity_enc.eq(Some(sealed)),
+        ))
         .execute(conn)?;
     Ok(())
 }
@@ -287,7 +319,10 @@ pub fn fail_request(
         )
         .set(consent_requests::status.eq("failed"))
         .execute(conn)?;
-        e = e.structure(&r.structure_id).detail("request", r.id.as_str()).actor(format!("user:{}", r.aidant_id));
+        e = e
+            .structure(&r.structure_id)
+            .detail("request", r.id.as_str())
+            .actor(format!("user:{}", r.aidant_id));
     } else if let Some(a) = actor {
         e = e.actor(a);
     }
@@ -317,9 +352,13 @@ pub fn pending_consent(
     {
         return Err(MandateError::RequestInvalid);
     }
-    let enc = req.identity_enc.clone().ok_or(MandateError::RequestInvalid)?;
-    let identity: Identity = serde_json::from_slice(&secrets.open(&format!("identity:{}", req.id), &enc)?)
-        .map_err(|_| MandateError::RequestInvalid)?;
+    let enc = req
+        .identity_enc
+        .clone()
+        .ok_or(MandateError::RequestInvalid)?;
+    let identity: Identity =
+        serde_json::from_slice(&secrets.open(&format!("identity:{}", req.id), &enc)?)
+            .map_err(|_| MandateError::RequestInvalid)?;
     Ok((req, identity))
 }
 
@@ -335,14 +374,22 @@ pub struct Created {
 }
 
 /// Finds the usager by FranceConnect `sub`, creating or refreshing it.
-pub fn upsert_usager(conn: &mut DbConn, now: DateTime<Utc>, actor: &str, identity: &Identity) -> Result<Usager, MandateError> {
+pub fn upsert_usager(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    identity: &Identity,
+) -> Result<Usager, MandateError> {
     let existing: Option<Usager> = usagers::table
         .filter(usagers::fc_sub.eq(&identity.sub))
         .select(Usager::as_select())
         .first(conn)
         .optional()?;
     let u = Usager {
-        id: existing.as_ref().map(|u| u.id.clone()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        id: existing
+            .as_ref()
+            .map(|u| u.id.clone())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         fc_sub: identity.sub.clone(),
         given_name: identity.given_name.clone(),
         family_name: identity.family_name.clone(),
@@ -352,7 +399,10 @@ pub fn upsert_usager(conn: &mut DbConn, now: DateTime<Utc>, actor: &str, identit
         birthplace: identity.birthplace.clone(),
         birthcountry: identity.birthcountry.clone(),
         email: identity.email.clone(),
-        created_at: existing.as_ref().map(|u| u.created_at).unwrap_or(now.naive_utc()),
+        created_at: existing
+            .as_ref()
+            .map(|u| u.created_at)
+            .unwrap_or(now.naive_utc()),
         updated_at: now.naive_utc(),
     };
     if existing.is_some() {
@@ -370,8 +420,14 @@ pub fn upsert_usager(conn: &mut DbConn, now: DateTime<Utc>, actor: &str, identit
             ))
             .execute(conn)?;
     } else {
-        diesel::insert_into(usagers::table).values(&u).execute(conn)?;
-        journal::append(conn, now, NewEntry::new("usager.created").actor(actor).usager(&u.id))?;
+        diesel::insert_into(usagers::table)
+            .values(&u)
+            .execute(conn)?;
+        journal::append(
+            conn,
+            now,
+            NewEntry::new("usager.created").actor(actor).usager(&u.id),
+        )?;
     }
     Ok(u)
 }
@@ -390,14 +446,19 @@ pub fn create_mandate(
     duration: MandateDuration,
 ) -> Result<Created, MandateError> {
     if demarches.is_empty() {
-        return Err(MandateError::Invalid("Choisissez au moins une démarche.".into()));
+        return Err(MandateError::Invalid(
+            "Choisissez au moins une démarche.".into(),
+        ));
     }
     let usager = upsert_usager(conn, now, actor, identity)?;
     let (structure_name, siret): (String, String) = structures::table
         .filter(structures::id.eq(structure_id))
         .select((structures::name, structures::siret))
         .first(conn)?;
-    let aidant_name: String = users::table.filter(users::id.eq(aidant_id)).select(users::name).first(conn)?;
+    let aidant_name: String = users::table
+        .filter(users::id.eq(aidant_id))
+        .select(users::name)
+        .first(conn)?;
     let id = uuid::Uuid::new_v4().to_string();
     let created_at = now.naive_utc();
     let expires_at = duration.expires_at(now).naive_utc();
@@ -426,7 +487,9 @@ pub fn create_mandate(
         attestation_digest: digest.clone(),
         journal_seq: None,
     };
-    diesel::insert_into(mandates::table).values(&mandate).execute(conn)?;
+    diesel::insert_into(mandates::table)
+        .values(&mandate)
+        .execute(conn)?;
     // Older active authorisations for the same usager, structure and démarche end now.
     let codes: Vec<&str> = demarches.iter().map(|d| d.code).collect();
     let older: Vec<(String, String)> = authorisations::table
@@ -449,7 +512,9 @@ pub fn create_mandate(
             revoked_reason: None,
             revoked_by: None,
         };
-        diesel::insert_into(authorisations::table).values(&a).execute(conn)?;
+        diesel::insert_into(authorisations::table)
+            .values(&a)
+            .execute(conn)?;
         auths.push(a);
     }
     let entry = journal::append(
@@ -467,7 +532,10 @@ pub fn create_mandate(
             .detail("attestation_sha256", digest.as_str())
             .detail(
                 "authorisations",
-                auths.iter().map(|a| serde_json::json!({"id": a.id, "demarche": a.demarche})).collect::<Vec<_>>(),
+                auths
+                    .iter()
+                    .map(|a| serde_json::json!({"id": a.id, "demarche": a.demarche}))
+                    .collect::<Vec<_>>(),
             ),
     )?;
     diesel::update(mandates::table.filter(mandates::id.eq(&id)))
@@ -518,7 +586,10 @@ pub fn confirm_consent(
             .filter(consent_requests::id.eq(&req.id))
             .filter(consent_requests::status.eq("pending_consent")),
     )
-    .set((consent_requests::status.eq("done"), consent_requests::identity_enc.eq(None::<String>)))
+    .set((
+        consent_requests::status.eq("done"),
+        consent_requests::identity_enc.eq(None::<String>),
+    ))
     .execute(conn)?;
     if moved == 0 {
         return Err(MandateError::RequestInvalid);
@@ -556,7 +627,8 @@ impl MandateView {
             AuthorisationState::Active
         } else if states.contains(&AuthorisationState::Expired) {
             AuthorisationState::Expired
-        } else if states.iter().all(|s| *s == AuthorisationState::Superseded) && !states.is_empty() {
+        } else if states.iter().all(|s| *s == AuthorisationState::Superseded) && !states.is_empty()
+        {
             AuthorisationState::Superseded
         } else {
             AuthorisationState::Revoked
@@ -564,14 +636,21 @@ impl MandateView {
     }
 }
 
-fn views(conn: &mut DbConn, now: DateTime<Utc>, list: Vec<Mandate>) -> QueryResult<Vec<MandateView>> {
+fn views(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    list: Vec<Mandate>,
+) -> QueryResult<Vec<MandateView>> {
     let mut out = Vec::with_capacity(list.len());
     for m in list {
         let usager: Usager = usagers::table
             .filter(usagers::id.eq(&m.usager_id))
             .select(Usager::as_select())
             .first(conn)?;
-        let aidant_name: String = users::table.filter(users::id.eq(&m.aidant_id)).select(users::name).first(conn)?;
+        let aidant_name: String = users::table
+            .filter(users::id.eq(&m.aidant_id))
+            .select(users::name)
+            .first(conn)?;
         let auths: Vec<Authorisation> = authorisations::table
             .filter(authorisations::mandate_id.eq(&m.id))
             .select(Authorisation::as_select())
@@ -579,7 +658,12 @@ fn views(conn: &mut DbConn, now: DateTime<Utc>, list: Vec<Mandate>) -> QueryResu
         let mut with_state: Vec<_> = auths
             .into_iter()
             .map(|a| {
-                let s = authorisation_state(a.revoked_at, a.revoked_reason.as_deref(), m.expires_at, now);
+                let s = authorisation_state(
+                    a.revoked_at,
+                    a.revoked_reason.as_deref(),
+                    m.expires_at,
+                    now,
+                );
                 (a, s)
             })
             .collect();
@@ -595,7 +679,12 @@ fn views(conn: &mut DbConn, now: DateTime<Utc>, list: Vec<Mandate>) -> QueryResu
 }
 
 /// One mandate of `structure_id` (None if unknown or of another structure).
-pub fn mandate_in(conn: &mut DbConn, now: DateTime<Utc>, structure_id: &str, mandate_id: &str) -> QueryResult<Option<MandateView>> {
+pub fn mandate_in(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    structure_id: &str,
+    mandate_id: &str,
+) -> QueryResult<Option<MandateView>> {
     let m: Option<Mandate> = mandates::table
         .filter(mandates::id.eq(mandate_id))
         .filter(mandates::structure_id.eq(structure_id))
@@ -609,7 +698,11 @@ pub fn mandate_in(conn: &mut DbConn, now: DateTime<Utc>, structure_id: &str, man
 }
 
 /// Every mandate of `structure_id`, newest first.
-pub fn mandates_of_structure(conn: &mut DbConn, now: DateTime<Utc>, structure_id: &str) -> QueryResult<Vec<MandateView>> {
+pub fn mandates_of_structure(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    structure_id: &str,
+) -> QueryResult<Vec<MandateView>> {
     let list = mandates::table
         .filter(mandates::structure_id.eq(structure_id))
         .order(mandates::created_at.desc())
@@ -619,7 +712,12 @@ pub fn mandates_of_structure(conn: &mut DbConn, now: DateTime<Utc>, structure_id
 }
 
 /// The mandates of one usager in `structure_id` (None when the usager has none there).
-pub fn usager_in(conn: &mut DbConn, now: DateTime<Utc>, structure_id: &str, usager_id: &str) -> QueryResult<Option<(Usager, Vec<MandateView>)>> {
+pub fn usager_in(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    structure_id: &str,
+    usager_id: &str,
+) -> QueryResult<Option<(Usager, Vec<MandateView>)>> {
     let list: Vec<Mandate> = mandates::table
         .filter(mandates::usager_id.eq(usager_id))
         .filter(mandates::structure_id.eq(structure_id))
@@ -647,19 +745,34 @@ pub struct ActiveUsager {
 
 /// Usagers with an active authorisation in `structure_id`, optionally filtered by a name
 /// search (case-insensitive, on given and family names), by family name.
-pub fn active_usagers(conn: &mut DbConn, now: DateTime<Utc>, structure_id: &str, search: &str) -> QueryResult<Vec<ActiveUsager>> {
+pub fn active_usagers(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    structure_id: &str,
+    search: &str,
+) -> QueryResult<Vec<ActiveUsager>> {
     let rows: Vec<(Usager, String, NaiveDateTime)> = authorisations::table
         .inner_join(mandates::table.inner_join(usagers::table))
         .filter(mandates::structure_id.eq(structure_id))
         .filter(mandates::expires_at.gt(now.naive_utc()))
         .filter(authorisations::revoked_at.is_null())
-        .select((Usager::as_select(), authorisations::demarche, mandates::expires_at))
+        .select((
+            Usager::as_select(),
+            authorisations::demarche,
+            mandates::expires_at,
+        ))
         .load(conn)?;
     let needle = search.trim().to_lowercase();
     let mut out: Vec<ActiveUsager> = Vec::new();
     for (u, d, exp) in rows {
         if !needle.is_empty() {
-            let hay = format!("{} {} {}", u.given_name, u.family_name, u.preferred_username.clone().unwrap_or_default()).to_lowercase();
+            let hay = format!(
+                "{} {} {}",
+                u.given_name,
+                u.family_name,
+                u.preferred_username.clone().unwrap_or_default()
+            )
+            .to_lowercase();
             if !hay.contains(&needle) {
                 continue;
             }
@@ -671,15 +784,28 @@ pub fn active_usagers(conn: &mut DbConn, now: DateTime<Utc>, structure_id: &str,
                 }
                 a.next_expiry = a.next_expiry.min(exp);
             }
-            None => out.push(ActiveUsager { usager: u, demarches: vec![d], next_expiry: exp }),
+            None => out.push(ActiveUsager {
+                usager: u,
+                demarches: vec![d],
+                next_expiry: exp,
+            }),
         }
     }
-    out.sort_by(|a, b| (&a.usager.family_name, &a.usager.given_name).cmp(&(&b.usager.family_name, &b.usager.given_name)));
+    out.sort_by(|a, b| {
+        (&a.usager.family_name, &a.usager.given_name)
+            .cmp(&(&b.usager.family_name, &b.usager.given_name))
+    });
     Ok(out)
 }
 
 /// Revokes one authorisation of the structure (journaled).
-pub fn revoke_authorisation(conn: &mut DbConn, now: DateTime<Utc>, actor: &str, structure_id: &str, authorisation_id: &str) -> Result<MandateView, MandateError> {
+pub fn revoke_authorisation(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    structure_id: &str,
+    authorisation_id: &str,
+) -> Result<MandateView, MandateError> {
     let mandate_id: String = authorisations::table
         .inner_join(mandates::table)
         .filter(authorisations::id.eq(authorisation_id))
@@ -689,7 +815,10 @@ pub fn revoke_authorisation(conn: &mut DbConn, now: DateTime<Utc>, actor: &str, 
         .optional()?
         .ok_or(MandateError::NotFound)?;
     let view = mandate_in(conn, now, structure_id, &mandate_id)?.ok_or(MandateError::NotFound)?;
-    let active = view.authorisations.iter().any(|(a, s)| a.id == authorisation_id && *s == AuthorisationState::Active);
+    let active = view
+        .authorisations
+        .iter()
+        .any(|(a, s)| a.id == authorisation_id && *s == AuthorisationState::Active);
     if !active {
         return Err(MandateError::NotActive);
     }
@@ -700,7 +829,12 @@ pub fn revoke_authorisation(conn: &mut DbConn, now: DateTime<Utc>, actor: &str, 
             authorisations::revoked_by.eq(Some(actor)),
         ))
         .execute(conn)?;
-    let a = view.authorisations.iter().find(|(a, _)| a.id == authorisation_id).map(|(a, _)| a.demarche.clone()).unwrap_or_default();
+    let a = view
+        .authorisations
+        .iter()
+        .find(|(a, _)| a.id == authorisation_id)
+        .map(|(a, _)| a.demarche.clone())
+        .unwrap_or_default();
     journal::append(
         conn,
         now,
@@ -712,11 +846,17 @@ pub fn revoke_authorisation(conn: &mut DbConn, now: DateTime<Utc>, actor: &str, 
             .authorisation(authorisation_id)
             .detail("demarche", a),
     )?;
-    Ok(mandate_in(conn, now, structure_id, &mandate_id)?.ok_or(MandateError::NotFound)?)
+    mandate_in(conn, now, structure_id, &mandate_id)?.ok_or(MandateError::NotFound)
 }
 
 /// Revokes a whole mandate of the structure: every active authorisation (journaled).
-pub fn revoke_mandate(conn: &mut DbConn, now: DateTime<Utc>, actor: &str, structure_id: &str, mandate_id: &str) -> Result<MandateView, MandateError> {
+pub fn revoke_mandate(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    structure_id: &str,
+    mandate_id: &str,
+) -> Result<MandateView, MandateError> {
     let view = mandate_in(conn, now, structure_id, mandate_id)?.ok_or(MandateError::NotFound)?;
     let active: Vec<String> = view
         .authorisations
@@ -747,7 +887,7 @@ pub fn revoke_mandate(conn: &mut DbConn, now: DateTime<Utc>, actor: &str, struct
             .mandate(mandate_id)
             .detail("authorisations", active),
     )?;
-    Ok(mandate_in(conn, now, structure_id, mandate_id)?.ok_or(MandateError::NotFound)?)
+    mandate_in(conn, now, structure_id, mandate_id)?.ok_or(MandateError::NotFound)
 }
 
 /// The attestation text of a mandate, recomputed from the database (same digest as at

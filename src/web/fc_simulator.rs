@@ -68,13 +68,34 @@ fn expected_redirect(state: &AppState) -> String {
     state.settings.url("/franceconnect/callback")
 }
 
-async fn authorize(req: HttpRequest, state: web::Data<AppState>, q: web::Query<AuthParams>) -> Result<HttpResponse, WebError> {
+async fn authorize(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<AuthParams>,
+) -> Result<HttpResponse, WebError> {
     let s = sim(&state)?;
     let p = q.into_inner();
-    s.check_request(&p.client_id, &p.redirect_uri, &expected_redirect(&state), &p.code_challenge, &p.code_challenge_method, &p.nonce, &p.state)
-        .map_err(|m| WebError::BadRequest(format!("Simulateur FranceConnect : requête refusée ({m}).")))?;
+    s.check_request(
+        &p.client_id,
+        &p.redirect_uri,
+        &expected_redirect(&state),
+        &p.code_challenge,
+        &p.code_challenge_method,
+        &p.nonce,
+        &p.state,
+    )
+    .map_err(|m| {
+        WebError::BadRequest(format!("Simulateur FranceConnect : requête refusée ({m})."))
+    })?;
     let ctx = context(&req, &state).await?;
-    Ok(ctx.finish(&state, render(&SimPage { layout: ctx.layout(&state), people: identities(), p })))
+    Ok(ctx.finish(
+        &state,
+        render(&SimPage {
+            layout: ctx.layout(&state),
+            people: identities(),
+            p,
+        }),
+    ))
 }
 
 /// The person's choice on the simulator page.
@@ -90,23 +111,60 @@ pub struct Choice {
     p: AuthParams,
 }
 
-async fn choose(req: HttpRequest, state: web::Data<AppState>, form: web::Form<Choice>) -> Result<HttpResponse, WebError> {
+async fn choose(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<Choice>,
+) -> Result<HttpResponse, WebError> {
     let s = sim(&state)?;
     let ctx = context(&req, &state).await?;
     ctx.check_csrf(&form.csrf_token)?;
     let f = form.into_inner();
     let p = f.p;
-    s.check_request(&p.client_id, &p.redirect_uri, &expected_redirect(&state), &p.code_challenge, &p.code_challenge_method, &p.nonce, &p.state)
-        .map_err(|m| WebError::BadRequest(format!("Simulateur FranceConnect : requête refusée ({m}).")))?;
+    s.check_request(
+        &p.client_id,
+        &p.redirect_uri,
+        &expected_redirect(&state),
+        &p.code_challenge,
+        &p.code_challenge_method,
+        &p.nonce,
+        &p.state,
+    )
+    .map_err(|m| {
+        WebError::BadRequest(format!("Simulateur FranceConnect : requête refusée ({m})."))
+    })?;
     let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
     let location = if f.action == "annuler" {
-        format!("{}?error=access_denied&error_description={}&state={}", p.redirect_uri, enc("annulé par l’usager"), enc(&p.state))
+        format!(
+            "{}?error=access_denied&error_description={}&state={}",
+            p.redirect_uri,
+            enc("annulé par l’usager"),
+            enc(&p.state)
+        )
     } else {
-        let i: usize = f.identity.parse().ok().filter(|i| *i < identities().len()).ok_or_else(|| WebError::BadRequest("Choisissez une identité.".into()))?;
-        let code = s.issue_code(i, &p.nonce, &p.code_challenge, &p.redirect_uri, state.clock.now());
-        format!("{}?code={}&state={}", p.redirect_uri, enc(&code), enc(&p.state))
+        let i: usize = f
+            .identity
+            .parse()
+            .ok()
+            .filter(|i| *i < identities().len())
+            .ok_or_else(|| WebError::BadRequest("Choisissez une identité.".into()))?;
+        let code = s.issue_code(
+            i,
+            &p.nonce,
+            &p.code_challenge,
+            &p.redirect_uri,
+            state.clock.now(),
+        );
+        format!(
+            "{}?code={}&state={}",
+            p.redirect_uri,
+            enc(&code),
+            enc(&p.state)
+        )
     };
-    Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish())
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish())
 }
 
 /// Token request.
@@ -138,27 +196,51 @@ fn basic_auth(req: &HttpRequest) -> Option<(String, String)> {
     let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (id, secret) = text.split_once(':')?;
-    let dec = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    let dec = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
     Some((dec(id)?, dec(secret)?))
 }
 
-async fn token(req: HttpRequest, state: web::Data<AppState>, form: web::Form<TokenForm>) -> Result<HttpResponse, WebError> {
+async fn token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<TokenForm>,
+) -> Result<HttpResponse, WebError> {
     let s = sim(&state)?;
     let f = form.into_inner();
     if f.grant_type != "authorization_code" {
-        return Ok(oauth_error("unsupported_grant_type", "seul authorization_code est accepté"));
+        return Ok(oauth_error(
+            "unsupported_grant_type",
+            "seul authorization_code est accepté",
+        ));
     }
     let client = basic_auth(&req).or(match (f.client_id, f.client_secret) {
         (Some(i), Some(c)) => Some((i, c)),
         _ => None,
     });
     let Some((id, secret)) = client else {
-        return Ok(oauth_error("invalid_client", "authentification du client absente"));
+        return Ok(oauth_error(
+            "invalid_client",
+            "authentification du client absente",
+        ));
     };
-    Ok(match s.token((&id, &secret), &f.code, &f.code_verifier, &f.redirect_uri, state.clock.now()) {
-        Ok(v) => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(v),
-        Err((code, d)) => oauth_error(code, &d),
-    })
+    Ok(
+        match s.token(
+            (&id, &secret),
+            &f.code,
+            &f.code_verifier,
+            &f.redirect_uri,
+            state.clock.now(),
+        ) {
+            Ok(v) => HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(v),
+            Err((code, d)) => oauth_error(code, &d),
+        },
+    )
 }
 
 async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {

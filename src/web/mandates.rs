@@ -11,7 +11,9 @@ use serde::Deserialize;
 use super::auth::CsrfOnly;
 use super::session::{context, see_other, Ctx, WebError};
 use super::{blocking, render, AppState, Layout};
-use crate::domain::mandate::{self as rules, consent_statement, AuthorisationState, Demarche, MandateDuration, DEMARCHES};
+use crate::domain::mandate::{
+    self as rules, consent_statement, AuthorisationState, Demarche, MandateDuration, DEMARCHES,
+};
 use crate::domain::roles::Role;
 use crate::federation::client::{FcError, Identity};
 use crate::mandates::{self, ActiveUsager, MandateError, MandateView};
@@ -27,10 +29,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/mandats/consentement/{id}", web::post().to(consent_submit))
         .route("/mandats/{id}/attestation", web::get().to(attestation))
         .route("/mandats/{id}/revocation", web::get().to(revocation))
-        .route("/mandats/{id}/revoquer", web::get().to(confirm_revoke_mandate))
+        .route(
+            "/mandats/{id}/revoquer",
+            web::get().to(confirm_revoke_mandate),
+        )
         .route("/mandats/{id}/revoquer", web::post().to(revoke_mandate))
-        .route("/autorisations/{id}/revoquer", web::get().to(confirm_revoke_authorisation))
-        .route("/autorisations/{id}/revoquer", web::post().to(revoke_authorisation))
+        .route(
+            "/autorisations/{id}/revoquer",
+            web::get().to(confirm_revoke_authorisation),
+        )
+        .route(
+            "/autorisations/{id}/revoquer",
+            web::post().to(revoke_authorisation),
+        )
         .route("/usagers/{id}", web::get().to(usager))
         .route("/gestion/mandats", web::get().to(manager_list));
 }
@@ -76,13 +87,30 @@ struct NewPage {
     renewal_of: Option<String>,
 }
 
-fn new_page(ctx: &Ctx, state: &AppState, selected: &[String], duration: Option<&str>, error: Option<String>, renewal_of: Option<String>) -> HttpResponse {
+fn new_page(
+    ctx: &Ctx,
+    state: &AppState,
+    selected: &[String],
+    duration: Option<&str>,
+    error: Option<String>,
+    renewal_of: Option<String>,
+) -> HttpResponse {
     render(&NewPage {
         layout: ctx.layout(state),
-        demarches: DEMARCHES.iter().map(|d| Choice { d, checked: selected.iter().any(|s| s == d.code) }).collect(),
+        demarches: DEMARCHES
+            .iter()
+            .map(|d| Choice {
+                d,
+                checked: selected.iter().any(|s| s == d.code),
+            })
+            .collect(),
         durations: MandateDuration::ALL
             .iter()
-            .map(|m| DurationChoice { code: m.code(), label: m.label(), checked: Some(m.code()) == duration })
+            .map(|m| DurationChoice {
+                code: m.code(),
+                label: m.label(),
+                checked: Some(m.code()) == duration,
+            })
             .collect(),
         error,
         renewal_of,
@@ -95,7 +123,11 @@ pub struct RenewQuery {
     renouveler: Option<String>,
 }
 
-async fn new_form(req: HttpRequest, state: web::Data<AppState>, q: web::Query<RenewQuery>) -> Result<HttpResponse, WebError> {
+async fn new_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<RenewQuery>,
+) -> Result<HttpResponse, WebError> {
     let ctx = context(&req, &state).await?;
     let (_, structure) = ctx.require(Role::Aidant)?;
     let (mut selected, mut duration) = (Vec::new(), None);
@@ -108,10 +140,21 @@ async fn new_form(req: HttpRequest, state: web::Data<AppState>, q: web::Query<Re
         })
         .await??
         .ok_or(WebError::NotFound)?;
-        selected = view.authorisations.iter().map(|(a, _)| a.demarche.clone()).collect();
+        selected = view
+            .authorisations
+            .iter()
+            .map(|(a, _)| a.demarche.clone())
+            .collect();
         duration = MandateDuration::parse(&view.mandate.duration).map(|d| d.code());
     }
-    Ok(new_page(&ctx, &state, &selected, duration, None, q.renouveler.clone()))
+    Ok(new_page(
+        &ctx,
+        &state,
+        &selected,
+        duration,
+        None,
+        q.renouveler.clone(),
+    ))
 }
 
 /// Parses an urlencoded body with repeated keys.
@@ -120,18 +163,37 @@ fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
 }
 
 fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
 }
 
-async fn new_submit(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, WebError> {
+async fn new_submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
     let ctx = context(&req, &state).await?;
     let pairs = form_pairs(&body);
     ctx.check_csrf(field(&pairs, "csrf_token"))?;
     let (aidant, structure) = ctx.require(Role::Aidant)?;
-    let selected: Vec<String> = pairs.iter().filter(|(k, _)| k == "demarches").map(|(_, v)| v.clone()).collect();
+    let selected: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "demarches")
+        .map(|(_, v)| v.clone())
+        .collect();
     let duration_code = field(&pairs, "duration").to_string();
     let bad = |m: String| {
-        let mut r = new_page(&ctx, &state, &selected, Some(duration_code.as_str()), Some(m), None);
+        let mut r = new_page(
+            &ctx,
+            &state,
+            &selected,
+            Some(duration_code.as_str()),
+            Some(m),
+            None,
+        );
         *r.status_mut() = StatusCode::BAD_REQUEST;
         r
     };
@@ -142,9 +204,17 @@ async fn new_submit(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
     let Some(duration) = MandateDuration::parse(&duration_code) else {
         return Ok(bad("Choisissez une durée.".into()));
     };
-    let fc = state.fc.clone().ok_or_else(|| WebError::BadRequest(FcError::NotConfigured.to_string()))?;
+    let fc = state
+        .fc
+        .clone()
+        .ok_or_else(|| WebError::BadRequest(FcError::NotConfigured.to_string()))?;
     let st = state.clone().into_inner();
-    let (session, sid, aid, actor) = (ctx.session.id_hash.clone(), structure.id.clone(), aidant.id.clone(), aidant.actor());
+    let (session, sid, aid, actor) = (
+        ctx.session.id_hash.clone(),
+        structure.id.clone(),
+        aidant.id.clone(),
+        aidant.actor(),
+    );
     let url = blocking(move || -> Result<Result<String, FcError>, WebError> {
         let (url, fc_state, flow) = match fc.start() {
             Ok(x) => x,
@@ -154,13 +224,18 @@ async fn new_submit(req: HttpRequest, state: web::Data<AppState>, body: web::Byt
         let now = st.clock.now();
         let secrets = st.secrets();
         write_tx(&mut conn, |c| {
-            mandates::start_request(c, now, &secrets, &session, &sid, &aid, &actor, &demarches, duration, &fc_state, &flow)
+            mandates::start_request(
+                c, now, &secrets, &session, &sid, &aid, &actor, &demarches, duration, &fc_state,
+                &flow,
+            )
         })?;
         Ok(Ok(url))
     })
     .await??
     .map_err(|e| WebError::BadRequest(e.to_string()))?;
-    Ok(HttpResponse::SeeOther().insert_header((header::LOCATION, url)).finish())
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, url))
+        .finish())
 }
 
 /// FranceConnect's answer.
@@ -179,7 +254,11 @@ enum CallbackOutcome {
     Failed(String),
 }
 
-async fn callback(req: HttpRequest, state: web::Data<AppState>, q: web::Query<CallbackQuery>) -> Result<HttpResponse, WebError> {
+async fn callback(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<CallbackQuery>,
+) -> Result<HttpResponse, WebError> {
     let ctx = context(&req, &state).await?;
     let q = q.into_inner();
     let fc = state.fc.clone().ok_or(WebError::NotFound)?;
@@ -252,27 +331,59 @@ struct ConsentPage {
     error: Option<String>,
 }
 
-async fn load_consent(ctx: &Ctx, state: &web::Data<AppState>, id: String) -> Result<(mandates::ConsentRequest, Identity), WebError> {
+async fn load_consent(
+    ctx: &Ctx,
+    state: &web::Data<AppState>,
+    id: String,
+) -> Result<(mandates::ConsentRequest, Identity), WebError> {
     let (aidant, _) = ctx.require(Role::Aidant)?;
     let st = state.clone().into_inner();
     let (aid, session) = (aidant.id.clone(), ctx.session.id_hash.clone());
-    Ok(blocking(move || -> Result<_, WebError> {
+    blocking(move || -> Result<_, WebError> {
         let mut conn = st.store.conn()?;
-        Ok(mandates::pending_consent(&mut conn, st.clock.now(), &st.secrets(), &id, &aid, &session)?)
+        Ok(mandates::pending_consent(
+            &mut conn,
+            st.clock.now(),
+            &st.secrets(),
+            &id,
+            &aid,
+            &session,
+        )?)
     })
-    .await??)
+    .await?
 }
 
-fn consent_page(ctx: &Ctx, state: &AppState, req: &mandates::ConsentRequest, person: Identity, error: Option<String>) -> HttpResponse {
-    let structure = ctx.structure.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+fn consent_page(
+    ctx: &Ctx,
+    state: &AppState,
+    req: &mandates::ConsentRequest,
+    person: Identity,
+    error: Option<String>,
+) -> HttpResponse {
+    let structure = ctx
+        .structure
+        .as_ref()
+        .map(|s| s.name.clone())
+        .unwrap_or_default();
     let duration = req.duration();
     let end = duration.expires_at(state.clock.now()).naive_utc();
     render(&ConsentPage {
         layout: ctx.layout(state),
         id: req.id.clone(),
         person,
-        aidant: ctx.user.as_ref().map(|u| u.name.clone()).unwrap_or_default(),
-        demarches: req.demarche_list().iter().map(|d| DemarcheLine { label: d.label, description: d.description }).collect(),
+        aidant: ctx
+            .user
+            .as_ref()
+            .map(|u| u.name.clone())
+            .unwrap_or_default(),
+        demarches: req
+            .demarche_list()
+            .iter()
+            .map(|d| DemarcheLine {
+                label: d.label,
+                description: d.description,
+            })
+            .collect(),
         end: day_time(&end),
         duration: duration.label(),
         statement: consent_statement(&structure),
@@ -281,20 +392,38 @@ fn consent_page(ctx: &Ctx, state: &AppState, req: &mandates::ConsentRequest, per
     })
 }
 
-async fn consent_form(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, WebError> {
+async fn consent_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
     let ctx = context(&req, &state).await?;
     let (request, person) = load_consent(&ctx, &state, path.into_inner()).await?;
     Ok(consent_page(&ctx, &state, &request, person, None))
 }
 
-async fn consent_submit(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, WebError> {
+async fn consent_submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
     let ctx = context(&req, &state).await?;
     let pairs = form_pairs(&body);
     ctx.check_csrf(field(&pairs, "csrf_token"))?;
     let id = path.into_inner();
     let (request, person) = load_consent(&ctx, &state, id.clone()).await?;
     if field(&pairs, "consent").is_empty() {
-        let mut r = consent_page(&ctx, &state, &request, person, Some("La personne doit cocher la case de consentement pour que le mandat soit créé.".into()));
+        let mut r = consent_page(
+            &ctx,
+            &state,
+            &request,
+            person,
+            Some(
+                "La personne doit cocher la case de consentement pour que le mandat soit créé."
+                    .into(),
+            ),
+        );
         *r.status_mut() = StatusCode::BAD_REQUEST;
         return Ok(r);
     }
@@ -305,10 +434,15 @@ async fn consent_submit(req: HttpRequest, state: web::Data<AppState>, path: web:
         let mut conn = st.store.conn()?;
         let now = st.clock.now();
         let secrets = st.secrets();
-        Ok(write_tx(&mut conn, |c| mandates::confirm_consent(c, now, &secrets, &id, &aid, &session))?)
+        Ok(write_tx(&mut conn, |c| {
+            mandates::confirm_consent(c, now, &secrets, &id, &aid, &session)
+        })?)
     })
     .await??;
-    Ok(see_other(&format!("/mandats/{}/attestation", created.mandate.id)))
+    Ok(see_other(&format!(
+        "/mandats/{}/attestation",
+        created.mandate.id
+    )))
 }
 
 /// An authorisation line.
@@ -342,7 +476,9 @@ fn block(v: &MandateView) -> MandateBlock {
             .iter()
             .map(|(a, s)| AuthLine {
                 id: a.id.clone(),
-                label: rules::demarche(&a.demarche).map(|d| d.label.to_string()).unwrap_or_else(|| a.demarche.clone()),
+                label: rules::demarche(&a.demarche)
+                    .map(|d| d.label.to_string())
+                    .unwrap_or_else(|| a.demarche.clone()),
                 state: *s,
                 revoked: a.revoked_at.as_ref().map(day_time).unwrap_or_default(),
             })
@@ -351,13 +487,18 @@ fn block(v: &MandateView) -> MandateBlock {
     }
 }
 
-async fn view_in_structure(ctx: &Ctx, state: &web::Data<AppState>, mandate_id: String) -> Result<(MandateView, String), WebError> {
+async fn view_in_structure(
+    ctx: &Ctx,
+    state: &web::Data<AppState>,
+    mandate_id: String,
+) -> Result<(MandateView, String), WebError> {
     let (_, structure) = ctx.require_any(&ACTORS)?;
     let st = state.clone().into_inner();
     let sid = structure.id.clone();
     blocking(move || -> Result<(MandateView, String), WebError> {
         let mut conn = st.store.conn()?;
-        let view = mandates::mandate_in(&mut conn, st.clock.now(), &sid, &mandate_id)?.ok_or(WebError::NotFound)?;
+        let view = mandates::mandate_in(&mut conn, st.clock.now(), &sid, &mandate_id)?
+            .ok_or(WebError::NotFound)?;
         let text = mandates::attestation(&mut conn, &view)?;
         Ok((view, text))
     })
@@ -378,7 +519,11 @@ struct AttestationPage {
     version: String,
 }
 
-async fn attestation(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, WebError> {
+async fn attestation(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
     let ctx = context(&req, &state).await?;
     let (view, text) = view_in_structure(&ctx, &state, path.into_inner()).await?;
     let digest = crate::crypto::sha256_hex(text.as_bytes());
@@ -405,7 +550,11 @@ struct RevocationPage {
     structure: String,
 }
 
-async fn revocation(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, WebError> {
+async fn revocation(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
     let ctx = context(&req, &state).await?;
     let (view, _) = view_in_structure(&ctx, &state, path.into_inner()).await?;
     Ok(render(&RevocationPage {
@@ -413,7 +562,11 @@ async fn revocation(req: HttpRequest, state: web::Data<AppState>, path: web::Pat
         m: block(&view),
         person: view.usager.display_name(),
         usager_id: view.usager.id.clone(),
-        structure: ctx.structure.as_ref().map(|s| s.name.clone()).unwrap_or_default(),
+        structure: ctx
+            .structure
+            .as_ref()
+            .map(|s| s.name.clone())
+            .unwrap_or_default(),
     }))
 }
 
@@ -428,7 +581,11 @@ struct ConfirmPage {
     back: String,
 }
 
-async fn confirm_revoke_mandate(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, WebError> {
+async fn confirm_revoke_mandate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
     let ctx = context(&req, &state).await?;
     let (view, _) = view_in_structure(&ctx, &state, path.into_inner()).await?;
     Ok(render(&ConfirmPage {
@@ -441,7 +598,12 @@ async fn confirm_revoke_mandate(req: HttpRequest, state: web::Data<AppState>, pa
     }))
 }
 
-async fn revoke_mandate(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>, form: web::Form<CsrfOnly>) -> Result<HttpResponse, WebError> {
+async fn revoke_mandate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, WebError> {
     let ctx = context(&req, &state).await?;
     ctx.check_csrf(&form.csrf_token)?;
     let (user, structure) = ctx.require_any(&ACTORS)?;
@@ -450,14 +612,23 @@ async fn revoke_mandate(req: HttpRequest, state: web::Data<AppState>, path: web:
     let view = blocking(move || -> Result<MandateView, WebError> {
         let mut conn = st.store.conn()?;
         let now = st.clock.now();
-        Ok(write_tx(&mut conn, |c| mandates::revoke_mandate(c, now, &actor, &sid, &id))?)
+        Ok(write_tx(&mut conn, |c| {
+            mandates::revoke_mandate(c, now, &actor, &sid, &id)
+        })?)
     })
     .await??;
-    Ok(see_other(&format!("/mandats/{}/revocation", view.mandate.id)))
+    Ok(see_other(&format!(
+        "/mandats/{}/revocation",
+        view.mandate.id
+    )))
 }
 
 /// Finds the mandate of an authorisation within the structure.
-async fn authorisation_view(ctx: &Ctx, state: &web::Data<AppState>, auth_id: String) -> Result<(MandateView, String), WebError> {
+async fn authorisation_view(
+    ctx: &Ctx,
+    state: &web::Data<AppState>,
+    auth_id: String,
+) -> Result<(MandateView, String), WebError> {
     let (_, structure) = ctx.require_any(&ACTORS)?;
     let st = state.clone().into_inner();
     let sid = structure.id.clone();
@@ -466,7 +637,9 @@ async fn authorisation_view(ctx: &Ctx, state: &web::Data<AppState>, auth_id: Str
         let now = st.clock.now();
         for v in mandates::mandates_of_structure(&mut conn, now, &sid)? {
             if let Some((a, _)) = v.authorisations.iter().find(|(a, _)| a.id == auth_id) {
-                let label = rules::demarche(&a.demarche).map(|d| d.label.to_string()).unwrap_or_default();
+                let label = rules::demarche(&a.demarche)
+                    .map(|d| d.label.to_string())
+                    .unwrap_or_default();
                 return Ok((v, label));
             }
         }
@@ -475,7 +648,11 @@ async fn authorisation_view(ctx: &Ctx, state: &web::Data<AppState>, auth_id: Str
     .await?
 }
 
-async fn confirm_revoke_authorisation(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, WebError> {
+async fn confirm_revoke_authorisation(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
     let ctx = context(&req, &state).await?;
     let (view, label) = authorisation_view(&ctx, &state, path.into_inner()).await?;
     Ok(render(&ConfirmPage {
@@ -488,7 +665,12 @@ async fn confirm_revoke_authorisation(req: HttpRequest, state: web::Data<AppStat
     }))
 }
 
-async fn revoke_authorisation(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>, form: web::Form<CsrfOnly>) -> Result<HttpResponse, WebError> {
+async fn revoke_authorisation(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, WebError> {
     let ctx = context(&req, &state).await?;
     ctx.check_csrf(&form.csrf_token)?;
     let (user, structure) = ctx.require_any(&ACTORS)?;
@@ -497,10 +679,15 @@ async fn revoke_authorisation(req: HttpRequest, state: web::Data<AppState>, path
     let view = blocking(move || -> Result<MandateView, WebError> {
         let mut conn = st.store.conn()?;
         let now = st.clock.now();
-        Ok(write_tx(&mut conn, |c| mandates::revoke_authorisation(c, now, &actor, &sid, &id))?)
+        Ok(write_tx(&mut conn, |c| {
+            mandates::revoke_authorisation(c, now, &actor, &sid, &id)
+        })?)
     })
     .await??;
-    Ok(see_other(&format!("/mandats/{}/revocation", view.mandate.id)))
+    Ok(see_other(&format!(
+        "/mandats/{}/revocation",
+        view.mandate.id
+    )))
 }
 
 #[derive(Template)]
@@ -513,7 +700,11 @@ struct UsagerPage {
     can_create: bool,
 }
 
-async fn usager(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, WebError> {
+async fn usager(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
     let ctx = context(&req, &state).await?;
     let (user, structure) = ctx.require_any(&ACTORS)?;
     let can_create = user.has(Role::Aidant);
@@ -565,16 +756,31 @@ pub struct ListFilter {
     etat: String,
 }
 
-async fn manager_list(req: HttpRequest, state: web::Data<AppState>, q: web::Query<ListFilter>) -> Result<HttpResponse, WebError> {
+async fn manager_list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<ListFilter>,
+) -> Result<HttpResponse, WebError> {
     let ctx = context(&req, &state).await?;
     let (_, structure) = ctx.require(Role::Manager)?;
     let f = q.into_inner();
     if !f.demarche.is_empty() && rules::demarche(&f.demarche).is_none() {
-        return Err(WebError::BadRequest(format!("Démarche inconnue : {:?}.", f.demarche)));
+        return Err(WebError::BadRequest(format!(
+            "Démarche inconnue : {:?}.",
+            f.demarche
+        )));
     }
-    let states = [AuthorisationState::Active, AuthorisationState::Expired, AuthorisationState::Revoked, AuthorisationState::Superseded];
+    let states = [
+        AuthorisationState::Active,
+        AuthorisationState::Expired,
+        AuthorisationState::Revoked,
+        AuthorisationState::Superseded,
+    ];
     if !f.etat.is_empty() && !states.iter().any(|s| s.code() == f.etat) {
-        return Err(WebError::BadRequest(format!("État inconnu : {:?}.", f.etat)));
+        return Err(WebError::BadRequest(format!(
+            "État inconnu : {:?}.",
+            f.etat
+        )));
     }
     let st = state.clone().into_inner();
     let sid = structure.id.clone();
@@ -588,19 +794,33 @@ async fn manager_list(req: HttpRequest, state: web::Data<AppState>, q: web::Quer
     let rows = views
         .iter()
         .filter(|v| f.aidant.is_empty() || v.mandate.aidant_id == f.aidant)
-        .filter(|v| f.demarche.is_empty() || v.authorisations.iter().any(|(a, _)| a.demarche == f.demarche))
+        .filter(|v| {
+            f.demarche.is_empty()
+                || v.authorisations
+                    .iter()
+                    .any(|(a, _)| a.demarche == f.demarche)
+        })
         .filter(|v| f.etat.is_empty() || v.state().code() == f.etat)
         .map(|v| ListRow {
             m: block(v),
             usager: v.usager.display_name(),
             usager_id: v.usager.id.clone(),
-            demarches: v.authorisations.iter().map(|(a, _)| a.demarche.clone()).collect::<Vec<_>>().join(", "),
+            demarches: v
+                .authorisations
+                .iter()
+                .map(|(a, _)| a.demarche.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
         })
         .collect();
     Ok(render(&ManagerMandates {
         layout: ctx.layout(&state),
         rows,
-        aidants: members.iter().filter(|m| m.user.has(Role::Aidant)).map(|m| (m.user.id.clone(), m.user.name.clone())).collect(),
+        aidants: members
+            .iter()
+            .filter(|m| m.user.has(Role::Aidant))
+            .map(|m| (m.user.id.clone(), m.user.name.clone()))
+            .collect(),
         demarches: &DEMARCHES,
         states: states.iter().map(|s| (s.code(), s.label())).collect(),
         f_aidant: f.aidant,
@@ -618,23 +838,45 @@ pub struct HomeMandates {
 }
 
 /// Loads the home page's mandate lists.
-pub async fn home_mandates(state: &web::Data<AppState>, structure_id: String, search: String) -> Result<HomeMandates, WebError> {
+pub async fn home_mandates(
+    state: &web::Data<AppState>,
+    structure_id: String,
+    search: String,
+) -> Result<HomeMandates, WebError> {
     let st = state.clone().into_inner();
     blocking(move || -> Result<HomeMandates, WebError> {
         let mut conn = st.store.conn()?;
         let now = st.clock.now();
-        let found: Vec<ActiveUsager> = mandates::active_usagers(&mut conn, now, &structure_id, &search)?;
-        let all: Vec<ActiveUsager> = if search.is_empty() { found.clone() } else { mandates::active_usagers(&mut conn, now, &structure_id, "")? };
+        let found: Vec<ActiveUsager> =
+            mandates::active_usagers(&mut conn, now, &structure_id, &search)?;
+        let all: Vec<ActiveUsager> = if search.is_empty() {
+            found.clone()
+        } else {
+            mandates::active_usagers(&mut conn, now, &structure_id, "")?
+        };
         let soon = (now + Duration::days(30)).naive_utc();
         Ok(HomeMandates {
             usagers: found
                 .iter()
-                .map(|a| (a.usager.id.clone(), a.usager.display_name(), a.demarches.join(", "), day(&a.next_expiry)))
+                .map(|a| {
+                    (
+                        a.usager.id.clone(),
+                        a.usager.display_name(),
+                        a.demarches.join(", "),
+                        day(&a.next_expiry),
+                    )
+                })
                 .collect(),
             expiring: all
                 .iter()
                 .filter(|a| a.next_expiry <= soon)
-                .map(|a| (a.usager.id.clone(), a.usager.display_name(), day(&a.next_expiry)))
+                .map(|a| {
+                    (
+                        a.usager.id.clone(),
+                        a.usager.display_name(),
+                        day(&a.next_expiry),
+                    )
+                })
                 .collect(),
         })
     })

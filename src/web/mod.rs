@@ -2,8 +2,8 @@
 
 mod auth;
 mod errors;
-mod health;
 mod fc_simulator;
+mod health;
 mod manager;
 mod mandates;
 pub mod metrics;
@@ -156,7 +156,9 @@ impl Application {
                         client_secret: sim::CLIENT_SECRET.into(),
                         redirect_uri: callback,
                     }),
-                    Some(Arc::new(sim::Simulator::new(issuer).map_err(|e| anyhow::anyhow!("{e}"))?)),
+                    Some(Arc::new(
+                        sim::Simulator::new(issuer).map_err(|e| anyhow::anyhow!("{e}"))?,
+                    )),
                 )
             }
             (None, false) => (None, None),

@@ -145,7 +145,9 @@ impl Ctx {
         let user = self.user()?;
         match roles.iter().find(|r| user.has(**r)) {
             Some(r) => self.require(*r),
-            None => Err(WebError::Forbidden("Votre compte n’a pas accès à cette page.".into())),
+            None => Err(WebError::Forbidden(
+                "Votre compte n’a pas accès à cette page.".into(),
+            )),
         }
     }
 

@@ -40,13 +40,22 @@ pub struct HomeQuery {
     q: String,
 }
 
-async fn home(req: HttpRequest, state: web::Data<AppState>, q: web::Query<HomeQuery>) -> Result<HttpResponse, WebError> {
+async fn home(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<HomeQuery>,
+) -> Result<HttpResponse, WebError> {
     let ctx = context(&req, &state).await?;
     let user = ctx.user()?;
     let flash = take_flash(&state, &ctx).await?;
     let search: String = q.into_inner().q.chars().take(100).collect();
-    let lists = match (&ctx.structure, user.has(Role::Aidant) || user.has(Role::Manager)) {
-        (Some(s), true) => Some(super::mandates::home_mandates(&state, s.id.clone(), search.clone()).await?),
+    let lists = match (
+        &ctx.structure,
+        user.has(Role::Aidant) || user.has(Role::Manager),
+    ) {
+        (Some(s), true) => {
+            Some(super::mandates::home_mandates(&state, s.id.clone(), search.clone()).await?)
+        }
         _ => None,
     };
     let (usagers, expiring) = lists.map(|l| (l.usagers, l.expiring)).unwrap_or_default();

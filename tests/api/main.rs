@@ -8,3 +8,4 @@ mod browser;
 mod harness;
 mod health;
 mod journal;
+mod mandates;

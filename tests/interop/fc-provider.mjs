@@ -13,18 +13,17 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 
 // oidc-provider prints its notices with console.info (stdout). stdout is
 // reserved for the READY line, so route every console output to stderr before
-// the library is loaded (hence the dynamic import below).
+// the library is loaded (hence its dynamic import further down).
 const toStderr = (...args) => console.error(...args);
 console.log = toStderr;
 console.info = toStderr;
 console.debug = toStderr;
 console.warn = toStderr;
 
-const { default: Provider, interactionPolicy } = await import('oidc-provider');
 
 // ---------------------------------------------------------------- arguments
 
@@ -99,8 +98,9 @@ const MODES = new Set(['ok', 'deny', 'bad-keys']);
 const state = {
   mode: 'ok',
   identity: structuredClone(DEFAULT_IDENTITY),
-  // Every identity ever logged in, by sub, so that tokens issued before an
-  // identity change still resolve to the claims they were issued for.
+  // Every identity ever logged in, by sub: tokens issued before an identity
+  // change keep resolving to the claims they were issued for (as long as
+  // their browser session lives: access tokens expire with the session).
   accounts: new Map([[DEFAULT_IDENTITY.sub, structuredClone(DEFAULT_IDENTITY)]]),
   lastAuthorization: null,
   badJwks: null,
@@ -111,9 +111,15 @@ const state = {
 const kidSuffix = crypto.randomBytes(6).toString('hex');
 const KIDS = { ES256: `fc-es256-${kidSuffix}`, RS256: `fc-rs256-${kidSuffix}` };
 
-function generateKeys({ publicOnly }) {
-  const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const generateKeyPair = promisify(crypto.generateKeyPair);
+
+// RSA key generation takes 0.1 to 0.6 s: it runs off the main thread, in
+// parallel with loading oidc-provider.
+async function generateKeys({ publicOnly }) {
+  const [ec, rsa] = await Promise.all([
+    generateKeyPair('ec', { namedCurve: 'P-256' }),
+    generateKeyPair('rsa', { modulusLength: 2048 }),
+  ]);
   const pick = (pair) => (publicOnly ? pair.publicKey : pair.privateKey).export({ format: 'jwk' });
   return [
     { ...pick(ec), kid: KIDS.ES256, use: 'sig', alg: 'ES256' },
@@ -121,14 +127,12 @@ function generateKeys({ publicOnly }) {
   ];
 }
 
-const signingKeys = generateKeys({ publicOnly: false });
+const [signingKeys, { default: Provider, interactionPolicy }] = await Promise.all([
+  generateKeys({ publicOnly: false }),
+  import('oidc-provider'),
+]);
 
 // ---------------------------------------------------------------- FranceConnect claims
-
-const FC_CLAIMS = [
-  'given_name', 'family_name', 'preferred_username', 'birthdate', 'gender',
-  'birthplace', 'birthcountry', 'email',
-];
 
 const claimsConfig = {
   // claims without a scope of their own (null) ...
@@ -355,7 +359,7 @@ async function route(ctx, next) {
 
   // ---- bad-keys: a different key set under the same kids
   if (path === '/jwks' && method === 'GET' && state.mode === 'bad-keys') {
-    state.badJwks ??= generateKeys({ publicOnly: true });
+    state.badJwks ??= await generateKeys({ publicOnly: true });
     ctx.status = 200;
     ctx.type = 'application/jwk-set+json; charset=utf-8';
     ctx.body = JSON.stringify({ keys: state.badJwks });
@@ -409,8 +413,8 @@ async function control(ctx) {
     if (!isPlainObject(body) || !MODES.has(body.mode)) {
       return json(ctx, 400, { error: 'invalid_request', error_description: 'expected {"mode": "ok" | "deny" | "bad-keys"}' });
     }
+    state.badJwks = body.mode === 'bad-keys' ? await generateKeys({ publicOnly: true }) : null;
     state.mode = body.mode;
-    state.badJwks = body.mode === 'bad-keys' ? generateKeys({ publicOnly: true }) : null;
     log(`mode = ${state.mode}`);
     return json(ctx, 200, { mode: state.mode });
   }
@@ -437,14 +441,8 @@ async function control(ctx) {
 }
 
 async function finishInteraction(ctx) {
-  let details;
-  try {
-    details = await provider.interactionDetails(ctx.req, ctx.res);
-  } catch (err) {
-    log(`interaction: ${err.message}`);
-    json(ctx, 400, { error: 'invalid_request', error_description: `interaction: ${err.message}` });
-    return;
-  }
+  // throws (e.g. SessionNotFound when the _interaction cookie is missing)
+  const details = await provider.interactionDetails(ctx.req, ctx.res);
   const { params } = details;
 
   let result;

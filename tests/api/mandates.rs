@@ -1,0 +1,693 @@
+//! Mandates: creation through FranceConnect (the demo simulator over real HTTP),
+//! consent, attestation, validity rules, revocation, renewal, isolation, CSRF, atomicity.
+
+use chrono::Duration;
+use diesel::prelude::*;
+use procura::clock::{Clock, FixedClock};
+use procura::domain::roles::Role;
+use procura::mandates::{self, Usager};
+use procura::store::schema::{authorisations, consent_requests, mandates as mandates_t, usagers};
+use procura::store::Store;
+
+use crate::accounts::{account, app_with_clock, clock, code, login, structure, Account};
+use crate::harness::*;
+
+/// A demo-mode service (simulator mounted) with a settable clock.
+pub fn demo_app() -> (TestApp, FixedClock) {
+    let c = clock();
+    let app = TestApp::spawn_with(AppOptions {
+        demo: true,
+        clock: Some(c.clone()),
+        ..Default::default()
+    });
+    (app, c)
+}
+
+/// The path and query of an absolute URL on the app.
+pub fn local(app: &TestApp, url: &str) -> String {
+    url.strip_prefix(&app.base).unwrap_or(url).to_string()
+}
+
+fn query_param(url: &str, name: &str) -> String {
+    let q = url.split_once('?').map(|x| x.1).unwrap_or("");
+    url::form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// Starts a creation: returns the simulator's authorization URL.
+pub fn start(web: &Web, demarches: &[&str], duration: &str) -> Resp {
+    let mut fields: Vec<(&str, &str)> = demarches.iter().map(|d| ("demarches", *d)).collect();
+    fields.push(("duration", duration));
+    web.submit("/mandats/nouveau", "/mandats/nouveau", &fields)
+}
+
+/// Goes through the simulator choosing `identity` (or cancelling); returns the callback URL.
+pub fn simulator(
+    app: &TestApp,
+    web: &Web,
+    authorize_url: &str,
+    identity: &str,
+    action: &str,
+) -> String {
+    let path = local(app, authorize_url);
+    let page = web.get(&path);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Simulateur FranceConnect"));
+    let names = [
+        "client_id",
+        "redirect_uri",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+    ];
+    let values: Vec<String> = names
+        .iter()
+        .map(|n| query_param(authorize_url, n))
+        .collect();
+    let mut fields: Vec<(&str, &str)> = names
+        .iter()
+        .zip(values.iter())
+        .map(|(n, v)| (*n, v.as_str()))
+        .collect();
+    fields.push(("identity", identity));
+    fields.push(("action", action));
+    let csrf = csrf_in(&page.body).expect("csrf");
+    fields.push(("csrf_token", &csrf));
+    let r = web.post("/demo/franceconnect/authorize", &fields);
+    assert_eq!(r.status, 303, "{}", r.body);
+    r.header("location").expect("redirect").to_string()
+}
+
+/// Creates a mandate end to end; returns its id.
+pub fn create(
+    app: &TestApp,
+    web: &Web,
+    demarches: &[&str],
+    duration: &str,
+    identity: &str,
+) -> String {
+    let r = start(web, demarches, duration);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let callback = simulator(
+        app,
+        web,
+        r.header("location").expect("location"),
+        identity,
+        "connexion",
+    );
+    let r = web.get(&local(app, &callback));
+    assert_eq!(r.status, 303, "callback: {}", r.body);
+    let consent = r.header("location").expect("consent page").to_string();
+    assert!(consent.starts_with("/mandats/consentement/"), "{consent}");
+    let page = web.get(&consent);
+    assert_eq!(page.status, 200);
+    let r = web.submit(&consent, &consent, &[("consent", "oui")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let att = r.header("location").expect("attestation").to_string();
+    att.trim_start_matches("/mandats/")
+        .trim_end_matches("/attestation")
+        .to_string()
+}
+
+/// A logged-in aidant of a new structure on a demo app.
+pub fn aidant_of(app: &TestApp, clock: &FixedClock, n: u32, email: &str) -> (Account, Web) {
+    let s = structure(&app.store, clock, &format!("Structure {n}"), 100 + n);
+    let a = account(
+        &app.store,
+        clock,
+        email,
+        &[Role::Aidant, Role::Manager],
+        Some(&s),
+    );
+    let web = Web::new(app);
+    assert_eq!(login(&web, clock, &a).status, 303);
+    (a, web)
+}
+
+fn usager_by_sub(store: &Store, sub: &str) -> Option<Usager> {
+    let mut conn = store.conn().expect("conn");
+    usagers::table
+        .filter(usagers::fc_sub.eq(sub))
+        .select(Usager::as_select())
+        .first(&mut *conn)
+        .optional()
+        .expect("query")
+}
+
+fn count(store: &Store, table: &str) -> i64 {
+    let mut conn = store.conn().expect("conn");
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+        .get_result::<N>(&mut *conn)
+        .expect("count")
+        .n
+}
+
+#[test]
+fn a_mandate_is_created_through_franceconnect_and_consent() {
+    let (app, clock) = demo_app();
+    let (a, web) = aidant_of(&app, &clock, 1, "aidante@exemple.fr");
+    let before = journal_actions(&app.store).len();
+    let id = create(&app, &web, &["social", "papiers"], "MONTH", "1");
+    // The identity is kept exactly as sent: presumed birth date, empty birthplace.
+    let u = usager_by_sub(&app.store, "demo-fc-karim").expect("usager created");
+    assert_eq!(u.birthdate, "1985-00-00");
+    assert_eq!(u.birthplace, "");
+    assert_eq!(u.preferred_username, None);
+    let page = web.get(&format!("/mandats/{id}/attestation"));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Karim BELKACEM"));
+    assert!(
+        page.body.contains("Social - Santé")
+            && page.body.contains("Papiers - Citoyenneté - Élections")
+    );
+    // The digest shown is the one in the journal entry, and rendering again gives it again.
+    let digest = between(&page.body, "id=\"attestation-digest\">", "<");
+    let seq: i64 = between(&page.body, "id=\"journal-seq\">", "<")
+        .parse()
+        .expect("seq");
+    let mut conn = app.store.conn().expect("conn");
+    let entries = procura::journal::entries_after(&mut conn, seq - 1, 1).expect("entry");
+    assert_eq!(entries[0].action, "mandate.created");
+    assert!(
+        entries[0].details.contains(&digest),
+        "{}",
+        entries[0].details
+    );
+    assert!(
+        !entries[0].details.contains("BELKACEM"),
+        "no personal data in the journal"
+    );
+    drop(conn);
+    let again = web.get(&format!("/mandats/{id}/attestation"));
+    assert_eq!(
+        between(&again.body, "id=\"attestation-digest\">", "<"),
+        digest
+    );
+    let text = html_unescape(&between(&again.body, "id=\"attestation-text\">", "</pre>"));
+    assert_eq!(
+        procura::crypto::sha256_hex(text.as_bytes()),
+        digest,
+        "the printed text hashes to the digest"
+    );
+    let actions = &journal_actions(&app.store)[before..];
+    for x in [
+        "mandate.consent_started",
+        "usager.created",
+        "mandate.created",
+    ] {
+        assert!(actions.contains(&x.to_string()), "{x} in {actions:?}");
+    }
+    // The aidant's home lists the usager; the search filters by name.
+    let home = web.get("/espace");
+    assert!(home.body.contains("Karim BELKACEM"), "{}", home.body);
+    assert!(!web.get("/espace?q=dubois").body.contains("Karim BELKACEM"));
+    assert!(web.get("/espace?q=belka").body.contains("Karim BELKACEM"));
+    assert!(
+        !home.body.contains("moins de 30 jours"),
+        "a MONTH mandate lasts 31 days"
+    );
+    clock.advance(Duration::days(2));
+    let web = Web::new(&app);
+    assert_eq!(login(&web, &clock, &a).status, 303);
+    assert!(
+        web.get("/espace").body.contains("moins de 30 jours"),
+        "29 days left"
+    );
+}
+
+#[test]
+fn bad_creation_input_is_refused_with_nothing_created() {
+    let (app, clock) = demo_app();
+    let (_, web) = aidant_of(&app, &clock, 2, "a2@exemple.fr");
+    let before = count(&app.store, "consent_requests");
+    for (demarches, duration) in [
+        (vec![], "MONTH"),
+        (vec!["inconnue"], "MONTH"),
+        (vec!["social"], "FOREVER"),
+        (vec!["social"], ""),
+    ] {
+        let r = start(&web, &demarches, duration);
+        assert_eq!(r.status, 400, "{demarches:?} {duration}");
+    }
+    assert_eq!(count(&app.store, "consent_requests"), before);
+}
+
+#[test]
+fn cancelling_at_franceconnect_creates_nothing_and_is_journaled() {
+    let (app, clock) = demo_app();
+    let (_, web) = aidant_of(&app, &clock, 3, "a3@exemple.fr");
+    let mandates_before = count(&app.store, "mandates");
+    let r = start(&web, &["social"], "SHORT");
+    let callback = simulator(
+        &app,
+        &web,
+        r.header("location").expect("loc"),
+        "0",
+        "annuler",
+    );
+    assert!(callback.contains("error=access_denied"));
+    let r = web.get(&local(&app, &callback));
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("annulée"), "{}", r.body);
+    assert_eq!(count(&app.store, "mandates"), mandates_before);
+    let mut conn = app.store.conn().expect("conn");
+    let last = procura::journal::entries_after(&mut conn, 0, 100_000)
+        .expect("entries")
+        .pop()
+        .expect("entry");
+    assert_eq!(last.action, "mandate.consent_failed");
+    assert!(last.details.contains("access_denied"));
+}
+
+#[test]
+fn a_replayed_or_unknown_state_creates_nothing() {
+    let (app, clock) = demo_app();
+    let (_, web) = aidant_of(&app, &clock, 4, "a4@exemple.fr");
+    let r = start(&web, &["social"], "SHORT");
+    let callback = local(
+        &app,
+        &simulator(
+            &app,
+            &web,
+            r.header("location").expect("loc"),
+            "0",
+            "connexion",
+        ),
+    );
+    assert_eq!(web.get(&callback).status, 303);
+    let before = count(&app.store, "mandates");
+    let r = web.get(&callback);
+    assert_eq!(r.status, 400, "replay refused");
+    let r = web.get("/franceconnect/callback?code=abc&state=never-issued");
+    assert_eq!(r.status, 400);
+    assert_eq!(count(&app.store, "mandates"), before);
+    let mut conn = app.store.conn().expect("conn");
+    let entries = procura::journal::entries_after(&mut conn, 0, 100_000).expect("entries");
+    assert!(entries.iter().any(|e| e.details.contains("replayed_state")));
+    assert!(entries.iter().any(|e| e.details.contains("unknown_state")));
+}
+
+#[test]
+fn a_wrong_nonce_is_refused() {
+    let (app, clock) = demo_app();
+    let (_, web) = aidant_of(&app, &clock, 5, "a5@exemple.fr");
+    let r = start(&web, &["social"], "SHORT");
+    let authorize = r.header("location").expect("loc").to_string();
+    // Ask the simulator for a code bound to another nonce than the one Procura sent.
+    let forged = authorize.replace(
+        &format!("nonce={}", query_param(&authorize, "nonce")),
+        "nonce=forged-nonce-value",
+    );
+    let callback = simulator(&app, &web, &forged, "0", "connexion");
+    let before = count(&app.store, "mandates");
+    let r = web.get(&local(&app, &callback));
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("nonce"), "{}", r.body);
+    assert_eq!(count(&app.store, "mandates"), before);
+    let mut conn = app.store.conn().expect("conn");
+    let last = procura::journal::entries_after(&mut conn, 0, 100_000)
+        .expect("e")
+        .pop()
+        .expect("entry");
+    assert!(last.details.contains("nonce_mismatch"), "{}", last.details);
+}
+
+#[test]
+fn an_unconfirmed_consent_expires_after_15_minutes() {
+    let (app, clock) = demo_app();
+    let (_, web) = aidant_of(&app, &clock, 6, "a6@exemple.fr");
+    let r = start(&web, &["social"], "SHORT");
+    let callback = simulator(
+        &app,
+        &web,
+        r.header("location").expect("loc"),
+        "0",
+        "connexion",
+    );
+    let consent = web
+        .get(&local(&app, &callback))
+        .header("location")
+        .expect("consent")
+        .to_string();
+    // Without the box ticked, nothing is created.
+    let r = web.submit(&consent, &consent, &[]);
+    assert_eq!(r.status, 400);
+    clock.advance(Duration::minutes(16));
+    let before = count(&app.store, "mandates");
+    assert_eq!(web.get(&consent).status, 400);
+    let r = web.submit("/espace", &consent, &[("consent", "oui")]);
+    assert_eq!(r.status, 400);
+    assert_eq!(count(&app.store, "mandates"), before);
+}
+
+fn auth_states(store: &Store, mandate_id: &str, now: &FixedClock) -> Vec<(String, &'static str)> {
+    let mut conn = store.conn().expect("conn");
+    let (sid,): (String,) = mandates_t::table
+        .filter(mandates_t::id.eq(mandate_id))
+        .select((mandates_t::structure_id,))
+        .first(&mut *conn)
+        .expect("mandate");
+    let v = mandates::mandate_in(&mut conn, now.now(), &sid, mandate_id)
+        .expect("q")
+        .expect("exists");
+    v.authorisations
+        .iter()
+        .map(|(a, s)| (a.demarche.clone(), s.code()))
+        .collect()
+}
+
+#[test]
+fn durations_end_when_they_should() {
+    for (duration, days) in [
+        ("SHORT", 1),
+        ("MONTH", 31),
+        ("SEMESTER", 182),
+        ("LONG", 365),
+    ] {
+        let (app, clock) = demo_app();
+        let (_, web) = aidant_of(&app, &clock, 7, "a7@exemple.fr");
+        let id = create(&app, &web, &["logement"], duration, "2");
+        let created = clock.now();
+        clock.set(created + Duration::days(days) - Duration::seconds(1));
+        assert_eq!(
+            auth_states(&app.store, &id, &clock),
+            vec![("logement".to_string(), "active")],
+            "{duration}"
+        );
+        clock.set(created + Duration::days(days));
+        assert_eq!(
+            auth_states(&app.store, &id, &clock),
+            vec![("logement".to_string(), "expired")],
+            "{duration}"
+        );
+    }
+}
+
+#[test]
+fn revoking_one_authorisation_or_the_whole_mandate() {
+    let (app, clock) = demo_app();
+    let (_, web) = aidant_of(&app, &clock, 8, "a8@exemple.fr");
+    let id = create(&app, &web, &["social", "logement", "travail"], "LONG", "0");
+    let auth_id = |demarche: &str| -> String {
+        let mut conn = app.store.conn().expect("conn");
+        authorisations::table
+            .filter(authorisations::mandate_id.eq(&id))
+            .filter(authorisations::demarche.eq(demarche))
+            .select(authorisations::id)
+            .first(&mut *conn)
+            .expect("auth")
+    };
+    let one = format!("/autorisations/{}/revoquer", auth_id("social"));
+    assert!(
+        web.get(&one).body.contains("Révoquer la démarche"),
+        "confirmation first"
+    );
+    let r = web.submit(&one, &one, &[]);
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.header("location").map(String::from),
+        Some(format!("/mandats/{id}/revocation"))
+    );
+    let states = auth_states(&app.store, &id, &clock);
+    assert!(
+        states.contains(&("social".into(), "revoked"))
+            && states.contains(&("logement".into(), "active")),
+        "{states:?}"
+    );
+    // Revoking it again is refused, nothing changes.
+    assert_eq!(web.submit("/espace", &one, &[]).status, 400);
+    let whole = format!("/mandats/{id}/revoquer");
+    let r = web.submit(&whole, &whole, &[]);
+    assert_eq!(r.status, 303);
+    let states = auth_states(&app.store, &id, &clock);
+    assert!(states.iter().all(|(_, s)| *s == "revoked"), "{states:?}");
+    let page = web.get(&format!("/mandats/{id}/revocation"));
+    assert!(page.body.contains("Attestation de révocation"));
+    let actions = journal_actions(&app.store);
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "authorisation.revoked")
+            .count(),
+        1
+    );
+    assert_eq!(
+        actions.iter().filter(|a| *a == "mandate.revoked").count(),
+        1
+    );
+}
+
+#[test]
+fn a_new_mandate_supersedes_older_authorisations_and_renewal_prefills() {
+    let (app, clock) = demo_app();
+    let (_, web) = aidant_of(&app, &clock, 9, "a9@exemple.fr");
+    let first = create(&app, &web, &["social", "logement"], "LONG", "0");
+    clock.advance(Duration::minutes(10));
+    let page = web.get(&format!("/mandats/nouveau?renouveler={first}"));
+    assert!(
+        page.body.contains("Renouveler"),
+        "{}: {}",
+        page.status,
+        page.body
+    );
+    assert!(
+        page.body.contains("value=\"social\" checked")
+            && page.body.contains("value=\"logement\" checked")
+    );
+    assert!(page.body.contains("value=\"LONG\" checked"));
+    let second = create(&app, &web, &["social"], "MONTH", "0");
+    let old = auth_states(&app.store, &first, &clock);
+    assert!(
+        old.contains(&("social".into(), "superseded"))
+            && old.contains(&("logement".into(), "active")),
+        "{old:?}"
+    );
+    assert_eq!(
+        auth_states(&app.store, &second, &clock),
+        vec![("social".to_string(), "active")]
+    );
+    assert!(journal_actions(&app.store).contains(&"authorisation.superseded".to_string()));
+    // Same usager: one row, found by FranceConnect sub.
+    let mut conn = app.store.conn().expect("conn");
+    let n: i64 = usagers::table
+        .filter(usagers::fc_sub.eq("demo-fc-angela"))
+        .count()
+        .get_result(&mut *conn)
+        .expect("n");
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn another_structures_usagers_and_mandates_are_invisible() {
+    let (app, clock) = demo_app();
+    let (_, web_a) = aidant_of(&app, &clock, 10, "a10@exemple.fr");
+    let (_, web_b) = aidant_of(&app, &clock, 11, "b11@exemple.fr");
+    let id = create(&app, &web_a, &["social"], "LONG", "2");
+    let usager = usager_by_sub(&app.store, "demo-fc-marie").expect("usager");
+    let auth: String = {
+        let mut conn = app.store.conn().expect("conn");
+        authorisations::table
+            .filter(authorisations::mandate_id.eq(&id))
+            .select(authorisations::id)
+            .first(&mut *conn)
+            .expect("a")
+    };
+    for path in [
+        format!("/usagers/{}", usager.id),
+        format!("/mandats/{id}/attestation"),
+        format!("/mandats/{id}/revocation"),
+        format!("/mandats/{id}/revoquer"),
+        format!("/autorisations/{auth}/revoquer"),
+        format!("/mandats/nouveau?renouveler={id}"),
+    ] {
+        assert_eq!(web_b.get(&path).status, 404, "GET {path}");
+    }
+    for path in [
+        format!("/mandats/{id}/revoquer"),
+        format!("/autorisations/{auth}/revoquer"),
+    ] {
+        assert_eq!(
+            web_b.submit("/espace", &path, &[]).status,
+            404,
+            "POST {path}"
+        );
+    }
+    assert!(!web_b.get("/espace").body.contains("NGUYEN"));
+    assert!(!web_b.get("/gestion/mandats").body.contains("NGUYEN"));
+    assert_eq!(
+        auth_states(&app.store, &id, &clock),
+        vec![("social".to_string(), "active")]
+    );
+    assert!(web_a.get("/gestion/mandats").body.contains("NGUYEN"));
+}
+
+#[test]
+fn every_mandate_form_needs_its_csrf_token() {
+    let (app, clock) = demo_app();
+    let (_, web) = aidant_of(&app, &clock, 12, "a12@exemple.fr");
+    let id = create(&app, &web, &["social"], "LONG", "0");
+    let auth: String = {
+        let mut conn = app.store.conn().expect("conn");
+        authorisations::table
+            .filter(authorisations::mandate_id.eq(&id))
+            .select(authorisations::id)
+            .first(&mut *conn)
+            .expect("a")
+    };
+    let r = start(&web, &["papiers"], "SHORT");
+    let callback = simulator(
+        &app,
+        &web,
+        r.header("location").expect("loc"),
+        "1",
+        "connexion",
+    );
+    let consent = web
+        .get(&local(&app, &callback))
+        .header("location")
+        .expect("consent")
+        .to_string();
+    let before = journal_actions(&app.store).len();
+    for (path, fields) in [
+        (
+            "/mandats/nouveau".to_string(),
+            vec![("demarches", "social"), ("duration", "SHORT")],
+        ),
+        (consent.clone(), vec![("consent", "oui")]),
+        (format!("/mandats/{id}/revoquer"), vec![]),
+        (format!("/autorisations/{auth}/revoquer"), vec![]),
+    ] {
+        assert_eq!(web.post(&path, &fields).status, 403, "{path} without token");
+        let mut wrong = fields.clone();
+        wrong.push(("csrf_token", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+        assert_eq!(
+            web.post(&path, &wrong).status,
+            403,
+            "{path} with a wrong token"
+        );
+    }
+    assert_eq!(journal_actions(&app.store).len(), before);
+    assert_eq!(
+        auth_states(&app.store, &id, &clock),
+        vec![("social".to_string(), "active")]
+    );
+    // The consent is still pending and can be confirmed with the token.
+    assert_eq!(
+        web.submit(&consent, &consent, &[("consent", "oui")]).status,
+        303
+    );
+}
+
+#[test]
+fn a_failure_after_the_mandate_insert_leaves_neither_mandate_nor_entry() {
+    let (app, clock) = demo_app();
+    let (_, web) = aidant_of(&app, &clock, 13, "a13@exemple.fr");
+    let r = start(&web, &["social"], "SHORT");
+    let callback = simulator(
+        &app,
+        &web,
+        r.header("location").expect("loc"),
+        "0",
+        "connexion",
+    );
+    let consent = web
+        .get(&local(&app, &callback))
+        .header("location")
+        .expect("consent")
+        .to_string();
+    // Inject a failure in the database: inserting an authorisation (after the mandate
+    // row) raises an error inside the creation transaction.
+    {
+        let mut conn = app.store.conn().expect("conn");
+        let sql = if is_postgres() {
+            vec![
+                "CREATE FUNCTION inject_failure() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END; $$",
+                "CREATE TRIGGER inject_failure BEFORE INSERT ON authorisations FOR EACH ROW EXECUTE FUNCTION inject_failure()",
+            ]
+        } else {
+            vec!["CREATE TRIGGER inject_failure BEFORE INSERT ON authorisations BEGIN SELECT RAISE(ABORT, 'injected failure'); END"]
+        };
+        for q in sql {
+            diesel::sql_query(q).execute(&mut *conn).expect("inject");
+        }
+    }
+    let mandates_before = count(&app.store, "mandates");
+    let journal_before = journal_actions(&app.store).len();
+    let r = web.submit(&consent, &consent, &[("consent", "oui")]);
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert_eq!(count(&app.store, "mandates"), mandates_before, "no mandate");
+    assert_eq!(
+        journal_actions(&app.store).len(),
+        journal_before,
+        "no journal entry"
+    );
+    let mut conn = app.store.conn().expect("conn");
+    let status: String = consent_requests::table
+        .filter(consent_requests::id.eq(consent.trim_start_matches("/mandats/consentement/")))
+        .select(consent_requests::status)
+        .first(&mut *conn)
+        .expect("request");
+    assert_eq!(status, "pending_consent", "the consent can be retried");
+    assert!(procura::journal::verify(&mut conn).expect("verify").intact);
+}
+
+#[test]
+fn the_demo_seeds_a_usager_with_an_active_mandate() {
+    let (app, _clock) = demo_app();
+    let mut conn = app.store.conn().expect("conn");
+    let u = usager_by_sub(&app.store, "demo-fc-angela").expect("seeded usager");
+    let n: i64 = mandates_t::table
+        .filter(mandates_t::usager_id.eq(&u.id))
+        .count()
+        .get_result(&mut *conn)
+        .expect("n");
+    assert_eq!(n, 1);
+    drop(conn);
+    // The demo aidant sees her on the home page.
+    let demo = procura::demo::DEMO_ACCOUNTS[0];
+    let a = Account {
+        user: {
+            let mut conn = app.store.conn().expect("conn");
+            procura::accounts::users::find_by_email(&mut conn, demo.email)
+                .expect("q")
+                .expect("exists")
+        },
+        email: demo.email.into(),
+        password: demo.password.into(),
+        secret: procura::accounts::totp::from_base32(demo.totp_secret).expect("secret"),
+    };
+    let web = Web::new(&app);
+    assert_eq!(login(&web, &_clock, &a).status, 303);
+    assert!(web.get("/espace").body.contains("DUBOIS"));
+    let _ = code;
+    let _ = app_with_clock;
+}
+
+/// Unescapes the few entities askama produces.
+pub fn html_unescape(s: &str) -> String {
+    s.replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The text between two markers.
+pub fn between(body: &str, start: &str, end: &str) -> String {
+    let i = body
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} not in {body}"))
+        + start.len();
+    let rest = &body[i..];
+    rest[..rest.find(end).expect("end")].to_string()
+}
