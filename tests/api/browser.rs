@@ -252,6 +252,20 @@ impl Browser {
         )
     }
 
+    /// Renders the page with the print stylesheet (Chrome DevTools media emulation).
+    pub fn print_media(&self) {
+        self.post_ok(
+            "/goog/cdp/execute",
+            &json!({"cmd": "Emulation.setEmulatedMedia", "params": {"media": "print"}}),
+            "emulate print media",
+        );
+    }
+
+    /// Prints the page to PDF (WebDriver "Print Page"); returns the PDF bytes, base64.
+    pub fn print_pdf(&self) -> String {
+        as_string(self.post_ok("/print", &json!({}), "print"))
+    }
+
     /// Runs `script` in the page and waits for it to call its last argument (the callback)
     /// with the result.
     fn execute_async(&self, script: &str, args: &[Value]) -> Value {
@@ -607,4 +621,70 @@ fn percent_encode(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The whole mandate creation in Chromium against the demo's FranceConnect simulator,
+/// through the printable attestation; every page passes axe.
+#[test]
+fn mandate_creation_in_the_browser_through_the_attestation() {
+    use crate::accounts::*;
+    let (app, clock) = crate::mandates::demo_app();
+    let s = structure(&app.store, &clock, "France Services Ouest", 23);
+    let a = account(
+        &app.store,
+        &clock,
+        "claude@exemple.fr",
+        &[procura::domain::roles::Role::Aidant],
+        Some(&s),
+    );
+    let b = browser();
+    browser_login(&b, &app, &clock, &a);
+    b.goto(&app.url("/mandats/nouveau"));
+    assert_accessible(&b, "the mandate form");
+    b.click("#demarche-social");
+    b.click("#demarche-logement");
+    b.click("#duration-SEMESTER");
+    b.submit_form("form[action='/mandats/nouveau']");
+    b.find("#identity-1");
+    assert!(b.source().contains("Simulateur FranceConnect"));
+    assert_accessible(&b, "the FranceConnect simulator");
+    b.click("#identity-1");
+    b.click("button[value='connexion']");
+    b.find("#consent");
+    assert!(b.source().contains("BELKACEM"));
+    assert_accessible(&b, "the consent page");
+    b.click("#consent");
+    b.submit_form("form[action^='/mandats/consentement/']");
+    b.find("#attestation-digest");
+    assert_accessible(&b, "the attestation");
+    let text = b.text("#attestation-text");
+    assert!(
+        text.contains("Logement") && text.contains("Social - Santé"),
+        "{text}"
+    );
+    // Printing: the print stylesheet hides the navigation and keeps the attestation.
+    let hidden = b.execute(
+        "return getComputedStyle(document.querySelector('.fr-header')).display;",
+        &[],
+    );
+    assert_eq!(hidden, "block", "on screen the header shows");
+    let pdf = b.print_pdf();
+    assert!(pdf.starts_with("JVBERi"), "a PDF came out of printing");
+    b.print_media();
+    let hidden = b.execute(
+        "return getComputedStyle(document.querySelector('.fr-header')).display;",
+        &[],
+    );
+    assert_eq!(hidden, "none", "printed, the header is hidden");
+    let shown = b.execute(
+        "return getComputedStyle(document.querySelector('#attestation-text')).display;",
+        &[],
+    );
+    assert_eq!(shown, "block");
+    b.goto(&app.url("/espace"));
+    assert!(b.source().contains("BELKACEM"));
+    assert_accessible(&b, "the home page with mandates");
+    b.click("a[href^='/usagers/']");
+    b.find("a[href$='/revoquer']");
+    assert_accessible(&b, "the usager page");
 }

@@ -147,6 +147,8 @@ pub struct AppOptions<'a> {
     pub demo: bool,
     /// A settable clock instead of the system clock.
     pub clock: Option<FixedClock>,
+    /// A listener bound by the test (when the port must be known in advance).
+    pub listener: Option<TcpListener>,
 }
 
 impl TestApp {
@@ -159,7 +161,10 @@ impl TestApp {
     pub fn spawn_with(opts: AppOptions<'_>) -> Self {
         let db = TestDb::new();
         let mut settings = settings(&db, opts.env, opts.demo);
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let listener = match opts.listener {
+            Some(l) => l,
+            None => TcpListener::bind("127.0.0.1:0").expect("bind"),
+        };
         let port = listener.local_addr().expect("addr").port();
         if !opts.env.iter().any(|(k, _)| *k == "PROCURA_PUBLIC_URL") {
             settings.public_url =
@@ -331,6 +336,11 @@ impl Web {
             Err(ureq::Error::Status(_, r)) => read(r),
             Err(e) => panic!("request failed: {e}"),
         }
+    }
+
+    /// GET an absolute URL (another server, such as an OpenID provider).
+    pub fn get_abs(&self, url: &str) -> Resp {
+        send(self.agent.get(url))
     }
 
     /// The CSRF token of the session, read from the form on `path`.

@@ -7,5 +7,6 @@ mod binary;
 mod browser;
 mod harness;
 mod health;
+mod interop;
 mod journal;
 mod mandates;
