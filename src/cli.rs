@@ -51,9 +51,45 @@ enum Command {
     /// Physical TOTP cards.
     #[command(subcommand, name = "totp-card")]
     TotpCard(CardCommand),
+    /// OpenID clients (relying parties).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Signing keys of the OpenID provider.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Verify or export the journal.
     #[command(subcommand)]
     Journal(JournalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Register a client; its secret is printed once.
+    Create {
+        /// Name shown to aidants.
+        #[arg(long)]
+        name: String,
+        /// Exact redirect URI (repeat for several).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// Post-logout redirect URI (repeat for several).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Token endpoint authentication.
+        #[arg(long, default_value = "client_secret_basic", value_parser = ["client_secret_basic", "client_secret_post", "none"])]
+        auth_method: String,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Make a new key sign; older keys stay in the JWKS for the grace period.
+    Rotate {
+        #[command(flatten)]
+        out: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -434,6 +470,71 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                 }
                 Err(e) => Err(e.into()),
             }
+        }
+        Command::Client(ClientCommand::Create {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            auth_method,
+            out,
+        }) => {
+            let mut conn = open_migrated(&settings)?;
+            let now = clock.now();
+            match write_tx(&mut conn, |c| {
+                crate::federation::provider::create_client(
+                    c,
+                    now,
+                    "cli",
+                    &name,
+                    &redirect_uris,
+                    &post_logout_redirect_uris,
+                    &auth_method,
+                )
+            }) {
+                Ok((client, secret)) => {
+                    if out.json {
+                        println!(
+                            "{}",
+                            serde_json::json!({"client_id": client.id, "client_secret": secret})
+                        );
+                    } else {
+                        println!("Client enregistré : {}", client.id);
+                        if let Some(s) = secret {
+                            println!("Secret (affiché une seule fois) : {s}");
+                        }
+                    }
+                    Ok(0)
+                }
+                Err(crate::federation::provider::ProviderError::Invalid(m)) => {
+                    report_refusal(out.json, &m);
+                    Ok(2)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::Keys(KeysCommand::Rotate { out }) => {
+            if settings.master_key.is_none() {
+                report_refusal(
+                    out.json,
+                    "PROCURA_MASTER_KEY est nécessaire pour chiffrer les clés",
+                );
+                return Ok(2);
+            }
+            let mut conn = open_migrated(&settings)?;
+            let now = clock.now();
+            let secrets = SecretBox::new(settings.master_key);
+            let kid = write_tx(&mut conn, |c| {
+                crate::federation::provider::rotate_keys(c, now, &secrets, "cli")
+            })?;
+            if out.json {
+                println!("{}", serde_json::json!({"kid": kid}));
+            } else {
+                println!(
+                    "Nouvelle clé de signature : {kid} (les anciennes restent publiées {} h)",
+                    settings.key_grace_hours
+                );
+            }
+            Ok(0)
         }
         Command::Journal(JournalCommand::Verify { out }) => {
             let mut conn = open_migrated(&settings)?;

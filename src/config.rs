@@ -77,6 +77,10 @@ pub struct Settings {
     pub session_idle_minutes: u32,
     /// Session absolute lifetime, hours.
     pub session_absolute_hours: u32,
+    /// Access token lifetime, seconds.
+    pub access_token_seconds: u32,
+    /// Hours a retired signing key stays in the JWKS.
+    pub key_grace_hours: u32,
     /// Master key (32 bytes), when given.
     pub master_key: Option<[u8; 32]>,
     /// FranceConnect issuer, when configured.
@@ -238,6 +242,8 @@ impl Layers {
         let login_rate_limit = num("login_rate_limit", 1, 100_000)?;
         let session_idle_minutes = num("session_idle_minutes", 1, 24 * 60)?;
         let session_absolute_hours = num("session_absolute_hours", 1, 24 * 7)?;
+        let access_token_seconds = num("access_token_seconds", 10, 3600)?;
+        let key_grace_hours = num("key_grace_hours", 0, 24 * 365)?;
         let master_key = match self.opt("master_key")? {
             Some(s) => Some(parse_master_key(&s)?),
             None => None,
@@ -275,6 +281,8 @@ impl Layers {
             login_rate_limit,
             session_idle_minutes,
             session_absolute_hours,
+            access_token_seconds,
+            key_grace_hours,
             master_key,
             fc_issuer,
             fc_client_id,

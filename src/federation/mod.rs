@@ -3,4 +3,5 @@
 
 pub mod client;
 pub mod jose;
+pub mod provider;
 pub mod simulator;

@@ -166,6 +166,81 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    oidc_clients (id) {
+        id -> Text,
+        name -> Text,
+        secret_hash -> Nullable<Text>,
+        auth_method -> Text,
+        redirect_uris -> Text,
+        post_logout_redirect_uris -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        pkcs8_enc -> Text,
+        created_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    oidc_interactions (id) {
+        id -> Text,
+        session_hash -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        state -> Nullable<Text>,
+        nonce -> Text,
+        scope -> Text,
+        code_challenge -> Text,
+        prompt -> Nullable<Text>,
+        max_age -> Nullable<BigInt>,
+        usager_id -> Nullable<Text>,
+        status -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        code_challenge -> Text,
+        nonce -> Text,
+        scope -> Text,
+        aidant_id -> Text,
+        structure_id -> Text,
+        usager_id -> Text,
+        mandate_id -> Text,
+        authorisation_id -> Text,
+        demarche -> Text,
+        auth_time -> Timestamp,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    access_tokens (token_hash) {
+        token_hash -> Text,
+        code_hash -> Text,
+        client_id -> Text,
+        usager_id -> Text,
+        scope -> Text,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> structures (structure_id));
 diesel::joinable!(totp_cards -> users (user_id));
@@ -189,4 +264,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     mandates,
     authorisations,
     consent_requests,
+    oidc_clients,
+    signing_keys,
+    oidc_interactions,
+    authorization_codes,
+    access_tokens,
 );

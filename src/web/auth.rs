@@ -169,6 +169,17 @@ async fn code_submit(
     let addr = client_addr(&req);
     let st = state.clone().into_inner();
     let old_session = ctx.session.id_hash.clone();
+    // Where to go after login (an OpenID interaction), and which interaction to carry over.
+    let data = ctx.session.data();
+    let next = data
+        .get("next")
+        .and_then(|v| v.as_str())
+        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
+        .map(str::to_string);
+    let interaction = data
+        .get("interaction")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
     let code = form.into_inner().otp;
     let (outcome, new_token) = blocking(move || -> Result<(CodeStep, Option<String>), WebError> {
         let mut conn = st.store.conn()?;
@@ -188,7 +199,15 @@ async fn code_submit(
                 // A new session id at login: a fixed or stolen pre-login id is worthless.
                 let token = write_tx(&mut conn, |c| -> Result<String, diesel::result::Error> {
                     sessions::delete(c, &old_session)?;
-                    let (t, _) = sessions::create(c, now, Some(&user.id), stage::FULL)?;
+                    let (t, new) = sessions::create(c, now, Some(&user.id), stage::FULL)?;
+                    if let Some(i) = &interaction {
+                        crate::federation::provider::rebind_interaction(
+                            c,
+                            i,
+                            &old_session,
+                            &new.id_hash,
+                        )?;
+                    }
                     Ok(t)
                 })?;
                 Ok((outcome, Some(token)))
@@ -212,7 +231,7 @@ async fn code_submit(
     .await??;
     match outcome {
         CodeStep::Accepted(_) => {
-            let mut resp = see_other("/espace");
+            let mut resp = see_other(next.as_deref().unwrap_or("/espace"));
             if let Some(t) = new_token {
                 let _ = resp.add_cookie(&super::session::session_cookie(&state, t));
             }

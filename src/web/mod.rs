@@ -7,6 +7,7 @@ mod health;
 mod manager;
 mod mandates;
 pub mod metrics;
+mod oidc;
 pub mod session;
 mod space;
 
@@ -119,6 +120,13 @@ impl Application {
                 clock.now(),
                 &crate::crypto::SecretBox::new(settings.master_key),
             )?;
+        }
+        if settings.master_key.is_some() {
+            let mut conn = store.conn()?;
+            let secrets = crate::crypto::SecretBox::new(settings.master_key);
+            write_tx(&mut conn, |c| {
+                crate::federation::provider::ensure_signing_key(c, clock.now(), &secrets)
+            })?;
         }
         let port = listener.local_addr()?.port();
         let dsfr_css = match (&settings.theme, &settings.dsfr_dir) {
@@ -343,6 +351,7 @@ pub fn app(
         .configure(space::routes)
         .configure(manager::routes)
         .configure(mandates::routes)
+        .configure(oidc::routes)
         .configure(|cfg| fc_simulator::routes(cfg, simulator_on))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))

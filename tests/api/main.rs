@@ -10,3 +10,4 @@ mod health;
 mod interop;
 mod journal;
 mod mandates;
+mod provider;
