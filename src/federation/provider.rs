@@ -170,6 +170,65 @@ pub fn create_client(
     Ok((c, secret))
 }
 
+/// Registers or refreshes the demo's sample client (fixed id and public secret), so its
+/// redirect URIs follow the demo's public URL.
+pub fn ensure_demo_client(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    id: &str,
+    secret: &str,
+    redirect: &str,
+    post_logout: &str,
+) -> Result<(), ProviderError> {
+    let redirects = serde_json::to_string(&[redirect]).unwrap_or_default();
+    let post = serde_json::to_string(&[post_logout]).unwrap_or_default();
+    match client(conn, id)? {
+        Some(c) if c.redirect_uris == redirects && c.post_logout_redirect_uris == post => Ok(()),
+        Some(_) => {
+            diesel::update(oidc_clients::table.filter(oidc_clients::id.eq(id)))
+                .set((
+                    oidc_clients::redirect_uris.eq(&redirects),
+                    oidc_clients::post_logout_redirect_uris.eq(&post),
+                ))
+                .execute(conn)?;
+            journal::append(
+                conn,
+                now,
+                NewEntry::new("client.updated")
+                    .actor("system")
+                    .client(id)
+                    .detail("redirect_uris", vec![redirect]),
+            )?;
+            Ok(())
+        }
+        None => {
+            let c = Client {
+                id: id.to_string(),
+                name: "Site administratif de démonstration".into(),
+                secret_hash: Some(sha256_hex(secret.as_bytes())),
+                auth_method: "client_secret_basic".into(),
+                redirect_uris: redirects,
+                post_logout_redirect_uris: post,
+                active: true,
+                created_at: now.naive_utc(),
+            };
+            diesel::insert_into(oidc_clients::table)
+                .values(&c)
+                .execute(conn)?;
+            journal::append(
+                conn,
+                now,
+                NewEntry::new("client.created")
+                    .actor("system")
+                    .client(id)
+                    .detail("auth_method", "client_secret_basic")
+                    .detail("redirect_uris", vec![redirect]),
+            )?;
+            Ok(())
+        }
+    }
+}
+
 /// An active client by id.
 pub fn client(conn: &mut DbConn, id: &str) -> QueryResult<Option<Client>> {
     oidc_clients::table

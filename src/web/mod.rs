@@ -1,6 +1,7 @@
 //! HTTP surface: the app factory, middleware, routes and error pages.
 
 mod auth;
+mod demo_site;
 mod errors;
 mod fc_simulator;
 mod health;
@@ -126,6 +127,19 @@ impl Application {
             let secrets = crate::crypto::SecretBox::new(settings.master_key);
             write_tx(&mut conn, |c| {
                 crate::federation::provider::ensure_signing_key(c, clock.now(), &secrets)
+            })?;
+        }
+        if settings.demo {
+            let mut conn = store.conn()?;
+            write_tx(&mut conn, |c| {
+                crate::federation::provider::ensure_demo_client(
+                    c,
+                    clock.now(),
+                    demo_site::CLIENT_ID,
+                    demo_site::CLIENT_SECRET,
+                    &settings.url("/demo/site/callback"),
+                    &settings.url("/demo/site"),
+                )
             })?;
         }
         let port = listener.local_addr()?.port();
@@ -312,6 +326,7 @@ pub fn app(
     }
     let metrics = state.metrics.clone();
     let simulator_on = state.simulator.is_some();
+    let demo_on = state.settings.demo;
     App::new()
         .app_data(state)
         .app_data(errors::json_config())
@@ -353,6 +368,7 @@ pub fn app(
         .configure(mandates::routes)
         .configure(oidc::routes)
         .configure(|cfg| fc_simulator::routes(cfg, simulator_on))
+        .configure(|cfg| demo_site::routes(cfg, demo_on))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))

@@ -1053,3 +1053,54 @@ fn client_create_through_the_cli() {
     assert_ne!(c.secret_hash.as_deref(), v["client_secret"].as_str());
     assert!(c.secret_matches(v["client_secret"].as_str().expect("s")));
 }
+
+#[test]
+fn the_demo_site_acts_on_behalf_of_the_seeded_usager() {
+    let (app, clock) = crate::mandates::demo_app();
+    let demo = procura::demo::DEMO_ACCOUNTS[0];
+    let a = Account {
+        user: {
+            let mut conn = app.store.conn().expect("conn");
+            procura::accounts::users::find_by_email(&mut conn, demo.email)
+                .expect("q")
+                .expect("exists")
+        },
+        email: demo.email.into(),
+        password: demo.password.into(),
+        secret: procura::accounts::totp::from_base32(demo.totp_secret).expect("secret"),
+    };
+    let web = Web::new(&app);
+    assert_eq!(login(&web, &clock, &a).status, 303);
+    assert_eq!(web.get("/demo/site").status, 200);
+    let r = web.get("/demo/site/connexion");
+    assert_eq!(r.status, 303);
+    let authorize = r.header("location").expect("authorize").to_string();
+    let r = web.get(&authorize);
+    let interaction = r.header("location").expect("interaction").to_string();
+    let page = web.get(&interaction);
+    let usager = crate::mandates::between(&page.body, "name=\"usager\" value=\"", "\"");
+    assert_eq!(
+        web.submit(
+            &interaction,
+            &format!("{interaction}/usager"),
+            &[("usager", &usager)]
+        )
+        .status,
+        303
+    );
+    let r = web.submit(
+        &interaction,
+        &format!("{interaction}/demarche"),
+        &[("demarche", "social")],
+    );
+    assert_eq!(r.status, 302);
+    let back = crate::mandates::local(&app, r.header("location").expect("callback"));
+    let page = web.get(&back);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("DUBOIS") && page.body.contains("act.sub"),
+        "{}",
+        page.body
+    );
+    let _ = clock;
+}

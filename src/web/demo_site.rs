@@ -1,0 +1,251 @@
+//! A sample "administrative site" for demo mode only: a relying party of Procura's
+//! provider that starts the acting-on-behalf flow and shows the identity it receives.
+//! It talks to Procura over HTTP, through discovery, like any client.
+
+use std::time::Duration as StdDuration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::session::{context, see_other, WebError};
+use super::{blocking, render, AppState, Layout};
+use crate::accounts::sessions;
+use crate::federation::provider::s256;
+
+/// The demo client's id.
+pub const CLIENT_ID: &str = "demo-site-administratif";
+/// The demo client's secret (public: demo only).
+pub const CLIENT_SECRET: &str = "secret-du-site-de-demonstration";
+
+/// Mounts the sample site when `enabled` (demo mode).
+pub fn routes(cfg: &mut web::ServiceConfig, enabled: bool) {
+    if enabled {
+        cfg.route("/demo/site", web::get().to(home))
+            .route("/demo/site/connexion", web::get().to(start))
+            .route("/demo/site/callback", web::get().to(callback));
+    }
+}
+
+#[derive(Template)]
+#[template(path = "demo_site.html")]
+struct SitePage {
+    layout: Layout,
+    result: Option<Vec<(String, String)>>,
+    error: Option<String>,
+}
+
+async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    let ctx = context(&req, &state).await?;
+    Ok(ctx.finish(
+        &state,
+        render(&SitePage {
+            layout: ctx.layout(&state),
+            result: None,
+            error: None,
+        }),
+    ))
+}
+
+async fn start(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
+    let ctx = context(&req, &state).await?;
+    let (verifier, nonce, st) = (
+        crate::crypto::new_token(),
+        crate::crypto::new_token(),
+        crate::crypto::new_token(),
+    );
+    let mut data = ctx.session.data();
+    data.insert(
+        "demo_rp".into(),
+        json!({"verifier": verifier, "nonce": nonce, "state": st}),
+    );
+    let store = state.store.clone();
+    let id_hash = ctx.session.id_hash.clone();
+    blocking(move || -> Result<(), WebError> {
+        let mut conn = store.conn()?;
+        sessions::set_data(&mut conn, &id_hash, &data)?;
+        Ok(())
+    })
+    .await??;
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("client_id", CLIENT_ID),
+            ("redirect_uri", &state.settings.url("/demo/site/callback")),
+            ("response_type", "code"),
+            ("scope", "openid profile birth"),
+            ("state", &st),
+            ("nonce", &nonce),
+            ("code_challenge", &s256(&verifier)),
+            ("code_challenge_method", "S256"),
+            ("acr_values", "eidas1"),
+        ])
+        .finish();
+    Ok(ctx.finish(&state, see_other(&format!("/oidc/authorize?{q}"))))
+}
+
+/// The provider's answer.
+#[derive(Deserialize)]
+pub struct Answer {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    iss: Option<String>,
+}
+
+fn http() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout(StdDuration::from_secs(10))
+        .build()
+}
+
+async fn callback(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<Answer>,
+) -> Result<HttpResponse, WebError> {
+    let ctx = context(&req, &state).await?;
+    let q = q.into_inner();
+    let saved = ctx
+        .session
+        .data()
+        .get("demo_rp")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let page = |result, error| {
+        render(&SitePage {
+            layout: ctx.layout(&state),
+            result,
+            error,
+        })
+    };
+    if q.state.as_deref() != saved["state"].as_str() || saved["state"].is_null() {
+        return Ok(page(
+            None,
+            Some("Réponse inattendue (state) : recommencez depuis le bouton.".into()),
+        ));
+    }
+    let issuer = state
+        .settings
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_string();
+    if q.iss.as_deref() != Some(issuer.as_str()) {
+        return Ok(page(
+            None,
+            Some("Réponse d’un autre fournisseur d’identité (iss).".into()),
+        ));
+    }
+    if let Some(e) = q.error {
+        return Ok(page(
+            None,
+            Some(format!("Connexion refusée ou annulée ({e}).")),
+        ));
+    }
+    let code = q.code.unwrap_or_default();
+    let redirect = state.settings.url("/demo/site/callback");
+    let outcome = blocking(move || -> Result<Vec<(String, String)>, String> {
+        let agent = http();
+        let meta: Value = agent
+            .get(&format!("{issuer}/.well-known/openid-configuration"))
+            .call()
+            .map_err(|e| e.to_string())?
+            .into_json()
+            .map_err(|e| e.to_string())?;
+        let token_url = meta["token_endpoint"].as_str().ok_or("token_endpoint")?;
+        let tokens: Value = agent
+            .post(token_url)
+            .set(
+                "Authorization",
+                &format!(
+                    "Basic {}",
+                    base64::Engine::encode(
+                        &base64::engine::general_purpose::STANDARD,
+                        format!("{CLIENT_ID}:{CLIENT_SECRET}")
+                    )
+                ),
+            )
+            .send_form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &redirect),
+                (
+                    "code_verifier",
+                    saved["verifier"].as_str().unwrap_or_default(),
+                ),
+            ])
+            .map_err(|e| format!("jeton refusé : {e}"))?
+            .into_json()
+            .map_err(|e| e.to_string())?;
+        let id_token = tokens["id_token"].as_str().ok_or("pas d’id_token")?;
+        let jwks: Value = agent
+            .get(meta["jwks_uri"].as_str().ok_or("jwks_uri")?)
+            .call()
+            .map_err(|e| e.to_string())?
+            .into_json()
+            .map_err(|e| e.to_string())?;
+        let claims = jwks["keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|k| crate::federation::jose::verify_es256(id_token, k))
+            .ok_or("signature de l’id_token invalide")?;
+        if claims["nonce"] != saved["nonce"]
+            || claims["aud"] != CLIENT_ID
+            || claims["iss"] != issuer
+        {
+            return Err("id_token invalide (nonce, aud ou iss)".into());
+        }
+        let info: Value = agent
+            .get(
+                meta["userinfo_endpoint"]
+                    .as_str()
+                    .ok_or("userinfo_endpoint")?,
+            )
+            .set(
+                "Authorization",
+                &format!(
+                    "Bearer {}",
+                    tokens["access_token"].as_str().unwrap_or_default()
+                ),
+            )
+            .call()
+            .map_err(|e| e.to_string())?
+            .into_json()
+            .map_err(|e| e.to_string())?;
+        let mut rows = Vec::new();
+        for k in [
+            "sub",
+            "given_name",
+            "family_name",
+            "birthdate",
+            "gender",
+            "birthplace",
+            "birthcountry",
+        ] {
+            if let Some(v) = info[k].as_str() {
+                rows.push((k.to_string(), v.to_string()));
+            }
+        }
+        rows.push((
+            "act.sub (aidant)".into(),
+            claims["act"]["sub"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        ));
+        rows.push((
+            "acr".into(),
+            claims["acr"].as_str().unwrap_or_default().to_string(),
+        ));
+        rows.push(("amr".into(), claims["amr"].to_string()));
+        Ok(rows)
+    })
+    .await?;
+    Ok(match outcome {
+        Ok(rows) => page(Some(rows), None),
+        Err(e) => page(None, Some(e)),
+    })
+}
