@@ -78,6 +78,9 @@ enum ClientCommand {
         /// Token endpoint authentication.
         #[arg(long, default_value = "client_secret_basic", value_parser = ["client_secret_basic", "client_secret_post", "none"])]
         auth_method: String,
+        /// ID token signature: ES256 (default) or RS256 (needs `procura keys import-rsa`).
+        #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256"])]
+        id_token_alg: String,
         #[command(flatten)]
         out: Output,
     },
@@ -87,6 +90,13 @@ enum ClientCommand {
 enum KeysCommand {
     /// Make a new key sign; older keys stay in the JWKS for the grace period.
     Rotate {
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Import an RSA private key (PKCS#8, PEM or DER, 2048 bits or more) for RS256 clients.
+    ImportRsa {
+        /// The key file (for example from `openssl genpkey -algorithm RSA`).
+        file: PathBuf,
         #[command(flatten)]
         out: Output,
     },
@@ -476,12 +486,13 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
             redirect_uris,
             post_logout_redirect_uris,
             auth_method,
+            id_token_alg,
             out,
         }) => {
             let mut conn = open_migrated(&settings)?;
             let now = clock.now();
             match write_tx(&mut conn, |c| {
-                crate::federation::provider::create_client(
+                crate::federation::provider::create_client_with_alg(
                     c,
                     now,
                     "cli",
@@ -489,6 +500,7 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                     &redirect_uris,
                     &post_logout_redirect_uris,
                     &auth_method,
+                    &id_token_alg,
                 )
             }) {
                 Ok((client, secret)) => {
@@ -535,6 +547,62 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                 );
             }
             Ok(0)
+        }
+        Command::Keys(KeysCommand::ImportRsa { file, out }) => {
+            if settings.master_key.is_none() {
+                report_refusal(
+                    out.json,
+                    "PROCURA_MASTER_KEY est nécessaire pour chiffrer les clés",
+                );
+                return Ok(2);
+            }
+            let raw = match std::fs::read(&file) {
+                Ok(r) => r,
+                Err(e) => {
+                    report_refusal(out.json, &format!("{} : {e}", file.display()));
+                    return Ok(2);
+                }
+            };
+            let der = match std::str::from_utf8(&raw) {
+                Ok(text) if text.contains("-----BEGIN PRIVATE KEY-----") => {
+                    let body: String = text
+                        .lines()
+                        .filter(|l| !l.starts_with("-----"))
+                        .collect::<Vec<_>>()
+                        .concat();
+                    match base64::Engine::decode(
+                        &base64::engine::general_purpose::STANDARD,
+                        body.trim(),
+                    ) {
+                        Ok(d) => d,
+                        Err(_) => {
+                            report_refusal(out.json, "PEM illisible");
+                            return Ok(2);
+                        }
+                    }
+                }
+                _ => raw,
+            };
+            let mut conn = open_migrated(&settings)?;
+            let now = clock.now();
+            let secrets = SecretBox::new(settings.master_key);
+            match write_tx(&mut conn, |c| {
+                crate::federation::provider::import_rsa_key(c, now, &secrets, "cli", &der)
+            }) {
+                Ok(kid) => {
+                    if out.json {
+                        println!("{}", serde_json::json!({"kid": kid}));
+                    } else {
+                        println!("Clé RSA importée : {kid}");
+                    }
+                    Ok(0)
+                }
+                Err(crate::federation::provider::ProviderError::Invalid(m)) => {
+                    report_refusal(out.json, &m);
+                    Ok(2)
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         Command::Journal(JournalCommand::Verify { out }) => {
             let mut conn = open_migrated(&settings)?;

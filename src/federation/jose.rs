@@ -89,8 +89,151 @@ impl EcSigningKey {
     }
 }
 
+/// An RS256 signing key imported by the operator (`ring` cannot generate RSA keys).
+pub struct RsaSigningKey {
+    kid: String,
+    pair: ring::signature::RsaKeyPair,
+    pkcs8: Vec<u8>,
+}
+
+impl std::fmt::Debug for RsaSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RsaSigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RsaSigningKey {
+    /// Reads a PKCS#8 DER document (2048 bits or more).
+    pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, KeyError> {
+        let pair = ring::signature::RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| KeyError)?;
+        if pair.public().modulus_len() < 256 {
+            return Err(KeyError);
+        }
+        let kid = format!(
+            "rsa-{}",
+            &crate::crypto::sha256_hex(pair.public().as_ref())[..16]
+        );
+        Ok(RsaSigningKey {
+            kid,
+            pair,
+            pkcs8: pkcs8.to_vec(),
+        })
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The PKCS#8 document.
+    pub fn pkcs8(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    /// The public JWK.
+    pub fn jwk(&self) -> Value {
+        let c = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(self.pair.public());
+        json!({
+            "kty": "RSA",
+            "n": URL_SAFE_NO_PAD.encode(&c.n),
+            "e": URL_SAFE_NO_PAD.encode(&c.e),
+            "kid": self.kid,
+            "use": "sig",
+            "alg": "RS256",
+        })
+    }
+
+    /// Signs `claims` as a compact RS256 JWT.
+    pub fn sign(&self, typ: &str, claims: &Value) -> Result<String, KeyError> {
+        let header = json!({"alg": "RS256", "kid": self.kid, "typ": typ});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let mut sig = vec![0u8; self.pair.public().modulus_len()];
+        self.pair
+            .sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                input.as_bytes(),
+                &mut sig,
+            )
+            .map_err(|_| KeyError)?;
+        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
+    }
+}
+
+/// A signing key of either kind.
+#[derive(Debug)]
+pub enum SigningKey {
+    /// ES256.
+    Ec(EcSigningKey),
+    /// RS256.
+    Rsa(RsaSigningKey),
+}
+
+impl SigningKey {
+    /// Reads a stored key of algorithm `alg`.
+    pub fn from_pkcs8(alg: &str, pkcs8: &[u8]) -> Result<Self, KeyError> {
+        match alg {
+            "ES256" => Ok(SigningKey::Ec(EcSigningKey::from_pkcs8(pkcs8)?)),
+            "RS256" => Ok(SigningKey::Rsa(RsaSigningKey::from_pkcs8(pkcs8)?)),
+            _ => Err(KeyError),
+        }
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        match self {
+            SigningKey::Ec(k) => k.kid(),
+            SigningKey::Rsa(k) => k.kid(),
+        }
+    }
+
+    /// The public JWK.
+    pub fn jwk(&self) -> Value {
+        match self {
+            SigningKey::Ec(k) => k.jwk(),
+            SigningKey::Rsa(k) => k.jwk(),
+        }
+    }
+
+    /// Signs a JWT.
+    pub fn sign(&self, typ: &str, claims: &Value) -> Result<String, KeyError> {
+        match self {
+            SigningKey::Ec(k) => k.sign(typ, claims),
+            SigningKey::Rsa(k) => k.sign(typ, claims),
+        }
+    }
+}
+
+/// Verifies an RS256 compact JWT against an RSA JWK.
+pub fn verify_rs256(jwt: &str, jwk: &Value) -> Option<Value> {
+    if jwk["kty"] != "RSA" {
+        return None;
+    }
+    let (input, sig) = jwt.rsplit_once('.')?;
+    let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str()?).ok()?;
+    let e = URL_SAFE_NO_PAD.decode(jwk["e"].as_str()?).ok()?;
+    let key = ring::rsa::PublicKeyComponents { n, e };
+    key.verify(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        input.as_bytes(),
+        &URL_SAFE_NO_PAD.decode(sig).ok()?,
+    )
+    .ok()?;
+    let payload = input.split('.').nth(1)?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+}
+
 /// Verifies an ES256 compact JWT against a JWK (used by tests and the simulator's peers).
 pub fn verify_es256(jwt: &str, jwk: &Value) -> Option<Value> {
+    if jwk["kty"] != "EC" {
+        return None;
+    }
     let (input, sig) = jwt.rsplit_once('.')?;
     let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str()?).ok()?;
     let y = URL_SAFE_NO_PAD.decode(jwk["y"].as_str()?).ok()?;

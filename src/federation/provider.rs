@@ -9,7 +9,7 @@ use ring::hmac;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::jose::EcSigningKey;
+use super::jose::{EcSigningKey, SigningKey};
 use crate::crypto::{constant_time_eq, new_token, sha256_hex, CryptoError, SecretBox};
 use crate::domain::mandate::{authorisation_state, AuthorisationState};
 use crate::journal::{self, JournalError, NewEntry};
@@ -66,6 +66,8 @@ pub struct Client {
     pub secret_hash: Option<String>,
     /// `client_secret_basic`, `client_secret_post` or `none`.
     pub auth_method: String,
+    /// ID token signing algorithm: `ES256` (default) or `RS256`.
+    pub id_token_alg: String,
     /// JSON array of exact redirect URIs.
     pub redirect_uris: String,
     /// JSON array of post-logout redirect URIs.
@@ -115,7 +117,7 @@ pub fn check_redirect_uri(u: &str) -> Result<(), String> {
     }
 }
 
-/// Registers a client; returns it and its secret (shown once).
+/// Registers a client signing ID tokens with ES256; returns it and its secret (shown once).
 pub fn create_client(
     conn: &mut DbConn,
     now: DateTime<Utc>,
@@ -125,6 +127,48 @@ pub fn create_client(
     post_logout: &[String],
     auth_method: &str,
 ) -> Result<(Client, Option<String>), ProviderError> {
+    create_client_with_alg(
+        conn,
+        now,
+        actor,
+        name,
+        redirects,
+        post_logout,
+        auth_method,
+        "ES256",
+    )
+}
+
+/// Registers a client; `alg` is `ES256` or `RS256` (RS256 needs an imported RSA key).
+#[allow(clippy::too_many_arguments)]
+pub fn create_client_with_alg(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    name: &str,
+    redirects: &[String],
+    post_logout: &[String],
+    auth_method: &str,
+    alg: &str,
+) -> Result<(Client, Option<String>), ProviderError> {
+    if !matches!(alg, "ES256" | "RS256") {
+        return Err(ProviderError::Invalid(format!(
+            "algorithme {alg:?} : ES256 ou RS256"
+        )));
+    }
+    if alg == "RS256" {
+        let n: i64 = signing_keys::table
+            .filter(signing_keys::alg.eq("RS256"))
+            .filter(signing_keys::retired_at.is_null())
+            .count()
+            .get_result(conn)?;
+        if n == 0 {
+            return Err(ProviderError::Invalid(
+                "RS256 demande une clé RSA importée d’abord (procura keys import-rsa FICHIER)"
+                    .into(),
+            ));
+        }
+    }
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ProviderError::Invalid(
@@ -150,6 +194,7 @@ pub fn create_client(
         name: name.to_string(),
         secret_hash: secret.as_ref().map(|s| sha256_hex(s.as_bytes())),
         auth_method: auth_method.to_string(),
+        id_token_alg: alg.to_string(),
         redirect_uris: serde_json::to_string(redirects).unwrap_or_default(),
         post_logout_redirect_uris: serde_json::to_string(post_logout).unwrap_or_default(),
         active: true,
@@ -165,6 +210,7 @@ pub fn create_client(
             .actor(actor)
             .client(&c.id)
             .detail("auth_method", auth_method)
+            .detail("id_token_alg", alg)
             .detail("redirect_uris", redirects.to_vec()),
     )?;
     Ok((c, secret))
@@ -207,6 +253,7 @@ pub fn ensure_demo_client(
                 name: "Site administratif de démonstration".into(),
                 secret_hash: Some(sha256_hex(secret.as_bytes())),
                 auth_method: "client_secret_basic".into(),
+                id_token_alg: "ES256".into(),
                 redirect_uris: redirects,
                 post_logout_redirect_uris: post,
                 active: true,
@@ -253,6 +300,7 @@ pub fn ensure_signing_key(
 ) -> Result<(), ProviderError> {
     let n: i64 = signing_keys::table
         .filter(signing_keys::retired_at.is_null())
+        .filter(signing_keys::alg.eq("ES256"))
         .count()
         .get_result(conn)?;
     if n == 0 {
@@ -288,6 +336,43 @@ fn add_key(
     Ok(key.kid().to_string())
 }
 
+/// Imports an RSA key (PKCS#8 DER) for RS256 clients; older RSA keys are retired.
+pub fn import_rsa_key(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    secrets: &SecretBox,
+    actor: &str,
+    pkcs8: &[u8],
+) -> Result<String, ProviderError> {
+    let key = super::jose::RsaSigningKey::from_pkcs8(pkcs8).map_err(|_| {
+        ProviderError::Invalid("clé RSA refusée : PKCS#8 (DER ou PEM), 2048 bits au moins".into())
+    })?;
+    diesel::update(
+        signing_keys::table
+            .filter(signing_keys::retired_at.is_null())
+            .filter(signing_keys::alg.eq("RS256")),
+    )
+    .set(signing_keys::retired_at.eq(Some(now.naive_utc())))
+    .execute(conn)?;
+    diesel::insert_into(signing_keys::table)
+        .values((
+            signing_keys::kid.eq(key.kid()),
+            signing_keys::alg.eq("RS256"),
+            signing_keys::pkcs8_enc.eq(secrets.seal(&key_context(key.kid()), key.pkcs8())?),
+            signing_keys::created_at.eq(now.naive_utc()),
+        ))
+        .execute(conn)?;
+    journal::append(
+        conn,
+        now,
+        NewEntry::new("keys.imported")
+            .actor(actor)
+            .detail("kid", key.kid())
+            .detail("alg", "RS256"),
+    )?;
+    Ok(key.kid().to_string())
+}
+
 /// Retires the current key(s) and makes a new one sign; returns the new kid.
 pub fn rotate_keys(
     conn: &mut DbConn,
@@ -295,20 +380,29 @@ pub fn rotate_keys(
     secrets: &SecretBox,
     actor: &str,
 ) -> Result<String, ProviderError> {
-    diesel::update(signing_keys::table.filter(signing_keys::retired_at.is_null()))
-        .set(signing_keys::retired_at.eq(Some(now.naive_utc())))
-        .execute(conn)?;
+    diesel::update(
+        signing_keys::table
+            .filter(signing_keys::retired_at.is_null())
+            .filter(signing_keys::alg.eq("ES256")),
+    )
+    .set(signing_keys::retired_at.eq(Some(now.naive_utc())))
+    .execute(conn)?;
     add_key(conn, now, secrets, actor, "keys.rotated")
 }
 
-/// The key that signs now (the newest unretired one).
-pub fn signing_key(conn: &mut DbConn, secrets: &SecretBox) -> Result<EcSigningKey, ProviderError> {
+/// The key that signs `alg` now (the newest unretired one).
+pub fn signing_key(
+    conn: &mut DbConn,
+    secrets: &SecretBox,
+    alg: &str,
+) -> Result<SigningKey, ProviderError> {
     let (kid, enc): (String, String) = signing_keys::table
         .filter(signing_keys::retired_at.is_null())
+        .filter(signing_keys::alg.eq(alg))
         .order(signing_keys::created_at.desc())
         .select((signing_keys::kid, signing_keys::pkcs8_enc))
         .first(conn)?;
-    EcSigningKey::from_pkcs8(&secrets.open(&key_context(&kid), &enc)?)
+    SigningKey::from_pkcs8(alg, &secrets.open(&key_context(&kid), &enc)?)
         .map_err(|_| ProviderError::Key)
 }
 
@@ -319,20 +413,21 @@ pub fn jwks(
     secrets: &SecretBox,
     grace: Duration,
 ) -> Result<Value, ProviderError> {
-    let rows: Vec<(String, String, Option<NaiveDateTime>)> = signing_keys::table
+    let rows: Vec<(String, String, String, Option<NaiveDateTime>)> = signing_keys::table
         .order(signing_keys::created_at.desc())
         .select((
             signing_keys::kid,
+            signing_keys::alg,
             signing_keys::pkcs8_enc,
             signing_keys::retired_at,
         ))
         .load(conn)?;
     let mut keys = Vec::new();
-    for (kid, enc, retired) in rows {
+    for (kid, alg, enc, retired) in rows {
         if retired.is_some_and(|r| r + grace <= now.naive_utc()) {
             continue;
         }
-        let k = EcSigningKey::from_pkcs8(&secrets.open(&key_context(&kid), &enc)?)
+        let k = SigningKey::from_pkcs8(&alg, &secrets.open(&key_context(&kid), &enc)?)
             .map_err(|_| ProviderError::Key)?;
         keys.push(k.jwk());
     }
@@ -809,7 +904,7 @@ pub fn redeem(
             access_tokens::expires_at.eq((now + Duration::seconds(access_ttl)).naive_utc()),
         ))
         .execute(conn)?;
-    let key = signing_key(conn, secrets)?;
+    let key = signing_key(conn, secrets, &client.id_token_alg)?;
     let mut claims = identity_claims(&usager, &row.scope);
     claims.insert("iss".into(), json!(issuer));
     claims.insert(

@@ -172,6 +172,7 @@ diesel::table! {
         name -> Text,
         secret_hash -> Nullable<Text>,
         auth_method -> Text,
+        id_token_alg -> Text,
         redirect_uris -> Text,
         post_logout_redirect_uris -> Text,
         active -> Bool,

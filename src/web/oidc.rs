@@ -70,7 +70,7 @@ async fn metadata(state: web::Data<AppState>) -> HttpResponse {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code"],
         "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": ["ES256"],
+        "id_token_signing_alg_values_supported": ["ES256", "RS256"],
         "token_endpoint_auth_methods_supported": op::AUTH_METHODS,
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": [op::ACR],

@@ -241,7 +241,9 @@ pub fn verify(w: &World, jwt: &str) -> Option<Value> {
         .as_array()
         .expect("keys")
         .iter()
-        .find_map(|k| verify_es256(jwt, k))
+        .find_map(|k| {
+            verify_es256(jwt, k).or_else(|| procura::federation::jose::verify_rs256(jwt, k))
+        })
 }
 
 fn count(w: &World, what: &str) -> i64 {
@@ -287,7 +289,7 @@ fn metadata_and_jwks() {
     assert_eq!(m["authorization_response_iss_parameter_supported"], true);
     assert_eq!(
         m["id_token_signing_alg_values_supported"],
-        serde_json::json!(["ES256"])
+        serde_json::json!(["ES256", "RS256"])
     );
     let keys = jwks(&w);
     assert_eq!(keys["keys"][0]["kty"], "EC");
@@ -1103,4 +1105,106 @@ fn the_demo_site_acts_on_behalf_of_the_seeded_usager() {
         page.body
     );
     let _ = clock;
+}
+
+#[test]
+fn rs256_clients_get_tokens_signed_with_the_imported_rsa_key() {
+    let w = world(&[]);
+    let pem = w.app.db.dir.path().join("rsa.pem");
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&pem)
+        .output()
+        .expect("openssl");
+    assert!(ok.status.success());
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_procura"))
+            .args(args)
+            .env("PROCURA_DATABASE_URL", &w.app.db.url)
+            .env(
+                "PROCURA_MASTER_KEY",
+                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            )
+            .output()
+            .expect("run");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    // RS256 without a key is refused; a bad key file too.
+    let (code, _) = run(&[
+        "client",
+        "create",
+        "--name",
+        "RSA",
+        "--redirect-uri",
+        "https://rsa.example.fr/cb",
+        "--id-token-alg",
+        "RS256",
+    ]);
+    assert_eq!(code, Some(2));
+    let bad = w.app.db.dir.path().join("bad.pem");
+    std::fs::write(
+        &bad,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .expect("write");
+    assert_eq!(
+        run(&["keys", "import-rsa", bad.to_str().expect("utf-8")]).0,
+        Some(2)
+    );
+    let (code, out) = run(&["keys", "import-rsa", pem.to_str().expect("utf-8"), "--json"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = run(&[
+        "client",
+        "create",
+        "--name",
+        "RSA",
+        "--redirect-uri",
+        "https://rsa.example.fr/cb",
+        "--id-token-alg",
+        "RS256",
+        "--json",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let v: Value = serde_json::from_str(out.trim()).expect("json");
+    let rp = Rp {
+        id: v["client_id"].as_str().expect("id").into(),
+        secret: v["client_secret"].as_str().map(String::from),
+        redirect: "https://rsa.example.fr/cb".into(),
+    };
+    let r = new_req();
+    let redirect = interact(
+        &w,
+        &w.web,
+        &authorize_path(&rp, &r, "openid", &[]),
+        &w.usager_id,
+        "social",
+    );
+    let t = token_request(
+        &w,
+        &rp,
+        &param(&redirect, "code").expect("code"),
+        &r.verifier,
+        rp.secret.as_deref(),
+    );
+    assert_eq!(t.status, 200, "{}", t.body);
+    let id_token = t.json()["id_token"].as_str().expect("id").to_string();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(id_token.split('.').next().expect("h"))
+            .expect("b64"),
+    )
+    .expect("json");
+    assert_eq!(header["alg"], "RS256");
+    let c = verify(&w, &id_token).expect("RS256 signature verifies against the JWKS");
+    assert_eq!(c["aud"], rp.id);
 }

@@ -290,7 +290,11 @@ const commands = {
         pkceCodeVerifier: codeVerifier ?? undefined,
       });
     } catch (err) {
-      return errorAnswer(err, { stage: 'token' });
+      const answer = errorAnswer(err, { stage: 'authorization_code_grant' });
+      if (/unsupported JWS algorithm/.test(answer.error_description)) {
+        answer.error_description += ' (openid-client checks asymmetric signatures only: start rp-client with --id-token-alg HS256 for an HMAC-signed ID Token)';
+      }
+      return answer;
     }
 
     const out = {
@@ -366,7 +370,7 @@ const commands = {
     const secret = cmd.client_secret ?? clientSecret ?? '';
     const body = new URLSearchParams({ grant_type: cmd.grant_type ?? 'authorization_code' });
     if (cmd.code !== undefined) body.set('code', String(cmd.code));
-    body.set('redirect_uri', cmd.redirect_uri ?? redirectUri);
+    if (cmd.redirect_uri !== null) body.set('redirect_uri', cmd.redirect_uri ?? redirectUri);
     if (typeof cmd.code_verifier === 'string') body.set('code_verifier', cmd.code_verifier);
     const headers = {
       accept: 'application/json',

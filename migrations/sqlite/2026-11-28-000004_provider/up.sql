@@ -4,6 +4,7 @@ CREATE TABLE oidc_clients (
     name TEXT NOT NULL,
     secret_hash TEXT,
     auth_method TEXT NOT NULL,
+    id_token_alg TEXT NOT NULL,
     redirect_uris TEXT NOT NULL,
     post_logout_redirect_uris TEXT NOT NULL,
     active BOOLEAN NOT NULL,
