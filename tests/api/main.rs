@@ -8,6 +8,7 @@ mod browser;
 mod harness;
 mod health;
 mod interop;
+mod interop_op;
 mod journal;
 mod mandates;
 mod provider;

@@ -1,0 +1,297 @@
+//! Procura's provider driven by a real, independent OpenID client: panva's
+//! `openid-client` (npm, tests/interop/rp-client.mjs).
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use procura::clock::{Clock, FixedClock, SystemClock};
+use procura::crypto::SecretBox;
+use procura::domain::mandate::{parse_demarches, MandateDuration};
+use procura::domain::roles::Role;
+use procura::federation::provider as op;
+use procura::store::write_tx;
+use serde_json::{json, Value};
+
+use crate::accounts::{account, structure, Account, TEST_KEY};
+use crate::harness::*;
+use crate::provider::identity;
+
+/// A running `rp-client.mjs`.
+pub struct RpClient {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl RpClient {
+    /// Starts the client for `issuer`.
+    pub fn start(
+        issuer: &str,
+        client_id: &str,
+        secret: Option<&str>,
+        redirect: &str,
+        method: &str,
+    ) -> Self {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
+        assert!(
+            std::path::Path::new(dir)
+                .join("node_modules/openid-client")
+                .is_dir(),
+            "openid-client is not installed: run bash scripts/test (npm ci in tests/interop)"
+        );
+        let mut cmd = Command::new("node");
+        cmd.arg(format!("{dir}/rp-client.mjs")).args([
+            "--issuer",
+            issuer,
+            "--client-id",
+            client_id,
+            "--redirect-uri",
+            redirect,
+            "--auth-method",
+            method,
+        ]);
+        if let Some(s) = secret {
+            cmd.args(["--client-secret", s]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        RpClient {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Sends one command, returns its answer.
+    pub fn cmd(&mut self, v: Value) -> Value {
+        let stdin = self.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{v}").expect("write");
+        stdin.flush().expect("flush");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("answer");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+}
+
+impl Drop for RpClient {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Setup {
+    app: TestApp,
+    web: Web,
+    usager_id: String,
+    client_id: String,
+    secret: Option<String>,
+}
+
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
+
+/// A service on the system clock (openid-client checks times against real time), an
+/// aidant logged in, a usager with a mandate, a client with `method`.
+fn setup(method: &str) -> Setup {
+    let app = TestApp::spawn();
+    let clock = FixedClock::new(SystemClock.now());
+    let s = structure(&app.store, &clock, "France Services OP", 400);
+    let a: Account = account(
+        &app.store,
+        &clock,
+        "aidant.rp@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    let mut conn = app.store.conn().expect("conn");
+    let created = write_tx(&mut conn, |c| {
+        procura::mandates::create_mandate(
+            c,
+            clock.now(),
+            "test",
+            &a.user.id,
+            &s.id,
+            &identity("fc-rp"),
+            &parse_demarches(&["social", "logement"]).expect("d"),
+            MandateDuration::Month,
+        )
+    })
+    .expect("mandate");
+    let (client, secret) = write_tx(&mut conn, |c| {
+        op::create_client(
+            c,
+            clock.now(),
+            "test",
+            "Site interop",
+            &[REDIRECT.to_string()],
+            &[],
+            method,
+        )
+    })
+    .expect("client");
+    drop(conn);
+    let web = Web::new(&app);
+    assert_eq!(
+        web.submit(
+            "/connexion",
+            "/connexion",
+            &[("email", &a.email), ("password", &a.password)]
+        )
+        .status,
+        303
+    );
+    let code = procura::accounts::totp::code_for_step(
+        &a.secret,
+        procura::accounts::totp::step_at(SystemClock.now()),
+    );
+    assert_eq!(
+        web.submit("/connexion/code", "/connexion/code", &[("otp", &code)])
+            .status,
+        303
+    );
+    Setup {
+        usager_id: created.mandate.usager_id,
+        app,
+        web,
+        client_id: client.id,
+        secret,
+    }
+}
+
+/// Completes the interaction through the HTTP forms; returns the client redirect URL.
+fn complete(s: &Setup, authorize_url: &str, usager: &str, demarche: &str) -> String {
+    let path = authorize_url
+        .strip_prefix(&s.app.base)
+        .expect("our authorize endpoint");
+    let r = s.web.get(path);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let i = r.header("location").expect("interaction").to_string();
+    assert_eq!(
+        s.web
+            .submit(&i, &format!("{i}/usager"), &[("usager", usager)])
+            .status,
+        303
+    );
+    let r = s
+        .web
+        .submit(&i, &format!("{i}/demarche"), &[("demarche", demarche)]);
+    assert_eq!(r.status, 302, "{}", r.body);
+    r.header("location").expect("redirect").to_string()
+}
+
+#[test]
+fn openid_client_completes_the_flow_and_validates_everything() {
+    let s = setup("client_secret_basic");
+    let mut rp = RpClient::start(
+        &s.app.base,
+        &s.client_id,
+        s.secret.as_deref(),
+        REDIRECT,
+        "client_secret_basic",
+    );
+    let d = rp.cmd(json!({"cmd": "discover"}));
+    assert_eq!(d["ok"], true, "{d}");
+    assert_eq!(d["metadata"]["issuer"], s.app.base);
+    let a = rp.cmd(json!({"cmd": "authorize", "scope": "openid profile birth", "params": {"acr_values": "eidas1"}}));
+    assert_eq!(a["ok"], true, "{a}");
+    let url = a["url"].as_str().expect("url");
+    assert!(
+        url.contains("code_challenge_method=S256") && url.contains("nonce="),
+        "{url}"
+    );
+    let redirect = complete(&s, url, &s.usager_id, "social");
+    let c = rp.cmd(json!({"cmd": "callback", "url": redirect}));
+    assert_eq!(c["ok"], true, "{c}");
+    assert_eq!(c["signature_checked_by"], "openid-client");
+    assert_eq!(c["at_hash_checked"], true);
+    let claims = &c["id_token_claims"];
+    assert_eq!(claims["acr"], "eidas1");
+    assert_eq!(claims["amr"], json!(["pwd", "otp"]));
+    assert!(claims["act"]["sub"].is_string());
+    assert_eq!(c["id_token_header"]["alg"], "ES256");
+    assert_eq!(c["userinfo"]["family_name"], "DUBOIS");
+    assert_eq!(c["userinfo"]["birthdate"], "1962-08-00");
+    assert_eq!(c["userinfo"]["sub"], claims["sub"]);
+    // The same code again: invalid_grant, and the first access token stops working.
+    let code = redirect
+        .split("code=")
+        .nth(1)
+        .and_then(|r| r.split('&').next())
+        .expect("code")
+        .to_string();
+    let t = rp.cmd(json!({"cmd": "token", "code": code, "code_verifier": a["code_verifier"]}));
+    assert_eq!(t["status"], 400, "{t}");
+    assert_eq!(t["body"]["error"], "invalid_grant");
+    let u =
+        rp.cmd(json!({"cmd": "userinfo", "access_token": c["access_token"], "sub": claims["sub"]}));
+    assert_eq!(u["ok"], false, "{u}");
+    assert_eq!(u["status"], 401);
+    // Key rotation: the token signed before still verifies during the grace period.
+    {
+        let mut conn = s.app.store.conn().expect("conn");
+        write_tx(&mut conn, |cn| {
+            op::rotate_keys(
+                cn,
+                SystemClock.now(),
+                &SecretBox::new(Some(TEST_KEY)),
+                "test",
+            )
+        })
+        .expect("rotate");
+    }
+    let v = rp.cmd(json!({"cmd": "verify", "id_token": c["id_token"]}));
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["jwks_kids"].as_array().map(|k| k.len()), Some(2), "{v}");
+}
+
+#[test]
+fn openid_client_as_a_public_client_with_pkce() {
+    let s = setup("none");
+    let mut rp = RpClient::start(&s.app.base, &s.client_id, None, REDIRECT, "none");
+    let a = rp.cmd(json!({"cmd": "authorize", "scope": "openid email"}));
+    let redirect = complete(
+        &s,
+        a["url"].as_str().expect("url"),
+        &s.usager_id,
+        "logement",
+    );
+    let c = rp.cmd(json!({"cmd": "callback", "url": redirect}));
+    assert_eq!(c["ok"], true, "{c}");
+    assert_eq!(c["userinfo"]["email"], "angela@exemple.fr");
+    // A wrong verifier is refused by the provider.
+    let a = rp.cmd(json!({"cmd": "authorize", "scope": "openid"}));
+    let redirect = complete(
+        &s,
+        a["url"].as_str().expect("url"),
+        &s.usager_id,
+        "logement",
+    );
+    let c = rp.cmd(json!({"cmd": "callback", "url": redirect, "code_verifier": "a-wrong-verifier-a-wrong-verifier-a-wrong-verifier"}));
+    assert_eq!(c["ok"], false, "{c}");
+    assert_eq!(c["error"], "invalid_grant", "{c}");
+    // PKCE plain and no PKCE are refused at the authorization endpoint.
+    for pkce in ["plain", "none"] {
+        let a = rp.cmd(json!({"cmd": "authorize", "scope": "openid", "pkce": pkce}));
+        let path = a["url"]
+            .as_str()
+            .expect("url")
+            .strip_prefix(&s.app.base)
+            .expect("ours")
+            .to_string();
+        let r = s.web.get(&path);
+        assert_eq!(r.status, 302);
+        assert!(
+            r.header("location")
+                .unwrap_or_default()
+                .contains("error=invalid_request"),
+            "{pkce}"
+        );
+    }
+}
