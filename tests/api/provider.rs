@@ -1208,3 +1208,64 @@ fn rs256_clients_get_tokens_signed_with_the_imported_rsa_key() {
     let c = verify(&w, &id_token).expect("RS256 signature verifies against the JWKS");
     assert_eq!(c["aud"], rp.id);
 }
+
+#[test]
+fn max_age_forces_a_fresh_login() {
+    let w = world(&[]);
+    w.clock.advance(Duration::seconds(20));
+    let r = new_req();
+    let resp = w
+        .web
+        .get(&authorize_path(&w.rp, &r, "openid", &[("max_age", "10")]));
+    let interaction = resp.header("location").expect("interaction").to_string();
+    assert_eq!(
+        w.web.get(&interaction).header("location"),
+        Some("/connexion"),
+        "login older than max_age"
+    );
+    assert_eq!(
+        login(&w.web, &w.clock, &w.aidant).header("location"),
+        Some(interaction.as_str())
+    );
+    assert_eq!(
+        w.web.get(&interaction).status,
+        200,
+        "a fresh login satisfies max_age"
+    );
+}
+
+#[test]
+fn the_code_and_its_use_entry_commit_together() {
+    let w = world(&[]);
+    {
+        let mut conn = w.app.store.conn().expect("conn");
+        let sql = if is_postgres() {
+            vec![
+                "CREATE FUNCTION inject_code_failure() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END; $$",
+                "CREATE TRIGGER inject_code_failure BEFORE INSERT ON authorization_codes FOR EACH ROW EXECUTE FUNCTION inject_code_failure()",
+            ]
+        } else {
+            vec!["CREATE TRIGGER inject_code_failure BEFORE INSERT ON authorization_codes BEGIN SELECT RAISE(ABORT, 'injected failure'); END"]
+        };
+        for q in sql {
+            diesel::sql_query(q).execute(&mut *conn).expect("inject");
+        }
+    }
+    let r = new_req();
+    let resp = w.web.get(&authorize_path(&w.rp, &r, "openid", &[]));
+    let i = resp.header("location").expect("interaction").to_string();
+    assert_eq!(
+        w.web
+            .submit(&i, &format!("{i}/usager"), &[("usager", &w.usager_id)])
+            .status,
+        303
+    );
+    let before = journal_actions(&w.app.store).len();
+    let resp = w
+        .web
+        .submit(&i, &format!("{i}/demarche"), &[("demarche", "social")]);
+    assert_eq!(resp.status, 500);
+    assert_eq!(uses(&w), 0, "no use entry without its code");
+    assert_eq!(journal_actions(&w.app.store).len(), before);
+    assert_eq!(count(&w, "codes"), 0);
+}
