@@ -317,11 +317,35 @@ fn add_key(
     action: &str,
 ) -> Result<String, ProviderError> {
     let key = EcSigningKey::generate().map_err(|_| ProviderError::Key)?;
+    store_key(
+        conn,
+        now,
+        secrets,
+        actor,
+        action,
+        key.kid(),
+        "ES256",
+        key.pkcs8(),
+    )
+}
+
+/// Stores a key sealed with the master key and journals it.
+#[allow(clippy::too_many_arguments)]
+fn store_key(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    secrets: &SecretBox,
+    actor: &str,
+    action: &str,
+    kid: &str,
+    alg: &str,
+    pkcs8: &[u8],
+) -> Result<String, ProviderError> {
     diesel::insert_into(signing_keys::table)
         .values((
-            signing_keys::kid.eq(key.kid()),
-            signing_keys::alg.eq("ES256"),
-            signing_keys::pkcs8_enc.eq(secrets.seal(&key_context(key.kid()), key.pkcs8())?),
+            signing_keys::kid.eq(kid),
+            signing_keys::alg.eq(alg),
+            signing_keys::pkcs8_enc.eq(secrets.seal(&key_context(kid), pkcs8)?),
             signing_keys::created_at.eq(now.naive_utc()),
         ))
         .execute(conn)?;
@@ -330,10 +354,10 @@ fn add_key(
         now,
         NewEntry::new(action)
             .actor(actor)
-            .detail("kid", key.kid())
-            .detail("alg", "ES256"),
+            .detail("kid", kid)
+            .detail("alg", alg),
     )?;
-    Ok(key.kid().to_string())
+    Ok(kid.to_string())
 }
 
 /// Imports an RSA key (PKCS#8 DER) for RS256 clients; older RSA keys are retired.
@@ -354,23 +378,16 @@ pub fn import_rsa_key(
     )
     .set(signing_keys::retired_at.eq(Some(now.naive_utc())))
     .execute(conn)?;
-    diesel::insert_into(signing_keys::table)
-        .values((
-            signing_keys::kid.eq(key.kid()),
-            signing_keys::alg.eq("RS256"),
-            signing_keys::pkcs8_enc.eq(secrets.seal(&key_context(key.kid()), key.pkcs8())?),
-            signing_keys::created_at.eq(now.naive_utc()),
-        ))
-        .execute(conn)?;
-    journal::append(
+    store_key(
         conn,
         now,
-        NewEntry::new("keys.imported")
-            .actor(actor)
-            .detail("kid", key.kid())
-            .detail("alg", "RS256"),
-    )?;
-    Ok(key.kid().to_string())
+        secrets,
+        actor,
+        "keys.imported",
+        key.kid(),
+        "RS256",
+        key.pkcs8(),
+    )
 }
 
 /// Retires the current key(s) and makes a new one sign; returns the new kid.

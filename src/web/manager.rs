@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::auth::CsrfOnly;
 use super::session::{context, see_other, set_flash, take_flash, Ctx, WebError};
-use super::{blocking, render, AppState, Layout};
+use super::{blocking, render, AppState, ConfirmPage, Layout};
 use crate::accounts::users::{self, MemberRow, NewUser, User};
 use crate::accounts::{cards, AccountError};
 use crate::crypto::SecretBox;
@@ -270,17 +270,6 @@ impl Action {
             ),
         }
     }
-}
-
-#[derive(Template)]
-#[template(path = "confirm.html")]
-struct ConfirmPage {
-    layout: Layout,
-    title: String,
-    message: String,
-    button: String,
-    action: String,
-    back: String,
 }
 
 async fn confirm(

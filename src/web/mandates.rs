@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::auth::CsrfOnly;
 use super::session::{context, see_other, Ctx, WebError};
-use super::{blocking, render, AppState, Layout};
+use super::{blocking, render, AppState, ConfirmPage, Layout};
 use crate::domain::mandate::{
     self as rules, consent_statement, AuthorisationState, Demarche, MandateDuration, DEMARCHES,
 };
@@ -568,17 +568,6 @@ async fn revocation(
             .map(|s| s.name.clone())
             .unwrap_or_default(),
     }))
-}
-
-#[derive(Template)]
-#[template(path = "confirm.html")]
-struct ConfirmPage {
-    layout: Layout,
-    title: String,
-    message: String,
-    button: String,
-    action: String,
-    back: String,
 }
 
 async fn confirm_revoke_mandate(

@@ -399,6 +399,25 @@ async fn home(
     ))
 }
 
+/// A confirmation step before a destructive action: a question, what will happen, and a
+/// form posting to `action` (with the CSRF token) or a way back.
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    /// Layout.
+    pub layout: Layout,
+    /// The question.
+    pub title: String,
+    /// What will happen.
+    pub message: String,
+    /// Label of the confirming button.
+    pub button: String,
+    /// Where the form posts.
+    pub action: String,
+    /// Where "Annuler" leads.
+    pub back: String,
+}
+
 /// Renders a template as an HTML 200 response.
 pub fn render<T: Template>(t: &T) -> HttpResponse {
     match t.render() {

@@ -1089,29 +1089,7 @@ fn switching_structure_is_journaled_and_limited_to_memberships() {
 #[test]
 fn user_create_and_deactivate_through_the_cli() {
     let db = TestDb::new();
-    let run = |args: &[&str], stdin: Option<&str>| {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_procura"));
-        c.args(args)
-            .env("PROCURA_DATABASE_URL", &db.url)
-            .env(
-                "PROCURA_MASTER_KEY",
-                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-            )
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = c.spawn().expect("spawn");
-        if let Some(text) = stdin {
-            std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), text.as_bytes())
-                .expect("write");
-        }
-        drop(child.stdin.take());
-        let out = child.wait_with_output().expect("wait");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-        )
-    };
+    let run = |args: &[&str], stdin: Option<&str>| run_procura(&db.url, args, stdin);
     let (code, out) = run(
         &[
             "structure",

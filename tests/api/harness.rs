@@ -374,3 +374,30 @@ pub fn csrf_in(html: &str) -> Option<String> {
     let rest = &html[i..];
     Some(rest[..rest.find('"')?].to_string())
 }
+
+/// Master key of the test settings, base64 (bytes 0 to 31).
+pub const TEST_MASTER_KEY_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// Runs the `procura` binary on `db_url` with the test master key; returns the exit code
+/// and standard output.
+pub fn run_procura(db_url: &str, args: &[&str], stdin: Option<&str>) -> (Option<i32>, String) {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_procura"));
+    c.args(args)
+        .env_remove("RUST_LOG")
+        .env("PROCURA_DATABASE_URL", db_url)
+        .env("PROCURA_MASTER_KEY", TEST_MASTER_KEY_B64)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().expect("spawn procura");
+    if let Some(text) = stdin {
+        std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), text.as_bytes())
+            .expect("write");
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}

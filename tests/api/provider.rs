@@ -962,17 +962,7 @@ fn logout_ends_the_session_and_redirects_only_to_registered_uris() {
 #[test]
 fn client_create_through_the_cli() {
     let db = TestDb::new();
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_procura"))
-            .args(args)
-            .env("PROCURA_DATABASE_URL", &db.url)
-            .output()
-            .expect("run");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-        )
-    };
+    let run = |args: &[&str]| run_procura(&db.url, args, None);
     let (code, out) = run(&[
         "client",
         "create",
@@ -1124,21 +1114,7 @@ fn rs256_clients_get_tokens_signed_with_the_imported_rsa_key() {
         .output()
         .expect("openssl");
     assert!(ok.status.success());
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_procura"))
-            .args(args)
-            .env("PROCURA_DATABASE_URL", &w.app.db.url)
-            .env(
-                "PROCURA_MASTER_KEY",
-                "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-            )
-            .output()
-            .expect("run");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).to_string(),
-        )
-    };
+    let run = |args: &[&str]| run_procura(&w.app.db.url, args, None);
     // RS256 without a key is refused; a bad key file too.
     let (code, _) = run(&[
         "client",
