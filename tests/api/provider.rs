@@ -587,6 +587,16 @@ fn token_endpoint_errors_issue_nothing() {
     let t = token_request(&w, &w.rp, &code, &verifier, None);
     assert_eq!((t.status, error_of(&t).as_str()), (401, "invalid_client"));
     assert_eq!(count(&w, "tokens"), tokens);
+    // A redirect_uri other than the one of the request.
+    let (code, verifier) = run(None);
+    let other = Rp {
+        id: w.rp.id.clone(),
+        secret: w.rp.secret.clone(),
+        redirect: "https://site.example.fr/autre".into(),
+    };
+    let t = token_request(&w, &other, &code, &verifier, w.rp.secret.as_deref());
+    assert_eq!((t.status, error_of(&t).as_str()), (400, "invalid_grant"));
+    assert_eq!(count(&w, "tokens"), tokens);
     // Expired code (60 s).
     let (code, verifier) = run(None);
     w.clock.advance(Duration::seconds(61));
