@@ -242,6 +242,8 @@ async fn new_submit(
 #[derive(Deserialize)]
 pub struct CallbackQuery {
     #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
     code: String,
     #[serde(default)]
     state: String,
@@ -287,6 +289,15 @@ async fn callback(
         }
         if request.session_hash != session || user.as_ref().map(|u| u.id.as_str()) != Some(request.aidant_id.as_str()) {
             return fail(&mut conn, Some(&request), "session_mismatch", "Cette demande de mandat a été ouverte dans une autre session. Aucun mandat n’a été créé.".into());
+        }
+        // RFC 9207: when the provider names itself, it must be the one we sent the person to.
+        if q.iss.as_deref().is_some_and(|i| i.trim_end_matches('/') != fc.issuer.trim_end_matches('/')) {
+            return fail(
+                &mut conn,
+                Some(&request),
+                "issuer_mismatch",
+                "La réponse ne provient pas du fournisseur d’identité attendu. Aucun mandat n’a été créé.".into(),
+            );
         }
         if !q.error.is_empty() {
             let e = if q.error == "access_denied" { FcError::Cancelled } else { FcError::Provider(q.error.clone()) };

@@ -322,3 +322,33 @@ fn the_person_cancelling_creates_nothing() {
     assert_eq!(counts(&app), before);
     assert!(last_failure(&app).contains("access_denied"));
 }
+
+#[test]
+fn a_response_naming_another_issuer_creates_nothing() {
+    let (app, _provider, web, _) = setup("ES256");
+    let before = counts(&app);
+    let callback = round_trip(&app, &web);
+    assert!(
+        callback.contains("iss="),
+        "oidc-provider sends iss (RFC 9207): {callback}"
+    );
+    let forged = url::Url::parse(&format!("{}{}", app.base, callback)).expect("url");
+    let pairs: Vec<(String, String)> = forged
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "iss" {
+                "https://evil.example.com".to_string()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    let r = web.get(&format!("{}?{q}", forged.path()));
+    assert_eq!(r.status, 400);
+    assert_eq!(counts(&app), before);
+    assert!(last_failure(&app).contains("issuer_mismatch"));
+}
