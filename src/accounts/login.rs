@@ -104,15 +104,18 @@ fn register_failure(
     user: &User,
     reason: &str,
 ) -> Result<(), AccountError> {
-    let failures = user.failed_logins + 1;
-    let lock = failures >= policy.threshold;
-    let until = lock.then(|| (now + policy.lock).naive_utc());
-    diesel::update(users_t::table.filter(users_t::id.eq(&user.id)))
-        .set((
-            users_t::failed_logins.eq(failures),
-            users_t::locked_until.eq(until),
-        ))
-        .execute(conn)?;
+    // Atomic increment: concurrent failures each count (the row lock serialises them).
+    let failures: i32 = diesel::update(users_t::table.filter(users_t::id.eq(&user.id)))
+        .set(users_t::failed_logins.eq(users_t::failed_logins + 1))
+        .returning(users_t::failed_logins)
+        .get_result(conn)?;
+    let lock = failures == policy.threshold;
+    if failures >= policy.threshold {
+        let until = (now + policy.lock).naive_utc();
+        diesel::update(users_t::table.filter(users_t::id.eq(&user.id)))
+            .set(users_t::locked_until.eq(Some(until)))
+            .execute(conn)?;
+    }
     journal::append(
         conn,
         now,
@@ -237,10 +240,21 @@ pub fn code_step(
             let seed = secrets.open(&format!("card:{card_id}"), seed_enc)?;
             match totp::check(&seed, code, now, *last) {
                 totp::Check::Accepted(step) => {
-                    diesel::update(totp_cards::table.filter(totp_cards::id.eq(card_id)))
-                        .set(totp_cards::last_step.eq(Some(step)))
-                        .execute(c)?;
-                    accepted = Some("card");
+                    // Conditional: of two concurrent uses of one code, only one moves the step.
+                    let moved = diesel::update(
+                        totp_cards::table.filter(totp_cards::id.eq(card_id)).filter(
+                            totp_cards::last_step
+                                .is_null()
+                                .or(totp_cards::last_step.lt(step)),
+                        ),
+                    )
+                    .set(totp_cards::last_step.eq(Some(step)))
+                    .execute(c)?;
+                    if moved == 1 {
+                        accepted = Some("card");
+                    } else {
+                        replayed = true;
+                    }
                 }
                 totp::Check::Replayed => replayed = true,
                 totp::Check::Wrong => {}
@@ -251,10 +265,20 @@ pub fn code_step(
                 let secret = secrets.open(&user.totp_context(), enc)?;
                 match totp::check(&secret, code, now, user.totp_last_step) {
                     totp::Check::Accepted(step) => {
-                        diesel::update(users_t::table.filter(users_t::id.eq(&user.id)))
-                            .set(users_t::totp_last_step.eq(Some(step)))
-                            .execute(c)?;
-                        accepted = Some("app");
+                        let moved = diesel::update(
+                            users_t::table.filter(users_t::id.eq(&user.id)).filter(
+                                users_t::totp_last_step
+                                    .is_null()
+                                    .or(users_t::totp_last_step.lt(step)),
+                            ),
+                        )
+                        .set(users_t::totp_last_step.eq(Some(step)))
+                        .execute(c)?;
+                        if moved == 1 {
+                            accepted = Some("app");
+                        } else {
+                            replayed = true;
+                        }
                     }
                     totp::Check::Replayed => replayed = true,
                     totp::Check::Wrong => {}

@@ -133,9 +133,16 @@ pub fn set_stage(
     id_hash: &str,
     user_id: Option<&str>,
     stage: &str,
+    now: DateTime<Utc>,
 ) -> QueryResult<()> {
+    // The stage's lifetime counts from now (the password stage allows 10 minutes).
     diesel::update(sessions::table.filter(sessions::id_hash.eq(id_hash)))
-        .set((sessions::user_id.eq(user_id), sessions::stage.eq(stage)))
+        .set((
+            sessions::user_id.eq(user_id),
+            sessions::stage.eq(stage),
+            sessions::created_at.eq(now.naive_utc()),
+            sessions::last_seen.eq(now.naive_utc()),
+        ))
         .execute(conn)?;
     Ok(())
 }

@@ -729,6 +729,18 @@ pub fn issue_code(
     else {
         return Ok(None);
     };
+    // One code per authorization request: closing the interaction is the guard against a
+    // double submission.
+    let claimed = diesel::update(
+        oidc_interactions::table
+            .filter(oidc_interactions::id.eq(&i.id))
+            .filter(oidc_interactions::status.eq("pending")),
+    )
+    .set(oidc_interactions::status.eq("done"))
+    .execute(conn)?;
+    if claimed == 0 {
+        return Ok(None);
+    }
     let code = new_token();
     let code_hash = sha256_hex(code.as_bytes());
     diesel::insert_into(authorization_codes::table)
@@ -750,7 +762,6 @@ pub fn issue_code(
             authorization_codes::expires_at.eq((now + Duration::seconds(CODE_SECONDS)).naive_utc()),
         ))
         .execute(conn)?;
-    close_interaction(conn, &i.id, "done")?;
     journal::append(
         conn,
         now,
@@ -853,7 +864,16 @@ pub fn redeem(
             "ce code a été délivré à un autre client",
         )));
     }
-    if row.used_at.is_some() {
+    // Claiming the code is one conditional update: of two concurrent redemptions, the row
+    // lock lets exactly one through, and the other takes the replay branch.
+    let claimed = diesel::update(
+        authorization_codes::table
+            .filter(authorization_codes::code_hash.eq(&hash))
+            .filter(authorization_codes::used_at.is_null()),
+    )
+    .set(authorization_codes::used_at.eq(Some(now.naive_utc())))
+    .execute(conn)?;
+    if claimed == 0 {
         let revoked = diesel::update(
             access_tokens::table
                 .filter(access_tokens::code_hash.eq(&hash))
@@ -877,9 +897,6 @@ pub fn redeem(
             "code déjà utilisé : les jetons délivrés avec lui sont révoqués",
         )));
     }
-    diesel::update(authorization_codes::table.filter(authorization_codes::code_hash.eq(&hash)))
-        .set(authorization_codes::used_at.eq(Some(now.naive_utc())))
-        .execute(conn)?;
     if row.expires_at <= now.naive_utc() {
         return Ok(Err(oauth("invalid_grant", "code expiré")));
     }

@@ -579,8 +579,14 @@ pub fn confirm_consent(
     request_id: &str,
     aidant_id: &str,
     session_hash: &str,
+    current_structure: &str,
 ) -> Result<Created, MandateError> {
     let (req, identity) = pending_consent(conn, now, secrets, request_id, aidant_id, session_hash)?;
+    // The person consented to the structure named on the page, which is the aidant's
+    // current one: it must be the structure the request was started for.
+    if req.structure_id != current_structure {
+        return Err(MandateError::RequestInvalid);
+    }
     let moved = diesel::update(
         consent_requests::table
             .filter(consent_requests::id.eq(&req.id))

@@ -104,7 +104,7 @@ async fn login_submit(
             &form.password,
         )?;
         if let PasswordStep::Accepted(user) = &outcome {
-            sessions::set_stage(&mut conn, &session_id, Some(&user.id), stage::PASSWORD)?;
+            sessions::set_stage(&mut conn, &session_id, Some(&user.id), stage::PASSWORD, now)?;
         }
         Ok(outcome)
     })
@@ -218,12 +218,12 @@ async fn code_submit(
                 if u.is_none_or(|u| {
                     !u.active || u.locked_until.is_some_and(|t| t > now.naive_utc())
                 }) {
-                    sessions::set_stage(&mut conn, &old_session, None, stage::ANONYMOUS)?;
+                    sessions::set_stage(&mut conn, &old_session, None, stage::ANONYMOUS, now)?;
                 }
                 Ok((outcome, None))
             }
             CodeStep::NeedsEnrolment => {
-                sessions::set_stage(&mut conn, &old_session, None, stage::ANONYMOUS)?;
+                sessions::set_stage(&mut conn, &old_session, None, stage::ANONYMOUS, now)?;
                 Ok((outcome, None))
             }
         }

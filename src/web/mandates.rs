@@ -347,10 +347,10 @@ async fn load_consent(
     state: &web::Data<AppState>,
     id: String,
 ) -> Result<(mandates::ConsentRequest, Identity), WebError> {
-    let (aidant, _) = ctx.require(Role::Aidant)?;
+    let (aidant, structure) = ctx.require(Role::Aidant)?;
     let st = state.clone().into_inner();
     let (aid, session) = (aidant.id.clone(), ctx.session.id_hash.clone());
-    blocking(move || -> Result<_, WebError> {
+    let (req, identity) = blocking(move || -> Result<_, WebError> {
         let mut conn = st.store.conn()?;
         Ok(mandates::pending_consent(
             &mut conn,
@@ -361,7 +361,13 @@ async fn load_consent(
             &session,
         )?)
     })
-    .await?
+    .await??;
+    if req.structure_id != structure.id {
+        return Err(WebError::BadRequest(
+            "Cette demande de mandat a été commencée pour une autre structure que votre structure actuelle. Revenez à cette structure ou recommencez la création du mandat.".into(),
+        ));
+    }
+    Ok((req, identity))
 }
 
 fn consent_page(
@@ -438,15 +444,19 @@ async fn consent_submit(
         *r.status_mut() = StatusCode::BAD_REQUEST;
         return Ok(r);
     }
-    let (aidant, _) = ctx.require(Role::Aidant)?;
+    let (aidant, structure) = ctx.require(Role::Aidant)?;
     let st = state.clone().into_inner();
-    let (aid, session) = (aidant.id.clone(), ctx.session.id_hash.clone());
+    let (aid, session, sid) = (
+        aidant.id.clone(),
+        ctx.session.id_hash.clone(),
+        structure.id.clone(),
+    );
     let created = blocking(move || -> Result<mandates::Created, WebError> {
         let mut conn = st.store.conn()?;
         let now = st.clock.now();
         let secrets = st.secrets();
         Ok(write_tx(&mut conn, |c| {
-            mandates::confirm_consent(c, now, &secrets, &id, &aid, &session)
+            mandates::confirm_consent(c, now, &secrets, &id, &aid, &session, &sid)
         })?)
     })
     .await??;

@@ -37,7 +37,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/oidc/token", web::post().to(token))
         .route("/oidc/userinfo", web::get().to(userinfo))
         .route("/oidc/userinfo", web::post().to(userinfo))
-        .route("/oidc/logout", web::get().to(logout));
+        .route("/oidc/logout", web::get().to(logout))
+        .route("/oidc/logout", web::post().to(logout_confirmed));
 }
 
 fn issuer(state: &AppState) -> String {
@@ -293,7 +294,7 @@ async fn load_interaction(
 }
 
 /// True when the aidant must log in (again) for this interaction.
-fn needs_login(ctx: &Ctx, i: &Interaction, now: chrono::DateTime<chrono::Utc>) -> bool {
+fn needs_login(ctx: &Ctx, i: &Interaction, _now: chrono::DateTime<chrono::Utc>) -> bool {
     let Some(_) = &ctx.user else { return true };
     let auth_time = ctx.session.created_at;
     let forced = i
@@ -301,9 +302,11 @@ fn needs_login(ctx: &Ctx, i: &Interaction, now: chrono::DateTime<chrono::Utc>) -
         .as_deref()
         .is_some_and(|p| p.split_whitespace().any(|x| x == "login"))
         && auth_time < i.created_at;
+    // max_age is measured at the authorization request, not at each later step (a slow
+    // choice of usager must not send the aidant back to the login page).
     let too_old = i
         .max_age
-        .is_some_and(|m| (now.naive_utc() - auth_time).num_seconds() > m);
+        .is_some_and(|m| (i.created_at - auth_time).num_seconds() > m);
     forced || too_old
 }
 
@@ -324,7 +327,7 @@ async fn to_login(
         if was_logged_in {
             // A fresh login is required (prompt=login or max_age): this session stops
             // being authenticated; the interaction stays bound to it.
-            sessions::set_stage(&mut conn, &id_hash, None, stage::ANONYMOUS)?;
+            sessions::set_stage(&mut conn, &id_hash, None, stage::ANONYMOUS, st.clock.now())?;
         }
         sessions::set_data(&mut conn, &id_hash, &data)?;
         Ok(())
@@ -776,15 +779,13 @@ async fn logout(
     let ctx = context(&req, &state).await?;
     let q = q.into_inner();
     let st = state.clone().into_inner();
-    let user = ctx.user.clone();
-    let id_hash = ctx.session.id_hash.clone();
     let hint = q.id_token_hint.clone();
     let wanted = q.post_logout_redirect_uri.clone();
     let client_hint = q.client_id.clone();
-    let target = blocking(move || -> Result<Option<String>, WebError> {
+    // The hint must be one of our ID tokens (signature checked; expiry does not matter).
+    let (valid_hint, target) = blocking(move || -> Result<(bool, Option<String>), WebError> {
         let mut conn = st.store.conn()?;
         let now = st.clock.now();
-        // The hint must be one of our ID tokens (signature checked; expiry does not matter).
         let aud = match &hint {
             Some(t) => {
                 let jwks = op::jwks(
@@ -794,42 +795,42 @@ async fn logout(
                     Duration::hours(i64::from(st.settings.key_grace_hours)),
                 )
                 .map_err(|e| WebError::Internal(e.to_string()))?;
-                let payload = jwks["keys"]
+                jwks["keys"]
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .find_map(|k| crate::federation::jose::verify_es256(t, k));
-                payload.and_then(|p| p["aud"].as_str().map(str::to_string))
+                    .find_map(|k| {
+                        crate::federation::jose::verify_es256(t, k)
+                            .or_else(|| crate::federation::jose::verify_rs256(t, k))
+                    })
+                    .and_then(|p| p["aud"].as_str().map(str::to_string))
             }
             None => None,
         };
+        let valid = aud.is_some();
         let client_id = aud.or(client_hint.filter(|_| hint.is_none()));
         let target = match (client_id, wanted) {
-            (Some(cid), Some(uri)) => op::client(&mut conn, &cid)?
+            (Some(cid), Some(uri)) if valid => op::client(&mut conn, &cid)?
                 .filter(|c| c.post_logout_redirects().contains(&uri))
                 .map(|_| uri),
             _ => None,
         };
-        write_tx(
-            &mut conn,
-            |c| -> Result<(), crate::accounts::AccountError> {
-                sessions::delete(c, &id_hash)?;
-                if let Some(u) = &user {
-                    let mut e = NewEntry::new("logout")
-                        .actor(u.actor())
-                        .detail("via", "end_session_endpoint");
-                    if let Some(s) = &u.current_structure_id {
-                        e = e.structure(s);
-                    }
-                    journal::append(c, now, e)?;
-                }
-                Ok(())
-            },
-        )
-        .map_err(WebError::from)?;
-        Ok(target)
+        Ok((valid, target))
     })
     .await??;
+    if !valid_hint && ctx.user.is_some() {
+        // Without one of our ID tokens, a third-party link must not end the aidant's
+        // session silently: ask first (RP-Initiated Logout 1.0 §2).
+        return Ok(render(&super::ConfirmPage {
+            layout: ctx.layout(&state),
+            title: "Se déconnecter de Procura ?".into(),
+            message: "Un site demande la fin de votre session Procura.".into(),
+            button: "Se déconnecter".into(),
+            action: "/oidc/logout".into(),
+            back: "/espace".into(),
+        }));
+    }
+    end_session(&state, &ctx).await?;
     let mut gone = super::session::session_cookie(&state, String::new());
     gone.make_removal();
     let mut resp = match target {
@@ -850,6 +851,56 @@ async fn logout(
             },
         }),
     };
+    let _ = resp.add_cookie(&gone);
+    Ok(resp)
+}
+
+/// Ends the request's session (journaled when an aidant was logged in).
+async fn end_session(state: &web::Data<AppState>, ctx: &Ctx) -> Result<(), WebError> {
+    let st = state.clone().into_inner();
+    let user = ctx.user.clone();
+    let id_hash = ctx.session.id_hash.clone();
+    blocking(move || -> Result<(), WebError> {
+        let mut conn = st.store.conn()?;
+        let now = st.clock.now();
+        write_tx(
+            &mut conn,
+            |c| -> Result<(), crate::accounts::AccountError> {
+                sessions::delete(c, &id_hash)?;
+                if let Some(u) = &user {
+                    let mut e = NewEntry::new("logout")
+                        .actor(u.actor())
+                        .detail("via", "end_session_endpoint");
+                    if let Some(s) = &u.current_structure_id {
+                        e = e.structure(s);
+                    }
+                    journal::append(c, now, e)?;
+                }
+                Ok(())
+            },
+        )
+        .map_err(WebError::from)
+    })
+    .await?
+}
+
+/// The confirmed logout (POST from the confirmation page).
+async fn logout_confirmed(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, WebError> {
+    let ctx = context(&req, &state).await?;
+    ctx.check_csrf(&form.csrf_token)?;
+    end_session(&state, &ctx).await?;
+    let mut gone = super::session::session_cookie(&state, String::new());
+    gone.make_removal();
+    let mut resp = render(&LoggedOut {
+        layout: Layout {
+            user_name: None,
+            ..ctx.layout(&state)
+        },
+    });
     let _ = resp.add_cookie(&gone);
     Ok(resp)
 }

@@ -691,3 +691,46 @@ pub fn between(body: &str, start: &str, end: &str) -> String {
     let rest = &body[i..];
     rest[..rest.find(end).expect("end")].to_string()
 }
+
+#[test]
+fn switching_structure_during_creation_voids_the_consent() {
+    let (app, clock) = demo_app();
+    let (a, web) = aidant_of(&app, &clock, 14, "a14@exemple.fr");
+    let other = structure(&app.store, &clock, "Autre structure", 214);
+    {
+        let mut conn = app.store.conn().expect("conn");
+        diesel::sql_query(format!(
+            "INSERT INTO memberships (user_id, structure_id, created_at) VALUES ('{}', '{}', '2030-01-01 00:00:00')",
+            a.user.id, other.id
+        ))
+        .execute(&mut *conn)
+        .expect("membership");
+    }
+    let r = start(&web, &["social"], "SHORT");
+    let callback = simulator(
+        &app,
+        &web,
+        r.header("location").expect("loc"),
+        "0",
+        "connexion",
+    );
+    let consent = web
+        .get(&local(&app, &callback))
+        .header("location")
+        .expect("consent")
+        .to_string();
+    assert_eq!(
+        web.submit("/espace", "/espace/structure", &[("structure", &other.id)])
+            .status,
+        303
+    );
+    let before = count(&app.store, "mandates");
+    let page = web.get(&consent);
+    assert_eq!(page.status, 400, "the page would name another structure");
+    assert_eq!(
+        web.submit("/espace", &consent, &[("consent", "oui")])
+            .status,
+        400
+    );
+    assert_eq!(count(&app.store, "mandates"), before);
+}

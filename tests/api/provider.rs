@@ -1255,3 +1255,70 @@ fn the_code_and_its_use_entry_commit_together() {
     assert_eq!(journal_actions(&w.app.store).len(), before);
     assert_eq!(count(&w, "codes"), 0);
 }
+
+#[test]
+fn a_stale_session_and_a_slow_choice_still_complete() {
+    let w = world(&[]);
+    // The aidant logged in 20 minutes ago (active since): prompt=login must still work.
+    for _ in 0..2 {
+        w.clock.advance(Duration::minutes(10));
+        assert_eq!(w.web.get("/espace").status, 200);
+    }
+    let r = new_req();
+    let resp = w.web.get(&authorize_path(
+        &w.rp,
+        &r,
+        "openid",
+        &[("prompt", "login"), ("max_age", "60")],
+    ));
+    let i = resp.header("location").expect("interaction").to_string();
+    assert_eq!(w.web.get(&i).header("location"), Some("/connexion"));
+    assert_eq!(
+        login(&w.web, &w.clock, &w.aidant).header("location"),
+        Some(i.as_str())
+    );
+    // Choosing takes longer than max_age: max_age counts at the request, not at each step.
+    w.clock.advance(Duration::seconds(90));
+    assert_eq!(
+        w.web
+            .submit(&i, &format!("{i}/usager"), &[("usager", &w.usager_id)])
+            .status,
+        303
+    );
+    let token = w.web.csrf(&i);
+    let resp = w.web.post(
+        &format!("{i}/demarche"),
+        &[("demarche", "social"), ("csrf_token", &token)],
+    );
+    assert_eq!(resp.status, 302, "{}", resp.body);
+    // The same form submitted twice gives one code only.
+    let again = w.web.post(
+        &format!("{i}/demarche"),
+        &[("demarche", "social"), ("csrf_token", &token)],
+    );
+    assert_eq!(again.status, 404);
+    assert_eq!(count(&w, "codes"), 1);
+    assert_eq!(uses(&w), 1);
+}
+
+#[test]
+fn logout_without_our_id_token_asks_first() {
+    let w = world(&[]);
+    let resp = w
+        .web
+        .get("/oidc/logout?post_logout_redirect_uri=https%3A%2F%2Fsite.example.fr%2Fau-revoir");
+    assert_eq!(resp.status, 200);
+    assert!(
+        resp.body.contains("Se déconnecter de Procura"),
+        "{}",
+        resp.body
+    );
+    assert_eq!(w.web.get("/espace").status, 200, "still logged in");
+    let resp = w.web.submit("/espace", "/oidc/logout", &[]);
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        w.web.get("/espace").status,
+        303,
+        "logged out after confirming"
+    );
+}
