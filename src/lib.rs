@@ -13,6 +13,7 @@ pub mod demo;
 pub mod domain;
 pub mod federation;
 pub mod journal;
+pub mod maintenance;
 pub mod mandates;
 pub mod store;
 pub mod telemetry;

@@ -242,6 +242,27 @@ impl Application {
     /// finish, then journals the shutdown.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let handle = self.server.handle();
+        let housekeeping = self.state.clone();
+        actix_web::rt::spawn(async move {
+            let mut every = actix_web::rt::time::interval(std::time::Duration::from_secs(600));
+            every.tick().await; // the first tick is immediate: start purging after one period
+            loop {
+                every.tick().await;
+                let st = housekeeping.clone();
+                let done = blocking(move || -> anyhow::Result<crate::maintenance::Purged> {
+                    let mut conn = st.store.conn()?;
+                    let policy = st.settings.session_policy();
+                    let now = st.clock.now();
+                    Ok(write_tx(&mut conn, |c| {
+                        crate::maintenance::purge_expired(c, now, &policy)
+                    })?)
+                })
+                .await;
+                if let Ok(Err(e)) | Err(e) = done.map_err(anyhow::Error::from) {
+                    tracing::warn!(error = %e, "housekeeping failed");
+                }
+            }
+        });
         actix_web::rt::spawn(async move {
             wait_for_signal().await;
             tracing::info!("stop signal received: finishing in-flight requests");

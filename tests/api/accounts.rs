@@ -1276,3 +1276,60 @@ fn between(body: &str, start: &str, end: &str) -> String {
     let rest = &body[i..];
     rest[..rest.find(end).expect("end")].to_string()
 }
+
+#[test]
+fn housekeeping_purges_expired_sessions_and_old_records() {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "S", 18);
+    let a = account(
+        &app.store,
+        &clock,
+        "a@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    let fresh = Web::new(&app);
+    let stale = Web::new(&app);
+    assert_eq!(login(&stale, &clock, &a).status, 303);
+    let anon = Web::new(&app);
+    assert_eq!(
+        anon.submit(
+            "/connexion",
+            "/connexion",
+            &[
+                ("email", "x@exemple.fr"),
+                ("password", "wrong password here")
+            ]
+        )
+        .status,
+        401
+    );
+    clock.advance(Duration::hours(25));
+    assert_eq!(login(&fresh, &clock, &a).status, 303);
+    let policy = procura::config::Layers::load_with_env(None, Vec::<(String, String)>::new())
+        .expect("layers")
+        .validate(false)
+        .expect("settings")
+        .session_policy();
+    let mut conn = app.store.conn().expect("conn");
+    let purged = write_tx(&mut conn, |c| {
+        procura::maintenance::purge_expired(c, clock.now(), &policy)
+    })
+    .expect("purge");
+    drop(conn);
+    assert!(purged.sessions >= 1, "{purged:?}");
+    assert_eq!(purged.login_attempts, 1, "{purged:?}");
+    assert_eq!(fresh.get("/espace").status, 200, "a live session stays");
+    assert_eq!(stale.get("/espace").status, 303);
+    assert!(journal_actions(&app.store).contains(&"maintenance.purged".to_string()));
+    // Nothing left to purge: no entry.
+    let before = journal_actions(&app.store).len();
+    let mut conn = app.store.conn().expect("conn");
+    let again = write_tx(&mut conn, |c| {
+        procura::maintenance::purge_expired(c, clock.now(), &policy)
+    })
+    .expect("purge");
+    drop(conn);
+    assert_eq!(again, procura::maintenance::Purged::default());
+    assert_eq!(journal_actions(&app.store).len(), before);
+}

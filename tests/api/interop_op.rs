@@ -18,6 +18,7 @@ use crate::provider::identity;
 
 /// A running `rp-client.mjs`.
 pub struct RpClient {
+    log: tempfile::NamedTempFile,
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
@@ -53,15 +54,19 @@ impl RpClient {
         if let Some(s) = secret {
             cmd.args(["--client-secret", s]);
         }
+        // Diagnostics go to a file, shown if an answer is missing or malformed.
+        let log = tempfile::NamedTempFile::new().expect("log file");
         let mut child = cmd
+            .arg("--verbose")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log.reopen().expect("log"))
             .spawn()
             .expect("node");
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
         RpClient {
+            log,
             child,
             stdin,
             stdout,
@@ -75,7 +80,11 @@ impl RpClient {
         stdin.flush().expect("flush");
         let mut line = String::new();
         self.stdout.read_line(&mut line).expect("answer");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+        serde_json::from_str(&line).unwrap_or_else(|e| {
+            let status = self.child.try_wait();
+            let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+            panic!("rp-client answered {line:?} to {v} ({e}); process: {status:?}; its log:\n{log}")
+        })
     }
 }
 

@@ -1,0 +1,101 @@
+//! Housekeeping: deletes short-lived rows once they can no longer be used (sessions,
+//! failed-login records, pending consents, OpenID interactions, codes and tokens).
+//! Runs in the service every few minutes; each purge that removes something is journaled
+//! with counts only.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use serde_json::json;
+
+use crate::accounts::sessions::Policy;
+use crate::journal::{self, JournalError, NewEntry};
+use crate::store::schema::{
+    access_tokens, authorization_codes, consent_requests, login_attempts, oidc_interactions,
+    sessions,
+};
+use crate::store::DbConn;
+
+/// How long expired codes, tokens and requests are kept for investigation.
+pub const KEEP: i64 = 24;
+
+/// Rows removed, by kind.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Purged {
+    /// Sessions past their idle or absolute timeout.
+    pub sessions: usize,
+    /// Failed-login records older than a day.
+    pub login_attempts: usize,
+    /// Consent requests expired for more than a day.
+    pub consent_requests: usize,
+    /// OpenID interactions expired for more than a day.
+    pub interactions: usize,
+    /// Authorization codes expired for more than a day.
+    pub codes: usize,
+    /// Access tokens expired for more than a day.
+    pub tokens: usize,
+}
+
+impl Purged {
+    fn total(&self) -> usize {
+        self.sessions
+            + self.login_attempts
+            + self.consent_requests
+            + self.interactions
+            + self.codes
+            + self.tokens
+    }
+}
+
+/// Deletes what has expired, in the caller's transaction, and journals the counts.
+pub fn purge_expired(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<Purged, JournalError> {
+    let n = now.naive_utc();
+    let old = (now - Duration::hours(KEEP)).naive_utc();
+    let p = Purged {
+        sessions: diesel::delete(
+            sessions::table.filter(
+                sessions::last_seen
+                    .lt(n - policy.idle)
+                    .or(sessions::created_at.lt(n - policy.absolute)),
+            ),
+        )
+        .execute(conn)?,
+        login_attempts: diesel::delete(login_attempts::table.filter(login_attempts::at.lt(old)))
+            .execute(conn)?,
+        consent_requests: diesel::delete(
+            consent_requests::table.filter(consent_requests::expires_at.lt(old)),
+        )
+        .execute(conn)?,
+        interactions: diesel::delete(
+            oidc_interactions::table.filter(oidc_interactions::expires_at.lt(old)),
+        )
+        .execute(conn)?,
+        tokens: diesel::delete(access_tokens::table.filter(access_tokens::expires_at.lt(old)))
+            .execute(conn)?,
+        codes: diesel::delete(
+            authorization_codes::table.filter(authorization_codes::expires_at.lt(old)),
+        )
+        .execute(conn)?,
+    };
+    if p.total() > 0 {
+        journal::append(
+            conn,
+            now,
+            NewEntry::new("maintenance.purged").actor("system").detail(
+                "counts",
+                json!({
+                    "sessions": p.sessions,
+                    "login_attempts": p.login_attempts,
+                    "consent_requests": p.consent_requests,
+                    "interactions": p.interactions,
+                    "codes": p.codes,
+                    "tokens": p.tokens,
+                }),
+            ),
+        )?;
+    }
+    Ok(p)
+}
