@@ -136,8 +136,9 @@ pub struct FranceConnect {
     pub redirect_uri: String,
 }
 
-fn http() -> ureq::Agent {
-    // No redirects: an OpenID exchange never needs one, and following them invites SSRF.
+/// The HTTP client for outgoing OpenID calls. No redirects: an OpenID exchange never
+/// needs one, and following them invites SSRF.
+pub fn http() -> ureq::Agent {
     ureq::AgentBuilder::new()
         .redirects(0)
         .timeout(Duration::from_secs(10))

@@ -804,6 +804,27 @@ pub fn active_usagers(
     Ok(out)
 }
 
+/// The mandate holding an authorisation of `structure_id` (None if unknown or of another
+/// structure).
+pub fn mandate_of_authorisation(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    structure_id: &str,
+    authorisation_id: &str,
+) -> QueryResult<Option<MandateView>> {
+    let mandate_id: Option<String> = authorisations::table
+        .inner_join(mandates::table)
+        .filter(authorisations::id.eq(authorisation_id))
+        .filter(mandates::structure_id.eq(structure_id))
+        .select(mandates::id)
+        .first(conn)
+        .optional()?;
+    match mandate_id {
+        Some(id) => mandate_in(conn, now, structure_id, &id),
+        None => Ok(None),
+    }
+}
+
 /// Revokes one authorisation of the structure (journaled).
 pub fn revoke_authorisation(
     conn: &mut DbConn,
@@ -812,15 +833,9 @@ pub fn revoke_authorisation(
     structure_id: &str,
     authorisation_id: &str,
 ) -> Result<MandateView, MandateError> {
-    let mandate_id: String = authorisations::table
-        .inner_join(mandates::table)
-        .filter(authorisations::id.eq(authorisation_id))
-        .filter(mandates::structure_id.eq(structure_id))
-        .select(mandates::id)
-        .first(conn)
-        .optional()?
+    let view = mandate_of_authorisation(conn, now, structure_id, authorisation_id)?
         .ok_or(MandateError::NotFound)?;
-    let view = mandate_in(conn, now, structure_id, &mandate_id)?.ok_or(MandateError::NotFound)?;
+    let mandate_id = view.mandate.id.clone();
     let active = view
         .authorisations
         .iter()

@@ -2,8 +2,6 @@
 //! provider that starts the acting-on-behalf flow and shows the identity it receives.
 //! It talks to Procura over HTTP, through discovery, like any client.
 
-use std::time::Duration as StdDuration;
-
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
@@ -93,13 +91,6 @@ pub struct Answer {
     iss: Option<String>,
 }
 
-fn http() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .redirects(0)
-        .timeout(StdDuration::from_secs(10))
-        .build()
-}
-
 async fn callback(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -147,7 +138,7 @@ async fn callback(
     let code = q.code.unwrap_or_default();
     let redirect = state.settings.url("/demo/site/callback");
     let outcome = blocking(move || -> Result<Vec<(String, String)>, String> {
-        let agent = http();
+        let agent = crate::federation::client::http();
         let meta: Value = agent
             .get(&format!("{issuer}/.well-known/openid-configuration"))
             .call()

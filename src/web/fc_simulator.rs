@@ -3,7 +3,6 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use base64::Engine;
 use serde::Deserialize;
 
 use super::session::{context, WebError};
@@ -190,20 +189,6 @@ fn oauth_error(code: &str, description: &str) -> HttpResponse {
         .json(serde_json::json!({"error": code, "error_description": description}))
 }
 
-fn basic_auth(req: &HttpRequest) -> Option<(String, String)> {
-    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let b64 = v.strip_prefix("Basic ")?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (id, secret) = text.split_once(':')?;
-    let dec = |s: &str| {
-        url::form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-    };
-    Some((dec(id)?, dec(secret)?))
-}
-
 async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -217,10 +202,12 @@ async fn token(
             "seul authorization_code est accepté",
         ));
     }
-    let client = basic_auth(&req).or(match (f.client_id, f.client_secret) {
-        (Some(i), Some(c)) => Some((i, c)),
-        _ => None,
-    });
+    let client = super::basic_credentials(&req).and_then(Result::ok).or(
+        match (f.client_id, f.client_secret) {
+            (Some(i), Some(c)) => Some((i, c)),
+            _ => None,
+        },
+    );
     let Some((id, secret)) = client else {
         return Ok(oauth_error(
             "invalid_client",

@@ -614,16 +614,44 @@ async fn revoke_mandate(
     path: web::Path<String>,
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, WebError> {
+    revoke(
+        req,
+        state,
+        path.into_inner(),
+        form,
+        mandates::revoke_mandate,
+    )
+    .await
+}
+
+/// A revocation in the domain: (conn, now, actor, structure, id) → the mandate after it.
+type Revocation = fn(
+    &mut crate::store::DbConn,
+    chrono::DateTime<chrono::Utc>,
+    &str,
+    &str,
+    &str,
+) -> Result<MandateView, MandateError>;
+
+/// Checks the form, runs `revocation` in a write transaction within the current
+/// structure, and shows the revocation attestation.
+async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: String,
+    form: web::Form<CsrfOnly>,
+    revocation: Revocation,
+) -> Result<HttpResponse, WebError> {
     let ctx = context(&req, &state).await?;
     ctx.check_csrf(&form.csrf_token)?;
     let (user, structure) = ctx.require_any(&ACTORS)?;
     let st = state.clone().into_inner();
-    let (actor, sid, id) = (user.actor(), structure.id.clone(), path.into_inner());
+    let (actor, sid) = (user.actor(), structure.id.clone());
     let view = blocking(move || -> Result<MandateView, WebError> {
         let mut conn = st.store.conn()?;
         let now = st.clock.now();
         Ok(write_tx(&mut conn, |c| {
-            mandates::revoke_mandate(c, now, &actor, &sid, &id)
+            revocation(c, now, &actor, &sid, &id)
         })?)
     })
     .await??;
@@ -633,7 +661,7 @@ async fn revoke_mandate(
     )))
 }
 
-/// Finds the mandate of an authorisation within the structure.
+/// Finds the mandate of an authorisation within the structure, and the démarche's label.
 async fn authorisation_view(
     ctx: &Ctx,
     state: &web::Data<AppState>,
@@ -644,16 +672,16 @@ async fn authorisation_view(
     let sid = structure.id.clone();
     blocking(move || -> Result<(MandateView, String), WebError> {
         let mut conn = st.store.conn()?;
-        let now = st.clock.now();
-        for v in mandates::mandates_of_structure(&mut conn, now, &sid)? {
-            if let Some((a, _)) = v.authorisations.iter().find(|(a, _)| a.id == auth_id) {
-                let label = rules::demarche(&a.demarche)
-                    .map(|d| d.label.to_string())
-                    .unwrap_or_default();
-                return Ok((v, label));
-            }
-        }
-        Err(WebError::NotFound)
+        let v = mandates::mandate_of_authorisation(&mut conn, st.clock.now(), &sid, &auth_id)?
+            .ok_or(WebError::NotFound)?;
+        let label = v
+            .authorisations
+            .iter()
+            .find(|(a, _)| a.id == auth_id)
+            .and_then(|(a, _)| rules::demarche(&a.demarche))
+            .map(|d| d.label.to_string())
+            .unwrap_or_default();
+        Ok((v, label))
     })
     .await?
 }
@@ -681,23 +709,14 @@ async fn revoke_authorisation(
     path: web::Path<String>,
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
-    ctx.check_csrf(&form.csrf_token)?;
-    let (user, structure) = ctx.require_any(&ACTORS)?;
-    let st = state.clone().into_inner();
-    let (actor, sid, id) = (user.actor(), structure.id.clone(), path.into_inner());
-    let view = blocking(move || -> Result<MandateView, WebError> {
-        let mut conn = st.store.conn()?;
-        let now = st.clock.now();
-        Ok(write_tx(&mut conn, |c| {
-            mandates::revoke_authorisation(c, now, &actor, &sid, &id)
-        })?)
-    })
-    .await??;
-    Ok(see_other(&format!(
-        "/mandats/{}/revocation",
-        view.mandate.id
-    )))
+    revoke(
+        req,
+        state,
+        path.into_inner(),
+        form,
+        mandates::revoke_authorisation,
+    )
+    .await
 }
 
 #[derive(Template)]

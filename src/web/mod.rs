@@ -420,6 +420,28 @@ async fn home(
     ))
 }
 
+/// Client credentials from an `Authorization: Basic` header (RFC 6749 §2.3.1: id and
+/// secret are form-urlencoded before base64). None: no Basic header; Err: malformed.
+pub fn basic_credentials(req: &HttpRequest) -> Option<Result<(String, String), ()>> {
+    use base64::Engine;
+    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let b64 = v.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| ());
+    Some(decoded.and_then(|raw| {
+        let text = String::from_utf8(raw).map_err(|_| ())?;
+        let (id, secret) = text.split_once(':').ok_or(())?;
+        let dec = |s: &str| -> Result<String, ()> {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .ok_or(())
+        };
+        Ok((dec(id)?, dec(secret)?))
+    }))
+}
+
 /// A confirmation step before a destructive action: a question, what will happen, and a
 /// form posting to `action` (with the CSRF token) or a way back.
 #[derive(Template)]

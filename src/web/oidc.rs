@@ -4,7 +4,6 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use base64::Engine;
 use chrono::Duration;
 use serde::Deserialize;
 use serde_json::json;
@@ -294,7 +293,7 @@ async fn load_interaction(
 }
 
 /// True when the aidant must log in (again) for this interaction.
-fn needs_login(ctx: &Ctx, i: &Interaction, _now: chrono::DateTime<chrono::Utc>) -> bool {
+fn needs_login(ctx: &Ctx, i: &Interaction) -> bool {
     let Some(_) = &ctx.user else { return true };
     let auth_time = ctx.session.created_at;
     let forced = i
@@ -367,7 +366,7 @@ async fn interaction(
 ) -> Result<HttpResponse, WebError> {
     let ctx = context(&req, &state).await?;
     let (i, client) = load_interaction(&state, &ctx, &path).await?;
-    if needs_login(&ctx, &i, state.clock.now()) {
+    if needs_login(&ctx, &i) {
         return to_login(&state, &ctx, &i).await;
     }
     let (_, structure) = ctx.require(Role::Aidant)?;
@@ -434,7 +433,7 @@ async fn choose_usager(
     let ctx = context(&req, &state).await?;
     ctx.check_csrf(&form.csrf_token)?;
     let (i, _) = load_interaction(&state, &ctx, &path).await?;
-    if needs_login(&ctx, &i, state.clock.now()) {
+    if needs_login(&ctx, &i) {
         return to_login(&state, &ctx, &i).await;
     }
     let (_, structure) = ctx.require(Role::Aidant)?;
@@ -473,7 +472,7 @@ async fn choose_demarche(
     let ctx = context(&req, &state).await?;
     ctx.check_csrf(&form.csrf_token)?;
     let (i, _) = load_interaction(&state, &ctx, &path).await?;
-    if needs_login(&ctx, &i, state.clock.now()) {
+    if needs_login(&ctx, &i) {
         return to_login(&state, &ctx, &i).await;
     }
     let (aidant, structure) = ctx.require(Role::Aidant)?;
@@ -560,25 +559,6 @@ fn oauth_json(status: StatusCode, e: &OAuthError) -> HttpResponse {
     b.json(json!({"error": e.error, "error_description": e.description}))
 }
 
-fn basic_credentials(req: &HttpRequest) -> Option<Result<(String, String), ()>> {
-    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let b64 = v.strip_prefix("Basic ")?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .map_err(|_| ());
-    Some(decoded.and_then(|raw| {
-        let text = String::from_utf8(raw).map_err(|_| ())?;
-        let (id, secret) = text.split_once(':').ok_or(())?;
-        let dec = |s: &str| -> Result<String, ()> {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .ok_or(())
-        };
-        Ok((dec(id)?, dec(secret)?))
-    }))
-}
-
 async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -622,7 +602,7 @@ async fn token(
     if f.code.is_empty() {
         return Ok(invalid("invalid_request", "code is required"));
     }
-    let basic = basic_credentials(&req);
+    let basic = super::basic_credentials(&req);
     let unauthorized = |d: &str| {
         oauth_json(
             StatusCode::UNAUTHORIZED,
