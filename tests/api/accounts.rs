@@ -97,6 +97,20 @@ pub fn account(
     }
 }
 
+/// The `i`-th demo account of a demo-mode app, with its public password and secret.
+pub fn demo_account(app: &TestApp, i: usize) -> Account {
+    let demo = procura::demo::DEMO_ACCOUNTS[i];
+    let mut conn = app.store.conn().expect("conn");
+    Account {
+        user: users::find_by_email(&mut conn, demo.email)
+            .expect("q")
+            .expect("seeded"),
+        email: demo.email.into(),
+        password: demo.password.into(),
+        secret: totp::from_base32(demo.totp_secret).expect("secret"),
+    }
+}
+
 /// The code of `secret` at the clock's time shifted by `steps`.
 pub fn code(secret: &[u8], clock: &FixedClock, steps: i64) -> String {
     totp::code_for_step(secret, totp::step_at(clock.now()) + steps)
@@ -165,8 +179,7 @@ fn login_with_password_and_code_reaches_the_home_page() {
 
 #[test]
 fn session_cookie_flags_and_host_prefix_on_https() {
-    let (app, clock) = app_with_clock(&[("PROCURA_PUBLIC_URL", "https://procura.example.fr")]);
-    let _ = clock;
+    let (app, _) = app_with_clock(&[("PROCURA_PUBLIC_URL", "https://procura.example.fr")]);
     let r = get(&app.url("/connexion"));
     let cookie = r.header("set-cookie").expect("session cookie");
     assert!(cookie.starts_with("__Host-procura_session="), "{cookie}");

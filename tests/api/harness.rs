@@ -401,3 +401,22 @@ pub fn run_procura(db_url: &str, args: &[&str], stdin: Option<&str>) -> (Option<
         String::from_utf8_lossy(&out.stdout).to_string(),
     )
 }
+
+/// Makes every INSERT into `table` fail inside the database (a failure injected in the
+/// middle of a feature's transaction), on the backend of this pass.
+pub fn inject_insert_failure(store: &Store, table: &str) {
+    use diesel::RunQueryDsl;
+    let mut conn = store.conn().expect("conn");
+    let name = format!("inject_failure_{table}");
+    let sql = if is_postgres() {
+        vec![
+            format!("CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END; $$"),
+            format!("CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {name}()"),
+        ]
+    } else {
+        vec![format!("CREATE TRIGGER {name} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'injected failure'); END")]
+    };
+    for q in sql {
+        diesel::sql_query(q).execute(&mut *conn).expect("inject");
+    }
+}

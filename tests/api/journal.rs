@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use diesel::RunQueryDsl;
-use procura::journal::{self, NewEntry, ProblemKind};
+use procura::journal::{self, NewEntry};
 use procura::store::{write_tx, DbConn, Store};
 
 use crate::harness::*;
@@ -196,7 +196,6 @@ fn verify_names_reordered_entries() {
         .unwrap_or_default()
         .to_string();
     assert!(kind == "altered" || kind == "reordered", "{v}");
-    let _ = ProblemKind::Reordered;
 }
 
 #[test]

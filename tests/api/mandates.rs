@@ -9,7 +9,7 @@ use procura::mandates::{self, Usager};
 use procura::store::schema::{authorisations, consent_requests, mandates as mandates_t, usagers};
 use procura::store::Store;
 
-use crate::accounts::{account, app_with_clock, clock, code, login, structure, Account};
+use crate::accounts::{account, clock, login, structure, Account};
 use crate::harness::*;
 
 /// A demo-mode service (simulator mounted) with a settable clock.
@@ -81,8 +81,8 @@ pub fn simulator(
     r.header("location").expect("redirect").to_string()
 }
 
-/// Creates a mandate end to end; returns its id.
-pub fn create(
+/// Starts a creation and goes through the simulator as `identity`: the consent page's path.
+pub fn to_consent(
     app: &TestApp,
     web: &Web,
     demarches: &[&str],
@@ -102,6 +102,18 @@ pub fn create(
     assert_eq!(r.status, 303, "callback: {}", r.body);
     let consent = r.header("location").expect("consent page").to_string();
     assert!(consent.starts_with("/mandats/consentement/"), "{consent}");
+    consent
+}
+
+/// Creates a mandate end to end; returns its id.
+pub fn create(
+    app: &TestApp,
+    web: &Web,
+    demarches: &[&str],
+    duration: &str,
+    identity: &str,
+) -> String {
+    let consent = to_consent(app, web, demarches, duration, identity);
     let page = web.get(&consent);
     assert_eq!(page.status, 200);
     let r = web.submit(&consent, &consent, &[("consent", "oui")]);
@@ -324,19 +336,7 @@ fn a_wrong_nonce_is_refused() {
 fn an_unconfirmed_consent_expires_after_15_minutes() {
     let (app, clock) = demo_app();
     let (_, web) = aidant_of(&app, &clock, 6, "a6@exemple.fr");
-    let r = start(&web, &["social"], "SHORT");
-    let callback = simulator(
-        &app,
-        &web,
-        r.header("location").expect("loc"),
-        "0",
-        "connexion",
-    );
-    let consent = web
-        .get(&local(&app, &callback))
-        .header("location")
-        .expect("consent")
-        .to_string();
+    let consent = to_consent(&app, &web, &["social"], "SHORT", "0");
     // Without the box ticked, nothing is created.
     let r = web.submit(&consent, &consent, &[]);
     assert_eq!(r.status, 400);
@@ -542,19 +542,7 @@ fn every_mandate_form_needs_its_csrf_token() {
             .first(&mut *conn)
             .expect("a")
     };
-    let r = start(&web, &["papiers"], "SHORT");
-    let callback = simulator(
-        &app,
-        &web,
-        r.header("location").expect("loc"),
-        "1",
-        "connexion",
-    );
-    let consent = web
-        .get(&local(&app, &callback))
-        .header("location")
-        .expect("consent")
-        .to_string();
+    let consent = to_consent(&app, &web, &["papiers"], "SHORT", "1");
     let before = journal_actions(&app.store).len();
     for (path, fields) in [
         (
@@ -590,35 +578,10 @@ fn every_mandate_form_needs_its_csrf_token() {
 fn a_failure_after_the_mandate_insert_leaves_neither_mandate_nor_entry() {
     let (app, clock) = demo_app();
     let (_, web) = aidant_of(&app, &clock, 13, "a13@exemple.fr");
-    let r = start(&web, &["social"], "SHORT");
-    let callback = simulator(
-        &app,
-        &web,
-        r.header("location").expect("loc"),
-        "0",
-        "connexion",
-    );
-    let consent = web
-        .get(&local(&app, &callback))
-        .header("location")
-        .expect("consent")
-        .to_string();
+    let consent = to_consent(&app, &web, &["social"], "SHORT", "0");
     // Inject a failure in the database: inserting an authorisation (after the mandate
     // row) raises an error inside the creation transaction.
-    {
-        let mut conn = app.store.conn().expect("conn");
-        let sql = if is_postgres() {
-            vec![
-                "CREATE FUNCTION inject_failure() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END; $$",
-                "CREATE TRIGGER inject_failure BEFORE INSERT ON authorisations FOR EACH ROW EXECUTE FUNCTION inject_failure()",
-            ]
-        } else {
-            vec!["CREATE TRIGGER inject_failure BEFORE INSERT ON authorisations BEGIN SELECT RAISE(ABORT, 'injected failure'); END"]
-        };
-        for q in sql {
-            diesel::sql_query(q).execute(&mut *conn).expect("inject");
-        }
-    }
+    inject_insert_failure(&app.store, "authorisations");
     let mandates_before = count(&app.store, "mandates");
     let journal_before = journal_actions(&app.store).len();
     let r = web.submit(&consent, &consent, &[("consent", "oui")]);
@@ -652,23 +615,10 @@ fn the_demo_seeds_a_usager_with_an_active_mandate() {
     assert_eq!(n, 1);
     drop(conn);
     // The demo aidant sees her on the home page.
-    let demo = procura::demo::DEMO_ACCOUNTS[0];
-    let a = Account {
-        user: {
-            let mut conn = app.store.conn().expect("conn");
-            procura::accounts::users::find_by_email(&mut conn, demo.email)
-                .expect("q")
-                .expect("exists")
-        },
-        email: demo.email.into(),
-        password: demo.password.into(),
-        secret: procura::accounts::totp::from_base32(demo.totp_secret).expect("secret"),
-    };
+    let a = crate::accounts::demo_account(&app, 0);
     let web = Web::new(&app);
     assert_eq!(login(&web, &_clock, &a).status, 303);
     assert!(web.get("/espace").body.contains("DUBOIS"));
-    let _ = code;
-    let _ = app_with_clock;
 }
 
 /// Unescapes the few entities askama produces.
@@ -706,19 +656,7 @@ fn switching_structure_during_creation_voids_the_consent() {
         .execute(&mut *conn)
         .expect("membership");
     }
-    let r = start(&web, &["social"], "SHORT");
-    let callback = simulator(
-        &app,
-        &web,
-        r.header("location").expect("loc"),
-        "0",
-        "connexion",
-    );
-    let consent = web
-        .get(&local(&app, &callback))
-        .header("location")
-        .expect("consent")
-        .to_string();
+    let consent = to_consent(&app, &web, &["social"], "SHORT", "0");
     assert_eq!(
         web.submit("/espace", "/espace/structure", &[("structure", &other.id)])
             .status,

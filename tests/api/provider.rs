@@ -172,7 +172,7 @@ fn param(url: &str, name: &str) -> Option<String> {
 }
 
 /// Runs the interaction: choose the usager then the démarche; returns the client redirect.
-pub fn interact(w: &World, web: &Web, path: &str, usager: &str, demarche: &str) -> String {
+pub fn interact(web: &Web, path: &str, usager: &str, demarche: &str) -> String {
     let r = web.get(path);
     assert_eq!(r.status, 303, "{}", r.body);
     let interaction = r.header("location").expect("interaction").to_string();
@@ -192,8 +192,23 @@ pub fn interact(w: &World, web: &Web, path: &str, usager: &str, demarche: &str) 
         &[("demarche", demarche)],
     );
     assert_eq!(r.status, 302, "{}", r.body);
-    let _ = w;
     r.header("location").expect("client redirect").to_string()
+}
+
+/// A whole flow for the world's client: authorize with `scope`, choose the usager and
+/// `demarche`, redeem the code; returns the token response (checked to be 200).
+pub fn tokens(w: &World, scope: &str, demarche: &str) -> Value {
+    let r = new_req();
+    let redirect = interact(
+        &w.web,
+        &authorize_path(&w.rp, &r, scope, &[]),
+        &w.usager_id,
+        demarche,
+    );
+    let code = param(&redirect, "code").expect("code");
+    let t = token_request(w, &w.rp, &code, &r.verifier, w.rp.secret.as_deref());
+    assert_eq!(t.status, 200, "{}", t.body);
+    t.json()
 }
 
 pub fn token_request(w: &World, rp: &Rp, code: &str, verifier: &str, secret: Option<&str>) -> Resp {
@@ -306,7 +321,6 @@ fn the_complete_flow_issues_checked_tokens() {
     let r = new_req();
     let before = uses(&w);
     let redirect = interact(
-        &w,
         &w.web,
         &authorize_path(
             &w.rp,
@@ -394,7 +408,6 @@ fn subjects_are_pairwise_per_client_and_stable() {
     let sub_for = |rp: &Rp| {
         let r = new_req();
         let redirect = interact(
-            &w,
             &w.web,
             &authorize_path(rp, &r, "openid", &[]),
             &w.usager_id,
@@ -554,7 +567,6 @@ fn token_endpoint_errors_issue_nothing() {
     let run = |verifier_override: Option<&str>| {
         let r = new_req();
         let redirect = interact(
-            &w,
             &w.web,
             &authorize_path(&w.rp, &r, "openid profile", &[]),
             &w.usager_id,
@@ -625,7 +637,6 @@ fn a_reused_code_fails_and_revokes_the_first_tokens() {
     let w = world(&[]);
     let r = new_req();
     let redirect = interact(
-        &w,
         &w.web,
         &authorize_path(&w.rp, &r, "openid profile", &[]),
         &w.usager_id,
@@ -663,7 +674,6 @@ fn a_revocation_between_choice_and_token_refuses_the_code() {
     let w = world(&[]);
     let r = new_req();
     let redirect = interact(
-        &w,
         &w.web,
         &authorize_path(&w.rp, &r, "openid", &[]),
         &w.usager_id,
@@ -804,22 +814,10 @@ fn login_is_required_and_prompt_login_forces_it() {
 #[test]
 fn signing_keys_rotate_with_a_grace_period() {
     let w = world(&[("PROCURA_KEY_GRACE_HOURS", "24")]);
-    let r = new_req();
-    let redirect = interact(
-        &w,
-        &w.web,
-        &authorize_path(&w.rp, &r, "openid", &[]),
-        &w.usager_id,
-        "social",
-    );
-    let t = token_request(
-        &w,
-        &w.rp,
-        &param(&redirect, "code").expect("code"),
-        &r.verifier,
-        w.rp.secret.as_deref(),
-    );
-    let old_token = t.json()["id_token"].as_str().expect("id").to_string();
+    let old_token = tokens(&w, "openid", "social")["id_token"]
+        .as_str()
+        .expect("id")
+        .to_string();
     {
         let mut conn = w.app.store.conn().expect("conn");
         write_tx(&mut conn, |c| {
@@ -833,22 +831,7 @@ fn signing_keys_rotate_with_a_grace_period() {
         "a token signed before rotation still verifies"
     );
     // New tokens are signed by the new key.
-    let r = new_req();
-    let redirect = interact(
-        &w,
-        &w.web,
-        &authorize_path(&w.rp, &r, "openid", &[]),
-        &w.usager_id,
-        "social",
-    );
-    let new_token = token_request(
-        &w,
-        &w.rp,
-        &param(&redirect, "code").expect("code"),
-        &r.verifier,
-        w.rp.secret.as_deref(),
-    )
-    .json()["id_token"]
+    let new_token = tokens(&w, "openid", "social")["id_token"]
         .as_str()
         .expect("id")
         .to_string();
@@ -881,22 +864,7 @@ fn userinfo_refuses_missing_and_expired_tokens() {
         .header("www-authenticate")
         .unwrap_or_default()
         .starts_with("Bearer"));
-    let rq = new_req();
-    let redirect = interact(
-        &w,
-        &w.web,
-        &authorize_path(&w.rp, &rq, "openid email", &[]),
-        &w.usager_id,
-        "social",
-    );
-    let t = token_request(
-        &w,
-        &w.rp,
-        &param(&redirect, "code").expect("code"),
-        &rq.verifier,
-        w.rp.secret.as_deref(),
-    )
-    .json();
+    let t = tokens(&w, "openid email", "social");
     let access = t["access_token"].as_str().expect("at").to_string();
     let info = send(
         client()
@@ -922,22 +890,7 @@ fn userinfo_refuses_missing_and_expired_tokens() {
 #[test]
 fn logout_ends_the_session_and_redirects_only_to_registered_uris() {
     let w = world(&[]);
-    let r = new_req();
-    let redirect = interact(
-        &w,
-        &w.web,
-        &authorize_path(&w.rp, &r, "openid", &[]),
-        &w.usager_id,
-        "social",
-    );
-    let id_token = token_request(
-        &w,
-        &w.rp,
-        &param(&redirect, "code").expect("code"),
-        &r.verifier,
-        w.rp.secret.as_deref(),
-    )
-    .json()["id_token"]
+    let id_token = tokens(&w, "openid", "social")["id_token"]
         .as_str()
         .expect("id")
         .to_string();
@@ -1059,18 +1012,7 @@ fn client_create_through_the_cli() {
 #[test]
 fn the_demo_site_acts_on_behalf_of_the_seeded_usager() {
     let (app, clock) = crate::mandates::demo_app();
-    let demo = procura::demo::DEMO_ACCOUNTS[0];
-    let a = Account {
-        user: {
-            let mut conn = app.store.conn().expect("conn");
-            procura::accounts::users::find_by_email(&mut conn, demo.email)
-                .expect("q")
-                .expect("exists")
-        },
-        email: demo.email.into(),
-        password: demo.password.into(),
-        secret: procura::accounts::totp::from_base32(demo.totp_secret).expect("secret"),
-    };
+    let a = crate::accounts::demo_account(&app, 0);
     let web = Web::new(&app);
     assert_eq!(login(&web, &clock, &a).status, 303);
     assert_eq!(web.get("/demo/site").status, 200);
@@ -1104,7 +1046,6 @@ fn the_demo_site_acts_on_behalf_of_the_seeded_usager() {
         "{}",
         page.body
     );
-    let _ = clock;
 }
 
 #[test]
@@ -1169,7 +1110,6 @@ fn rs256_clients_get_tokens_signed_with_the_imported_rsa_key() {
     };
     let r = new_req();
     let redirect = interact(
-        &w,
         &w.web,
         &authorize_path(&rp, &r, "openid", &[]),
         &w.usager_id,
@@ -1223,20 +1163,7 @@ fn max_age_forces_a_fresh_login() {
 #[test]
 fn the_code_and_its_use_entry_commit_together() {
     let w = world(&[]);
-    {
-        let mut conn = w.app.store.conn().expect("conn");
-        let sql = if is_postgres() {
-            vec![
-                "CREATE FUNCTION inject_code_failure() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END; $$",
-                "CREATE TRIGGER inject_code_failure BEFORE INSERT ON authorization_codes FOR EACH ROW EXECUTE FUNCTION inject_code_failure()",
-            ]
-        } else {
-            vec!["CREATE TRIGGER inject_code_failure BEFORE INSERT ON authorization_codes BEGIN SELECT RAISE(ABORT, 'injected failure'); END"]
-        };
-        for q in sql {
-            diesel::sql_query(q).execute(&mut *conn).expect("inject");
-        }
-    }
+    inject_insert_failure(&w.app.store, "authorization_codes");
     let r = new_req();
     let resp = w.web.get(&authorize_path(&w.rp, &r, "openid", &[]));
     let i = resp.header("location").expect("interaction").to_string();
