@@ -1,5 +1,6 @@
 //! The `procura` command line: serve, migrate and administration commands.
 
+use crate::error::Error;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
@@ -325,11 +326,7 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                     }
                     Ok(0)
                 }
-                Err(
-                    e @ (crate::accounts::structures::StructureError::Name
-                    | crate::accounts::structures::StructureError::Siret
-                    | crate::accounts::structures::StructureError::Duplicate),
-                ) => {
+                Err(e @ (Error::StructureName | Error::Siret | Error::DuplicateSiret)) => {
                     report_refusal(out.json, &e.to_string());
                     Ok(2)
                 }
@@ -397,7 +394,7 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                 } else {
                     None
                 };
-                Ok::<_, crate::accounts::AccountError>((user, token))
+                Ok::<_, Error>((user, token))
             });
             match result {
                 Ok((user, token)) => {
@@ -474,7 +471,7 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                     }
                     Ok(0)
                 }
-                Err(cards::ImportError::Row { line, message }) => {
+                Err(Error::CsvRow { line, message }) => {
                     report_refusal(out.json, &format!("line {line}: {message}"));
                     Ok(2)
                 }
@@ -517,7 +514,7 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                     }
                     Ok(0)
                 }
-                Err(crate::federation::provider::ProviderError::Invalid(m)) => {
+                Err(Error::Invalid(m)) => {
                     report_refusal(out.json, &m);
                     Ok(2)
                 }
@@ -597,7 +594,7 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                     }
                     Ok(0)
                 }
-                Err(crate::federation::provider::ProviderError::Invalid(m)) => {
+                Err(Error::Invalid(m)) => {
                     report_refusal(out.json, &m);
                     Ok(2)
                 }

@@ -70,6 +70,16 @@ impl SecretBox {
         Ok(LessSafeKey::new(unbound))
     }
 
+    /// 20 bytes derived from the master key for `context` (HMAC-SHA256, truncated): a
+    /// secret that needs no storage, recomputed the same each time.
+    pub fn derive(&self, context: &str) -> Result<Vec<u8>, CryptoError> {
+        let k = self.key.ok_or(CryptoError::NoKey)?;
+        let outer = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &k);
+        let sub = ring::hmac::sign(&outer, b"procura derived secrets v1");
+        let inner = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, sub.as_ref());
+        Ok(ring::hmac::sign(&inner, context.as_bytes()).as_ref()[..20].to_vec())
+    }
+
     /// Encrypts `plain` for `context`: base64 of nonce ‖ ciphertext ‖ tag.
     pub fn seal(&self, context: &str, plain: &[u8]) -> Result<String, CryptoError> {
         let key = self.key()?;
@@ -104,6 +114,50 @@ impl SecretBox {
     }
 }
 
+/// Signs short messages that travel through the browser (flash messages): the browser
+/// may drop them but cannot forge them.
+pub struct MessageKey(ring::hmac::Key);
+
+impl std::fmt::Debug for MessageKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MessageKey(<redacted>)")
+    }
+}
+
+impl MessageKey {
+    /// A key derived from the master key (stable across instances), or random.
+    pub fn new(master: Option<[u8; 32]>) -> Self {
+        let mut raw = [0u8; 32];
+        match master {
+            Some(m) => {
+                let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &m);
+                raw.copy_from_slice(ring::hmac::sign(&k, b"procura message key v1").as_ref());
+            }
+            None => fill_random(&mut raw),
+        }
+        MessageKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &raw))
+    }
+
+    /// `base64url(message).base64url(tag)`.
+    pub fn seal(&self, message: &str) -> String {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let body = URL_SAFE_NO_PAD.encode(message.as_bytes());
+        let tag = ring::hmac::sign(&self.0, body.as_bytes());
+        format!("{body}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
+    /// The message of a sealed value, if its tag is right.
+    pub fn open(&self, sealed: &str) -> Option<String> {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let (body, tag) = sealed.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        ring::hmac::verify(&self.0, body.as_bytes(), &tag).ok()?;
+        String::from_utf8(URL_SAFE_NO_PAD.decode(body).ok()?).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +177,20 @@ mod tests {
         let (a, b) = (new_token(), new_token());
         assert_ne!(a, b);
         assert_eq!(a.len(), 43);
+    }
+
+    #[test]
+    fn sealed_messages_open_only_untouched_and_with_their_key() {
+        let k = MessageKey::new(Some([7u8; 32]));
+        let sealed = k.seal("Votre compte est activé.");
+        assert_eq!(k.open(&sealed).as_deref(), Some("Votre compte est activé."));
+        assert_eq!(
+            MessageKey::new(Some([7u8; 32])).open(&sealed).as_deref(),
+            Some("Votre compte est activé.")
+        );
+        assert!(MessageKey::new(Some([8u8; 32])).open(&sealed).is_none());
+        let forged = format!("{}{}", &sealed[..1], &sealed[2..]);
+        assert!(k.open(&forged).is_none());
+        assert!(k.open("bm9wZQ").is_none());
     }
 }

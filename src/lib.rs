@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod domain;
+pub mod error;
 pub mod federation;
 pub mod journal;
 pub mod maintenance;

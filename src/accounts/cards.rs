@@ -4,37 +4,16 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::{totp, AccountError};
+use super::totp;
 use crate::crypto::SecretBox;
+use crate::error::Error;
 use crate::journal::{self, NewEntry};
 use crate::store::schema::totp_cards;
 use crate::store::DbConn;
 
-/// Why a CSV could not be imported (nothing is imported then).
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    /// A row is malformed.
-    #[error("line {line}: {message}")]
-    Row {
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong.
-        message: String,
-    },
-    /// Storage or crypto failure.
-    #[error(transparent)]
-    Account(#[from] AccountError),
-}
-
-impl From<diesel::result::Error> for ImportError {
-    fn from(e: diesel::result::Error) -> Self {
-        ImportError::Account(AccountError::Query(e))
-    }
-}
-
 /// Parses `serial,seed` lines (an optional header line `serial,seed`; seeds in base32
 /// or hexadecimal). Every line is checked before anything is imported.
-pub fn parse_csv(text: &str) -> Result<Vec<(String, Vec<u8>)>, ImportError> {
+pub fn parse_csv(text: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {
     let mut rows = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, line) in text.lines().enumerate() {
@@ -45,7 +24,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<(String, Vec<u8>)>, ImportError> {
         {
             continue;
         }
-        let err = |m: &str| ImportError::Row {
+        let err = |m: &str| Error::CsvRow {
             line: line_no,
             message: m.to_string(),
         };
@@ -84,15 +63,15 @@ pub fn import(
     actor: &str,
     secrets: &SecretBox,
     rows: &[(String, Vec<u8>)],
-) -> Result<usize, ImportError> {
+) -> Result<usize, Error> {
     for (i, (serial, seed)) in rows.iter().enumerate() {
         let exists: i64 = totp_cards::table
             .filter(totp_cards::serial.eq(serial))
             .count()
             .get_result(conn)
-            .map_err(AccountError::from)?;
+            .map_err(Error::from)?;
         if exists > 0 {
-            return Err(ImportError::Row {
+            return Err(Error::CsvRow {
                 line: i + 1,
                 message: format!("card {serial} is already imported"),
             });
@@ -100,7 +79,7 @@ pub fn import(
         let id = uuid::Uuid::new_v4().to_string();
         let seed_enc = secrets
             .seal(&format!("card:{id}"), seed)
-            .map_err(AccountError::from)?;
+            .map_err(Error::from)?;
         diesel::insert_into(totp_cards::table)
             .values((
                 totp_cards::id.eq(&id),
@@ -109,7 +88,7 @@ pub fn import(
                 totp_cards::created_at.eq(now.naive_utc()),
             ))
             .execute(conn)
-            .map_err(AccountError::from)?;
+            .map_err(Error::from)?;
     }
     journal::append(
         conn,
@@ -118,7 +97,7 @@ pub fn import(
             .actor(actor)
             .detail("count", rows.len() as i64),
     )
-    .map_err(AccountError::from)?;
+    .map_err(Error::from)?;
     Ok(rows.len())
 }
 
@@ -133,7 +112,7 @@ pub fn assign(
     user_id: &str,
     serial: &str,
     code: &str,
-) -> Result<(), AccountError> {
+) -> Result<(), Error> {
     let card: Option<(String, String, Option<String>, Option<i64>)> = totp_cards::table
         .filter(totp_cards::serial.eq(serial.trim()))
         .select((
@@ -145,12 +124,12 @@ pub fn assign(
         .first(conn)
         .optional()?;
     let Some((card_id, seed_enc, None, last)) = card else {
-        return Err(AccountError::CardUnavailable);
+        return Err(Error::CardUnavailable);
     };
     let seed = secrets.open(&format!("card:{card_id}"), &seed_enc)?;
     let step = match totp::check(&seed, code, now, last) {
         totp::Check::Accepted(step) => step,
-        _ => return Err(AccountError::WrongCode),
+        _ => return Err(Error::WrongCode),
     };
     // One card per account: a previous card goes back to the pool.
     diesel::update(totp_cards::table.filter(totp_cards::user_id.eq(user_id)))
@@ -181,14 +160,14 @@ pub fn unassign(
     actor: &str,
     structure: &str,
     user_id: &str,
-) -> Result<(), AccountError> {
+) -> Result<(), Error> {
     let serial: Option<String> = totp_cards::table
         .filter(totp_cards::user_id.eq(user_id))
         .select(totp_cards::serial)
         .first(conn)
         .optional()?;
     let Some(serial) = serial else {
-        return Err(AccountError::CardUnavailable);
+        return Err(Error::CardUnavailable);
     };
     diesel::update(totp_cards::table.filter(totp_cards::user_id.eq(user_id)))
         .set(totp_cards::user_id.eq(None::<String>))

@@ -4,9 +4,11 @@
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use super::sessions::{self, Session, Stage};
 use super::users::{self, User};
-use super::{password, totp, AccountError};
+use super::{password, totp};
 use crate::crypto::SecretBox;
+use crate::error::Error;
 use crate::journal::{self, NewEntry};
 use crate::store::schema::{login_attempts, memberships, totp_cards, users as users_t};
 use crate::store::{write_tx, DbConn};
@@ -38,8 +40,15 @@ pub enum PasswordStep {
 /// Outcome of the code step.
 #[derive(Debug)]
 pub enum CodeStep {
-    /// Logged in.
-    Accepted(Box<User>),
+    /// Logged in: the new session's cookie token, and where to go next.
+    Accepted {
+        /// The account.
+        user: Box<User>,
+        /// Cookie token of the new session.
+        token: String,
+        /// The page that asked for the login (an OpenID interaction), if any.
+        next: Option<String>,
+    },
     /// Refused (wrong or replayed code, inactive or locked account).
     Refused,
     /// The account has no second factor: it must enrol through a new link.
@@ -62,11 +71,7 @@ fn failed(reason: &str) -> NewEntry {
 }
 
 /// Lifts an expired lock (journaled); returns the account as it now stands.
-fn lift_expired_lock(
-    conn: &mut DbConn,
-    now: DateTime<Utc>,
-    user: User,
-) -> Result<User, AccountError> {
+fn lift_expired_lock(conn: &mut DbConn, now: DateTime<Utc>, user: User) -> Result<User, Error> {
     match user.locked_until {
         Some(until) if until <= now.naive_utc() => {
             diesel::update(users_t::table.filter(users_t::id.eq(&user.id)))
@@ -103,7 +108,7 @@ fn register_failure(
     policy: &Policy,
     user: &User,
     reason: &str,
-) -> Result<(), AccountError> {
+) -> Result<(), Error> {
     // Atomic increment: concurrent failures each count (the row lock serialises them).
     let failures: i32 = diesel::update(users_t::table.filter(users_t::id.eq(&user.id)))
         .set(users_t::failed_logins.eq(users_t::failed_logins + 1))
@@ -142,10 +147,11 @@ pub fn password_step(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     policy: &Policy,
+    session: &Session,
     addr: &str,
     email: &str,
     password_given: &str,
-) -> Result<PasswordStep, AccountError> {
+) -> Result<PasswordStep, Error> {
     let since = (now - policy.window).naive_utc();
     let recent: i64 = login_attempts::table
         .filter(login_attempts::client_addr.eq(addr))
@@ -153,7 +159,7 @@ pub fn password_step(
         .count()
         .get_result(conn)?;
     if recent >= policy.per_address {
-        write_tx(conn, |c| -> Result<(), AccountError> {
+        write_tx(conn, |c| -> Result<(), Error> {
             journal::append(
                 c,
                 now,
@@ -197,21 +203,67 @@ pub fn password_step(
             register_failure(c, now, policy, &user, "wrong_password")?;
             return Ok(PasswordStep::Refused);
         }
+        sessions::set_stage(c, &session.id_hash, Some(&user.id), Stage::Password, now)?;
         Ok(PasswordStep::Accepted(Box::new(user)))
     })
 }
 
 /// The code step, for the account whose password was accepted.
+/// The code step, for the session whose password was accepted. Success rotates the
+/// session id; a locked or deactivated account, or one without a second factor, goes
+/// back to the start.
 pub fn code_step(
     conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    secrets: &SecretBox,
+    session: &Session,
+    addr: &str,
+    code: &str,
+) -> Result<CodeStep, Error> {
+    let Some(user_id) = session.pending_user() else {
+        return Ok(CodeStep::Refused);
+    };
+    write_tx(conn, |c| {
+        let step = code_step_in(c, now, policy, secrets, addr, user_id, code)?;
+        match &step {
+            CodeStep::Accepted { user, .. } => {
+                let (token, _) = sessions::rotate(c, now, session, &user.id)?;
+                let next = session
+                    .data_str("next")
+                    .filter(|n| n.starts_with('/') && !n.starts_with("//"));
+                return Ok(CodeStep::Accepted {
+                    user: user.clone(),
+                    token,
+                    next,
+                });
+            }
+            CodeStep::Refused => {
+                let back_to_start = users::find(c, user_id)?.is_none_or(|u| {
+                    !u.active || u.locked_until.is_some_and(|t| t > now.naive_utc())
+                });
+                if back_to_start {
+                    sessions::set_stage(c, &session.id_hash, None, Stage::Anonymous, now)?;
+                }
+            }
+            CodeStep::NeedsEnrolment => {
+                sessions::set_stage(c, &session.id_hash, None, Stage::Anonymous, now)?;
+            }
+        }
+        Ok(step)
+    })
+}
+
+fn code_step_in(
+    c: &mut DbConn,
     now: DateTime<Utc>,
     policy: &Policy,
     secrets: &SecretBox,
     addr: &str,
     user_id: &str,
     code: &str,
-) -> Result<CodeStep, AccountError> {
-    write_tx(conn, |c| {
+) -> Result<CodeStep, Error> {
+    {
         let Some(user) = users::find(c, user_id)? else {
             return Ok(CodeStep::Refused);
         };
@@ -323,11 +375,15 @@ pub fn code_step(
             e = e.structure(s);
         }
         journal::append(c, now, e)?;
-        Ok(CodeStep::Accepted(Box::new(User {
-            current_structure_id: current,
-            last_login: Some(now.naive_utc()),
-            failed_logins: 0,
-            ..user
-        })))
-    })
+        Ok(CodeStep::Accepted {
+            user: Box::new(User {
+                current_structure_id: current,
+                last_login: Some(now.naive_utc()),
+                failed_logins: 0,
+                ..user
+            }),
+            token: String::new(),
+            next: None,
+        })
+    }
 }

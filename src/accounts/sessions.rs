@@ -1,22 +1,55 @@
 //! Server-side sessions stored in the database (several instances can serve one
 //! deployment). The cookie carries a random 256-bit token; only its SHA-256 is stored.
+//!
+//! A request resolves its session with one read transaction; it writes only when the
+//! session is new, ends, or was last touched more than [`TOUCH_EVERY_SECONDS`] ago.
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 
+use super::structures::Structure;
+use super::users::{self, User};
 use crate::crypto::{new_token, sha256_hex};
+use crate::error::Error;
 use crate::store::schema::sessions;
-use crate::store::DbConn;
+use crate::store::{read_tx, write_tx, DbConn};
 
-/// Stage of a session.
-pub mod stage {
+/// A session's `last_seen` is written at most this often (idle timeouts are minutes).
+pub const TOUCH_EVERY_SECONDS: i64 = 60;
+
+/// Stage of a session, stored as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
     /// Not logged in (carries the CSRF token of the login and enrolment forms).
-    pub const ANONYMOUS: &str = "anonymous";
+    Anonymous,
     /// Password accepted, second factor awaited.
-    pub const PASSWORD: &str = "password";
+    Password,
     /// Fully authenticated.
-    pub const FULL: &str = "full";
+    Full,
+}
+
+impl Stage {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Anonymous => "anonymous",
+            Stage::Password => "password",
+            Stage::Full => "full",
+        }
+    }
+}
+
+impl TryFrom<String> for Stage {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "anonymous" => Ok(Stage::Anonymous),
+            "password" => Ok(Stage::Password),
+            "full" => Ok(Stage::Full),
+            _ => Err(format!("unknown session stage {s:?}")),
+        }
+    }
 }
 
 /// Timeouts.
@@ -31,22 +64,23 @@ pub struct Policy {
 }
 
 /// A session row.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sessions)]
 pub struct Session {
     /// SHA-256 of the cookie token.
     pub id_hash: String,
     /// The account (password or full stage).
     pub user_id: Option<String>,
-    /// See [`stage`].
-    pub stage: String,
+    /// Where the login stands.
+    #[diesel(deserialize_as = String)]
+    pub stage: Stage,
     /// CSRF token bound to the session.
     pub csrf_token: String,
     /// Creation (login) time.
     pub created_at: NaiveDateTime,
-    /// Last request.
+    /// Last request (written at most once a minute).
     pub last_seen: NaiveDateTime,
-    /// Small JSON object (flash messages, pending flow state).
+    /// Small JSON object (pending flow state).
     pub data: String,
 }
 
@@ -55,43 +89,110 @@ impl Session {
     pub fn data(&self) -> Map<String, Value> {
         serde_json::from_str(&self.data).unwrap_or_default()
     }
+
+    /// A string of the data object.
+    pub fn data_str(&self, key: &str) -> Option<String> {
+        self.data()
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+
+    /// True when expired under `policy` at `now`.
+    pub fn expired(&self, now: NaiveDateTime, policy: &Policy) -> bool {
+        let stage_limit = if self.stage == Stage::Password {
+            policy.second_factor
+        } else {
+            policy.absolute
+        };
+        now - self.last_seen > policy.idle || now - self.created_at > stage_limit
+    }
+
+    /// The account waiting for its second factor.
+    pub fn pending_user(&self) -> Option<&str> {
+        (self.stage == Stage::Password)
+            .then_some(self.user_id.as_deref())
+            .flatten()
+    }
 }
 
-/// Creates a session; returns the cookie token and the row.
-pub fn create(
+/// Who is asking: the session and, when logged in, the account and its current structure.
+#[derive(Debug, Clone)]
+pub struct Visitor {
+    /// The session row.
+    pub session: Session,
+    /// The logged-in, active account.
+    pub user: Option<User>,
+    /// Its current structure (only while it is a member).
+    pub structure: Option<Structure>,
+}
+
+impl Visitor {
+    /// Checks the CSRF token of a POST form (constant time).
+    pub fn check_csrf(&self, given: &str) -> Result<(), Error> {
+        if !given.is_empty()
+            && crate::crypto::constant_time_eq(given.as_bytes(), self.session.csrf_token.as_bytes())
+        {
+            Ok(())
+        } else {
+            Err(Error::Csrf)
+        }
+    }
+}
+
+/// A resolved visit: the visitor, and the cookie token when a new session was started.
+#[derive(Debug, Clone)]
+pub struct Visit {
+    /// Who is asking.
+    pub visitor: Visitor,
+    /// Set when this request started a session (the cookie to send).
+    pub new_token: Option<String>,
+}
+
+fn insert(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     user_id: Option<&str>,
-    stage: &str,
+    stage: Stage,
+    data: &Map<String, Value>,
 ) -> QueryResult<(String, Session)> {
     let token = new_token();
     let s = Session {
         id_hash: sha256_hex(token.as_bytes()),
         user_id: user_id.map(str::to_string),
-        stage: stage.to_string(),
+        stage,
         csrf_token: new_token(),
         created_at: now.naive_utc(),
         last_seen: now.naive_utc(),
-        data: "{}".into(),
+        data: Value::Object(data.clone()).to_string(),
     };
     diesel::insert_into(sessions::table)
-        .values(&s)
+        .values((
+            sessions::id_hash.eq(&s.id_hash),
+            sessions::user_id.eq(&s.user_id),
+            sessions::stage.eq(stage.as_str()),
+            sessions::csrf_token.eq(&s.csrf_token),
+            sessions::created_at.eq(s.created_at),
+            sessions::last_seen.eq(s.last_seen),
+            sessions::data.eq(&s.data),
+        ))
         .execute(conn)?;
     Ok((token, s))
 }
 
-/// Loads the session of a cookie token; expired sessions are deleted and yield None.
-pub fn load(
+/// Reads the visitor of a cookie token (no write). None: no such live session, or its
+/// account is no longer active.
+fn resolve(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     policy: &Policy,
     token: &str,
-) -> QueryResult<Option<Session>> {
+) -> QueryResult<Option<(Visitor, bool)>> {
     if token.len() != 43 {
         return Ok(None);
     }
     let hash = sha256_hex(token.as_bytes());
-    let Some(s) = sessions::table
+    let Some(session) = sessions::table
         .filter(sessions::id_hash.eq(&hash))
         .select(Session::as_select())
         .first(conn)
@@ -99,23 +200,125 @@ pub fn load(
     else {
         return Ok(None);
     };
-    let now_n = now.naive_utc();
-    let stage_limit = if s.stage == stage::PASSWORD {
-        policy.second_factor
-    } else {
-        policy.absolute
-    };
-    let expired = now_n - s.last_seen > policy.idle || now_n - s.created_at > stage_limit;
-    if expired {
-        delete(conn, &hash)?;
+    if session.expired(now.naive_utc(), policy) {
         return Ok(None);
     }
-    if now_n - s.last_seen > Duration::seconds(30) {
-        diesel::update(sessions::table.filter(sessions::id_hash.eq(&hash)))
-            .set(sessions::last_seen.eq(now_n))
+    let (user, structure) = if session.stage == Stage::Full {
+        let Some(uid) = &session.user_id else {
+            return Ok(Some((invalid(session), true)));
+        };
+        match users::find_with_structure(conn, uid)? {
+            Some((u, s)) if u.active => (Some(u), s),
+            // Deactivated or deleted account: the session ends now.
+            _ => return Ok(Some((invalid(session), true))),
+        }
+    } else {
+        (None, None)
+    };
+    Ok(Some((
+        Visitor {
+            session,
+            user,
+            structure,
+        },
+        false,
+    )))
+}
+
+fn invalid(session: Session) -> Visitor {
+    Visitor {
+        session,
+        user: None,
+        structure: None,
+    }
+}
+
+/// Resolves the request's session, starting one when there is none (or it ended).
+/// One read transaction; a write only to start a session, end one whose account was
+/// deactivated, or note activity at most once a minute.
+pub fn visit(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    token: Option<&str>,
+) -> Result<Visit, Error> {
+    let found = match token {
+        Some(t) => read_tx(conn, |c| resolve(c, now, policy, t))?,
+        None => None,
+    };
+    match found {
+        Some((visitor, false)) => {
+            touch_if_stale(conn, now, &visitor.session)?;
+            Ok(Visit {
+                visitor,
+                new_token: None,
+            })
+        }
+        Some((ended, true)) => write_tx(conn, |c| {
+            delete(c, &ended.session.id_hash)?;
+            start(c, now)
+        }),
+        None => start(conn, now),
+    }
+}
+
+/// As [`visit`], inside the caller's write transaction.
+pub fn visit_in(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    token: Option<&str>,
+) -> Result<Visit, Error> {
+    let found = match token {
+        Some(t) => resolve(conn, now, policy, t)?,
+        None => None,
+    };
+    match found {
+        Some((visitor, false)) => {
+            touch_if_stale(conn, now, &visitor.session)?;
+            Ok(Visit {
+                visitor,
+                new_token: None,
+            })
+        }
+        Some((ended, true)) => {
+            delete(conn, &ended.session.id_hash)?;
+            start(conn, now)
+        }
+        None => start(conn, now),
+    }
+}
+
+/// The visitor of a cookie token, read only (None: no live session). An account that
+/// is no longer active reads as not logged in.
+pub fn resolve_read(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    token: Option<&str>,
+) -> Result<Option<Visitor>, Error> {
+    let Some(t) = token else { return Ok(None) };
+    Ok(resolve(conn, now, policy, t)?.map(|(v, _)| v))
+}
+
+/// Notes the session's activity when it was last noted over a minute ago.
+pub fn touch_if_stale(conn: &mut DbConn, now: DateTime<Utc>, s: &Session) -> QueryResult<()> {
+    let n = now.naive_utc();
+    if n - s.last_seen > Duration::seconds(TOUCH_EVERY_SECONDS) {
+        diesel::update(sessions::table.filter(sessions::id_hash.eq(&s.id_hash)))
+            .set(sessions::last_seen.eq(n))
             .execute(conn)?;
     }
-    Ok(Some(s))
+    Ok(())
+}
+
+/// Starts an anonymous session.
+pub fn start(conn: &mut DbConn, now: DateTime<Utc>) -> Result<Visit, Error> {
+    let (t, s) = insert(conn, now, None, Stage::Anonymous, &Map::new())?;
+    Ok(Visit {
+        visitor: invalid(s),
+        new_token: Some(t),
+    })
 }
 
 /// Replaces the data object.
@@ -127,24 +330,47 @@ pub fn set_data(conn: &mut DbConn, id_hash: &str, data: &Map<String, Value>) -> 
 }
 
 /// Moves a session to another stage and account, keeping its id (used only before the
-/// password stage; login completion rotates the id with [`create`]).
+/// password stage; login completion rotates the id with [`rotate`]). The stage's lifetime
+/// counts from now (the password stage allows 10 minutes).
 pub fn set_stage(
     conn: &mut DbConn,
     id_hash: &str,
     user_id: Option<&str>,
-    stage: &str,
+    stage: Stage,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    // The stage's lifetime counts from now (the password stage allows 10 minutes).
     diesel::update(sessions::table.filter(sessions::id_hash.eq(id_hash)))
         .set((
             sessions::user_id.eq(user_id),
-            sessions::stage.eq(stage),
+            sessions::stage.eq(stage.as_str()),
             sessions::created_at.eq(now.naive_utc()),
             sessions::last_seen.eq(now.naive_utc()),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Gives a logged-in account a new session id (a fixed or stolen pre-login id is then
+/// worthless). The pending flow state moves along, with the old id under `from`, so an
+/// authorization request started before the login still belongs to this browser.
+pub fn rotate(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    old: &Session,
+    user_id: &str,
+) -> QueryResult<(String, Session)> {
+    delete(conn, &old.id_hash)?;
+    let mut data = Map::new();
+    let carried = old.data();
+    for key in ["next", "interaction"] {
+        if let Some(v) = carried.get(key) {
+            data.insert(key.into(), v.clone());
+        }
+    }
+    if !data.is_empty() {
+        data.insert("from".into(), Value::String(old.id_hash.clone()));
+    }
+    insert(conn, now, Some(user_id), Stage::Full, &data)
 }
 
 /// Ends one session.
@@ -156,4 +382,89 @@ pub fn delete(conn: &mut DbConn, id_hash: &str) -> QueryResult<()> {
 /// Ends every session of an account.
 pub fn delete_for_user(conn: &mut DbConn, user_id: &str) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
+}
+
+/// Ends the visitor's session, journaling the logout of a logged-in account.
+pub fn logout(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    visitor: &Visitor,
+    via: Option<&str>,
+) -> Result<(), Error> {
+    write_tx(conn, |c| logout_in(c, now, visitor, via))
+}
+
+/// As [`logout`], inside the caller's transaction.
+pub fn logout_in(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    visitor: &Visitor,
+    via: Option<&str>,
+) -> Result<(), Error> {
+    use crate::journal::{self, NewEntry};
+    {
+        let c = conn;
+        delete(c, &visitor.session.id_hash)?;
+        if let Some(u) = &visitor.user {
+            let mut e = NewEntry::new("logout").actor(u.actor());
+            if let Some(v) = via {
+                e = e.detail("via", v);
+            }
+            if let Some(s) = &u.current_structure_id {
+                e = e.structure(s);
+            }
+            journal::append(c, now, e)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(stage: Stage, created: i64, seen: i64) -> Session {
+        let t = |m: i64| {
+            DateTime::from_timestamp(1_700_000_000 + m * 60, 0)
+                .unwrap()
+                .naive_utc()
+        };
+        Session {
+            id_hash: String::new(),
+            user_id: None,
+            stage,
+            csrf_token: String::new(),
+            created_at: t(created),
+            last_seen: t(seen),
+            data: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn expiry_follows_idle_absolute_and_second_factor_limits() {
+        let p = Policy {
+            idle: Duration::minutes(30),
+            absolute: Duration::hours(12),
+            second_factor: Duration::minutes(10),
+        };
+        let at = |m: i64| {
+            DateTime::from_timestamp(1_700_000_000 + m * 60, 0)
+                .unwrap()
+                .naive_utc()
+        };
+        assert!(!session(Stage::Full, 0, 0).expired(at(29), &p));
+        assert!(session(Stage::Full, 0, 0).expired(at(31), &p));
+        assert!(!session(Stage::Full, 0, 700).expired(at(710), &p));
+        assert!(session(Stage::Full, 0, 725).expired(at(730), &p));
+        assert!(session(Stage::Password, 0, 9).expired(at(11), &p));
+        assert!(!session(Stage::Password, 0, 9).expired(at(9), &p));
+    }
+
+    #[test]
+    fn stage_round_trips_through_text() {
+        for s in [Stage::Anonymous, Stage::Password, Stage::Full] {
+            assert_eq!(Stage::try_from(s.as_str().to_string()), Ok(s));
+        }
+        assert!(Stage::try_from("root".to_string()).is_err());
+    }
 }

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::domain::valid_siret;
+use crate::error::Error;
 use crate::journal::{self, NewEntry};
 use crate::store::schema::structures;
 use crate::store::DbConn;
@@ -27,26 +28,6 @@ pub struct Structure {
     pub created_at: NaiveDateTime,
 }
 
-/// Why a structure cannot be created.
-#[derive(Debug, thiserror::Error)]
-pub enum StructureError {
-    /// Bad name.
-    #[error("le nom de la structure est obligatoire (200 caractères au plus)")]
-    Name,
-    /// Bad SIRET.
-    #[error("le SIRET doit comporter 14 chiffres et être valide (clé de Luhn)")]
-    Siret,
-    /// Duplicate SIRET.
-    #[error("une structure avec ce SIRET existe déjà")]
-    Duplicate,
-    /// Storage failure.
-    #[error(transparent)]
-    Journal(#[from] journal::JournalError),
-    /// Storage failure.
-    #[error(transparent)]
-    Query(#[from] diesel::result::Error),
-}
-
 /// Creates a structure and journals it, in the caller's transaction.
 pub fn create(
     conn: &mut DbConn,
@@ -55,21 +36,21 @@ pub fn create(
     name: &str,
     siret: &str,
     address: &str,
-) -> Result<Structure, StructureError> {
+) -> Result<Structure, Error> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(StructureError::Name);
+        return Err(Error::StructureName);
     }
     let siret: String = siret.chars().filter(|c| !c.is_whitespace()).collect();
     if !valid_siret(&siret) {
-        return Err(StructureError::Siret);
+        return Err(Error::Siret);
     }
     let exists: i64 = structures::table
         .filter(structures::siret.eq(&siret))
         .count()
         .get_result(conn)?;
     if exists > 0 {
-        return Err(StructureError::Duplicate);
+        return Err(Error::DuplicateSiret);
     }
     let s = Structure {
         id: uuid::Uuid::new_v4().to_string(),

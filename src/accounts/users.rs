@@ -5,13 +5,14 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::structures::Structure;
-use super::{password, sessions, totp, AccountError};
+use super::{password, sessions, totp};
 use crate::crypto::{new_token, sha256_hex, SecretBox};
 use crate::domain::password_policy;
 use crate::domain::roles::{Role, Roles};
+use crate::error::Error;
 use crate::journal::{self, NewEntry};
 use crate::store::schema::{enrolment_tokens, memberships, structures, totp_cards, users};
-use crate::store::DbConn;
+use crate::store::{write_tx, DbConn};
 
 /// Validity of an enrolment link.
 pub const ENROLMENT_VALIDITY_HOURS: i64 = 48;
@@ -73,7 +74,7 @@ impl User {
 }
 
 /// Normalises and checks an e-mail address.
-pub fn normalize_email(email: &str) -> Result<String, AccountError> {
+pub fn normalize_email(email: &str) -> Result<String, Error> {
     let e = email.trim().to_lowercase();
     let valid = e.len() <= 254
         && e.split_once('@').is_some_and(|(local, domain)| {
@@ -89,7 +90,7 @@ pub fn normalize_email(email: &str) -> Result<String, AccountError> {
     if valid {
         Ok(e)
     } else {
-        Err(AccountError::Email)
+        Err(Error::Email)
     }
 }
 
@@ -117,21 +118,21 @@ pub fn create(
     actor: &str,
     secrets: &SecretBox,
     new: NewUser,
-) -> Result<User, AccountError> {
+) -> Result<User, Error> {
     let email = normalize_email(&new.email)?;
     let name = new.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(AccountError::Name);
+        return Err(Error::Name);
     }
     let roles = Roles::new(new.roles);
     if roles.is_empty() {
-        return Err(AccountError::NoRole);
+        return Err(Error::NoRole);
     }
     if let Some(p) = &new.password {
-        password_policy::check(p, &email).map_err(AccountError::Password)?;
+        password_policy::check(p, &email).map_err(Error::Password)?;
     }
     if find_by_email(conn, &email)?.is_some() {
-        return Err(AccountError::DuplicateEmail);
+        return Err(Error::DuplicateEmail);
     }
     if let Some(s) = &new.structure {
         let exists: i64 = structures::table
@@ -139,7 +140,7 @@ pub fn create(
             .count()
             .get_result(conn)?;
         if exists == 0 {
-            return Err(AccountError::UnknownStructure);
+            return Err(Error::UnknownStructure);
         }
     }
     let id = uuid::Uuid::new_v4().to_string();
@@ -203,6 +204,27 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<User>> {
         .optional()
 }
 
+/// An account and its current structure (None unless it is still a member of it).
+pub fn find_with_structure(
+    conn: &mut DbConn,
+    id: &str,
+) -> QueryResult<Option<(User, Option<Structure>)>> {
+    let Some(user) = find(conn, id)? else {
+        return Ok(None);
+    };
+    let structure = match &user.current_structure_id {
+        Some(sid) => memberships::table
+            .inner_join(structures::table)
+            .filter(memberships::user_id.eq(&user.id))
+            .filter(memberships::structure_id.eq(sid))
+            .select(Structure::as_select())
+            .first(conn)
+            .optional()?,
+        None => None,
+    };
+    Ok(Some((user, structure)))
+}
+
 /// Structures the account belongs to, by name.
 pub fn structures_of(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<Structure>> {
     memberships::table
@@ -232,31 +254,34 @@ pub struct MemberRow {
     pub card_serial: Option<String>,
 }
 
-impl MemberRow {
-    /// True when a second factor is usable.
-    pub fn has_second_factor(&self) -> bool {
-        self.user.totp_secret_enc.is_some() || self.card_serial.is_some()
-    }
+/// Accounts of a structure, by name, with their card (one query).
+pub fn members(conn: &mut DbConn, structure_id: &str) -> QueryResult<Vec<MemberRow>> {
+    let rows: Vec<(User, Option<String>)> = memberships::table
+        .inner_join(users::table.left_join(totp_cards::table))
+        .filter(memberships::structure_id.eq(structure_id))
+        .order((users::name.asc(), users::id.asc()))
+        .select((User::as_select(), totp_cards::serial.nullable()))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(user, card_serial)| MemberRow { user, card_serial })
+        .collect())
 }
 
-/// Accounts of a structure, by name.
-pub fn members(conn: &mut DbConn, structure_id: &str) -> QueryResult<Vec<MemberRow>> {
-    let list: Vec<User> = memberships::table
-        .inner_join(users::table)
+/// One account of a structure, with its card.
+pub fn member(
+    conn: &mut DbConn,
+    structure_id: &str,
+    user_id: &str,
+) -> QueryResult<Option<MemberRow>> {
+    let row: Option<(User, Option<String>)> = memberships::table
+        .inner_join(users::table.left_join(totp_cards::table))
         .filter(memberships::structure_id.eq(structure_id))
-        .order(users::name.asc())
-        .select(User::as_select())
-        .load(conn)?;
-    let mut rows = Vec::with_capacity(list.len());
-    for user in list {
-        let card_serial = totp_cards::table
-            .filter(totp_cards::user_id.eq(&user.id))
-            .select(totp_cards::serial)
-            .first(conn)
-            .optional()?;
-        rows.push(MemberRow { user, card_serial });
-    }
-    Ok(rows)
+        .filter(users::id.eq(user_id))
+        .select((User::as_select(), totp_cards::serial.nullable()))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(user, card_serial)| MemberRow { user, card_serial }))
 }
 
 /// Activates or deactivates an account; deactivation ends its sessions at once.
@@ -267,7 +292,7 @@ pub fn set_active(
     structure: Option<&str>,
     user_id: &str,
     active: bool,
-) -> Result<(), AccountError> {
+) -> Result<(), Error> {
     let n = diesel::update(users::table.filter(users::id.eq(user_id)))
         .set((
             users::active.eq(active),
@@ -276,7 +301,7 @@ pub fn set_active(
         ))
         .execute(conn)?;
     if n == 0 {
-        return Err(AccountError::NotFound);
+        return Err(Error::NotFound);
     }
     if !active {
         sessions::delete_for_user(conn, user_id)?;
@@ -302,7 +327,7 @@ pub fn issue_enrolment(
     actor: &str,
     structure: Option<&str>,
     user_id: &str,
-) -> Result<String, AccountError> {
+) -> Result<String, Error> {
     let token = new_token();
     // Older unused links of the account stop working: only the newest is valid.
     diesel::update(
@@ -339,7 +364,7 @@ pub fn reset_second_factor(
     actor: &str,
     structure: &str,
     user_id: &str,
-) -> Result<String, AccountError> {
+) -> Result<String, Error> {
     let n = diesel::update(users::table.filter(users::id.eq(user_id)))
         .set((
             users::totp_secret_enc.eq(None::<String>),
@@ -347,7 +372,7 @@ pub fn reset_second_factor(
         ))
         .execute(conn)?;
     if n == 0 {
-        return Err(AccountError::NotFound);
+        return Err(Error::NotFound);
     }
     diesel::update(totp_cards::table.filter(totp_cards::user_id.eq(user_id)))
         .set(totp_cards::user_id.eq(None::<String>))
@@ -403,21 +428,18 @@ pub fn enrolment_for(
 
 /// The pending TOTP secret of an enrolment, created on first view.
 pub fn pending_secret(
-    conn: &mut DbConn,
     secrets: &SecretBox,
     token_hash: &str,
     user: &User,
     existing: Option<String>,
-) -> Result<Vec<u8>, AccountError> {
-    let ctx = format!("enrol:{}", user.id);
+) -> Result<Vec<u8>, Error> {
     if let Some(enc) = existing {
-        return Ok(secrets.open(&ctx, &enc)?);
+        // Links issued before secrets were derived kept theirs sealed in the row.
+        return Ok(secrets.open(&format!("enrol:{}", user.id), &enc)?);
     }
-    let secret = totp::new_secret();
-    diesel::update(enrolment_tokens::table.filter(enrolment_tokens::token_hash.eq(token_hash)))
-        .set(enrolment_tokens::totp_pending_enc.eq(Some(secrets.seal(&ctx, &secret)?)))
-        .execute(conn)?;
-    Ok(secret)
+    // Derived from the link, so showing the enrolment page writes nothing and a reload
+    // shows the same secret.
+    Ok(secrets.derive(&format!("enrol:{}:{token_hash}", user.id))?)
 }
 
 /// Completes an enrolment: password (when not yet set) and the app's first valid code.
@@ -428,21 +450,33 @@ pub fn complete_enrolment(
     token: &str,
     new_password: Option<&str>,
     code: &str,
-) -> Result<User, AccountError> {
-    let (hash, user, pending) =
-        enrolment_for(conn, now, token)?.ok_or(AccountError::LinkInvalid)?;
-    let secret = pending_secret(conn, secrets, &hash, &user, pending)?;
+) -> Result<User, Error> {
+    write_tx(conn, |c| {
+        complete_enrolment_in(c, now, secrets, token, new_password, code)
+    })
+}
+
+fn complete_enrolment_in(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    secrets: &SecretBox,
+    token: &str,
+    new_password: Option<&str>,
+    code: &str,
+) -> Result<User, Error> {
+    let (hash, user, pending) = enrolment_for(conn, now, token)?.ok_or(Error::LinkInvalid)?;
+    let secret = pending_secret(secrets, &hash, &user, pending)?;
     let password_hash = match (&user.password_hash, new_password) {
         (Some(_), _) => None,
         (None, Some(p)) => {
-            password_policy::check(p, &user.email).map_err(AccountError::Password)?;
+            password_policy::check(p, &user.email).map_err(Error::Password)?;
             Some(password::hash(p))
         }
-        (None, None) => return Err(AccountError::Password("Choisissez un mot de passe.")),
+        (None, None) => return Err(Error::Password("Choisissez un mot de passe.")),
     };
     let step = match totp::check(&secret, code, now, None) {
         totp::Check::Accepted(step) => step,
-        _ => return Err(AccountError::WrongCode),
+        _ => return Err(Error::WrongCode),
     };
     diesel::update(users::table.filter(users::id.eq(&user.id)))
         .set((
@@ -477,9 +511,9 @@ pub fn switch_structure(
     now: DateTime<Utc>,
     user: &User,
     structure_id: &str,
-) -> Result<(), AccountError> {
+) -> Result<(), Error> {
     if !is_member(conn, &user.id, structure_id)? {
-        return Err(AccountError::NotFound);
+        return Err(Error::NotFound);
     }
     diesel::update(users::table.filter(users::id.eq(&user.id)))
         .set(users::current_structure_id.eq(Some(structure_id)))

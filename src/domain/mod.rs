@@ -1,5 +1,6 @@
 //! Pure rules of the domain: no I/O, no clock reads.
 
+pub mod identity;
 pub mod mandate;
 pub mod password_policy;
 pub mod roles;

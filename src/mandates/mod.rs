@@ -7,56 +7,26 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::crypto::{new_token, sha256_hex, CryptoError, SecretBox};
+use crate::crypto::{sha256_hex, SecretBox};
+use crate::domain::identity::{FcError, FlowSecrets, Identity};
 use crate::domain::mandate::{
     self as rules, attestation_text, authorisation_state, AttestationFacts, AuthorisationState,
     Demarche, MandateDuration, ATTESTATION_VERSION,
 };
-use crate::federation::client::{FlowSecrets, Identity};
-use crate::journal::{self, JournalError, NewEntry};
+use crate::journal::{self, NewEntry};
 use crate::store::schema::{
     authorisations, consent_requests, mandates, structures, usagers, users,
 };
-use crate::store::DbConn;
+use crate::store::{write_tx, DbConn};
+
+diesel::define_sql_function! {
+    /// SQL `lower`, on both backends.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+use crate::error::Error;
 
 /// How long a started creation (FranceConnect round trip and consent page) stays valid.
 pub const CONSENT_VALIDITY_MINUTES: i64 = 15;
-
-/// Errors of mandate operations (French messages reach users).
-#[derive(Debug, thiserror::Error)]
-pub enum MandateError {
-    /// Bad démarches or duration.
-    #[error("{0}")]
-    Invalid(String),
-    /// The consent request is unknown, used, expired or not this browser's.
-    #[error("Cette demande de mandat n’est plus valable (déjà utilisée, expirée ou ouverte dans un autre navigateur). Recommencez la création du mandat.")]
-    RequestInvalid,
-    /// Unknown or out-of-scope object.
-    #[error("introuvable")]
-    NotFound,
-    /// Already revoked or expired.
-    #[error("Cette autorisation n’est plus active.")]
-    NotActive,
-    /// Encryption failure.
-    #[error(transparent)]
-    Crypto(#[from] CryptoError),
-    /// Journal failure.
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    /// Storage failure.
-    #[error("erreur de base de données : {0}")]
-    Query(#[from] diesel::result::Error),
-}
-
-impl MandateError {
-    /// True for the user's input, not the service's fault.
-    pub fn is_refusal(&self) -> bool {
-        matches!(
-            self,
-            MandateError::Invalid(_) | MandateError::RequestInvalid | MandateError::NotActive
-        )
-    }
-}
 
 /// A usager.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
@@ -204,7 +174,38 @@ pub fn start_request(
     duration: MandateDuration,
     state: &str,
     flow: &FlowSecrets,
-) -> Result<String, MandateError> {
+) -> Result<String, Error> {
+    write_tx(conn, |c| {
+        start_request_in(
+            c,
+            now,
+            secrets,
+            session_hash,
+            structure_id,
+            aidant,
+            actor,
+            demarches,
+            duration,
+            state,
+            flow,
+        )
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start_request_in(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    secrets: &SecretBox,
+    session_hash: &str,
+    structure_id: &str,
+    aidant: &str,
+    actor: &str,
+    demarches: &[&'static Demarche],
+    duration: MandateDuration,
+    state: &str,
+    flow: &FlowSecrets,
+) -> Result<String, Error> {
     let id = uuid::Uuid::new_v4().to_string();
     let sealed = secrets.seal(
         &format!("consent:{id}"),
@@ -246,7 +247,7 @@ pub fn take_by_state(
     now: DateTime<Utc>,
     secrets: &SecretBox,
     state: &str,
-) -> Result<Option<(ConsentRequest, FlowSecrets)>, MandateError> {
+) -> Result<Option<(ConsentRequest, FlowSecrets)>, Error> {
     let hash = sha256_hex(state.as_bytes());
     let req: Option<ConsentRequest> = consent_requests::table
         .filter(consent_requests::state_hash.eq(&hash))
@@ -276,7 +277,7 @@ pub fn take_by_state(
     }
     let flow: FlowSecrets =
         serde_json::from_slice(&secrets.open(&format!("consent:{}", req.id), &req.secrets_enc)?)
-            .map_err(|_| MandateError::RequestInvalid)?;
+            .map_err(|_| Error::RequestInvalid)?;
     Ok(Some((req, flow)))
 }
 
@@ -286,7 +287,7 @@ pub fn set_identity(
     secrets: &SecretBox,
     request_id: &str,
     identity: &Identity,
-) -> Result<(), MandateError> {
+) -> Result<(), Error> {
     let sealed = secrets.seal(
         &format!("identity:{request_id}"),
         serde_json::to_string(identity)
@@ -309,7 +310,7 @@ pub fn fail_request(
     request: Option<&ConsentRequest>,
     actor: Option<&str>,
     reason: &str,
-) -> Result<(), MandateError> {
+) -> Result<(), Error> {
     let mut e = NewEntry::new("mandate.consent_failed").detail("reason", reason);
     if let Some(r) = request {
         diesel::update(
@@ -338,27 +339,24 @@ pub fn pending_consent(
     request_id: &str,
     aidant_id: &str,
     session_hash: &str,
-) -> Result<(ConsentRequest, Identity), MandateError> {
+) -> Result<(ConsentRequest, Identity), Error> {
     let req: ConsentRequest = consent_requests::table
         .filter(consent_requests::id.eq(request_id))
         .select(ConsentRequest::as_select())
         .first(conn)
         .optional()?
-        .ok_or(MandateError::RequestInvalid)?;
+        .ok_or(Error::RequestInvalid)?;
     if req.status != "pending_consent"
         || req.aidant_id != aidant_id
         || req.session_hash != session_hash
         || req.expires_at <= now.naive_utc()
     {
-        return Err(MandateError::RequestInvalid);
+        return Err(Error::RequestInvalid);
     }
-    let enc = req
-        .identity_enc
-        .clone()
-        .ok_or(MandateError::RequestInvalid)?;
+    let enc = req.identity_enc.clone().ok_or(Error::RequestInvalid)?;
     let identity: Identity =
         serde_json::from_slice(&secrets.open(&format!("identity:{}", req.id), &enc)?)
-            .map_err(|_| MandateError::RequestInvalid)?;
+            .map_err(|_| Error::RequestInvalid)?;
     Ok((req, identity))
 }
 
@@ -379,7 +377,7 @@ pub fn upsert_usager(
     now: DateTime<Utc>,
     actor: &str,
     identity: &Identity,
-) -> Result<Usager, MandateError> {
+) -> Result<Usager, Error> {
     let existing: Option<Usager> = usagers::table
         .filter(usagers::fc_sub.eq(&identity.sub))
         .select(Usager::as_select())
@@ -444,11 +442,9 @@ pub fn create_mandate(
     identity: &Identity,
     demarches: &[&'static Demarche],
     duration: MandateDuration,
-) -> Result<Created, MandateError> {
+) -> Result<Created, Error> {
     if demarches.is_empty() {
-        return Err(MandateError::Invalid(
-            "Choisissez au moins une démarche.".into(),
-        ));
+        return Err(Error::Invalid("Choisissez au moins une démarche.".into()));
     }
     let usager = upsert_usager(conn, now, actor, identity)?;
     let (structure_name, siret): (String, String) = structures::table
@@ -580,12 +576,12 @@ pub fn confirm_consent(
     aidant_id: &str,
     session_hash: &str,
     current_structure: &str,
-) -> Result<Created, MandateError> {
+) -> Result<Created, Error> {
     let (req, identity) = pending_consent(conn, now, secrets, request_id, aidant_id, session_hash)?;
     // The person consented to the structure named on the page, which is the aidant's
     // current one: it must be the structure the request was started for.
     if req.structure_id != current_structure {
-        return Err(MandateError::RequestInvalid);
+        return Err(Error::RequestInvalid);
     }
     let moved = diesel::update(
         consent_requests::table
@@ -598,7 +594,7 @@ pub fn confirm_consent(
     ))
     .execute(conn)?;
     if moved == 0 {
-        return Err(MandateError::RequestInvalid);
+        return Err(Error::RequestInvalid);
     }
     create_mandate(
         conn,
@@ -749,58 +745,287 @@ pub struct ActiveUsager {
     pub next_expiry: NaiveDateTime,
 }
 
-/// Usagers with an active authorisation in `structure_id`, optionally filtered by a name
-/// search (case-insensitive, on given and family names), by family name.
+/// FranceConnect's answer at the callback, as sent.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct CallbackParams {
+    /// RFC 9207 issuer.
+    #[serde(default)]
+    pub iss: Option<String>,
+    /// The code.
+    #[serde(default)]
+    pub code: String,
+    /// Our state.
+    #[serde(default)]
+    pub state: String,
+    /// An error code instead of a code.
+    #[serde(default)]
+    pub error: String,
+}
+
+/// Who received the callback.
+#[derive(Debug, Clone)]
+pub struct CallbackBy {
+    /// The browser's session.
+    pub session_hash: String,
+    /// The logged-in account, if any.
+    pub user_id: Option<String>,
+}
+
+/// After the state is consumed: exchange the code with FranceConnect, or stop.
+#[derive(Debug)]
+pub enum Callback {
+    /// Exchange the code (outside any transaction), then call [`callback_finish`].
+    Exchange(Box<ConsentRequest>, FlowSecrets),
+    /// Consent can be given at this request's page.
+    Consent(String),
+    /// Refused, journaled; the French message to show.
+    Failed(String),
+}
+
+const UNKNOWN_ANSWER: &str = "Cette réponse de FranceConnect ne correspond à aucune demande en cours (lien déjà utilisé ou expiré). Aucun mandat n’a été créé.";
+
+/// Checks a consumed request against the callback (pure): `Err((reason, message))`.
+pub fn check_callback(
+    request: &ConsentRequest,
+    by: &CallbackBy,
+    q: &CallbackParams,
+    fc_issuer: &str,
+) -> Result<(), (&'static str, String)> {
+    if request.status == "replayed" {
+        return Err(("replayed_state", UNKNOWN_ANSWER.into()));
+    }
+    if request.session_hash != by.session_hash
+        || by.user_id.as_deref() != Some(request.aidant_id.as_str())
+    {
+        return Err(("session_mismatch", "Cette demande de mandat a été ouverte dans une autre session. Aucun mandat n’a été créé.".into()));
+    }
+    // RFC 9207: when the provider names itself, it must be the one we sent the person to.
+    if q.iss
+        .as_deref()
+        .is_some_and(|i| i.trim_end_matches('/') != fc_issuer.trim_end_matches('/'))
+    {
+        return Err(("issuer_mismatch", "La réponse ne provient pas du fournisseur d’identité attendu. Aucun mandat n’a été créé.".into()));
+    }
+    if !q.error.is_empty() {
+        let e = if q.error == "access_denied" {
+            FcError::Cancelled
+        } else {
+            FcError::Provider(q.error.clone())
+        };
+        return Err((e.reason(), e.to_string()));
+    }
+    Ok(())
+}
+
+/// The callback's first step, in one transaction: consumes the state once (a second use
+/// is a replay) and checks the answer; a refusal is journaled (`mandate.consent_failed`).
+pub fn callback_begin(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    secrets: &SecretBox,
+    by: &CallbackBy,
+    q: &CallbackParams,
+    fc_issuer: &str,
+) -> Result<Callback, Error> {
+    let actor = by.user_id.as_ref().map(|u| format!("user:{u}"));
+    write_tx(conn, |c| {
+        if q.state.is_empty() {
+            fail_request(c, now, None, actor.as_deref(), "missing_state")?;
+            return Ok(Callback::Failed(UNKNOWN_ANSWER.into()));
+        }
+        let Some((request, flow)) = take_by_state(c, now, secrets, &q.state)? else {
+            fail_request(c, now, None, actor.as_deref(), "unknown_state")?;
+            return Ok(Callback::Failed(UNKNOWN_ANSWER.into()));
+        };
+        match check_callback(&request, by, q, fc_issuer) {
+            Ok(()) => Ok(Callback::Exchange(Box::new(request), flow)),
+            Err((reason, message)) => {
+                fail_request(c, now, Some(&request), actor.as_deref(), reason)?;
+                Ok(Callback::Failed(message))
+            }
+        }
+    })
+}
+
+/// The callback's last step, in one transaction: keeps the proven identity (sealed) for
+/// the consent page, or journals why the exchange failed.
+pub fn callback_finish(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    secrets: &SecretBox,
+    request: &ConsentRequest,
+    exchanged: Result<Identity, FcError>,
+) -> Result<Callback, Error> {
+    write_tx(conn, |c| match exchanged {
+        Ok(identity) => {
+            set_identity(c, secrets, &request.id, &identity)?;
+            Ok(Callback::Consent(request.id.clone()))
+        }
+        Err(e) => {
+            fail_request(c, now, Some(request), None, e.reason())?;
+            Ok(Callback::Failed(e.to_string()))
+        }
+    })
+}
+
+/// Usagers with an active authorisation in the structure, by name, at most `limit`,
+/// optionally those whose names contain `search` (case-insensitive). Two queries
+/// whatever the structure's size: the page of usagers, then their active démarches.
 pub fn active_usagers(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     structure_id: &str,
     search: &str,
+    limit: i64,
 ) -> QueryResult<Vec<ActiveUsager>> {
-    let rows: Vec<(Usager, String, NaiveDateTime)> = authorisations::table
-        .inner_join(mandates::table.inner_join(usagers::table))
+    let n = now.naive_utc();
+    let mut q = usagers::table
+        .inner_join(mandates::table.inner_join(authorisations::table))
         .filter(mandates::structure_id.eq(structure_id))
-        .filter(mandates::expires_at.gt(now.naive_utc()))
+        .filter(mandates::expires_at.gt(n))
+        .filter(authorisations::revoked_at.is_null())
+        .select(Usager::as_select())
+        .distinct()
+        .order((
+            usagers::family_name.asc(),
+            usagers::given_name.asc(),
+            usagers::id.asc(),
+        ))
+        .limit(limit)
+        .into_boxed();
+    let needle = search.trim().to_lowercase();
+    if !needle.is_empty() {
+        let pattern = format!(
+            "%{}%",
+            needle
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        q = q.filter(
+            lower(usagers::given_name)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(usagers::family_name)
+                    .like(pattern.clone())
+                    .escape('\\'))
+                .or(lower(diesel::dsl::sql::<diesel::sql_types::Text>(
+                    "COALESCE(usagers.preferred_username, '')",
+                ))
+                .like(pattern)
+                .escape('\\')),
+        );
+    }
+    let list: Vec<Usager> = q.load(conn)?;
+    let ids: Vec<&str> = list.iter().map(|u| u.id.as_str()).collect();
+    let rows: Vec<(String, String, NaiveDateTime)> = authorisations::table
+        .inner_join(mandates::table)
+        .filter(mandates::structure_id.eq(structure_id))
+        .filter(mandates::usager_id.eq_any(&ids))
+        .filter(mandates::expires_at.gt(n))
         .filter(authorisations::revoked_at.is_null())
         .select((
-            Usager::as_select(),
+            mandates::usager_id,
             authorisations::demarche,
             mandates::expires_at,
         ))
         .load(conn)?;
-    let needle = search.trim().to_lowercase();
-    let mut out: Vec<ActiveUsager> = Vec::new();
+    let mut by_id: std::collections::HashMap<String, (Vec<String>, NaiveDateTime)> =
+        std::collections::HashMap::with_capacity(list.len());
     for (u, d, exp) in rows {
-        if !needle.is_empty() {
-            let hay = format!(
-                "{} {} {}",
-                u.given_name,
-                u.family_name,
-                u.preferred_username.clone().unwrap_or_default()
-            )
-            .to_lowercase();
-            if !hay.contains(&needle) {
-                continue;
-            }
+        let e = by_id.entry(u).or_insert_with(|| (Vec::new(), exp));
+        if !e.0.contains(&d) {
+            e.0.push(d);
         }
-        match out.iter_mut().find(|a| a.usager.id == u.id) {
-            Some(a) => {
-                if !a.demarches.contains(&d) {
-                    a.demarches.push(d);
-                }
-                a.next_expiry = a.next_expiry.min(exp);
-            }
-            None => out.push(ActiveUsager {
-                usager: u,
-                demarches: vec![d],
-                next_expiry: exp,
-            }),
-        }
+        e.1 = e.1.min(exp);
     }
-    out.sort_by(|a, b| {
-        (&a.usager.family_name, &a.usager.given_name)
-            .cmp(&(&b.usager.family_name, &b.usager.given_name))
-    });
+    Ok(list
+        .into_iter()
+        .filter_map(|u| {
+            let (mut demarches, next_expiry) = by_id.remove(&u.id)?;
+            demarches.sort_by_key(|d| rules::DEMARCHES.iter().position(|x| x.code == d));
+            Some(ActiveUsager {
+                usager: u,
+                demarches,
+                next_expiry,
+            })
+        })
+        .collect())
+}
+
+/// Usagers of the structure whose earliest active mandate ends before `before`, soonest
+/// first, at most `limit`.
+pub fn expiring_usagers(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    structure_id: &str,
+    before: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<(Usager, NaiveDateTime)>> {
+    let n = now.naive_utc();
+    let rows: Vec<(Usager, NaiveDateTime)> = usagers::table
+        .inner_join(mandates::table.inner_join(authorisations::table))
+        .filter(mandates::structure_id.eq(structure_id))
+        .filter(mandates::expires_at.gt(n))
+        .filter(mandates::expires_at.le(before))
+        .filter(authorisations::revoked_at.is_null())
+        .select((Usager::as_select(), mandates::expires_at))
+        .distinct()
+        .order((mandates::expires_at.asc(), usagers::id.asc()))
+        .limit(limit * 4)
+        .load(conn)?;
+    let mut seen = std::collections::HashSet::new();
+    Ok(rows
+        .into_iter()
+        .filter(|(u, _)| seen.insert(u.id.clone()))
+        .take(usize::try_from(limit).unwrap_or(0))
+        .collect())
+}
+
+/// A usager by id.
+pub fn usager_by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<Usager>> {
+    usagers::table
+        .filter(usagers::id.eq(id))
+        .select(Usager::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// An active authorisation usable for a use.
+#[derive(Debug, Clone)]
+pub struct Usable {
+    /// Authorisation.
+    pub authorisation_id: String,
+    /// Mandate.
+    pub mandate_id: String,
+    /// Démarche code.
+    pub demarche: String,
+}
+
+/// The usager's active authorisations in the structure (filtered in SQL).
+pub fn usable_authorisations(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    structure_id: &str,
+    usager_id: &str,
+) -> QueryResult<Vec<Usable>> {
+    let rows: Vec<(String, String, String)> = authorisations::table
+        .inner_join(mandates::table)
+        .filter(mandates::structure_id.eq(structure_id))
+        .filter(mandates::usager_id.eq(usager_id))
+        .filter(mandates::expires_at.gt(now.naive_utc()))
+        .filter(authorisations::revoked_at.is_null())
+        .select((authorisations::id, mandates::id, authorisations::demarche))
+        .load(conn)?;
+    let mut out: Vec<Usable> = rows
+        .into_iter()
+        .map(|(a, m, d)| Usable {
+            authorisation_id: a,
+            mandate_id: m,
+            demarche: d,
+        })
+        .collect();
+    out.sort_by_key(|u| rules::DEMARCHES.iter().position(|x| x.code == u.demarche));
     Ok(out)
 }
 
@@ -832,16 +1057,16 @@ pub fn revoke_authorisation(
     actor: &str,
     structure_id: &str,
     authorisation_id: &str,
-) -> Result<MandateView, MandateError> {
+) -> Result<MandateView, Error> {
     let view = mandate_of_authorisation(conn, now, structure_id, authorisation_id)?
-        .ok_or(MandateError::NotFound)?;
+        .ok_or(Error::NotFound)?;
     let mandate_id = view.mandate.id.clone();
     let active = view
         .authorisations
         .iter()
         .any(|(a, s)| a.id == authorisation_id && *s == AuthorisationState::Active);
     if !active {
-        return Err(MandateError::NotActive);
+        return Err(Error::NotActive);
     }
     diesel::update(authorisations::table.filter(authorisations::id.eq(authorisation_id)))
         .set((
@@ -867,7 +1092,7 @@ pub fn revoke_authorisation(
             .authorisation(authorisation_id)
             .detail("demarche", a),
     )?;
-    mandate_in(conn, now, structure_id, &mandate_id)?.ok_or(MandateError::NotFound)
+    mandate_in(conn, now, structure_id, &mandate_id)?.ok_or(Error::NotFound)
 }
 
 /// Revokes a whole mandate of the structure: every active authorisation (journaled).
@@ -877,8 +1102,8 @@ pub fn revoke_mandate(
     actor: &str,
     structure_id: &str,
     mandate_id: &str,
-) -> Result<MandateView, MandateError> {
-    let view = mandate_in(conn, now, structure_id, mandate_id)?.ok_or(MandateError::NotFound)?;
+) -> Result<MandateView, Error> {
+    let view = mandate_in(conn, now, structure_id, mandate_id)?.ok_or(Error::NotFound)?;
     let active: Vec<String> = view
         .authorisations
         .iter()
@@ -886,7 +1111,7 @@ pub fn revoke_mandate(
         .map(|(a, _)| a.id.clone())
         .collect();
     if active.is_empty() {
-        return Err(MandateError::NotActive);
+        return Err(Error::NotActive);
     }
     diesel::update(authorisations::table.filter(authorisations::id.eq_any(&active)))
         .set((
@@ -908,7 +1133,7 @@ pub fn revoke_mandate(
             .mandate(mandate_id)
             .detail("authorisations", active),
     )?;
-    mandate_in(conn, now, structure_id, mandate_id)?.ok_or(MandateError::NotFound)
+    mandate_in(conn, now, structure_id, mandate_id)?.ok_or(Error::NotFound)
 }
 
 /// The attestation text of a mandate, recomputed from the database (same digest as at
@@ -934,9 +1159,4 @@ pub fn attestation(conn: &mut DbConn, view: &MandateView) -> QueryResult<String>
         created_at: view.mandate.created_at,
         expires_at: view.mandate.expires_at,
     }))
-}
-
-/// A fresh random state token (for tests and the simulator).
-pub fn new_state() -> String {
-    new_token()
 }

@@ -166,16 +166,14 @@ impl Store {
         let pool = r2d2::Pool::builder()
             .max_size(size.max(1))
             .min_idle(Some(1))
+            // A checkout test is one more round trip (and transaction) per request; a
+            // broken connection is noticed by `has_broken` and replaced instead.
+            .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(5))
             .build(Manager {
                 backend: backend.clone(),
             })?;
         Ok(Store { pool, backend })
-    }
-
-    /// The backend in use.
-    pub fn backend(&self) -> &Backend {
-        &self.backend
     }
 
     /// A connection from the pool (blocking: call from a blocking thread).
@@ -255,6 +253,29 @@ where
     match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
+            Err(e)
+        }
+    }
+}
+
+/// Runs `f` inside a read-only transaction: one consistent snapshot, and one transaction
+/// instead of one per statement. The closure's error rolls back.
+pub fn read_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN")?,
+        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN READ ONLY")?,
     }
     match f(conn) {
         Ok(value) => {

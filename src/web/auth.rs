@@ -5,14 +5,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::session::{client_addr, context, see_other, set_flash, take_flash, Ctx, WebError};
-use super::{blocking, render, AppState, Layout};
+use super::session::{
+    client_addr, see_other, session_cookie, session_cookie_removal, with_flash, Ctx,
+};
+use super::{render, App, AppState, Layout, Run, WebError};
 use crate::accounts::login::{self, CodeStep, PasswordStep};
-use crate::accounts::sessions::{self, stage};
-use crate::accounts::{totp, users, AccountError};
-use crate::crypto::SecretBox;
-use crate::journal::{self, NewEntry};
-use crate::store::write_tx;
+use crate::accounts::{sessions, totp, users};
 
 /// The one message for every login refusal: it must not tell which part was wrong.
 pub const LOGIN_REFUSED: &str =
@@ -49,19 +47,15 @@ fn with_status(status: StatusCode, mut resp: HttpResponse) -> HttpResponse {
     resp
 }
 
-async fn login_form(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
+async fn login_form(ctx: Ctx, app: App) -> Result<HttpResponse, WebError> {
     if ctx.user.is_some() {
         return Ok(see_other("/espace"));
     }
-    let info = take_flash(&state, &ctx).await?;
+    let info = ctx.flash();
     Ok(ctx.finish(
-        &state,
+        &app,
         render(&LoginPage {
-            layout: ctx.layout(&state),
+            layout: ctx.layout(&app),
             error: None,
             info,
             email: String::new(),
@@ -82,38 +76,32 @@ pub struct LoginForm {
 
 async fn login_submit(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    ctx: Ctx,
+    app: App,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
     ctx.check_csrf(&form.csrf_token)?;
     let form = form.into_inner();
     let addr = client_addr(&req);
-    let st = state.clone().into_inner();
-    let email = form.email.clone();
-    let session_id = ctx.session.id_hash.clone();
-    let outcome = blocking(move || -> Result<PasswordStep, WebError> {
-        let mut conn = st.store.conn()?;
-        let now = st.clock.now();
-        let outcome = login::password_step(
-            &mut conn,
-            now,
-            &st.settings.login_policy(),
-            &addr,
-            &email,
-            &form.password,
-        )?;
-        if let PasswordStep::Accepted(user) = &outcome {
-            sessions::set_stage(&mut conn, &session_id, Some(&user.id), stage::PASSWORD, now)?;
-        }
-        Ok(outcome)
-    })
-    .await??;
+    let (email, password, session) = (form.email.clone(), form.password, ctx.session.clone());
+    let outcome = app
+        .run(move |db, env| {
+            login::password_step(
+                db,
+                env.now,
+                &env.settings.login_policy(),
+                &session,
+                &addr,
+                &email,
+                &password,
+            )
+        })
+        .await?;
     let page = |status, error: &str| {
         with_status(
             status,
             render(&LoginPage {
-                layout: ctx.layout(&state),
+                layout: ctx.layout(&app),
                 error: Some(error.to_string()),
                 info: None,
                 email: form.email.clone(),
@@ -130,19 +118,12 @@ async fn login_submit(
     })
 }
 
-fn pending_user(ctx: &Ctx) -> Option<String> {
-    (ctx.session.stage == stage::PASSWORD)
-        .then(|| ctx.session.user_id.clone())
-        .flatten()
-}
-
-async fn code_form(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
-    if pending_user(&ctx).is_none() {
-        return Ok(ctx.finish(&state, see_other("/connexion")));
+async fn code_form(ctx: Ctx, app: App) -> Result<HttpResponse, WebError> {
+    if ctx.session.pending_user().is_none() {
+        return Ok(ctx.finish(&app, see_other("/connexion")));
     }
     Ok(render(&CodePage {
-        layout: ctx.layout(&state),
+        layout: ctx.layout(&app),
         error: None,
     }))
 }
@@ -158,101 +139,48 @@ pub struct CodeForm {
 
 async fn code_submit(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    ctx: Ctx,
+    app: App,
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
     ctx.check_csrf(&form.csrf_token)?;
-    let Some(user_id) = pending_user(&ctx) else {
-        return Ok(ctx.finish(&state, see_other("/connexion")));
-    };
+    if ctx.session.pending_user().is_none() {
+        return Ok(ctx.finish(&app, see_other("/connexion")));
+    }
     let addr = client_addr(&req);
-    let st = state.clone().into_inner();
-    let old_session = ctx.session.id_hash.clone();
-    // Where to go after login (an OpenID interaction), and which interaction to carry over.
-    let data = ctx.session.data();
-    let next = data
-        .get("next")
-        .and_then(|v| v.as_str())
-        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
-        .map(str::to_string);
-    let interaction = data
-        .get("interaction")
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
+    let session = ctx.session.clone();
     let code = form.into_inner().otp;
-    let (outcome, new_token) = blocking(move || -> Result<(CodeStep, Option<String>), WebError> {
-        let mut conn = st.store.conn()?;
-        let now = st.clock.now();
-        let secrets = SecretBox::new(st.settings.master_key);
-        let outcome = login::code_step(
-            &mut conn,
-            now,
-            &st.settings.login_policy(),
-            &secrets,
-            &addr,
-            &user_id,
-            &code,
-        )?;
-        match &outcome {
-            CodeStep::Accepted(user) => {
-                // A new session id at login: a fixed or stolen pre-login id is worthless.
-                let token = write_tx(&mut conn, |c| -> Result<String, diesel::result::Error> {
-                    sessions::delete(c, &old_session)?;
-                    let (t, new) = sessions::create(c, now, Some(&user.id), stage::FULL)?;
-                    if let Some(i) = &interaction {
-                        crate::federation::provider::rebind_interaction(
-                            c,
-                            i,
-                            &old_session,
-                            &new.id_hash,
-                        )?;
-                    }
-                    Ok(t)
-                })?;
-                Ok((outcome, Some(token)))
-            }
-            CodeStep::Refused => {
-                // A locked or deactivated account goes back to the start.
-                let u = users::find(&mut conn, &user_id)?;
-                if u.is_none_or(|u| {
-                    !u.active || u.locked_until.is_some_and(|t| t > now.naive_utc())
-                }) {
-                    sessions::set_stage(&mut conn, &old_session, None, stage::ANONYMOUS, now)?;
-                }
-                Ok((outcome, None))
-            }
-            CodeStep::NeedsEnrolment => {
-                sessions::set_stage(&mut conn, &old_session, None, stage::ANONYMOUS, now)?;
-                Ok((outcome, None))
-            }
-        }
-    })
-    .await??;
+    let outcome = app
+        .run(move |db, env| {
+            login::code_step(
+                db,
+                env.now,
+                &env.settings.login_policy(),
+                env.secrets,
+                &session,
+                &addr,
+                &code,
+            )
+        })
+        .await?;
     match outcome {
-        CodeStep::Accepted(_) => {
+        CodeStep::Accepted { token, next, .. } => {
             let mut resp = see_other(next.as_deref().unwrap_or("/espace"));
-            if let Some(t) = new_token {
-                let _ = resp.add_cookie(&super::session::session_cookie(&state, t));
-            }
+            let _ = resp.add_cookie(&session_cookie(&app, token));
             Ok(resp)
         }
         CodeStep::Refused => Ok(with_status(
             StatusCode::UNAUTHORIZED,
             render(&CodePage {
-                layout: ctx.layout(&state),
+                layout: ctx.layout(&app),
                 error: Some(LOGIN_REFUSED.into()),
             }),
         )),
-        CodeStep::NeedsEnrolment => {
-            set_flash(
-                &state,
-                &ctx,
-                "Votre second facteur d’authentification doit être activé : demandez un lien d’activation à votre responsable de structure.",
-            )
-            .await?;
-            Ok(see_other("/connexion"))
-        }
+        CodeStep::NeedsEnrolment => Ok(with_flash(
+            &app,
+            see_other("/connexion"),
+            "Votre second facteur d’authentification doit être activé : demandez un lien d’activation à votre responsable de structure.",
+        )),
     }
 }
 
@@ -263,37 +191,13 @@ pub struct CsrfOnly {
     pub csrf_token: String,
 }
 
-async fn logout(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    form: web::Form<CsrfOnly>,
-) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
+async fn logout(ctx: Ctx, app: App, form: web::Form<CsrfOnly>) -> Result<HttpResponse, WebError> {
     ctx.check_csrf(&form.csrf_token)?;
-    let st = state.clone().into_inner();
-    let id = ctx.session.id_hash.clone();
-    let user = ctx.user.clone();
-    blocking(move || -> Result<(), WebError> {
-        let mut conn = st.store.conn()?;
-        let now = st.clock.now();
-        write_tx(&mut conn, |c| -> Result<(), AccountError> {
-            sessions::delete(c, &id)?;
-            if let Some(u) = &user {
-                let mut e = NewEntry::new("logout").actor(u.actor());
-                if let Some(s) = &u.current_structure_id {
-                    e = e.structure(s);
-                }
-                journal::append(c, now, e)?;
-            }
-            Ok(())
-        })?;
-        Ok(())
-    })
-    .await??;
+    let visitor = ctx.visitor();
+    app.run(move |db, env| sessions::logout(db, env.now, &visitor, None))
+        .await?;
     let mut resp = see_other("/connexion");
-    let mut gone = super::session::session_cookie(&state, String::new());
-    gone.make_removal();
-    let _ = resp.add_cookie(&gone);
+    let _ = resp.add_cookie(&session_cookie_removal(&app));
     Ok(resp)
 }
 
@@ -316,15 +220,13 @@ struct EnrolView {
     secret: Vec<u8>,
 }
 
-async fn enrol_view(state: &web::Data<AppState>, token: String) -> Result<EnrolView, WebError> {
-    let st = state.clone().into_inner();
-    blocking(move || -> Result<EnrolView, WebError> {
-        let mut conn = st.store.conn()?;
-        let now = st.clock.now();
-        let secrets = SecretBox::new(st.settings.master_key);
+async fn enrol_view(app: &App, token: String) -> Result<EnrolView, WebError> {
+    app.run(move |db, env| {
         let (hash, user, pending) =
-            users::enrolment_for(&mut conn, now, &token)?.ok_or(AccountError::LinkInvalid)?;
-        let secret = users::pending_secret(&mut conn, &secrets, &hash, &user, pending)?;
+            users::enrolment_for(db, env.now, &token)?.ok_or_else(|| {
+                crate::error::Error::Gone(crate::error::Error::LinkInvalid.to_string())
+            })?;
+        let secret = users::pending_secret(env.secrets, &hash, &user, pending)?;
         Ok(EnrolView {
             name: user.name.clone(),
             email: user.email.clone(),
@@ -332,11 +234,7 @@ async fn enrol_view(state: &web::Data<AppState>, token: String) -> Result<EnrolV
             secret,
         })
     })
-    .await?
-    .map_err(|e| match e {
-        WebError::BadRequest(m) => WebError::NotFoundWith(m),
-        e => e,
-    })
+    .await
 }
 
 fn enrol_page(ctx: &Ctx, state: &AppState, v: &EnrolView, error: Option<String>) -> HttpResponse {
@@ -353,13 +251,12 @@ fn enrol_page(ctx: &Ctx, state: &AppState, v: &EnrolView, error: Option<String>)
 }
 
 async fn enrol_form(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    ctx: Ctx,
+    app: App,
     token: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
-    let v = enrol_view(&state, token.into_inner()).await?;
-    Ok(ctx.finish(&state, enrol_page(&ctx, &state, &v, None)))
+    let v = enrol_view(&app, token.into_inner()).await?;
+    Ok(ctx.finish(&app, enrol_page(&ctx, &app, &v, None)))
 }
 
 /// Enrolment form fields.
@@ -376,47 +273,45 @@ pub struct EnrolForm {
 }
 
 async fn enrol_submit(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    ctx: Ctx,
+    app: App,
     token: web::Path<String>,
     form: web::Form<EnrolForm>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
     ctx.check_csrf(&form.csrf_token)?;
     let token = token.into_inner();
-    let v = enrol_view(&state, token.clone()).await?;
+    let v = enrol_view(&app, token.clone()).await?;
     let form = form.into_inner();
     if v.needs_password && form.password != form.password_confirm {
         return Ok(with_status(
             StatusCode::BAD_REQUEST,
             enrol_page(
                 &ctx,
-                &state,
+                &app,
                 &v,
                 Some("Les deux mots de passe saisis sont différents.".into()),
             ),
         ));
     }
-    let st = state.clone().into_inner();
-    let result = blocking(move || -> Result<Result<(), AccountError>, WebError> {
-        let mut conn = st.store.conn()?;
-        let now = st.clock.now();
-        let secrets = SecretBox::new(st.settings.master_key);
-        let password = (!form.password.is_empty()).then_some(form.password.as_str());
-        Ok(write_tx(&mut conn, |c| {
-            users::complete_enrolment(c, now, &secrets, &token, password, &form.otp).map(|_| ())
-        }))
-    })
-    .await??;
+    let result = app
+        .run(move |db, env| {
+            let password = (!form.password.is_empty()).then_some(form.password.as_str());
+            match users::complete_enrolment(db, env.now, env.secrets, &token, password, &form.otp) {
+                Ok(_) => Ok(None),
+                Err(e) if e.is_refusal() => Ok(Some(e.to_string())),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
     match result {
-        Ok(()) => {
-            set_flash(&state, &ctx, "Votre compte est activé. Connectez-vous avec votre mot de passe et un code de votre application.").await?;
-            Ok(see_other("/connexion"))
-        }
-        Err(e) if e.is_refusal() => Ok(with_status(
-            StatusCode::BAD_REQUEST,
-            enrol_page(&ctx, &state, &v, Some(e.to_string())),
+        None => Ok(with_flash(
+            &app,
+            see_other("/connexion"),
+            "Votre compte est activé. Connectez-vous avec votre mot de passe et un code de votre application.",
         )),
-        Err(e) => Err(e.into()),
+        Some(message) => Ok(with_status(
+            StatusCode::BAD_REQUEST,
+            enrol_page(&ctx, &app, &v, Some(message)),
+        )),
     }
 }

@@ -7,8 +7,9 @@ use askama::Template;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::session::{context, see_other, WebError};
+use super::session::{see_other, Ctx};
 use super::{blocking, render, AppState, Layout};
+use super::{Run, WebError};
 use crate::accounts::sessions;
 use crate::federation::provider::s256;
 
@@ -35,7 +36,7 @@ struct SitePage {
 }
 
 async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
+    let ctx = Ctx::load(&req).await?;
     Ok(ctx.finish(
         &state,
         render(&SitePage {
@@ -47,7 +48,7 @@ async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
 }
 
 async fn start(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
+    let ctx = Ctx::load(&req).await?;
     let (verifier, nonce, st) = (
         crate::crypto::new_token(),
         crate::crypto::new_token(),
@@ -58,14 +59,10 @@ async fn start(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespo
         "demo_rp".into(),
         json!({"verifier": verifier, "nonce": nonce, "state": st}),
     );
-    let store = state.store.clone();
     let id_hash = ctx.session.id_hash.clone();
-    blocking(move || -> Result<(), WebError> {
-        let mut conn = store.conn()?;
-        sessions::set_data(&mut conn, &id_hash, &data)?;
-        Ok(())
-    })
-    .await??;
+    state
+        .run(move |db, _| Ok(sessions::set_data(db, &id_hash, &data)?))
+        .await?;
     let q = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
             ("client_id", CLIENT_ID),
@@ -96,7 +93,7 @@ async fn callback(
     state: web::Data<AppState>,
     q: web::Query<Answer>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
+    let ctx = Ctx::load(&req).await?;
     let q = q.into_inner();
     let saved = ctx
         .session

@@ -9,6 +9,98 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::{AppState, Layout};
+use crate::error::Error;
+use crate::store::StoreError;
+
+/// Message carried by an error response to the page renderer ([`fill_empty_errors`]).
+#[derive(Debug, Clone)]
+pub struct ErrorMessage(pub String);
+
+/// The errors of handlers: the one place where failures become HTTP statuses. The body is
+/// filled by [`fill_empty_errors`] (a French page, or JSON for JSON clients).
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// Not logged in: redirect to the login page.
+    #[error("authentification requise")]
+    LoginRequired,
+    /// Logged in but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Missing or wrong CSRF token.
+    #[error("csrf")]
+    Csrf,
+    /// Unknown or out-of-scope object.
+    #[error("introuvable")]
+    NotFound,
+    /// Not found, with an explanation (an expired link).
+    #[error("{0}")]
+    NotFoundWith(String),
+    /// Bad input.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Too many attempts.
+    #[error("{0}")]
+    TooMany(String),
+    /// The service failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for WebError {
+    fn from(e: StoreError) -> Self {
+        WebError::Internal(e.to_string())
+    }
+}
+
+impl From<Error> for WebError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NotFound => WebError::NotFound,
+            Error::LoginRequired => WebError::LoginRequired,
+            Error::Forbidden(m) => WebError::Forbidden(m),
+            Error::Csrf => WebError::Csrf,
+            Error::Gone(m) => WebError::NotFoundWith(m),
+            e if e.is_refusal() => WebError::BadRequest(e.to_string()),
+            e => WebError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl actix_web::ResponseError for WebError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            WebError::LoginRequired => StatusCode::SEE_OTHER,
+            WebError::Forbidden(_) | WebError::Csrf => StatusCode::FORBIDDEN,
+            WebError::NotFound | WebError::NotFoundWith(_) => StatusCode::NOT_FOUND,
+            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = match self {
+            WebError::LoginRequired => {
+                return HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, "/connexion"))
+                    .finish()
+            }
+            WebError::Csrf => "Le formulaire a expiré ou ne provient pas de ce site. Rechargez la page et recommencez.".to_string(),
+            WebError::NotFound => "L’adresse demandée n’existe pas ou n’est plus disponible.".to_string(),
+            WebError::Internal(e) => {
+                tracing::error!(error = %e, "request failed");
+                "Une erreur inattendue s’est produite. Elle a été enregistrée ; réessayez dans quelques instants.".to_string()
+            }
+            WebError::Forbidden(m)
+            | WebError::BadRequest(m)
+            | WebError::TooMany(m)
+            | WebError::NotFoundWith(m) => m.clone(),
+        };
+        let mut resp = HttpResponse::build(self.status_code()).finish();
+        resp.extensions_mut().insert(ErrorMessage(message));
+        resp
+    }
+}
 
 #[derive(Template)]
 #[template(path = "error.html")]
@@ -173,7 +265,7 @@ pub fn fill_empty_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
         let message = res
             .response()
             .extensions()
-            .get::<super::session::ErrorMessage>()
+            .get::<ErrorMessage>()
             .map(|m| m.0.clone());
         let (req, _old) = res.into_parts();
         let new = error_page(

@@ -5,7 +5,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::session::{context, WebError};
+use super::session::Ctx;
+use super::WebError;
 use super::{render, AppState, Layout};
 use crate::federation::client::Identity;
 use crate::federation::simulator::{identities, PREFIX};
@@ -86,7 +87,7 @@ async fn authorize(
     .map_err(|m| {
         WebError::BadRequest(format!("Simulateur FranceConnect : requête refusée ({m})."))
     })?;
-    let ctx = context(&req, &state).await?;
+    let ctx = Ctx::load(&req).await?;
     Ok(ctx.finish(
         &state,
         render(&SimPage {
@@ -116,7 +117,7 @@ async fn choose(
     form: web::Form<Choice>,
 ) -> Result<HttpResponse, WebError> {
     let s = sim(&state)?;
-    let ctx = context(&req, &state).await?;
+    let ctx = Ctx::load(&req).await?;
     ctx.check_csrf(&form.csrf_token)?;
     let f = form.into_inner();
     let p = f.p;

@@ -8,13 +8,10 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::auth::CsrfOnly;
-use super::session::{context, see_other, set_flash, take_flash, Ctx, WebError};
-use super::{blocking, render, AppState, ConfirmPage, Layout};
-use crate::accounts::users::{self, MemberRow, NewUser, User};
-use crate::accounts::{cards, AccountError};
-use crate::crypto::SecretBox;
-use crate::domain::roles::Role;
-use crate::store::write_tx;
+use super::session::{see_other, with_flash, Manager};
+use super::{render, App, ConfirmPage, Layout, Run, WebError};
+use crate::accounts::manage::{self, AccountAction};
+use crate::accounts::users::MemberRow;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/gestion", web::get().to(list))
@@ -74,32 +71,26 @@ struct ManagerPage {
     name: String,
 }
 
-async fn members(state: &web::Data<AppState>, structure_id: String) -> Result<Vec<Row>, WebError> {
-    let st = state.clone().into_inner();
-    blocking(move || -> Result<Vec<Row>, WebError> {
-        let mut conn = st.store.conn()?;
-        Ok(users::members(&mut conn, &structure_id)?
-            .iter()
-            .map(Row::from)
-            .collect())
-    })
-    .await?
+async fn members(app: &App, m: &Manager) -> Result<Vec<Row>, WebError> {
+    let by = m.acting().clone();
+    let list = app.run(move |db, _| manage::members(db, &by)).await?;
+    Ok(list.iter().map(Row::from).collect())
 }
 
-async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
-    let (_, structure) = ctx.require(Role::Manager)?;
-    let rows = members(&state, structure.id.clone()).await?;
-    let flash = take_flash(&state, &ctx).await?;
-    Ok(render(&ManagerPage {
-        layout: ctx.layout(&state),
-        structure_name: structure.name.clone(),
-        rows,
-        flash,
-        error: None,
-        email: String::new(),
-        name: String::new(),
-    }))
+async fn list(m: Manager, app: App) -> Result<HttpResponse, WebError> {
+    let rows = members(&app, &m).await?;
+    Ok(m.finish(
+        &app,
+        render(&ManagerPage {
+            layout: m.layout(&app),
+            structure_name: m.structure().name.clone(),
+            rows,
+            flash: m.flash(),
+            error: None,
+            email: String::new(),
+            name: String::new(),
+        }),
+    ))
 }
 
 /// New aidant form.
@@ -123,80 +114,51 @@ struct LinkPage {
 }
 
 async fn add_aidant(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    m: Manager,
+    app: App,
     form: web::Form<AddForm>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
-    ctx.check_csrf(&form.csrf_token)?;
-    let (manager, structure) = ctx.require(Role::Manager)?;
+    m.check_csrf(&form.csrf_token)?;
     let form = form.into_inner();
-    let st = state.clone().into_inner();
-    let (actor, sid) = (manager.actor(), structure.id.clone());
+    let by = m.acting().clone();
     let (email, name) = (form.email.clone(), form.name.clone());
-    let result = blocking(
-        move || -> Result<Result<(User, String), AccountError>, WebError> {
-            let mut conn = st.store.conn()?;
-            let now = st.clock.now();
-            let secrets = SecretBox::new(st.settings.master_key);
-            Ok(write_tx(&mut conn, |c| {
-                let user = users::create(
-                    c,
-                    now,
-                    &actor,
-                    &secrets,
-                    NewUser {
-                        email,
-                        name,
-                        roles: vec![Role::Aidant],
-                        structure: Some(sid.clone()),
-                        ..Default::default()
-                    },
-                )?;
-                let token = users::issue_enrolment(c, now, &actor, Some(&sid), &user.id)?;
-                Ok((user, token))
-            }))
-        },
-    )
-    .await??;
+    let result = app
+        .run(
+            move |db, env| match manage::add_aidant(db, env.now, &by, env.secrets, email, name) {
+                Ok(done) => Ok(Ok(done)),
+                Err(e) if e.is_refusal() => Ok(Err(e.to_string())),
+                Err(e) => Err(e),
+            },
+        )
+        .await?;
     match result {
         Ok((user, token)) => Ok(render(&LinkPage {
-            layout: ctx.layout(&state),
+            layout: m.layout(&app),
             title: "Compte créé".into(),
             name: user.name,
-            link: state.settings.url(&format!("/activation/{token}")),
+            link: app.settings.url(&format!("/activation/{token}")),
         })),
-        Err(e) if e.is_refusal() => {
-            let rows = members(&state, structure.id.clone()).await?;
+        Err(message) => {
+            let rows = members(&app, &m).await?;
             let mut resp = render(&ManagerPage {
-                layout: ctx.layout(&state),
-                structure_name: structure.name.clone(),
+                layout: m.layout(&app),
+                structure_name: m.structure().name.clone(),
                 rows,
                 flash: None,
-                error: Some(e.to_string()),
+                error: Some(message),
                 email: form.email,
                 name: form.name,
             });
             *resp.status_mut() = StatusCode::BAD_REQUEST;
             Ok(resp)
         }
-        Err(e) => Err(e.into()),
     }
 }
 
 /// The target account, if it belongs to the manager's current structure.
-async fn target(state: &web::Data<AppState>, ctx: &Ctx, id: &str) -> Result<MemberRow, WebError> {
-    let (_, structure) = ctx.require(Role::Manager)?;
-    let st = state.clone().into_inner();
-    let (sid, id) = (structure.id.clone(), id.to_string());
-    blocking(move || -> Result<MemberRow, WebError> {
-        let mut conn = st.store.conn()?;
-        users::members(&mut conn, &sid)?
-            .into_iter()
-            .find(|m| m.user.id == id)
-            .ok_or(WebError::NotFound)
-    })
-    .await?
+async fn target(app: &App, m: &Manager, id: &str) -> Result<MemberRow, WebError> {
+    let (by, id) = (m.acting().clone(), id.to_string());
+    app.run(move |db, _| manage::member(db, &by, &id)).await
 }
 
 #[derive(Template)]
@@ -209,61 +171,50 @@ struct AccountPage {
     flash: Option<String>,
 }
 
-async fn account(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
-    let m = target(&state, &ctx, &path).await?;
-    let flash = take_flash(&state, &ctx).await?;
-    Ok(render(&AccountPage {
-        layout: ctx.layout(&state),
-        has_card: m.card_serial.is_some(),
-        row: Row::from(&m),
-        error: None,
-        flash,
-    }))
+async fn account(m: Manager, app: App, path: web::Path<String>) -> Result<HttpResponse, WebError> {
+    let t = target(&app, &m, &path).await?;
+    Ok(m.finish(
+        &app,
+        render(&AccountPage {
+            layout: m.layout(&app),
+            has_card: t.card_serial.is_some(),
+            row: Row::from(&t),
+            error: None,
+            flash: m.flash(),
+        }),
+    ))
 }
 
-/// An action that needs a confirmation step.
-#[derive(Clone, Copy)]
-enum Action {
-    Deactivate,
-    Reactivate,
-    ResetSecondFactor,
-    UnassignCard,
-}
-
-impl Action {
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "desactiver" => Some(Action::Deactivate),
-            "reactiver" => Some(Action::Reactivate),
-            "second-facteur" => Some(Action::ResetSecondFactor),
-            "retirer-carte" => Some(Action::UnassignCard),
-            _ => None,
-        }
+/// An action that needs a confirmation step, named in the URL.
+fn parse_action(s: &str) -> Option<AccountAction> {
+    match s {
+        "desactiver" => Some(AccountAction::Deactivate),
+        "reactiver" => Some(AccountAction::Reactivate),
+        "second-facteur" => Some(AccountAction::ResetSecondFactor),
+        "retirer-carte" => Some(AccountAction::UnassignCard),
+        _ => None,
     }
+}
 
-    fn question(self, name: &str) -> (String, String, &'static str) {
-        match self {
-            Action::Deactivate => (
+fn question(action: AccountAction, name: &str) -> (String, String, &'static str) {
+    {
+        match action {
+            AccountAction::Deactivate => (
                 format!("Désactiver le compte de {name} ?"),
                 "Le compte ne pourra plus se connecter et ses sessions ouvertes prennent fin immédiatement. Vous pourrez le réactiver.".into(),
                 "Désactiver le compte",
             ),
-            Action::Reactivate => (
+            AccountAction::Reactivate => (
                 format!("Réactiver le compte de {name} ?"),
                 "Le compte pourra de nouveau se connecter avec son mot de passe et son second facteur.".into(),
                 "Réactiver le compte",
             ),
-            Action::ResetSecondFactor => (
+            AccountAction::ResetSecondFactor => (
                 format!("Réinitialiser le second facteur de {name} ?"),
                 "L’application et la carte associées ne fonctionneront plus ; ses sessions prennent fin. Un nouveau lien d’activation vous sera donné, à lui transmettre.".into(),
                 "Réinitialiser le second facteur",
             ),
-            Action::UnassignCard => (
+            AccountAction::UnassignCard => (
                 format!("Retirer la carte de {name} ?"),
                 "La carte retournera dans le stock de la structure et ne permettra plus de se connecter à ce compte.".into(),
                 "Retirer la carte",
@@ -274,16 +225,16 @@ impl Action {
 
 async fn confirm(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    m: Manager,
+    app: App,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
     let (id, action) = path.into_inner();
-    let action = Action::parse(&action).ok_or(WebError::NotFound)?;
-    let m = target(&state, &ctx, &id).await?;
-    let (title, message, button) = action.question(&m.user.name);
+    let action = parse_action(&action).ok_or(WebError::NotFound)?;
+    let t = target(&app, &m, &id).await?;
+    let (title, message, button) = question(action, &t.user.name);
     Ok(render(&ConfirmPage {
-        layout: ctx.layout(&state),
+        layout: m.layout(&app),
         title,
         message,
         button: button.into(),
@@ -293,64 +244,38 @@ async fn confirm(
 }
 
 async fn act(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    m: Manager,
+    app: App,
     path: web::Path<(String, String)>,
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
-    ctx.check_csrf(&form.csrf_token)?;
+    m.check_csrf(&form.csrf_token)?;
     let (id, action) = path.into_inner();
-    let action = Action::parse(&action).ok_or(WebError::NotFound)?;
-    let m = target(&state, &ctx, &id).await?;
-    let (manager, structure) = ctx.require(Role::Manager)?;
-    if manager.id == m.user.id && matches!(action, Action::Deactivate) {
-        return Err(WebError::BadRequest(
-            "Vous ne pouvez pas désactiver votre propre compte.".into(),
-        ));
-    }
-    let st = state.clone().into_inner();
-    let (actor, sid, uid) = (manager.actor(), structure.id.clone(), m.user.id.clone());
-    let link = blocking(move || -> Result<Option<String>, WebError> {
-        let mut conn = st.store.conn()?;
-        let now = st.clock.now();
-        Ok(write_tx(
-            &mut conn,
-            |c| -> Result<Option<String>, AccountError> {
-                match action {
-                    Action::Deactivate => {
-                        users::set_active(c, now, &actor, Some(&sid), &uid, false).map(|_| None)
-                    }
-                    Action::Reactivate => {
-                        users::set_active(c, now, &actor, Some(&sid), &uid, true).map(|_| None)
-                    }
-                    Action::ResetSecondFactor => {
-                        users::reset_second_factor(c, now, &actor, &sid, &uid).map(Some)
-                    }
-                    Action::UnassignCard => {
-                        cards::unassign(c, now, &actor, &sid, &uid).map(|_| None)
-                    }
-                }
-            },
-        )?)
-    })
-    .await??;
+    let action = parse_action(&action).ok_or(WebError::NotFound)?;
+    let t = target(&app, &m, &id).await?;
+    let (by, uid) = (m.acting().clone(), t.user.id.clone());
+    let link = app
+        .run(move |db, env| manage::act(db, env.now, &by, &uid, action))
+        .await?;
     if let Some(token) = link {
         return Ok(render(&LinkPage {
-            layout: ctx.layout(&state),
+            layout: m.layout(&app),
             title: "Second facteur réinitialisé".into(),
-            name: m.user.name.clone(),
-            link: state.settings.url(&format!("/activation/{token}")),
+            name: t.user.name.clone(),
+            link: app.settings.url(&format!("/activation/{token}")),
         }));
     }
     let done = match action {
-        Action::Deactivate => "Le compte est désactivé.",
-        Action::Reactivate => "Le compte est réactivé.",
-        Action::UnassignCard => "La carte est retirée.",
-        Action::ResetSecondFactor => "",
+        AccountAction::Deactivate => "Le compte est désactivé.",
+        AccountAction::Reactivate => "Le compte est réactivé.",
+        AccountAction::UnassignCard => "La carte est retirée.",
+        AccountAction::ResetSecondFactor => "",
     };
-    set_flash(&state, &ctx, done).await?;
-    Ok(see_other(&format!("/gestion/comptes/{id}")))
+    Ok(with_flash(
+        &app,
+        see_other(&format!("/gestion/comptes/{id}")),
+        done,
+    ))
 }
 
 /// Card assignment form.
@@ -365,52 +290,41 @@ pub struct CardForm {
 }
 
 async fn assign_card(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    m: Manager,
+    app: App,
     path: web::Path<String>,
     form: web::Form<CardForm>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
-    ctx.check_csrf(&form.csrf_token)?;
-    let m = target(&state, &ctx, &path).await?;
-    let (manager, structure) = ctx.require(Role::Manager)?;
-    let st = state.clone().into_inner();
-    let (actor, sid, uid) = (manager.actor(), structure.id.clone(), m.user.id.clone());
+    m.check_csrf(&form.csrf_token)?;
+    let t = target(&app, &m, &path).await?;
+    let (by, uid) = (m.acting().clone(), t.user.id.clone());
     let form = form.into_inner();
-    let result = blocking(move || -> Result<Result<(), AccountError>, WebError> {
-        let mut conn = st.store.conn()?;
-        let now = st.clock.now();
-        let secrets = SecretBox::new(st.settings.master_key);
-        Ok(write_tx(&mut conn, |c| {
-            cards::assign(
-                c,
-                now,
-                &actor,
-                &sid,
-                &secrets,
-                &uid,
-                &form.serial,
-                &form.otp,
-            )
-        }))
-    })
-    .await??;
+    let result = app
+        .run(move |db, env| {
+            match manage::assign_card(db, env.now, &by, env.secrets, &uid, &form.serial, &form.otp)
+            {
+                Ok(()) => Ok(None),
+                Err(e) if e.is_refusal() => Ok(Some(e.to_string())),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
     match result {
-        Ok(()) => {
-            set_flash(&state, &ctx, "La carte est associée au compte.").await?;
-            Ok(see_other(&format!("/gestion/comptes/{}", m.user.id)))
-        }
-        Err(e) if e.is_refusal() => {
+        None => Ok(with_flash(
+            &app,
+            see_other(&format!("/gestion/comptes/{}", t.user.id)),
+            "La carte est associée au compte.",
+        )),
+        Some(message) => {
             let mut resp = render(&AccountPage {
-                layout: ctx.layout(&state),
-                has_card: m.card_serial.is_some(),
-                row: Row::from(&m),
-                error: Some(e.to_string()),
+                layout: m.layout(&app),
+                has_card: t.card_serial.is_some(),
+                row: Row::from(&t),
+                error: Some(message),
                 flash: None,
             });
             *resp.status_mut() = StatusCode::BAD_REQUEST;
             Ok(resp)
         }
-        Err(e) => Err(e.into()),
     }
 }

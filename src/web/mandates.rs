@@ -9,15 +9,15 @@ use chrono::{Duration, NaiveDateTime};
 use serde::Deserialize;
 
 use super::auth::CsrfOnly;
-use super::session::{context, see_other, Ctx, WebError};
-use super::{blocking, render, AppState, ConfirmPage, Layout};
+use super::session::{see_other, Ctx};
+use super::{blocking, render, AppState, ConfirmPage, Layout, Run, WebError};
 use crate::domain::mandate::{
     self as rules, consent_statement, AuthorisationState, Demarche, MandateDuration, DEMARCHES,
 };
 use crate::domain::roles::Role;
+use crate::error::Error;
 use crate::federation::client::{FcError, Identity};
-use crate::mandates::{self, ActiveUsager, MandateError, MandateView};
-use crate::store::write_tx;
+use crate::mandates::{self, ActiveUsager, Callback, MandateView};
 
 const ACTORS: [Role; 2] = [Role::Aidant, Role::Manager];
 
@@ -52,16 +52,6 @@ fn day(t: &NaiveDateTime) -> String {
 
 fn day_time(t: &NaiveDateTime) -> String {
     t.format("%d/%m/%Y à %H:%M UTC").to_string()
-}
-
-impl From<MandateError> for WebError {
-    fn from(e: MandateError) -> Self {
-        match e {
-            MandateError::NotFound => WebError::NotFound,
-            e if e.is_refusal() => WebError::BadRequest(e.to_string()),
-            e => WebError::Internal(e.to_string()),
-        }
-    }
 }
 
 /// A démarche checkbox.
@@ -124,22 +114,19 @@ pub struct RenewQuery {
 }
 
 async fn new_form(
-    req: HttpRequest,
+    ctx: Ctx,
     state: web::Data<AppState>,
     q: web::Query<RenewQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
     let (_, structure) = ctx.require(Role::Aidant)?;
     let (mut selected, mut duration) = (Vec::new(), None);
     if let Some(old) = q.renouveler.clone() {
-        let st = state.clone().into_inner();
+        let st = state.clone();
         let sid = structure.id.clone();
-        let view = blocking(move || -> Result<Option<MandateView>, WebError> {
-            let mut conn = st.store.conn()?;
-            Ok(mandates::mandate_in(&mut conn, st.clock.now(), &sid, &old)?)
-        })
-        .await??
-        .ok_or(WebError::NotFound)?;
+        let view = st
+            .run(move |conn, env| Ok(mandates::mandate_in(conn, env.now, &sid, &old)?))
+            .await?
+            .ok_or(WebError::NotFound)?;
         selected = view
             .authorisations
             .iter()
@@ -171,11 +158,10 @@ fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
 }
 
 async fn new_submit(
-    req: HttpRequest,
+    ctx: Ctx,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
     let pairs = form_pairs(&body);
     ctx.check_csrf(field(&pairs, "csrf_token"))?;
     let (aidant, structure) = ctx.require(Role::Aidant)?;
@@ -208,116 +194,70 @@ async fn new_submit(
         .fc
         .clone()
         .ok_or_else(|| WebError::BadRequest(FcError::NotConfigured.to_string()))?;
-    let st = state.clone().into_inner();
     let (session, sid, aid, actor) = (
         ctx.session.id_hash.clone(),
         structure.id.clone(),
         aidant.id.clone(),
         aidant.actor(),
     );
-    let url = blocking(move || -> Result<Result<String, FcError>, WebError> {
-        let (url, fc_state, flow) = match fc.start() {
-            Ok(x) => x,
-            Err(e) => return Ok(Err(e)),
-        };
-        let mut conn = st.store.conn()?;
-        let now = st.clock.now();
-        let secrets = st.secrets();
-        write_tx(&mut conn, |c| {
+    // Discovery is a network call: made before any connection is taken.
+    let (url, fc_state, flow) = blocking(move || fc.start())
+        .await?
+        .map_err(|e| WebError::BadRequest(e.to_string()))?;
+    state
+        .run(move |db, env| {
             mandates::start_request(
-                c, now, &secrets, &session, &sid, &aid, &actor, &demarches, duration, &fc_state,
+                db,
+                env.now,
+                env.secrets,
+                &session,
+                &sid,
+                &aid,
+                &actor,
+                &demarches,
+                duration,
+                &fc_state,
                 &flow,
             )
-        })?;
-        Ok(Ok(url))
-    })
-    .await??
-    .map_err(|e| WebError::BadRequest(e.to_string()))?;
+        })
+        .await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, url))
         .finish())
 }
 
-/// FranceConnect's answer.
-#[derive(Deserialize)]
-pub struct CallbackQuery {
-    #[serde(default)]
-    iss: Option<String>,
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    state: String,
-    #[serde(default)]
-    error: String,
-}
-
-enum CallbackOutcome {
-    Consent(String),
-    Failed(String),
-}
-
 async fn callback(
-    req: HttpRequest,
+    ctx: Ctx,
     state: web::Data<AppState>,
-    q: web::Query<CallbackQuery>,
+    q: web::Query<mandates::CallbackParams>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
     let q = q.into_inner();
     let fc = state.fc.clone().ok_or(WebError::NotFound)?;
-    let st = state.clone().into_inner();
-    let session = ctx.session.id_hash.clone();
-    let user = ctx.user.clone();
-    let outcome = blocking(move || -> Result<CallbackOutcome, WebError> {
-        let mut conn = st.store.conn()?;
-        let now = st.clock.now();
-        let secrets = st.secrets();
-        let actor = user.as_ref().map(|u| u.actor());
-        let fail = |conn: &mut crate::store::DbConn, r: Option<&mandates::ConsentRequest>, reason: &str, message: String| -> Result<CallbackOutcome, WebError> {
-            write_tx(conn, |c| mandates::fail_request(c, now, r, actor.as_deref(), reason))?;
-            Ok(CallbackOutcome::Failed(message))
-        };
-        let unknown = "Cette réponse de FranceConnect ne correspond à aucune demande en cours (lien déjà utilisé ou expiré). Aucun mandat n’a été créé.".to_string();
-        if q.state.is_empty() {
-            return fail(&mut conn, None, "missing_state", unknown);
+    let by = mandates::CallbackBy {
+        session_hash: ctx.session.id_hash.clone(),
+        user_id: ctx.user.as_ref().map(|u| u.id.clone()),
+    };
+    let (issuer, code) = (fc.issuer.clone(), q.code.clone());
+    let mut step = state
+        .run(move |db, env| mandates::callback_begin(db, env.now, env.secrets, &by, &q, &issuer))
+        .await?;
+    if let Callback::Exchange(request, flow) = step {
+        // The code exchange and userinfo are network calls: no connection is held.
+        let now = state.clock.now();
+        let exchanged = blocking(move || fc.finish(&code, &flow, now)).await?;
+        if let Err(e) = &exchanged {
+            tracing::warn!(error = %e, reason = e.reason(), "FranceConnect round trip failed");
         }
-        let taken = write_tx(&mut conn, |c| mandates::take_by_state(c, now, &secrets, &q.state))?;
-        let Some((request, flow)) = taken else {
-            return fail(&mut conn, None, "unknown_state", unknown);
-        };
-        if request.status == "replayed" {
-            return fail(&mut conn, Some(&request), "replayed_state", unknown);
-        }
-        if request.session_hash != session || user.as_ref().map(|u| u.id.as_str()) != Some(request.aidant_id.as_str()) {
-            return fail(&mut conn, Some(&request), "session_mismatch", "Cette demande de mandat a été ouverte dans une autre session. Aucun mandat n’a été créé.".into());
-        }
-        // RFC 9207: when the provider names itself, it must be the one we sent the person to.
-        if q.iss.as_deref().is_some_and(|i| i.trim_end_matches('/') != fc.issuer.trim_end_matches('/')) {
-            return fail(
-                &mut conn,
-                Some(&request),
-                "issuer_mismatch",
-                "La réponse ne provient pas du fournisseur d’identité attendu. Aucun mandat n’a été créé.".into(),
-            );
-        }
-        if !q.error.is_empty() {
-            let e = if q.error == "access_denied" { FcError::Cancelled } else { FcError::Provider(q.error.clone()) };
-            return fail(&mut conn, Some(&request), e.reason(), e.to_string());
-        }
-        match fc.finish(&q.code, &flow, now) {
-            Ok(identity) => {
-                write_tx(&mut conn, |c| mandates::set_identity(c, &secrets, &request.id, &identity))?;
-                Ok(CallbackOutcome::Consent(request.id))
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, reason = e.reason(), "FranceConnect round trip failed");
-                fail(&mut conn, Some(&request), e.reason(), e.to_string())
-            }
-        }
-    })
-    .await??;
-    match outcome {
-        CallbackOutcome::Consent(id) => Ok(see_other(&format!("/mandats/consentement/{id}"))),
-        CallbackOutcome::Failed(m) => Err(WebError::BadRequest(m)),
+        step = state
+            .run(move |db, env| {
+                mandates::callback_finish(db, env.now, env.secrets, &request, exchanged)
+            })
+            .await?;
+    }
+    match step {
+        Callback::Consent(id) => Ok(see_other(&format!("/mandats/consentement/{id}"))),
+        Callback::Failed(m) => Err(WebError::BadRequest(m)),
+        Callback::Exchange(..) => Err(WebError::Internal("the callback did not finish".into())),
     }
 }
 
@@ -348,20 +288,13 @@ async fn load_consent(
     id: String,
 ) -> Result<(mandates::ConsentRequest, Identity), WebError> {
     let (aidant, structure) = ctx.require(Role::Aidant)?;
-    let st = state.clone().into_inner();
+    let st = state.clone();
     let (aid, session) = (aidant.id.clone(), ctx.session.id_hash.clone());
-    let (req, identity) = blocking(move || -> Result<_, WebError> {
-        let mut conn = st.store.conn()?;
-        Ok(mandates::pending_consent(
-            &mut conn,
-            st.clock.now(),
-            &st.secrets(),
-            &id,
-            &aid,
-            &session,
-        )?)
-    })
-    .await??;
+    let (req, identity) = st
+        .run(move |conn, env| {
+            mandates::pending_consent(conn, env.now, env.secrets, &id, &aid, &session)
+        })
+        .await?;
     if req.structure_id != structure.id {
         return Err(WebError::BadRequest(
             "Cette demande de mandat a été commencée pour une autre structure que votre structure actuelle. Revenez à cette structure ou recommencez la création du mandat.".into(),
@@ -410,22 +343,20 @@ fn consent_page(
 }
 
 async fn consent_form(
-    req: HttpRequest,
+    ctx: Ctx,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
     let (request, person) = load_consent(&ctx, &state, path.into_inner()).await?;
     Ok(consent_page(&ctx, &state, &request, person, None))
 }
 
 async fn consent_submit(
-    req: HttpRequest,
+    ctx: Ctx,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
     let pairs = form_pairs(&body);
     ctx.check_csrf(field(&pairs, "csrf_token"))?;
     let id = path.into_inner();
@@ -445,21 +376,16 @@ async fn consent_submit(
         return Ok(r);
     }
     let (aidant, structure) = ctx.require(Role::Aidant)?;
-    let st = state.clone().into_inner();
     let (aid, session, sid) = (
         aidant.id.clone(),
         ctx.session.id_hash.clone(),
         structure.id.clone(),
     );
-    let created = blocking(move || -> Result<mandates::Created, WebError> {
-        let mut conn = st.store.conn()?;
-        let now = st.clock.now();
-        let secrets = st.secrets();
-        Ok(write_tx(&mut conn, |c| {
-            mandates::confirm_consent(c, now, &secrets, &id, &aid, &session, &sid)
-        })?)
-    })
-    .await??;
+    let created = state
+        .run(move |db, env| {
+            mandates::confirm_consent(db, env.now, env.secrets, &id, &aid, &session, &sid)
+        })
+        .await?;
     Ok(see_other(&format!(
         "/mandats/{}/attestation",
         created.mandate.id
@@ -514,16 +440,15 @@ async fn view_in_structure(
     mandate_id: String,
 ) -> Result<(MandateView, String), WebError> {
     let (_, structure) = ctx.require_any(&ACTORS)?;
-    let st = state.clone().into_inner();
+    let st = state.clone();
     let sid = structure.id.clone();
-    blocking(move || -> Result<(MandateView, String), WebError> {
-        let mut conn = st.store.conn()?;
-        let view = mandates::mandate_in(&mut conn, st.clock.now(), &sid, &mandate_id)?
-            .ok_or(WebError::NotFound)?;
-        let text = mandates::attestation(&mut conn, &view)?;
+    st.run(move |conn, env| {
+        let view =
+            mandates::mandate_in(conn, env.now, &sid, &mandate_id)?.ok_or(Error::NotFound)?;
+        let text = mandates::attestation(conn, &view)?;
         Ok((view, text))
     })
-    .await?
+    .await
 }
 
 #[derive(Template)]
@@ -541,11 +466,10 @@ struct AttestationPage {
 }
 
 async fn attestation(
-    req: HttpRequest,
+    ctx: Ctx,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
     let (view, text) = view_in_structure(&ctx, &state, path.into_inner()).await?;
     let digest = crate::crypto::sha256_hex(text.as_bytes());
     Ok(render(&AttestationPage {
@@ -572,11 +496,10 @@ struct RevocationPage {
 }
 
 async fn revocation(
-    req: HttpRequest,
+    ctx: Ctx,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
     let (view, _) = view_in_structure(&ctx, &state, path.into_inner()).await?;
     Ok(render(&RevocationPage {
         layout: ctx.layout(&state),
@@ -593,10 +516,10 @@ async fn revocation(
 
 async fn confirm_revoke_mandate(
     req: HttpRequest,
+    ctx: Ctx,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
     let (view, _) = view_in_structure(&ctx, &state, path.into_inner()).await?;
     Ok(render(&ConfirmPage {
         layout: ctx.layout(&state),
@@ -609,13 +532,13 @@ async fn confirm_revoke_mandate(
 }
 
 async fn revoke_mandate(
-    req: HttpRequest,
+    ctx: Ctx,
     state: web::Data<AppState>,
     path: web::Path<String>,
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, WebError> {
     revoke(
-        req,
+        ctx,
         state,
         path.into_inner(),
         form,
@@ -631,30 +554,23 @@ type Revocation = fn(
     &str,
     &str,
     &str,
-) -> Result<MandateView, MandateError>;
+) -> Result<MandateView, Error>;
 
 /// Checks the form, runs `revocation` in a write transaction within the current
 /// structure, and shows the revocation attestation.
 async fn revoke(
-    req: HttpRequest,
+    ctx: Ctx,
     state: web::Data<AppState>,
     id: String,
     form: web::Form<CsrfOnly>,
     revocation: Revocation,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
     ctx.check_csrf(&form.csrf_token)?;
     let (user, structure) = ctx.require_any(&ACTORS)?;
-    let st = state.clone().into_inner();
     let (actor, sid) = (user.actor(), structure.id.clone());
-    let view = blocking(move || -> Result<MandateView, WebError> {
-        let mut conn = st.store.conn()?;
-        let now = st.clock.now();
-        Ok(write_tx(&mut conn, |c| {
-            revocation(c, now, &actor, &sid, &id)
-        })?)
-    })
-    .await??;
+    let view = state
+        .run(move |db, env| revocation(db, env.now, &actor, &sid, &id))
+        .await?;
     Ok(see_other(&format!(
         "/mandats/{}/revocation",
         view.mandate.id
@@ -668,12 +584,11 @@ async fn authorisation_view(
     auth_id: String,
 ) -> Result<(MandateView, String), WebError> {
     let (_, structure) = ctx.require_any(&ACTORS)?;
-    let st = state.clone().into_inner();
+    let st = state.clone();
     let sid = structure.id.clone();
-    blocking(move || -> Result<(MandateView, String), WebError> {
-        let mut conn = st.store.conn()?;
-        let v = mandates::mandate_of_authorisation(&mut conn, st.clock.now(), &sid, &auth_id)?
-            .ok_or(WebError::NotFound)?;
+    st.run(move |conn, env| {
+        let v = mandates::mandate_of_authorisation(conn, env.now, &sid, &auth_id)?
+            .ok_or(Error::NotFound)?;
         let label = v
             .authorisations
             .iter()
@@ -683,15 +598,15 @@ async fn authorisation_view(
             .unwrap_or_default();
         Ok((v, label))
     })
-    .await?
+    .await
 }
 
 async fn confirm_revoke_authorisation(
     req: HttpRequest,
+    ctx: Ctx,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
     let (view, label) = authorisation_view(&ctx, &state, path.into_inner()).await?;
     Ok(render(&ConfirmPage {
         layout: ctx.layout(&state),
@@ -704,13 +619,13 @@ async fn confirm_revoke_authorisation(
 }
 
 async fn revoke_authorisation(
-    req: HttpRequest,
+    ctx: Ctx,
     state: web::Data<AppState>,
     path: web::Path<String>,
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, WebError> {
     revoke(
-        req,
+        ctx,
         state,
         path.into_inner(),
         form,
@@ -730,20 +645,17 @@ struct UsagerPage {
 }
 
 async fn usager(
-    req: HttpRequest,
+    ctx: Ctx,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
     let (user, structure) = ctx.require_any(&ACTORS)?;
     let can_create = user.has(Role::Aidant);
-    let st = state.clone().into_inner();
+    let st = state.clone();
     let (sid, id) = (structure.id.clone(), path.into_inner());
-    let (u, views) = blocking(move || -> Result<_, WebError> {
-        let mut conn = st.store.conn()?;
-        mandates::usager_in(&mut conn, st.clock.now(), &sid, &id)?.ok_or(WebError::NotFound)
-    })
-    .await??;
+    let (u, views) = st
+        .run(move |conn, env| mandates::usager_in(conn, env.now, &sid, &id)?.ok_or(Error::NotFound))
+        .await?;
     Ok(render(&UsagerPage {
         layout: ctx.layout(&state),
         name: u.display_name(),
@@ -786,11 +698,10 @@ pub struct ListFilter {
 }
 
 async fn manager_list(
-    req: HttpRequest,
+    ctx: Ctx,
     state: web::Data<AppState>,
     q: web::Query<ListFilter>,
 ) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
     let (_, structure) = ctx.require(Role::Manager)?;
     let f = q.into_inner();
     if !f.demarche.is_empty() && rules::demarche(&f.demarche).is_none() {
@@ -811,15 +722,15 @@ async fn manager_list(
             f.etat
         )));
     }
-    let st = state.clone().into_inner();
+    let st = state.clone();
     let sid = structure.id.clone();
-    let (views, members) = blocking(move || -> Result<_, WebError> {
-        let mut conn = st.store.conn()?;
-        let views = mandates::mandates_of_structure(&mut conn, st.clock.now(), &sid)?;
-        let members = crate::accounts::users::members(&mut conn, &sid)?;
-        Ok((views, members))
-    })
-    .await??;
+    let (views, members) = st
+        .run(move |conn, env| {
+            let views = mandates::mandates_of_structure(conn, env.now, &sid)?;
+            let members = crate::accounts::users::members(conn, &sid)?;
+            Ok((views, members))
+        })
+        .await?;
     let rows = views
         .iter()
         .filter(|v| f.aidant.is_empty() || v.mandate.aidant_id == f.aidant)
@@ -866,48 +777,42 @@ pub struct HomeMandates {
     pub expiring: Vec<(String, String, String)>,
 }
 
-/// Loads the home page's mandate lists.
+/// How many usagers the home page lists at once (a search narrows it).
+const HOME_LIMIT: i64 = 100;
+
+/// Loads the home page's mandate lists (four queries whatever the structure's size).
 pub async fn home_mandates(
     state: &web::Data<AppState>,
     structure_id: String,
     search: String,
 ) -> Result<HomeMandates, WebError> {
-    let st = state.clone().into_inner();
-    blocking(move || -> Result<HomeMandates, WebError> {
-        let mut conn = st.store.conn()?;
-        let now = st.clock.now();
-        let found: Vec<ActiveUsager> =
-            mandates::active_usagers(&mut conn, now, &structure_id, &search)?;
-        let all: Vec<ActiveUsager> = if search.is_empty() {
-            found.clone()
-        } else {
-            mandates::active_usagers(&mut conn, now, &structure_id, "")?
-        };
-        let soon = (now + Duration::days(30)).naive_utc();
-        Ok(HomeMandates {
-            usagers: found
-                .iter()
-                .map(|a| {
-                    (
-                        a.usager.id.clone(),
-                        a.usager.display_name(),
-                        a.demarches.join(", "),
-                        day(&a.next_expiry),
-                    )
-                })
-                .collect(),
-            expiring: all
-                .iter()
-                .filter(|a| a.next_expiry <= soon)
-                .map(|a| {
-                    (
-                        a.usager.id.clone(),
-                        a.usager.display_name(),
-                        day(&a.next_expiry),
-                    )
-                })
-                .collect(),
+    state
+        .run(move |db, env| {
+            let now = env.now;
+            let soon = (now + Duration::days(30)).naive_utc();
+            let (found, expiring) = crate::store::read_tx(db, |c| -> Result<_, Error> {
+                let found: Vec<ActiveUsager> =
+                    mandates::active_usagers(c, now, &structure_id, &search, HOME_LIMIT)?;
+                let expiring = mandates::expiring_usagers(c, now, &structure_id, soon, HOME_LIMIT)?;
+                Ok((found, expiring))
+            })?;
+            Ok(HomeMandates {
+                usagers: found
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.usager.id.clone(),
+                            a.usager.display_name(),
+                            a.demarches.join(", "),
+                            day(&a.next_expiry),
+                        )
+                    })
+                    .collect(),
+                expiring: expiring
+                    .iter()
+                    .map(|(u, exp)| (u.id.clone(), u.display_name(), day(exp)))
+                    .collect(),
+            })
         })
-    })
-    .await?
+        .await
 }

@@ -12,7 +12,8 @@ mod oidc;
 pub mod session;
 mod space;
 
-pub use errors::{error_page, wants_json};
+pub use errors::{error_page, wants_json, WebError};
+pub use session::{App, Run};
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use std::time::Instant;
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, App as ActixApp, HttpMessage, HttpRequest, HttpResponse, HttpServer};
 use askama::Template;
 use tracing_actix_web::{RequestId, TracingLogger};
 
@@ -71,12 +72,18 @@ pub struct AppState {
     pub fc: Option<crate::federation::client::FranceConnect>,
     /// The FranceConnect simulator (demo mode only).
     pub simulator: Option<Arc<crate::federation::simulator::Simulator>>,
+    /// Secrets at rest (the master key).
+    pub secret_box: crate::crypto::SecretBox,
+    /// Signs flash messages.
+    pub flash_key: crate::crypto::MessageKey,
+    /// Signing keys, decrypted once.
+    pub keys: crate::federation::provider::keys::KeyCache,
 }
 
 impl AppState {
     /// The secret box over the master key.
     pub fn secrets(&self) -> crate::crypto::SecretBox {
-        crate::crypto::SecretBox::new(self.settings.master_key)
+        self.secret_box.clone()
     }
 }
 
@@ -185,6 +192,7 @@ impl Application {
             }
             (None, false) => (None, None),
         };
+        let master_key = settings.master_key;
         let state = web::Data::new(AppState {
             store: store.clone(),
             clock: clock.clone(),
@@ -194,6 +202,9 @@ impl Application {
             dsfr_css,
             fc,
             simulator,
+            secret_box: crate::crypto::SecretBox::new(master_key),
+            flash_key: crate::crypto::MessageKey::new(master_key),
+            keys: Default::default(),
         });
         let data = state.clone();
         let server = HttpServer::new(move || app(data.clone()))
@@ -320,7 +331,7 @@ where
 /// The actix application: middleware, routes, error handling.
 pub fn app(
     state: web::Data<AppState>,
-) -> App<
+) -> ActixApp<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
         Config = (),
@@ -348,7 +359,7 @@ pub fn app(
     let metrics = state.metrics.clone();
     let simulator_on = state.simulator.is_some();
     let demo_on = state.settings.demo;
-    App::new()
+    ActixApp::new()
         .app_data(state)
         .app_data(errors::json_config())
         .app_data(errors::form_config())
@@ -404,11 +415,7 @@ struct HomePage {
     layout: Layout,
 }
 
-async fn home(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, session::WebError> {
-    let ctx = session::context(&req, &state).await?;
+async fn home(ctx: session::Ctx, state: App) -> Result<HttpResponse, WebError> {
     if ctx.user.is_some() {
         return Ok(ctx.finish(&state, session::see_other("/espace")));
     }

@@ -1,108 +1,79 @@
-//! Per-request context: the session (created on first visit), the logged-in account,
-//! its current structure, CSRF checks, and the errors handlers return.
+//! What a handler is given about the request: its session and account (`Ctx`), an
+//! account holding a role in its current structure (`Aidant`, `Manager`, `Auditor`),
+//! CSRF checks, flash messages, and `Run::run` to call a use case on a pooled connection.
+
+use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
 
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use serde_json::Value;
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 
-use super::{blocking, AppState, Layout};
-use crate::accounts::sessions::{self, stage, Session};
+use super::errors::WebError;
+use super::{AppState, Layout};
+use crate::accounts::sessions::{self, Session, Visit, Visitor};
 use crate::accounts::structures::Structure;
-use crate::accounts::users::{self, User};
-use crate::accounts::AccountError;
-use crate::crypto::constant_time_eq;
+use crate::accounts::users::User;
+use crate::accounts::Acting;
+use crate::config::Settings;
+use crate::crypto::{constant_time_eq, SecretBox};
 use crate::domain::roles::Role;
-use crate::store::StoreError;
+use crate::error::Error;
+use crate::store::DbConn;
 
-/// Message carried by an error response to the page renderer (`errors::fill_empty_errors`).
-#[derive(Debug, Clone)]
-pub struct ErrorMessage(pub String);
+/// The running service, as handlers receive it.
+pub type App = web::Data<AppState>;
 
-/// Errors of page handlers, rendered as French pages.
-#[derive(Debug, thiserror::Error)]
-pub enum WebError {
-    /// Not logged in: redirect to the login page.
-    #[error("authentification requise")]
-    LoginRequired,
-    /// Logged in but not allowed.
-    #[error("{0}")]
-    Forbidden(String),
-    /// Missing or wrong CSRF token.
-    #[error("csrf")]
-    Csrf,
-    /// Unknown or out-of-scope object.
-    #[error("introuvable")]
-    NotFound,
-    /// Not found, with an explanation (an expired link).
-    #[error("{0}")]
-    NotFoundWith(String),
-    /// Bad input.
-    #[error("{0}")]
-    BadRequest(String),
-    /// Too many attempts.
-    #[error("{0}")]
-    TooMany(String),
-    /// The service failed.
-    #[error("{0}")]
-    Internal(String),
+/// What a use case may need besides its connection: the time of the request, settings,
+/// secrets at rest.
+pub struct Env<'a> {
+    /// The request's time (one clock read per use case).
+    pub now: DateTime<Utc>,
+    /// Validated settings.
+    pub settings: &'a Settings,
+    /// Secrets at rest.
+    pub secrets: &'a SecretBox,
+    /// The service (keys and caches).
+    pub state: &'a AppState,
 }
 
-impl From<StoreError> for WebError {
-    fn from(e: StoreError) -> Self {
-        WebError::Internal(e.to_string())
-    }
+/// Runs use cases off the async workers.
+#[allow(async_fn_in_trait)]
+pub trait Run {
+    /// Runs `f` on the blocking pool with a pooled connection, inside the request's
+    /// tracing span. The connection is held only while `f` runs.
+    async fn run<T, F>(&self, f: F) -> Result<T, WebError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn, &Env<'_>) -> Result<T, Error> + Send + 'static;
 }
 
-impl From<diesel::result::Error> for WebError {
-    fn from(e: diesel::result::Error) -> Self {
-        WebError::Internal(e.to_string())
-    }
-}
-
-impl From<AccountError> for WebError {
-    fn from(e: AccountError) -> Self {
-        match e {
-            AccountError::NotFound => WebError::NotFound,
-            e if e.is_refusal() => WebError::BadRequest(e.to_string()),
-            e => WebError::Internal(e.to_string()),
-        }
-    }
-}
-
-impl ResponseError for WebError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            WebError::LoginRequired => StatusCode::SEE_OTHER,
-            WebError::Forbidden(_) | WebError::Csrf => StatusCode::FORBIDDEN,
-            WebError::NotFound | WebError::NotFoundWith(_) => StatusCode::NOT_FOUND,
-            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            WebError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
-            WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let message = match self {
-            WebError::LoginRequired => {
-                return HttpResponse::SeeOther()
-                    .insert_header((header::LOCATION, "/connexion"))
-                    .finish()
-            }
-            WebError::Csrf => "Le formulaire a expiré ou ne provient pas de ce site. Rechargez la page et recommencez.".to_string(),
-            WebError::NotFound => "L’adresse demandée n’existe pas ou n’est plus disponible.".to_string(),
-            WebError::Internal(e) => {
-                tracing::error!(error = %e, "request failed");
-                "Une erreur inattendue s’est produite. Elle a été enregistrée ; réessayez dans quelques instants.".to_string()
-            }
-            WebError::Forbidden(m)
-            | WebError::BadRequest(m)
-            | WebError::TooMany(m)
-            | WebError::NotFoundWith(m) => m.clone(),
-        };
-        let mut resp = HttpResponse::build(self.status_code()).finish();
-        resp.extensions_mut().insert(ErrorMessage(message));
-        resp
+impl Run for App {
+    async fn run<T, F>(&self, f: F) -> Result<T, WebError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn, &Env<'_>) -> Result<T, Error> + Send + 'static,
+    {
+        let st = self.clone().into_inner();
+        let span = tracing::Span::current();
+        web::block(move || {
+            span.in_scope(|| {
+                let mut conn = st.store.conn()?;
+                let env = Env {
+                    now: st.clock.now(),
+                    settings: &st.settings,
+                    secrets: &st.secret_box,
+                    state: &st,
+                };
+                f(&mut conn, &env)
+            })
+        })
+        .await
+        .map_err(|e| WebError::Internal(format!("blocking task failed: {e}")))?
+        .map_err(WebError::from)
     }
 }
 
@@ -116,11 +87,53 @@ pub struct Ctx {
     pub user: Option<User>,
     /// Its current structure.
     pub structure: Option<Structure>,
-    /// Its structures.
-    pub structures: Vec<Structure>,
+    flash: Option<String>,
 }
 
 impl Ctx {
+    fn from_visit(v: Visit, flash: Option<String>) -> Self {
+        Ctx {
+            session: v.visitor.session,
+            new_token: v.new_token,
+            user: v.visitor.user,
+            structure: v.visitor.structure,
+            flash,
+        }
+    }
+
+    /// Resolves the request's session (one read transaction; a write only to start a
+    /// session or note activity once a minute).
+    pub async fn load(req: &HttpRequest) -> Result<Ctx, WebError> {
+        let app = req
+            .app_data::<App>()
+            .cloned()
+            .ok_or_else(|| WebError::Internal("application state missing".into()))?;
+        let token = req
+            .cookie(app.settings.session_cookie())
+            .map(|c| c.value().to_string());
+        let flash = read_flash(req, &app);
+        let visit = app
+            .run(move |db, env| {
+                sessions::visit(
+                    db,
+                    env.now,
+                    &env.settings.session_policy(),
+                    token.as_deref(),
+                )
+            })
+            .await?;
+        Ok(Ctx::from_visit(visit, flash))
+    }
+
+    /// The visitor, as the domain sees it.
+    pub fn visitor(&self) -> Visitor {
+        Visitor {
+            session: self.session.clone(),
+            user: self.user.clone(),
+            structure: self.structure.clone(),
+        }
+    }
+
     /// The logged-in account, or a redirect to the login page.
     pub fn user(&self) -> Result<&User, WebError> {
         self.user.as_ref().ok_or(WebError::LoginRequired)
@@ -151,6 +164,12 @@ impl Ctx {
         }
     }
 
+    /// The account acting for its current structure with `role`.
+    pub fn acting(&self, role: Role) -> Result<Acting, WebError> {
+        let (u, s) = self.require(role)?;
+        Ok(Acting::new(&u.id, &s.id))
+    }
+
     /// Checks the CSRF token of a POST form.
     pub fn check_csrf(&self, given: &str) -> Result<(), WebError> {
         if self.new_token.is_none()
@@ -174,22 +193,145 @@ impl Ctx {
         }
     }
 
-    /// A flash message left by the previous request (taken once).
+    /// The flash message left by the previous response (cleared by [`Ctx::finish`]).
     pub fn flash(&self) -> Option<String> {
-        self.session
-            .data()
-            .get("flash")
-            .and_then(Value::as_str)
-            .map(str::to_string)
+        self.flash.clone()
     }
 
-    /// Adds the session cookie to `resp` when this request created the session.
+    /// Adds the session cookie when this request created the session, and clears a
+    /// flash message that was shown.
     pub fn finish(&self, state: &AppState, mut resp: HttpResponse) -> HttpResponse {
         if let Some(token) = &self.new_token {
             let _ = resp.add_cookie(&session_cookie(state, token.clone()));
         }
+        let flash_name = flash_cookie_name(state);
+        let flash_set = resp.cookies().any(|c| c.name() == flash_name);
+        if self.flash.is_some() && !flash_set {
+            let mut gone = flash_cookie(state, String::new());
+            gone.make_removal();
+            let _ = resp.add_cookie(&gone);
+        }
         resp
     }
+}
+
+impl FromRequest for Ctx {
+    type Error = WebError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, WebError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { Ctx::load(&req).await })
+    }
+}
+
+macro_rules! role_extractor {
+    ($name:ident, $role:expr, $doc:literal) => {
+        #[doc = $doc]
+        pub struct $name {
+            ctx: Ctx,
+            acting: Acting,
+        }
+
+        impl $name {
+            /// Who acts, for which structure.
+            pub fn acting(&self) -> &Acting {
+                &self.acting
+            }
+            /// The account.
+            pub fn user(&self) -> &User {
+                self.ctx.user.as_ref().expect("checked at extraction")
+            }
+            /// Its current structure.
+            pub fn structure(&self) -> &Structure {
+                self.ctx.structure.as_ref().expect("checked at extraction")
+            }
+        }
+
+        impl Deref for $name {
+            type Target = Ctx;
+            fn deref(&self) -> &Ctx {
+                &self.ctx
+            }
+        }
+
+        impl FromRequest for $name {
+            type Error = WebError;
+            type Future = Pin<Box<dyn Future<Output = Result<Self, WebError>>>>;
+
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                let req = req.clone();
+                Box::pin(async move {
+                    let ctx = Ctx::load(&req).await?;
+                    let acting = ctx.acting($role)?;
+                    Ok($name { ctx, acting })
+                })
+            }
+        }
+    };
+}
+
+role_extractor!(
+    Aidant,
+    Role::Aidant,
+    "A logged-in aidant with a current structure (else a redirect to the login page or a 403)."
+);
+role_extractor!(
+    Manager,
+    Role::Manager,
+    "A logged-in manager with a current structure."
+);
+role_extractor!(
+    Auditor,
+    Role::Auditor,
+    "A logged-in auditor with a current structure."
+);
+
+/// The session cookie's token only: for use cases that resolve the session inside their
+/// own transaction (the acting-on-behalf flow), so a request costs one transaction.
+pub struct SessionToken(pub Option<String>);
+
+impl SessionToken {
+    /// The token.
+    pub fn get(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl FromRequest for SessionToken {
+    type Error = WebError;
+    type Future = std::future::Ready<Result<Self, WebError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = req
+            .app_data::<App>()
+            .and_then(|app| req.cookie(app.settings.session_cookie()))
+            .map(|c| c.value().to_string());
+        std::future::ready(Ok(SessionToken(token)))
+    }
+}
+
+/// The page layout for a visitor resolved by a use case.
+pub fn layout_of(state: &AppState, v: &Visitor) -> Layout {
+    Layout {
+        stylesheets: state.layout.stylesheets.clone(),
+        user_name: v.user.as_ref().map(|u| u.name.clone()),
+        structure_name: v.structure.as_ref().map(|s| s.name.clone()),
+        csrf_token: v.session.csrf_token.clone(),
+        demo: state.settings.demo,
+    }
+}
+
+/// Adds the cookie of a session a use case started.
+pub fn with_new_session(
+    state: &AppState,
+    mut resp: HttpResponse,
+    visit: Option<&Visit>,
+) -> HttpResponse {
+    if let Some(t) = visit.and_then(|v| v.new_token.clone()) {
+        let _ = resp.add_cookie(&session_cookie(state, t));
+    }
+    resp
 }
 
 /// The session cookie: HttpOnly, SameSite=Lax, path /, Secure with `__Host-` over https.
@@ -202,104 +344,41 @@ pub fn session_cookie(state: &AppState, token: String) -> Cookie<'static> {
     c
 }
 
-/// Loads (or starts) the request's session and its account.
-pub async fn context(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Ctx, WebError> {
-    let token = req
-        .cookie(state.settings.session_cookie())
-        .map(|c| c.value().to_string());
-    let st = state.clone().into_inner();
-    let ctx = blocking(move || -> Result<Ctx, WebError> {
-        let now = st.clock.now();
-        let policy = st.settings.session_policy();
-        let mut conn = st.store.conn()?;
-        let existing = match &token {
-            Some(t) => sessions::load(&mut conn, now, &policy, t)?,
-            None => None,
-        };
-        let (session, new_token) = match existing {
-            Some(s) => (s, None),
-            None => {
-                let (t, s) = sessions::create(&mut conn, now, None, stage::ANONYMOUS)?;
-                (s, Some(t))
-            }
-        };
-        let mut user = None;
-        if session.stage == stage::FULL {
-            if let Some(uid) = &session.user_id {
-                user = users::find(&mut conn, uid)?.filter(|u| u.active);
-            }
-            if user.is_none() {
-                // Deactivated or deleted account: the session ends now.
-                sessions::delete(&mut conn, &session.id_hash)?;
-                let (t, s) = sessions::create(&mut conn, now, None, stage::ANONYMOUS)?;
-                return Ok(Ctx {
-                    session: s,
-                    new_token: Some(t),
-                    user: None,
-                    structure: None,
-                    structures: vec![],
-                });
-            }
-        }
-        let structures = match &user {
-            Some(u) => users::structures_of(&mut conn, &u.id)?,
-            None => vec![],
-        };
-        let structure = user.as_ref().and_then(|u| {
-            u.current_structure_id
-                .as_ref()
-                .and_then(|id| structures.iter().find(|s| &s.id == id).cloned())
-        });
-        Ok(Ctx {
-            session,
-            new_token,
-            user,
-            structure,
-            structures,
-        })
-    })
-    .await??;
-    Ok(ctx)
+/// The session cookie, removed.
+pub fn session_cookie_removal(state: &AppState) -> Cookie<'static> {
+    let mut gone = session_cookie(state, String::new());
+    gone.make_removal();
+    gone
 }
 
-/// Stores a flash message for the next page.
-pub async fn set_flash(
-    state: &web::Data<AppState>,
-    ctx: &Ctx,
-    message: &str,
-) -> Result<(), WebError> {
-    let st = state.clone().into_inner();
-    let id = ctx.session.id_hash.clone();
-    let mut data = ctx.session.data();
-    data.insert("flash".into(), Value::String(message.to_string()));
-    blocking(move || -> Result<(), WebError> {
-        let mut conn = st.store.conn()?;
-        sessions::set_data(&mut conn, &id, &data)?;
-        Ok(())
-    })
-    .await??;
-    Ok(())
+fn flash_cookie_name(state: &AppState) -> &'static str {
+    if state.settings.https() {
+        "__Host-procura_flash"
+    } else {
+        "procura_flash"
+    }
 }
 
-/// Clears the flash message once shown.
-pub async fn take_flash(
-    state: &web::Data<AppState>,
-    ctx: &Ctx,
-) -> Result<Option<String>, WebError> {
-    let Some(msg) = ctx.flash() else {
-        return Ok(None);
-    };
-    let st = state.clone().into_inner();
-    let id = ctx.session.id_hash.clone();
-    let mut data = ctx.session.data();
-    data.remove("flash");
-    blocking(move || -> Result<(), WebError> {
-        let mut conn = st.store.conn()?;
-        sessions::set_data(&mut conn, &id, &data)?;
-        Ok(())
-    })
-    .await??;
-    Ok(Some(msg))
+fn flash_cookie(state: &AppState, value: String) -> Cookie<'static> {
+    let mut c = Cookie::new(flash_cookie_name(state), value);
+    c.set_http_only(true);
+    c.set_same_site(SameSite::Lax);
+    c.set_path("/");
+    c.set_secure(state.settings.https());
+    c
+}
+
+/// A response carrying a flash message for the next page: a signed cookie, so showing a
+/// message never costs a database write.
+pub fn with_flash(state: &AppState, mut resp: HttpResponse, message: &str) -> HttpResponse {
+    let value = state.flash_key.seal(message);
+    let _ = resp.add_cookie(&flash_cookie(state, value));
+    resp
+}
+
+fn read_flash(req: &HttpRequest, state: &AppState) -> Option<String> {
+    let c = req.cookie(flash_cookie_name(state))?;
+    state.flash_key.open(c.value())
 }
 
 /// A 303 redirect.

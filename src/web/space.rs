@@ -1,15 +1,14 @@
 //! The logged-in home page and structure switching.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::session::{context, see_other, set_flash, take_flash, WebError};
-use super::{blocking, render, AppState, Layout};
+use super::session::{see_other, with_flash, Ctx};
+use super::{render, App, Layout, Run, WebError};
 use crate::accounts::structures::Structure;
-use crate::accounts::users;
+use crate::accounts::{manage, users};
 use crate::domain::roles::Role;
-use crate::store::write_tx;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/espace", web::get().to(home))
@@ -40,39 +39,41 @@ pub struct HomeQuery {
     q: String,
 }
 
-async fn home(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    q: web::Query<HomeQuery>,
-) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
-    let user = ctx.user()?;
-    let flash = take_flash(&state, &ctx).await?;
+async fn home(ctx: Ctx, app: App, q: web::Query<HomeQuery>) -> Result<HttpResponse, WebError> {
+    let user = ctx.user()?.clone();
+    let flash = ctx.flash();
     let search: String = q.into_inner().q.chars().take(100).collect();
+    let uid = user.id.clone();
+    let structures = app
+        .run(move |db, _| Ok(users::structures_of(db, &uid)?))
+        .await?;
     let lists = match (
         &ctx.structure,
         user.has(Role::Aidant) || user.has(Role::Manager),
     ) {
         (Some(s), true) => {
-            Some(super::mandates::home_mandates(&state, s.id.clone(), search.clone()).await?)
+            Some(super::mandates::home_mandates(&app, s.id.clone(), search.clone()).await?)
         }
         _ => None,
     };
     let (usagers, expiring) = lists.map(|l| (l.usagers, l.expiring)).unwrap_or_default();
-    Ok(render(&SpacePage {
-        layout: ctx.layout(&state),
-        name: user.name.clone(),
-        roles: user.role_set().labels(),
-        structure: ctx.structure.clone(),
-        structures: ctx.structures.clone(),
-        is_aidant: user.has(Role::Aidant),
-        is_manager: user.has(Role::Manager),
-        is_auditor: user.has(Role::Auditor),
-        flash,
-        search,
-        usagers,
-        expiring,
-    }))
+    Ok(ctx.finish(
+        &app,
+        render(&SpacePage {
+            layout: ctx.layout(&app),
+            name: user.name.clone(),
+            roles: user.role_set().labels(),
+            structure: ctx.structure.clone(),
+            structures,
+            is_aidant: user.has(Role::Aidant),
+            is_manager: user.has(Role::Manager),
+            is_auditor: user.has(Role::Auditor),
+            flash,
+            search,
+            usagers,
+            expiring,
+        }),
+    ))
 }
 
 /// Structure switch form.
@@ -84,37 +85,23 @@ pub struct SwitchForm {
     structure: String,
 }
 
-async fn switch(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    form: web::Form<SwitchForm>,
-) -> Result<HttpResponse, WebError> {
-    let ctx = context(&req, &state).await?;
+async fn switch(ctx: Ctx, app: App, form: web::Form<SwitchForm>) -> Result<HttpResponse, WebError> {
     ctx.check_csrf(&form.csrf_token)?;
     let user = ctx.user()?.clone();
     let target = form.into_inner().structure;
-    let st = state.clone().into_inner();
-    let target_id = target.clone();
-    blocking(move || -> Result<(), WebError> {
-        let mut conn = st.store.conn()?;
-        let now = st.clock.now();
-        write_tx(&mut conn, |c| {
-            users::switch_structure(c, now, &user, &target_id)
-        })?;
-        Ok(())
-    })
-    .await??;
-    let name = ctx
-        .structures
-        .iter()
-        .find(|s| s.id == target)
-        .map(|s| s.name.clone())
-        .unwrap_or_default();
-    set_flash(
-        &state,
-        &ctx,
+    let name = app
+        .run(move |db, env| {
+            manage::switch_structure(db, env.now, &user, &target)?;
+            Ok(users::structures_of(db, &user.id)?
+                .into_iter()
+                .find(|s| s.id == target)
+                .map(|s| s.name)
+                .unwrap_or_default())
+        })
+        .await?;
+    Ok(with_flash(
+        &app,
+        see_other("/espace"),
         &format!("Vous travaillez maintenant pour : {name}."),
-    )
-    .await?;
-    Ok(see_other("/espace"))
+    ))
 }

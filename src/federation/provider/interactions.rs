@@ -1,0 +1,743 @@
+//! Authorization requests in progress: the aidant logs in, then chooses a usager and a
+//! démarche. Each step is one use case in one transaction, which also resolves the
+//! browser's session (so a step of the flow costs one transaction, not two).
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::clients::{client, Client};
+use super::codes::issue_code;
+use super::INTERACTION_MINUTES;
+use crate::accounts::sessions::{self, Policy, Stage, Visit, Visitor};
+use crate::accounts::Acting;
+use crate::crypto::new_token;
+use crate::domain::roles::Role;
+use crate::error::Error;
+use crate::mandates::{self, ActiveUsager, Usable, Usager};
+use crate::store::schema::oidc_interactions;
+use crate::store::{read_tx, write_tx, DbConn};
+
+/// How many usagers the chooser lists at once (a search narrows it).
+pub const CHOOSER_LIMIT: i64 = 50;
+
+/// Where an authorization request stands, stored as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InteractionStatus {
+    /// Waiting for the aidant.
+    Pending,
+    /// A code was issued.
+    Done,
+    /// The aidant cancelled.
+    Cancelled,
+}
+
+impl InteractionStatus {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InteractionStatus::Pending => "pending",
+            InteractionStatus::Done => "done",
+            InteractionStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl TryFrom<String> for InteractionStatus {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "pending" => Ok(InteractionStatus::Pending),
+            "done" => Ok(InteractionStatus::Done),
+            "cancelled" => Ok(InteractionStatus::Cancelled),
+            _ => Err(format!("unknown interaction status {s:?}")),
+        }
+    }
+}
+
+/// An authorization request in progress.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = oidc_interactions)]
+pub struct Interaction {
+    /// Id (random; in the URL).
+    pub id: String,
+    /// Session that started it.
+    pub session_hash: String,
+    /// Client.
+    pub client_id: String,
+    /// Validated redirect URI.
+    pub redirect_uri: String,
+    /// Client state.
+    pub state: Option<String>,
+    /// Nonce.
+    pub nonce: String,
+    /// Scope.
+    pub scope: String,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    /// prompt.
+    pub prompt: Option<String>,
+    /// max_age.
+    pub max_age: Option<i64>,
+    /// Chosen usager.
+    pub usager_id: Option<String>,
+    /// Where it stands.
+    #[diesel(deserialize_as = String)]
+    pub status: InteractionStatus,
+    /// Creation.
+    pub created_at: NaiveDateTime,
+    /// Expiry.
+    pub expires_at: NaiveDateTime,
+}
+
+/// Authorization request parameters, as sent.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuthorizeParams {
+    /// client_id.
+    pub client_id: Option<String>,
+    /// redirect_uri.
+    pub redirect_uri: Option<String>,
+    /// response_type.
+    pub response_type: Option<String>,
+    /// scope.
+    pub scope: Option<String>,
+    /// state.
+    pub state: Option<String>,
+    /// nonce.
+    pub nonce: Option<String>,
+    /// code_challenge.
+    pub code_challenge: Option<String>,
+    /// code_challenge_method.
+    pub code_challenge_method: Option<String>,
+    /// prompt.
+    pub prompt: Option<String>,
+    /// max_age.
+    pub max_age: Option<String>,
+    /// request (refused).
+    pub request: Option<String>,
+    /// request_uri (refused).
+    pub request_uri: Option<String>,
+    /// response_mode.
+    pub response_mode: Option<String>,
+}
+
+/// A request that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidRequest {
+    /// The client.
+    pub client_id: String,
+    /// Its registered redirect URI.
+    pub redirect_uri: String,
+    /// Client state.
+    pub state: Option<String>,
+    /// Nonce.
+    pub nonce: String,
+    /// Scope.
+    pub scope: String,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    /// prompt (non-empty).
+    pub prompt: Option<String>,
+    /// max_age, seconds.
+    pub max_age: Option<i64>,
+    /// `prompt=none`.
+    pub prompt_none: bool,
+}
+
+/// Why an authorization request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeRefusal {
+    /// The client or its redirect URI is unknown: an error page, never a redirect.
+    NoRedirect(&'static str),
+    /// Back to the client with an error (RFC 6749 §4.1.2.1).
+    Redirect {
+        /// The validated redirect URI.
+        redirect_uri: String,
+        /// Client state.
+        state: Option<String>,
+        /// Error code.
+        error: &'static str,
+        /// Description.
+        description: &'static str,
+    },
+}
+
+/// Checks an authorization request (pure): client and redirect URI first (until both
+/// are known good, never redirect), then every other parameter.
+pub fn validate_authorize(
+    p: &AuthorizeParams,
+    client: Option<&Client>,
+) -> Result<ValidRequest, AuthorizeRefusal> {
+    let Some(client) = client else {
+        return Err(AuthorizeRefusal::NoRedirect("Ce site (client_id) n’est pas enregistré auprès de Procura. Aucune redirection n’a été faite."));
+    };
+    let redirect_uri = p.redirect_uri.clone().unwrap_or_default();
+    if !client.redirects().contains(&redirect_uri) {
+        return Err(AuthorizeRefusal::NoRedirect("L’adresse de retour (redirect_uri) n’est pas enregistrée pour ce site. Aucune redirection n’a été faite."));
+    }
+    let state = p.state.clone().filter(|s| !s.is_empty());
+    let fail = |error: &'static str, description: &'static str| {
+        Err(AuthorizeRefusal::Redirect {
+            redirect_uri: redirect_uri.clone(),
+            state: state.clone(),
+            error,
+            description,
+        })
+    };
+    if p.request.is_some() {
+        return fail("request_not_supported", "request object not supported");
+    }
+    if p.request_uri.is_some() {
+        return fail("request_uri_not_supported", "request_uri not supported");
+    }
+    if p.response_type.as_deref() != Some("code") {
+        return fail("unsupported_response_type", "response_type must be code");
+    }
+    if p.response_mode.as_deref().is_some_and(|m| m != "query") {
+        return fail("invalid_request", "response_mode must be query");
+    }
+    let scope = p.scope.clone().unwrap_or_default();
+    if !scope.split_whitespace().any(|s| s == "openid") {
+        return fail("invalid_scope", "scope must contain openid");
+    }
+    let Some(nonce) = p.nonce.clone().filter(|n| !n.is_empty()) else {
+        return fail("invalid_request", "nonce is required");
+    };
+    let challenge = p.code_challenge.clone().unwrap_or_default();
+    if challenge.is_empty() {
+        return fail("invalid_request", "PKCE code_challenge is required");
+    }
+    if p.code_challenge_method.as_deref() != Some("S256") {
+        return fail(
+            "invalid_request",
+            "code_challenge_method must be S256 (plain is refused)",
+        );
+    }
+    if challenge.len() != 43
+        || !challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return fail(
+            "invalid_request",
+            "code_challenge must be a base64url SHA-256",
+        );
+    }
+    let max_age = match p.max_age.as_deref() {
+        None | Some("") => None,
+        Some(m) => match m.parse::<i64>() {
+            Ok(v) if v >= 0 => Some(v),
+            _ => return fail("invalid_request", "max_age must be a non-negative integer"),
+        },
+    };
+    let prompt = p.prompt.clone().filter(|p| !p.is_empty());
+    let prompts: Vec<&str> = prompt.as_deref().unwrap_or("").split_whitespace().collect();
+    if prompts
+        .iter()
+        .any(|p| !matches!(*p, "none" | "login" | "consent" | "select_account"))
+    {
+        return fail("invalid_request", "unsupported prompt value");
+    }
+    if prompts.contains(&"none") && prompts.len() > 1 {
+        return fail("invalid_request", "prompt=none cannot be combined");
+    }
+    let prompt_none = prompts.contains(&"none");
+    Ok(ValidRequest {
+        client_id: client.id.clone(),
+        redirect_uri,
+        state,
+        nonce,
+        scope,
+        code_challenge: challenge,
+        prompt,
+        max_age,
+        prompt_none,
+    })
+}
+
+/// What the authorization endpoint answers.
+#[derive(Debug)]
+pub enum Authorized {
+    /// The interaction page to go to.
+    Interaction(String),
+    /// A refusal.
+    Refused(AuthorizeRefusal),
+}
+
+/// The authorization endpoint's use case, in one transaction: checks the request,
+/// resolves (or starts) the browser's session and stores the interaction bound to it.
+/// `prompt=none` is refused: acting on behalf always needs the aidant's choices.
+pub fn authorize(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    token: Option<&str>,
+    p: &AuthorizeParams,
+) -> Result<(Authorized, Option<Visit>), Error> {
+    write_tx(conn, |c| {
+        let found = client(c, p.client_id.as_deref().unwrap_or_default())?;
+        let v = match validate_authorize(p, found.as_ref()) {
+            Ok(v) => v,
+            Err(r) => return Ok((Authorized::Refused(r), None)),
+        };
+        let visit = sessions::visit_in(c, now, policy, token)?;
+        if v.prompt_none {
+            let (error, description) = if visit.visitor.user.is_none() {
+                ("login_required", "no aidant session")
+            } else {
+                (
+                    "interaction_required",
+                    "the aidant must choose a usager and a démarche",
+                )
+            };
+            let r = AuthorizeRefusal::Redirect {
+                redirect_uri: v.redirect_uri,
+                state: v.state,
+                error,
+                description,
+            };
+            return Ok((Authorized::Refused(r), Some(visit)));
+        }
+        let id = new_token();
+        diesel::insert_into(oidc_interactions::table)
+            .values((
+                oidc_interactions::id.eq(&id),
+                oidc_interactions::session_hash.eq(&visit.visitor.session.id_hash),
+                oidc_interactions::client_id.eq(&v.client_id),
+                oidc_interactions::redirect_uri.eq(&v.redirect_uri),
+                oidc_interactions::state.eq(&v.state),
+                oidc_interactions::nonce.eq(&v.nonce),
+                oidc_interactions::scope.eq(&v.scope),
+                oidc_interactions::code_challenge.eq(&v.code_challenge),
+                oidc_interactions::prompt.eq(&v.prompt),
+                oidc_interactions::max_age.eq(v.max_age),
+                oidc_interactions::usager_id.eq(None::<String>),
+                oidc_interactions::status.eq(InteractionStatus::Pending.as_str()),
+                oidc_interactions::created_at.eq(now.naive_utc()),
+                oidc_interactions::expires_at
+                    .eq((now + Duration::minutes(INTERACTION_MINUTES)).naive_utc()),
+            ))
+            .execute(c)?;
+        Ok((Authorized::Interaction(id), Some(visit)))
+    })
+}
+
+const GONE: &str = "Cette demande de connexion n’est plus valable (expirée, terminée ou ouverte dans un autre navigateur). Recommencez depuis le site de l’administration.";
+
+/// True when the interaction belongs to this browser: started in this session, or in
+/// the session the login replaced (see [`sessions::rotate`]).
+pub fn belongs_to(i: &Interaction, s: &sessions::Session) -> bool {
+    i.session_hash == s.id_hash
+        || (s.data_str("interaction").as_deref() == Some(i.id.as_str())
+            && s.data_str("from").as_deref() == Some(i.session_hash.as_str()))
+}
+
+/// True when the aidant must log in (again) for this interaction: not logged in,
+/// `prompt=login` with a login older than the request, or a login older than `max_age`
+/// at the request (not at each later step: a slow choice must not send the aidant back).
+pub fn needs_login(v: &Visitor, i: &Interaction) -> bool {
+    if v.user.is_none() {
+        return true;
+    }
+    let auth_time = v.session.created_at;
+    let forced = i
+        .prompt
+        .as_deref()
+        .is_some_and(|p| p.split_whitespace().any(|x| x == "login"))
+        && auth_time < i.created_at;
+    let too_old = i
+        .max_age
+        .is_some_and(|m| (i.created_at - auth_time).num_seconds() > m);
+    forced || too_old
+}
+
+fn load(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    id: &str,
+    v: &Visitor,
+) -> Result<Interaction, Error> {
+    oidc_interactions::table
+        .filter(oidc_interactions::id.eq(id))
+        .select(Interaction::as_select())
+        .first(conn)
+        .optional()?
+        .filter(|i| {
+            i.status == InteractionStatus::Pending
+                && belongs_to(i, &v.session)
+                && i.expires_at > now.naive_utc()
+        })
+        .ok_or_else(|| Error::Gone(GONE.into()))
+}
+
+/// Sends the aidant to the login page, to come back to the interaction: a logged-in
+/// session that must log in again stops being authenticated (it keeps its id, so the
+/// interaction stays bound to it).
+fn to_login(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    v: &Visitor,
+    i: &Interaction,
+) -> Result<(), Error> {
+    let mut data = v.session.data();
+    data.insert("next".into(), json!(format!("/oidc/interaction/{}", i.id)));
+    data.insert("interaction".into(), json!(i.id));
+    if v.user.is_some() {
+        sessions::set_stage(conn, &v.session.id_hash, None, Stage::Anonymous, now)?;
+    }
+    sessions::set_data(conn, &v.session.id_hash, &data)?;
+    Ok(())
+}
+
+fn aidant(v: &Visitor) -> Result<Acting, Error> {
+    let user = v.user.as_ref().ok_or(Error::LoginRequired)?;
+    if !user.has(Role::Aidant) {
+        return Err(Error::Forbidden(
+            "Votre compte n’a pas accès à cette page.".into(),
+        ));
+    }
+    let s = v.structure.as_ref().ok_or_else(|| {
+        Error::Forbidden("Votre compte n’est rattaché à aucune structure.".into())
+    })?;
+    Ok(Acting::new(&user.id, &s.id))
+}
+
+/// The choice page of an interaction.
+#[derive(Debug)]
+pub struct ChoicePage {
+    /// Who is choosing.
+    pub visitor: Visitor,
+    /// The interaction.
+    pub interaction: Interaction,
+    /// The client's name.
+    pub client_name: String,
+    /// Usagers to choose from (before a usager is chosen), at most [`CHOOSER_LIMIT`].
+    pub usagers: Vec<ActiveUsager>,
+    /// The chosen usager.
+    pub usager: Option<Usager>,
+    /// The chosen usager's active démarches.
+    pub demarches: Vec<Usable>,
+}
+
+/// A step of the interaction.
+#[derive(Debug)]
+pub enum Step<T> {
+    /// The aidant must log in first (the session now remembers where to come back).
+    Login,
+    /// The step's result.
+    Done(T),
+}
+
+/// The interaction page: one read transaction (a write only when the aidant must log
+/// in, or to note the session's activity once a minute).
+pub fn show(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    token: Option<&str>,
+    id: &str,
+    search: &str,
+) -> Result<Step<Box<ChoicePage>>, Error> {
+    let read = read_tx(conn, |c| -> Result<_, Error> {
+        let v = sessions::resolve_read(c, now, policy, token)?.ok_or(Error::Gone(GONE.into()))?;
+        let i = load(c, now, id, &v)?;
+        if needs_login(&v, &i) {
+            return Ok(Err((v, i)));
+        }
+        let acting = aidant(&v)?;
+        let client_name = client(c, &i.client_id)?.ok_or(Error::NotFound)?.name;
+        let (usagers, usager, demarches) = match &i.usager_id {
+            None => (
+                mandates::active_usagers(c, now, &acting.structure_id, search, CHOOSER_LIMIT)?,
+                None,
+                vec![],
+            ),
+            Some(u) => (
+                vec![],
+                mandates::usager_by_id(c, u)?,
+                mandates::usable_authorisations(c, now, &acting.structure_id, u)?,
+            ),
+        };
+        Ok(Ok(ChoicePage {
+            visitor: v,
+            interaction: i,
+            client_name,
+            usagers,
+            usager,
+            demarches,
+        }))
+    })?;
+    match read {
+        Ok(page) => {
+            sessions::touch_if_stale(conn, now, &page.visitor.session)?;
+            Ok(Step::Done(Box::new(page)))
+        }
+        Err((v, i)) => {
+            write_tx(conn, |c| to_login(c, now, &v, &i))?;
+            Ok(Step::Login)
+        }
+    }
+}
+
+/// Resolves the session, checks the CSRF token and loads the interaction, inside the
+/// caller's transaction. `Err(Login)` when the aidant must log in first.
+fn step(
+    c: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    token: Option<&str>,
+    csrf: &str,
+    id: &str,
+) -> Result<Result<(Visitor, Interaction), ()>, Error> {
+    let v = sessions::resolve_read(c, now, policy, token)?.ok_or(Error::Csrf)?;
+    v.check_csrf(csrf)?;
+    let i = load(c, now, id, &v)?;
+    if needs_login(&v, &i) {
+        to_login(c, now, &v, &i)?;
+        return Ok(Err(()));
+    }
+    sessions::touch_if_stale(c, now, &v.session)?;
+    Ok(Ok((v, i)))
+}
+
+/// The usager choice, in one transaction.
+pub fn choose_usager(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    token: Option<&str>,
+    csrf: &str,
+    id: &str,
+    usager_id: &str,
+) -> Result<Step<()>, Error> {
+    write_tx(conn, |c| {
+        let Ok((v, i)) = step(c, now, policy, token, csrf, id)? else {
+            return Ok(Step::Login);
+        };
+        let acting = aidant(&v)?;
+        if mandates::usable_authorisations(c, now, &acting.structure_id, usager_id)?.is_empty() {
+            return Err(Error::Invalid(
+                "Cette personne n’a pas de mandat actif dans votre structure.".into(),
+            ));
+        }
+        diesel::update(oidc_interactions::table.filter(oidc_interactions::id.eq(&i.id)))
+            .set(oidc_interactions::usager_id.eq(Some(usager_id)))
+            .execute(c)?;
+        Ok(Step::Done(()))
+    })
+}
+
+/// Where the browser goes back to the client with a code.
+#[derive(Debug)]
+pub struct CodeRedirect {
+    /// The client's redirect URI.
+    pub redirect_uri: String,
+    /// The code.
+    pub code: String,
+    /// Client state.
+    pub state: Option<String>,
+}
+
+/// The démarche choice, in one transaction: re-checks the authorisation, issues the code
+/// and journals the use (`mandate.used`).
+pub fn choose_demarche(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    token: Option<&str>,
+    csrf: &str,
+    id: &str,
+    demarche: &str,
+) -> Result<Step<CodeRedirect>, Error> {
+    write_tx(conn, |c| {
+        let Ok((v, i)) = step(c, now, policy, token, csrf, id)? else {
+            return Ok(Step::Login);
+        };
+        let acting = aidant(&v)?;
+        let code =
+            issue_code(c, now, &i, &acting, demarche, v.session.created_at)?.ok_or_else(|| {
+                Error::Invalid(
+                    "Cette démarche n’est pas couverte par un mandat actif de cette personne."
+                        .into(),
+                )
+            })?;
+        Ok(Step::Done(CodeRedirect {
+            redirect_uri: i.redirect_uri,
+            code,
+            state: i.state,
+        }))
+    })
+}
+
+/// The aidant cancels: the interaction ends and the client gets `access_denied`.
+pub fn cancel(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    token: Option<&str>,
+    csrf: &str,
+    id: &str,
+) -> Result<AuthorizeRefusal, Error> {
+    write_tx(conn, |c| {
+        let v = sessions::resolve_read(c, now, policy, token)?.ok_or(Error::Csrf)?;
+        v.check_csrf(csrf)?;
+        let i = load(c, now, id, &v)?;
+        diesel::update(oidc_interactions::table.filter(oidc_interactions::id.eq(&i.id)))
+            .set(oidc_interactions::status.eq(InteractionStatus::Cancelled.as_str()))
+            .execute(c)?;
+        Ok(AuthorizeRefusal::Redirect {
+            redirect_uri: i.redirect_uri,
+            state: i.state,
+            error: "access_denied",
+            description: "l’aidant a annulé",
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> Client {
+        Client {
+            id: "c1".into(),
+            name: "Site".into(),
+            secret_hash: None,
+            auth_method: "none".into(),
+            id_token_alg: "ES256".into(),
+            redirect_uris: r#"["https://site.example/cb"]"#.into(),
+            post_logout_redirect_uris: "[]".into(),
+            active: true,
+            created_at: NaiveDateTime::default(),
+        }
+    }
+
+    fn good() -> AuthorizeParams {
+        AuthorizeParams {
+            client_id: Some("c1".into()),
+            redirect_uri: Some("https://site.example/cb".into()),
+            response_type: Some("code".into()),
+            scope: Some("openid profile".into()),
+            state: Some("st".into()),
+            nonce: Some("n".into()),
+            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            code_challenge_method: Some("S256".into()),
+            ..AuthorizeParams::default()
+        }
+    }
+
+    fn error_of(p: &AuthorizeParams) -> &'static str {
+        match validate_authorize(p, Some(&client())) {
+            Err(AuthorizeRefusal::Redirect { error, .. }) => error,
+            Err(AuthorizeRefusal::NoRedirect(_)) => "no_redirect",
+            Ok(_) => "ok",
+        }
+    }
+
+    #[test]
+    fn a_complete_request_passes() {
+        let v = validate_authorize(&good(), Some(&client())).expect("valid");
+        assert_eq!(v.state.as_deref(), Some("st"));
+        assert!(!v.prompt_none);
+    }
+
+    #[test]
+    fn unknown_client_or_redirect_never_redirects() {
+        assert!(matches!(
+            validate_authorize(&good(), None),
+            Err(AuthorizeRefusal::NoRedirect(_))
+        ));
+        let p = AuthorizeParams {
+            redirect_uri: Some("https://evil.example/cb".into()),
+            ..good()
+        };
+        assert_eq!(error_of(&p), "no_redirect");
+    }
+
+    #[test]
+    fn each_bad_parameter_is_named() {
+        let cases: Vec<(AuthorizeParams, &str)> = vec![
+            (
+                AuthorizeParams {
+                    request: Some("x".into()),
+                    ..good()
+                },
+                "request_not_supported",
+            ),
+            (
+                AuthorizeParams {
+                    response_type: Some("token".into()),
+                    ..good()
+                },
+                "unsupported_response_type",
+            ),
+            (
+                AuthorizeParams {
+                    scope: Some("profile".into()),
+                    ..good()
+                },
+                "invalid_scope",
+            ),
+            (
+                AuthorizeParams {
+                    nonce: None,
+                    ..good()
+                },
+                "invalid_request",
+            ),
+            (
+                AuthorizeParams {
+                    code_challenge: None,
+                    ..good()
+                },
+                "invalid_request",
+            ),
+            (
+                AuthorizeParams {
+                    code_challenge_method: Some("plain".into()),
+                    ..good()
+                },
+                "invalid_request",
+            ),
+            (
+                AuthorizeParams {
+                    code_challenge: Some("short".into()),
+                    ..good()
+                },
+                "invalid_request",
+            ),
+            (
+                AuthorizeParams {
+                    max_age: Some("-1".into()),
+                    ..good()
+                },
+                "invalid_request",
+            ),
+            (
+                AuthorizeParams {
+                    prompt: Some("none login".into()),
+                    ..good()
+                },
+                "invalid_request",
+            ),
+            (
+                AuthorizeParams {
+                    prompt: Some("bogus".into()),
+                    ..good()
+                },
+                "invalid_request",
+            ),
+            (
+                AuthorizeParams {
+                    response_mode: Some("fragment".into()),
+                    ..good()
+                },
+                "invalid_request",
+            ),
+        ];
+        for (p, want) in cases {
+            assert_eq!(error_of(&p), want, "{p:?}");
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::clients::client;
+use super::keys::{jwks, KeyCache};
+use crate::accounts::sessions::{self, Policy};
+use crate::crypto::SecretBox;
+use crate::error::Error;
+use crate::federation::jose::{verify_es256, verify_rs256};
+use crate::store::{write_tx, DbConn};
+
+/// A logout request, as sent.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct LogoutParams {
+    /// One of our ID tokens (signature checked; expiry does not matter).
+    pub id_token_hint: Option<String>,
+    /// Where to go afterwards (registered for the hinted client).
+    pub post_logout_redirect_uri: Option<String>,
+    /// Client state, sent back.
+    pub state: Option<String>,
+    /// The client, when no hint is given.
+    pub client_id: Option<String>,
+}
+
+/// What the end-session endpoint does.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LogoutOutcome {
+    /// A logged-in aidant and no valid hint: a third-party link must not end the session
+    /// silently, so ask first.
+    Confirm,
+    /// The session ended; go to this registered URI (or show the logged-out page).
+    Ended(Option<String>),
+}
+
+/// The end-session endpoint's use case, in one transaction. `confirmed`: the aidant
+/// confirmed on our page (POST), so no hint is needed.
+#[allow(clippy::too_many_arguments)]
+pub fn end_session(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    secrets: &SecretBox,
+    keys: &KeyCache,
+    grace: Duration,
+    token: Option<&str>,
+    p: &LogoutParams,
+    confirmed: bool,
+) -> Result<LogoutOutcome, Error> {
+    write_tx(conn, |c| {
+        let visitor = sessions::resolve_read(c, now, policy, token)?;
+        let aud = match &p.id_token_hint {
+            Some(t) => {
+                let set = jwks(c, now, secrets, keys, grace)?;
+                set["keys"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find_map(|k| verify_es256(t, k).or_else(|| verify_rs256(t, k)))
+                    .and_then(|claims| claims["aud"].as_str().map(str::to_string))
+            }
+            None => None,
+        };
+        let valid = aud.is_some();
+        let logged_in = visitor.as_ref().is_some_and(|v| v.user.is_some());
+        if !valid && logged_in && !confirmed {
+            return Ok(LogoutOutcome::Confirm);
+        }
+        let client_id = aud.or(p.client_id.clone().filter(|_| p.id_token_hint.is_none()));
+        let target = match (client_id, &p.post_logout_redirect_uri) {
+            (Some(cid), Some(uri)) if valid => client(c, &cid)?
+                .filter(|cl| cl.post_logout_redirects().contains(uri))
+                .map(|_| uri.clone()),
+            _ => None,
+        };
+        if let Some(v) = &visitor {
+            sessions::logout_in(c, now, v, Some("end_session_endpoint"))?;
+        }
+        Ok(LogoutOutcome::Ended(target))
+    })
+}

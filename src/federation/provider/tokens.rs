@@ -1,0 +1,454 @@
+//! The token endpoint (code redemption, ID token) and userinfo.
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+use super::claims::{at_hash, identity_claims, pairwise, s256};
+use super::clients::client;
+use super::clients::Client;
+use super::keys::signing_key;
+use super::keys::KeyCache;
+use super::ACR;
+use crate::crypto::{constant_time_eq, new_token, sha256_hex, SecretBox};
+use crate::error::Error;
+use crate::journal::{self, NewEntry};
+use crate::store::schema::{access_tokens, authorization_codes};
+use crate::store::DbConn;
+use crate::store::{read_tx, write_tx};
+
+/// An RFC 6749 §5.2 error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthError {
+    /// Error code.
+    pub error: &'static str,
+    /// Description.
+    pub description: String,
+}
+
+/// Builds an [`OAuthError`].
+pub fn oauth(error: &'static str, description: &str) -> OAuthError {
+    OAuthError {
+        error,
+        description: description.into(),
+    }
+}
+
+/// A redeemed code.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = authorization_codes)]
+pub struct CodeRow {
+    /// Hash.
+    pub code_hash: String,
+    /// Client.
+    pub client_id: String,
+    /// Redirect URI.
+    pub redirect_uri: String,
+    /// PKCE challenge.
+    pub code_challenge: String,
+    /// Nonce.
+    pub nonce: String,
+    /// Scope.
+    pub scope: String,
+    /// Aidant.
+    pub aidant_id: String,
+    /// Structure.
+    pub structure_id: String,
+    /// Usager.
+    pub usager_id: String,
+    /// Mandate.
+    pub mandate_id: String,
+    /// Authorisation.
+    pub authorisation_id: String,
+    /// Démarche.
+    pub demarche: String,
+    /// Login time of the aidant.
+    pub auth_time: NaiveDateTime,
+    /// Creation.
+    pub created_at: NaiveDateTime,
+    /// Expiry.
+    pub expires_at: NaiveDateTime,
+    /// First use.
+    pub used_at: Option<NaiveDateTime>,
+}
+
+/// Who signs and what the tokens say: fixed for the running service.
+pub struct Issuer<'a> {
+    /// The issuer URL.
+    pub url: &'a str,
+    /// Secrets at rest (signing keys).
+    pub secrets: &'a SecretBox,
+    /// Decrypted signing keys.
+    pub keys: &'a KeyCache,
+    /// Master key (pairwise subjects).
+    pub master: &'a [u8; 32],
+    /// Access token lifetime, seconds.
+    pub access_ttl: i64,
+}
+
+/// How the client authenticated at the token endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `Authorization: Basic` (RFC 6749 §2.3.1).
+    Basic(String, String),
+    /// `client_id` and `client_secret` in the body.
+    Post(String, String),
+    /// A public client: `client_id` only.
+    None(String),
+}
+
+impl ClientAuth {
+    fn client_id(&self) -> &str {
+        match self {
+            ClientAuth::Basic(id, _) | ClientAuth::Post(id, _) | ClientAuth::None(id) => id,
+        }
+    }
+
+    fn method(&self) -> &'static str {
+        match self {
+            ClientAuth::Basic(..) => "client_secret_basic",
+            ClientAuth::Post(..) => "client_secret_post",
+            ClientAuth::None(_) => "none",
+        }
+    }
+}
+
+/// A token request, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    /// The code.
+    pub code: String,
+    /// The redirect URI sent with it.
+    pub redirect_uri: String,
+    /// The PKCE verifier.
+    pub code_verifier: String,
+}
+
+/// Why a token request was refused: `invalid_client` answers 401, the rest 400.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRefusal(pub OAuthError);
+
+impl TokenRefusal {
+    fn new(error: &'static str, description: &str) -> Self {
+        TokenRefusal(oauth(error, description))
+    }
+
+    /// True for a client authentication failure (HTTP 401).
+    pub fn unauthorized(&self) -> bool {
+        self.0.error == "invalid_client"
+    }
+}
+
+/// Parses a token request body (`application/x-www-form-urlencoded`, no repeated
+/// parameter: RFC 6749 §3.1) and the client's credentials. `basic` is the `Authorization:
+/// Basic` header, decoded (None: absent; Err: malformed).
+pub fn parse_token_request(
+    content_type: &str,
+    body: &[u8],
+    basic: Option<Result<(String, String), ()>>,
+) -> Result<(ClientAuth, TokenRequest), TokenRefusal> {
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
+        return Err(TokenRefusal::new(
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body).into_owned().collect();
+    let mut seen = std::collections::HashSet::new();
+    if pairs.iter().any(|(k, _)| !seen.insert(k.as_str())) {
+        return Err(TokenRefusal::new(
+            "invalid_request",
+            "malformed or repeated parameters",
+        ));
+    }
+    let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    if get("grant_type").as_deref() != Some("authorization_code") {
+        return Err(TokenRefusal::new(
+            "unsupported_grant_type",
+            "only authorization_code is supported",
+        ));
+    }
+    let code = get("code").unwrap_or_default();
+    if code.is_empty() {
+        return Err(TokenRefusal::new("invalid_request", "code is required"));
+    }
+    let (client_id, client_secret) = (get("client_id"), get("client_secret"));
+    let auth = match (basic, client_secret) {
+        (Some(Err(())), _) => {
+            return Err(TokenRefusal::new(
+                "invalid_client",
+                "malformed Basic credentials",
+            ))
+        }
+        (Some(Ok(_)), Some(_)) => {
+            return Err(TokenRefusal::new(
+                "invalid_request",
+                "use one client authentication method only",
+            ))
+        }
+        (Some(Ok((id, secret))), None) => {
+            if client_id.as_ref().is_some_and(|c| c != &id) {
+                return Err(TokenRefusal::new(
+                    "invalid_request",
+                    "client_id differs from the authenticated client",
+                ));
+            }
+            ClientAuth::Basic(id, secret)
+        }
+        (None, Some(secret)) => ClientAuth::Post(client_id.unwrap_or_default(), secret),
+        (None, None) => ClientAuth::None(client_id.unwrap_or_default()),
+    };
+    Ok((
+        auth,
+        TokenRequest {
+            code,
+            redirect_uri: get("redirect_uri").unwrap_or_default(),
+            code_verifier: get("code_verifier").unwrap_or_default(),
+        },
+    ))
+}
+
+/// Checks the client's credentials against its registration.
+pub fn authenticate(client: Option<&Client>, auth: &ClientAuth) -> Result<(), TokenRefusal> {
+    let Some(client) = client else {
+        return Err(TokenRefusal::new("invalid_client", "unknown client"));
+    };
+    if client.auth_method != auth.method() {
+        return Err(TokenRefusal::new(
+            "invalid_client",
+            &format!("this client authenticates with {}", client.auth_method),
+        ));
+    }
+    match auth {
+        ClientAuth::Basic(_, s) | ClientAuth::Post(_, s) if !client.secret_matches(s) => {
+            Err(TokenRefusal::new("invalid_client", "wrong client secret"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What the token endpoint answers.
+#[derive(Debug)]
+pub enum TokenOutcome {
+    /// The token response.
+    Issued(Value),
+    /// A refusal (RFC 6749 §5.2).
+    Refused(TokenRefusal),
+}
+
+/// The token endpoint's use case, in one transaction: authenticates the client, then
+/// redeems the code (single use, expiry, redirect URI, PKCE, authorisation still active)
+/// and signs the ID token. A second use of a code revokes what the first issued
+/// (journaled, and committed although the request is refused).
+pub fn token(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    issuer: &Issuer<'_>,
+    auth: &ClientAuth,
+    req: &TokenRequest,
+) -> Result<TokenOutcome, Error> {
+    write_tx(conn, |c| {
+        let found = client(c, auth.client_id())?;
+        if let Err(r) = authenticate(found.as_ref(), auth) {
+            return Ok(TokenOutcome::Refused(r));
+        }
+        let client = found.ok_or(Error::NotFound)?;
+        redeem(c, now, issuer, &client, req)
+    })
+}
+
+fn redeem(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    issuer: &Issuer<'_>,
+    client: &Client,
+    req: &TokenRequest,
+) -> Result<TokenOutcome, Error> {
+    let (code, redirect_uri, verifier) = (&req.code, &req.redirect_uri, &req.code_verifier);
+    let secrets = issuer.secrets;
+    let master = issuer.master;
+    let access_ttl = issuer.access_ttl;
+    let hash = sha256_hex(code.as_bytes());
+    let Some(row) = authorization_codes::table
+        .filter(authorization_codes::code_hash.eq(&hash))
+        .select(CodeRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(TokenOutcome::Refused(TokenRefusal::new(
+            "invalid_grant",
+            "code inconnu",
+        )));
+    };
+    if row.client_id != client.id {
+        return Ok(TokenOutcome::Refused(TokenRefusal::new(
+            "invalid_grant",
+            "ce code a été délivré à un autre client",
+        )));
+    }
+    // Claiming the code is one conditional update: of two concurrent redemptions, the row
+    // lock lets exactly one through, and the other takes the replay branch.
+    let claimed = diesel::update(
+        authorization_codes::table
+            .filter(authorization_codes::code_hash.eq(&hash))
+            .filter(authorization_codes::used_at.is_null()),
+    )
+    .set(authorization_codes::used_at.eq(Some(now.naive_utc())))
+    .execute(conn)?;
+    if claimed == 0 {
+        let revoked = diesel::update(
+            access_tokens::table
+                .filter(access_tokens::code_hash.eq(&hash))
+                .filter(access_tokens::revoked_at.is_null()),
+        )
+        .set(access_tokens::revoked_at.eq(Some(now.naive_utc())))
+        .execute(conn)?;
+        journal::append(
+            conn,
+            now,
+            NewEntry::new("token.code_replayed")
+                .actor(format!("client:{}", client.id))
+                .client(&client.id)
+                .usager(&row.usager_id)
+                .mandate(&row.mandate_id)
+                .authorisation(&row.authorisation_id)
+                .detail("revoked_tokens", revoked as i64),
+        )?;
+        return Ok(TokenOutcome::Refused(TokenRefusal::new(
+            "invalid_grant",
+            "code déjà utilisé : les jetons délivrés avec lui sont révoqués",
+        )));
+    }
+    if row.expires_at <= now.naive_utc() {
+        return Ok(TokenOutcome::Refused(TokenRefusal::new(
+            "invalid_grant",
+            "code expiré",
+        )));
+    }
+    if &row.redirect_uri != redirect_uri {
+        return Ok(TokenOutcome::Refused(TokenRefusal::new(
+            "invalid_grant",
+            "redirect_uri différente de celle de la demande",
+        )));
+    }
+    if verifier.is_empty()
+        || !constant_time_eq(s256(verifier).as_bytes(), row.code_challenge.as_bytes())
+    {
+        return Ok(TokenOutcome::Refused(TokenRefusal::new(
+            "invalid_grant",
+            "code_verifier incorrect ou absent (PKCE)",
+        )));
+    }
+    let still =
+        crate::mandates::usable_authorisations(conn, now, &row.structure_id, &row.usager_id)?
+            .into_iter()
+            .any(|u| u.authorisation_id == row.authorisation_id);
+    if !still {
+        return Ok(TokenOutcome::Refused(TokenRefusal::new(
+            "invalid_grant",
+            "l’autorisation a été révoquée ou a expiré depuis le choix",
+        )));
+    }
+    let usager = crate::mandates::usager_by_id(conn, &row.usager_id)?.ok_or(Error::NotFound)?;
+    let access = new_token();
+    diesel::insert_into(access_tokens::table)
+        .values((
+            access_tokens::token_hash.eq(sha256_hex(access.as_bytes())),
+            access_tokens::code_hash.eq(&hash),
+            access_tokens::client_id.eq(&client.id),
+            access_tokens::usager_id.eq(&row.usager_id),
+            access_tokens::scope.eq(&row.scope),
+            access_tokens::expires_at.eq((now + Duration::seconds(access_ttl)).naive_utc()),
+        ))
+        .execute(conn)?;
+    let key = signing_key(conn, secrets, issuer.keys, &client.id_token_alg)?;
+    let mut claims = identity_claims(&usager, &row.scope);
+    claims.insert("iss".into(), json!(issuer.url));
+    claims.insert(
+        "sub".into(),
+        json!(pairwise(master, "usager", &client.id, &usager.id)),
+    );
+    claims.insert("aud".into(), json!(client.id));
+    claims.insert(
+        "exp".into(),
+        json!((now + Duration::seconds(access_ttl.max(60))).timestamp()),
+    );
+    claims.insert("iat".into(), json!(now.timestamp()));
+    claims.insert(
+        "auth_time".into(),
+        json!(row.auth_time.and_utc().timestamp()),
+    );
+    claims.insert("nonce".into(), json!(row.nonce));
+    claims.insert("acr".into(), json!(ACR));
+    claims.insert("amr".into(), json!(["pwd", "otp"]));
+    claims.insert("at_hash".into(), json!(at_hash(&access)));
+    claims.insert(
+        "act".into(),
+        json!({"sub": pairwise(master, "aidant", &client.id, &row.aidant_id)}),
+    );
+    let id_token = key
+        .sign("JWT", &Value::Object(claims))
+        .map_err(|_| Error::Key)?;
+    journal::append(
+        conn,
+        now,
+        NewEntry::new("token.issued")
+            .actor(format!("client:{}", client.id))
+            .client(&client.id)
+            .structure(&row.structure_id)
+            .usager(&row.usager_id)
+            .mandate(&row.mandate_id)
+            .authorisation(&row.authorisation_id)
+            .detail("kid", key.kid()),
+    )?;
+    Ok(TokenOutcome::Issued(json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": access_ttl,
+        "id_token": id_token,
+        "scope": row.scope,
+    })))
+}
+
+/// The userinfo claims of an access token (None: unknown, expired or revoked).
+pub fn userinfo(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    master: &[u8; 32],
+    token: &str,
+) -> Result<Option<Value>, Error> {
+    read_tx(conn, |c| userinfo_in(c, now, master, token))
+}
+
+fn userinfo_in(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    master: &[u8; 32],
+    token: &str,
+) -> Result<Option<Value>, Error> {
+    let row: Option<(String, String, String, NaiveDateTime, Option<NaiveDateTime>)> =
+        access_tokens::table
+            .filter(access_tokens::token_hash.eq(sha256_hex(token.as_bytes())))
+            .select((
+                access_tokens::client_id,
+                access_tokens::usager_id,
+                access_tokens::scope,
+                access_tokens::expires_at,
+                access_tokens::revoked_at,
+            ))
+            .first(conn)
+            .optional()?;
+    let Some((client_id, usager_id, scope, expires, revoked)) = row else {
+        return Ok(None);
+    };
+    if revoked.is_some() || expires <= now.naive_utc() {
+        return Ok(None);
+    }
+    let u = crate::mandates::usager_by_id(conn, &usager_id)?.ok_or(Error::NotFound)?;
+    let mut claims = identity_claims(&u, &scope);
+    claims.insert(
+        "sub".into(),
+        json!(pairwise(master, "usager", &client_id, &u.id)),
+    );
+    Ok(Some(Value::Object(claims)))
+}

@@ -1,0 +1,238 @@
+//! The authorization endpoint and the aidant's choices (usager, then démarche).
+
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{refusal, to_client};
+use crate::domain::mandate as rules;
+use crate::federation::provider::{self as op, AuthorizeParams, Authorized, Step};
+use crate::web::session::{layout_of, see_other, with_new_session, SessionToken};
+use crate::web::{render, App, Layout, Run, WebError};
+
+pub async fn authorize(
+    app: App,
+    token: SessionToken,
+    q: web::Query<AuthorizeParams>,
+) -> Result<HttpResponse, WebError> {
+    let p = q.into_inner();
+    let (outcome, visit) = app
+        .run(move |db, env| {
+            op::authorize(db, env.now, &env.settings.session_policy(), token.get(), &p)
+        })
+        .await?;
+    let resp = match outcome {
+        Authorized::Interaction(id) => see_other(&format!("/oidc/interaction/{id}")),
+        Authorized::Refused(r) => refusal(&app, r)?,
+    };
+    Ok(with_new_session(&app, resp, visit.as_ref()))
+}
+
+/// A usager to pick.
+pub struct UsagerChoice {
+    id: String,
+    name: String,
+    demarches: String,
+}
+
+/// A démarche to pick.
+pub struct DemarcheChoice {
+    code: String,
+    label: String,
+}
+
+#[derive(Template)]
+#[template(path = "oidc_choose.html")]
+struct ChoosePage {
+    layout: Layout,
+    id: String,
+    client: String,
+    search: String,
+    more: bool,
+    usagers: Vec<UsagerChoice>,
+    usager_name: String,
+    demarches: Vec<DemarcheChoice>,
+}
+
+/// `?q=` narrows the usagers offered.
+#[derive(Deserialize)]
+pub struct ChooserQuery {
+    #[serde(default)]
+    q: String,
+}
+
+fn label(code: &str) -> String {
+    rules::demarche(code)
+        .map(|d| d.label.to_string())
+        .unwrap_or_else(|| code.to_string())
+}
+
+pub async fn interaction(
+    app: App,
+    token: SessionToken,
+    path: web::Path<String>,
+    q: web::Query<ChooserQuery>,
+) -> Result<HttpResponse, WebError> {
+    let id = path.into_inner();
+    let search: String = q.into_inner().q.chars().take(100).collect();
+    let term = search.clone();
+    let step = app
+        .run(move |db, env| {
+            op::show(
+                db,
+                env.now,
+                &env.settings.session_policy(),
+                token.get(),
+                &id,
+                &term,
+            )
+        })
+        .await?;
+    let page = match step {
+        Step::Login => return Ok(see_other("/connexion")),
+        Step::Done(page) => page,
+    };
+    let more = page.usagers.len() as i64 >= op::CHOOSER_LIMIT;
+    Ok(render(&ChoosePage {
+        layout: layout_of(&app, &page.visitor),
+        id: page.interaction.id.clone(),
+        client: page.client_name.clone(),
+        search,
+        more,
+        usagers: page
+            .usagers
+            .iter()
+            .map(|a| UsagerChoice {
+                id: a.usager.id.clone(),
+                name: a.usager.display_name(),
+                demarches: a
+                    .demarches
+                    .iter()
+                    .map(|d| label(d))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+            .collect(),
+        usager_name: page
+            .usager
+            .as_ref()
+            .map(|u| u.display_name())
+            .unwrap_or_default(),
+        demarches: page
+            .demarches
+            .iter()
+            .map(|a| DemarcheChoice {
+                label: label(&a.demarche),
+                code: a.demarche.clone(),
+            })
+            .collect(),
+    }))
+}
+
+/// The usager choice.
+#[derive(Deserialize)]
+pub struct UsagerForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    usager: String,
+}
+
+pub async fn choose_usager(
+    app: App,
+    token: SessionToken,
+    path: web::Path<String>,
+    form: web::Form<UsagerForm>,
+) -> Result<HttpResponse, WebError> {
+    let id = path.into_inner();
+    let f = form.into_inner();
+    let next = format!("/oidc/interaction/{id}");
+    let step = app
+        .run(move |db, env| {
+            op::choose_usager(
+                db,
+                env.now,
+                &env.settings.session_policy(),
+                token.get(),
+                &f.csrf_token,
+                &id,
+                &f.usager,
+            )
+        })
+        .await?;
+    Ok(match step {
+        Step::Login => see_other("/connexion"),
+        Step::Done(()) => see_other(&next),
+    })
+}
+
+/// The démarche choice.
+#[derive(Deserialize)]
+pub struct DemarcheForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    demarche: String,
+}
+
+pub async fn choose_demarche(
+    app: App,
+    token: SessionToken,
+    path: web::Path<String>,
+    form: web::Form<DemarcheForm>,
+) -> Result<HttpResponse, WebError> {
+    let id = path.into_inner();
+    let f = form.into_inner();
+    let step = app
+        .run(move |db, env| {
+            op::choose_demarche(
+                db,
+                env.now,
+                &env.settings.session_policy(),
+                token.get(),
+                &f.csrf_token,
+                &id,
+                &f.demarche,
+            )
+        })
+        .await?;
+    let r = match step {
+        Step::Login => return Ok(see_other("/connexion")),
+        Step::Done(r) => r,
+    };
+    let mut params = vec![("code", r.code.as_str())];
+    if let Some(s) = &r.state {
+        params.push(("state", s));
+    }
+    Ok(to_client(&app, &r.redirect_uri, params))
+}
+
+/// A form carrying only the CSRF token.
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+pub async fn cancel(
+    app: App,
+    token: SessionToken,
+    path: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, WebError> {
+    let id = path.into_inner();
+    let csrf = form.into_inner().csrf_token;
+    let r = app
+        .run(move |db, env| {
+            op::cancel(
+                db,
+                env.now,
+                &env.settings.session_policy(),
+                token.get(),
+                &csrf,
+                &id,
+            )
+        })
+        .await?;
+    refusal(&app, r)
+}
