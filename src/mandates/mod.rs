@@ -577,6 +577,28 @@ pub fn confirm_consent(
     session_hash: &str,
     current_structure: &str,
 ) -> Result<Created, Error> {
+    write_tx(conn, |c| {
+        confirm_consent_in(
+            c,
+            now,
+            secrets,
+            request_id,
+            aidant_id,
+            session_hash,
+            current_structure,
+        )
+    })
+}
+
+fn confirm_consent_in(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    secrets: &SecretBox,
+    request_id: &str,
+    aidant_id: &str,
+    session_hash: &str,
+    current_structure: &str,
+) -> Result<Created, Error> {
     let (req, identity) = pending_consent(conn, now, secrets, request_id, aidant_id, session_hash)?;
     // The person consented to the structure named on the page, which is the aidant's
     // current one: it must be the structure the request was started for.
@@ -1058,6 +1080,18 @@ pub fn revoke_authorisation(
     structure_id: &str,
     authorisation_id: &str,
 ) -> Result<MandateView, Error> {
+    write_tx(conn, |c| {
+        revoke_authorisation_in(c, now, actor, structure_id, authorisation_id)
+    })
+}
+
+fn revoke_authorisation_in(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    structure_id: &str,
+    authorisation_id: &str,
+) -> Result<MandateView, Error> {
     let view = mandate_of_authorisation(conn, now, structure_id, authorisation_id)?
         .ok_or(Error::NotFound)?;
     let mandate_id = view.mandate.id.clone();
@@ -1097,6 +1131,18 @@ pub fn revoke_authorisation(
 
 /// Revokes a whole mandate of the structure: every active authorisation (journaled).
 pub fn revoke_mandate(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    structure_id: &str,
+    mandate_id: &str,
+) -> Result<MandateView, Error> {
+    write_tx(conn, |c| {
+        revoke_mandate_in(c, now, actor, structure_id, mandate_id)
+    })
+}
+
+fn revoke_mandate_in(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     actor: &str,

@@ -682,15 +682,13 @@ fn a_revocation_between_choice_and_token_refuses_the_code() {
     let code = param(&redirect, "code").expect("code");
     {
         let mut conn = w.app.store.conn().expect("conn");
-        write_tx(&mut conn, |c| {
-            procura::mandates::revoke_mandate(
-                c,
-                w.clock.now(),
-                "test",
-                &w.structure_id,
-                &w.mandate_id,
-            )
-        })
+        procura::mandates::revoke_mandate(
+            &mut conn,
+            w.clock.now(),
+            "test",
+            &w.structure_id,
+            &w.mandate_id,
+        )
         .expect("revoke");
     }
     let tokens = count(&w, "tokens");
