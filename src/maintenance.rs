@@ -8,12 +8,14 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use crate::accounts::sessions::Policy;
+use crate::crypto::SecretBox;
+use crate::error::Error;
 use crate::journal::{self, JournalError, NewEntry};
 use crate::store::schema::{
     access_tokens, authorization_codes, consent_requests, login_attempts, oidc_interactions,
     sessions,
 };
-use crate::store::DbConn;
+use crate::store::{write_tx, DbConn};
 
 /// How long expired codes, tokens and requests are kept for investigation.
 pub const KEEP: i64 = 24;
@@ -44,6 +46,65 @@ impl Purged {
             + self.codes
             + self.tokens
     }
+}
+
+/// The demo's sample client: its id, public secret and URIs.
+pub struct DemoClient<'a> {
+    /// client_id.
+    pub id: &'a str,
+    /// Its (public) secret.
+    pub secret: &'a str,
+    /// Redirect URI.
+    pub redirect: &'a str,
+    /// Post-logout redirect URI.
+    pub post_logout: &'a str,
+}
+
+/// At start-up, in one transaction: the first signing key when a master key is set, the
+/// demo client in demo mode, and `service.started`.
+pub fn start_service(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    secrets: Option<&SecretBox>,
+    demo: Option<DemoClient<'_>>,
+    backend: &str,
+) -> Result<(), Error> {
+    use crate::federation::provider::{ensure_demo_client, ensure_signing_key};
+    write_tx(conn, |c| {
+        if let Some(s) = secrets {
+            ensure_signing_key(c, now, s)?;
+        }
+        if let Some(d) = &demo {
+            ensure_demo_client(c, now, d.id, d.secret, d.redirect, d.post_logout)?;
+        }
+        journal::append(
+            c,
+            now,
+            NewEntry::new("service.started")
+                .actor("system")
+                .detail("version", env!("CARGO_PKG_VERSION"))
+                .detail("backend", backend)
+                .detail("demo", demo.is_some()),
+        )?;
+        Ok(())
+    })
+}
+
+/// At shutdown: `service.stopped`.
+pub fn stop_service(conn: &mut DbConn, now: DateTime<Utc>) -> Result<(), Error> {
+    write_tx(conn, |c| {
+        journal::append(c, now, NewEntry::new("service.stopped").actor("system"))?;
+        Ok(())
+    })
+}
+
+/// The periodic housekeeping, in one transaction.
+pub fn housekeeping(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Result<Purged, Error> {
+    write_tx(conn, |c| Ok(purge_expired(c, now, policy)?))
 }
 
 /// Deletes what has expired, in the caller's transaction, and journals the counts.

@@ -73,7 +73,16 @@ pub fn create(
     Ok(s)
 }
 
-/// Finds a structure by SIRET.
+/// A structure by id.
+pub fn by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<Structure>> {
+    structures::table
+        .filter(structures::id.eq(id))
+        .select(Structure::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A structure by SIRET.
 pub fn by_siret(conn: &mut DbConn, siret: &str) -> QueryResult<Option<Structure>> {
     structures::table
         .filter(structures::siret.eq(siret))

@@ -195,6 +195,14 @@ pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<User>
         .optional()
 }
 
+/// Display names of accounts, by id.
+pub fn names(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<(String, String)>> {
+    users::table
+        .filter(users::id.eq_any(ids))
+        .select((users::id, users::name))
+        .load(conn)
+}
+
 /// Finds an account by id.
 pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<User>> {
     users::table

@@ -14,9 +14,7 @@ use crate::domain::mandate::{
     Demarche, MandateDuration, ATTESTATION_VERSION,
 };
 use crate::journal::{self, NewEntry};
-use crate::store::schema::{
-    authorisations, consent_requests, mandates, structures, usagers, users,
-};
+use crate::store::schema::{authorisations, consent_requests, mandates, usagers};
 use crate::store::{write_tx, DbConn};
 
 diesel::define_sql_function! {
@@ -447,14 +445,11 @@ pub fn create_mandate(
         return Err(Error::Invalid("Choisissez au moins une démarche.".into()));
     }
     let usager = upsert_usager(conn, now, actor, identity)?;
-    let (structure_name, siret): (String, String) = structures::table
-        .filter(structures::id.eq(structure_id))
-        .select((structures::name, structures::siret))
-        .first(conn)?;
-    let aidant_name: String = users::table
-        .filter(users::id.eq(aidant_id))
-        .select(users::name)
-        .first(conn)?;
+    let s = crate::accounts::structures::by_id(conn, structure_id)?.ok_or(Error::NotFound)?;
+    let (structure_name, siret) = (s.name, s.siret);
+    let aidant_name = crate::accounts::users::find(conn, aidant_id)?
+        .ok_or(Error::NotFound)?
+        .name;
     let id = uuid::Uuid::new_v4().to_string();
     let created_at = now.naive_utc();
     let expires_at = duration.expires_at(now).naive_utc();
@@ -665,21 +660,43 @@ fn views(
     now: DateTime<Utc>,
     list: Vec<Mandate>,
 ) -> QueryResult<Vec<MandateView>> {
+    use std::collections::HashMap;
+    // Three queries whatever the number of mandates: their usagers, aidants and
+    // authorisations, each loaded at once.
+    let usager_ids: Vec<&str> = list.iter().map(|m| m.usager_id.as_str()).collect();
+    let mandate_ids: Vec<&str> = list.iter().map(|m| m.id.as_str()).collect();
+    let aidant_ids: Vec<&str> = list.iter().map(|m| m.aidant_id.as_str()).collect();
+    let usager_by_id: HashMap<String, Usager> = usagers::table
+        .filter(usagers::id.eq_any(&usager_ids))
+        .select(Usager::as_select())
+        .load::<Usager>(conn)?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
+    let names: HashMap<String, String> = crate::accounts::users::names(conn, &aidant_ids)?
+        .into_iter()
+        .collect();
+    let mut auths_by_mandate: HashMap<String, Vec<Authorisation>> = HashMap::new();
+    for a in authorisations::table
+        .filter(authorisations::mandate_id.eq_any(&mandate_ids))
+        .select(Authorisation::as_select())
+        .load::<Authorisation>(conn)?
+    {
+        auths_by_mandate
+            .entry(a.mandate_id.clone())
+            .or_default()
+            .push(a);
+    }
     let mut out = Vec::with_capacity(list.len());
     for m in list {
-        let usager: Usager = usagers::table
-            .filter(usagers::id.eq(&m.usager_id))
-            .select(Usager::as_select())
-            .first(conn)?;
-        let aidant_name: String = users::table
-            .filter(users::id.eq(&m.aidant_id))
-            .select(users::name)
-            .first(conn)?;
-        let auths: Vec<Authorisation> = authorisations::table
-            .filter(authorisations::mandate_id.eq(&m.id))
-            .select(Authorisation::as_select())
-            .load(conn)?;
-        let mut with_state: Vec<_> = auths
+        let usager = usager_by_id
+            .get(&m.usager_id)
+            .cloned()
+            .ok_or(diesel::result::Error::NotFound)?;
+        let aidant_name = names.get(&m.aidant_id).cloned().unwrap_or_default();
+        let mut with_state: Vec<_> = auths_by_mandate
+            .remove(&m.id)
+            .unwrap_or_default()
             .into_iter()
             .map(|a| {
                 let s = authorisation_state(
@@ -721,18 +738,100 @@ pub fn mandate_in(
     })
 }
 
-/// Every mandate of `structure_id`, newest first.
+/// Where a page of mandates ends: the last one's creation time and id.
+pub type PageKey = (NaiveDateTime, String);
+
+/// Filters of the structure's mandate list.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Recorded by this aidant.
+    pub aidant: Option<String>,
+    /// With an authorisation for this démarche.
+    pub demarche: Option<String>,
+    /// In this state (as [`MandateView::state`] computes it).
+    pub state: Option<AuthorisationState>,
+    /// Keyset: only mandates created before this one.
+    pub before: Option<PageKey>,
+}
+
+/// A page of the structure's mandates, newest first, filtered in SQL; the second value
+/// is the key of the next page, if there is one. Four queries whatever the page size.
 pub fn mandates_of_structure(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     structure_id: &str,
-) -> QueryResult<Vec<MandateView>> {
-    let list = mandates::table
+    f: &ListFilter,
+    limit: i64,
+) -> QueryResult<(Vec<MandateView>, Option<PageKey>)> {
+    use diesel::dsl::{exists, not};
+    let n = now.naive_utc();
+    let mut q = mandates::table
         .filter(mandates::structure_id.eq(structure_id))
-        .order(mandates::created_at.desc())
+        .order((mandates::created_at.desc(), mandates::id.desc()))
         .select(Mandate::as_select())
-        .load(conn)?;
-    views(conn, now, list)
+        .limit(limit + 1)
+        .into_boxed();
+    if let Some(a) = &f.aidant {
+        q = q.filter(mandates::aidant_id.eq(a.clone()));
+    }
+    if let Some(d) = &f.demarche {
+        q = q.filter(exists(
+            authorisations::table
+                .filter(authorisations::mandate_id.eq(mandates::id))
+                .filter(authorisations::demarche.eq(d.clone())),
+        ));
+    }
+    let unrevoked = || {
+        exists(
+            authorisations::table
+                .filter(authorisations::mandate_id.eq(mandates::id))
+                .filter(authorisations::revoked_at.is_null()),
+        )
+    };
+    let revoked_otherwise = || {
+        exists(
+            authorisations::table
+                .filter(authorisations::mandate_id.eq(mandates::id))
+                .filter(authorisations::revoked_at.is_not_null())
+                .filter(
+                    authorisations::revoked_reason
+                        .is_null()
+                        .or(authorisations::revoked_reason.ne(rules::SUPERSEDED)),
+                ),
+        )
+    };
+    let any = || exists(authorisations::table.filter(authorisations::mandate_id.eq(mandates::id)));
+    q = match f.state {
+        None => q,
+        Some(AuthorisationState::Active) => {
+            q.filter(mandates::expires_at.gt(n)).filter(unrevoked())
+        }
+        Some(AuthorisationState::Expired) => {
+            q.filter(mandates::expires_at.le(n)).filter(unrevoked())
+        }
+        Some(AuthorisationState::Superseded) => q
+            .filter(not(unrevoked()))
+            .filter(not(revoked_otherwise()))
+            .filter(any()),
+        Some(AuthorisationState::Revoked) => q
+            .filter(not(unrevoked()))
+            .filter(revoked_otherwise().or(not(any()))),
+    };
+    if let Some((at, id)) = &f.before {
+        q = q.filter(
+            mandates::created_at.lt(*at).or(mandates::created_at
+                .eq(*at)
+                .and(mandates::id.lt(id.clone()))),
+        );
+    }
+    let mut list: Vec<Mandate> = q.load(conn)?;
+    let next = if list.len() as i64 > limit {
+        list.truncate(usize::try_from(limit).unwrap_or(0));
+        list.last().map(|m| (m.created_at, m.id.clone()))
+    } else {
+        None
+    };
+    Ok((views(conn, now, list)?, next))
 }
 
 /// The mandates of one usager in `structure_id` (None when the usager has none there).
@@ -1185,10 +1284,9 @@ fn revoke_mandate_in(
 /// The attestation text of a mandate, recomputed from the database (same digest as at
 /// creation as long as nothing it states has changed).
 pub fn attestation(conn: &mut DbConn, view: &MandateView) -> QueryResult<String> {
-    let (structure_name, siret): (String, String) = structures::table
-        .filter(structures::id.eq(&view.mandate.structure_id))
-        .select((structures::name, structures::siret))
-        .first(conn)?;
+    let s = crate::accounts::structures::by_id(conn, &view.mandate.structure_id)?
+        .ok_or(diesel::result::Error::NotFound)?;
+    let (structure_name, siret) = (s.name, s.siret);
     let demarches: Vec<&'static Demarche> = view
         .authorisations
         .iter()

@@ -28,8 +28,7 @@ use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::clock::SharedClock;
 use crate::config::{Settings, Theme};
-use crate::journal::{self, NewEntry};
-use crate::store::{write_tx, Store, StoreError};
+use crate::store::{Store, StoreError};
 use metrics::Metrics;
 
 /// Content-Security-Policy of every response: no inline script or style, no framing.
@@ -129,26 +128,6 @@ impl Application {
                 &crate::crypto::SecretBox::new(settings.master_key),
             )?;
         }
-        if settings.master_key.is_some() {
-            let mut conn = store.conn()?;
-            let secrets = crate::crypto::SecretBox::new(settings.master_key);
-            write_tx(&mut conn, |c| {
-                crate::federation::provider::ensure_signing_key(c, clock.now(), &secrets)
-            })?;
-        }
-        if settings.demo {
-            let mut conn = store.conn()?;
-            write_tx(&mut conn, |c| {
-                crate::federation::provider::ensure_demo_client(
-                    c,
-                    clock.now(),
-                    demo_site::CLIENT_ID,
-                    demo_site::CLIENT_SECRET,
-                    &settings.url("/demo/site/callback"),
-                    &settings.url("/demo/site"),
-                )
-            })?;
-        }
         let port = listener.local_addr()?.port();
         let dsfr_css = match (&settings.theme, &settings.dsfr_dir) {
             (Theme::Dsfr, Some(dir)) => Some(std::fs::read_to_string(dir.join("dsfr.min.css"))?),
@@ -206,6 +185,24 @@ impl Application {
             flash_key: crate::crypto::MessageKey::new(master_key),
             keys: Default::default(),
         });
+        {
+            let s = &state.settings;
+            let (redirect, post_logout) = (s.url("/demo/site/callback"), s.url("/demo/site"));
+            let demo = s.demo.then(|| crate::maintenance::DemoClient {
+                id: demo_site::CLIENT_ID,
+                secret: demo_site::CLIENT_SECRET,
+                redirect: &redirect,
+                post_logout: &post_logout,
+            });
+            let mut conn = store.conn()?;
+            crate::maintenance::start_service(
+                &mut conn,
+                clock.now(),
+                s.master_key.is_some().then_some(&state.secret_box),
+                demo,
+                s.database.name(),
+            )?;
+        }
         let data = state.clone();
         let server = HttpServer::new(move || app(data.clone()))
             .listen(listener)?
@@ -214,19 +211,6 @@ impl Application {
             // stop, and both SIGINT and SIGTERM must let in-flight requests finish.
             .disable_signals()
             .run();
-        let mut conn = store.conn()?;
-        let s = &state.settings;
-        write_tx(&mut conn, |c| {
-            journal::append(
-                c,
-                clock.now(),
-                NewEntry::new("service.started")
-                    .actor("system")
-                    .detail("version", env!("CARGO_PKG_VERSION"))
-                    .detail("backend", s.database.name())
-                    .detail("demo", s.demo),
-            )
-        })?;
         Ok(Application {
             port,
             server,
@@ -260,16 +244,16 @@ impl Application {
             loop {
                 every.tick().await;
                 let st = housekeeping.clone();
-                let done = blocking(move || -> anyhow::Result<crate::maintenance::Purged> {
-                    let mut conn = st.store.conn()?;
-                    let policy = st.settings.session_policy();
-                    let now = st.clock.now();
-                    Ok(write_tx(&mut conn, |c| {
-                        crate::maintenance::purge_expired(c, now, &policy)
-                    })?)
-                })
-                .await;
-                if let Ok(Err(e)) | Err(e) = done.map_err(anyhow::Error::from) {
+                let done = st
+                    .run(|db, env| {
+                        crate::maintenance::housekeeping(
+                            db,
+                            env.now,
+                            &env.settings.session_policy(),
+                        )
+                    })
+                    .await;
+                if let Err(e) = done {
                     tracing::warn!(error = %e, "housekeeping failed");
                 }
             }
@@ -280,19 +264,10 @@ impl Application {
             handle.stop(true).await;
         });
         self.server.await?;
-        let state = self.state.clone();
-        blocking(move || -> anyhow::Result<()> {
-            let mut conn = state.store.conn()?;
-            write_tx(&mut conn, |c| {
-                journal::append(
-                    c,
-                    state.clock.now(),
-                    NewEntry::new("service.stopped").actor("system"),
-                )
-            })?;
-            Ok(())
-        })
-        .await??;
+        self.state
+            .run(|db, env| crate::maintenance::stop_service(db, env.now))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         tracing::info!("service stopped");
         Ok(())
     }

@@ -1,0 +1,341 @@
+//! Creating a mandate: démarches and duration, FranceConnect, the person's consent.
+
+use super::*;
+
+/// A démarche checkbox.
+pub struct Choice {
+    d: &'static Demarche,
+    checked: bool,
+}
+
+/// A duration radio.
+pub struct DurationChoice {
+    code: &'static str,
+    label: &'static str,
+    checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "mandate_new.html")]
+struct NewPage {
+    layout: Layout,
+    demarches: Vec<Choice>,
+    durations: Vec<DurationChoice>,
+    error: Option<String>,
+    renewal_of: Option<String>,
+}
+
+fn new_page(
+    ctx: &Ctx,
+    state: &AppState,
+    selected: &[String],
+    duration: Option<&str>,
+    error: Option<String>,
+    renewal_of: Option<String>,
+) -> HttpResponse {
+    render(&NewPage {
+        layout: ctx.layout(state),
+        demarches: DEMARCHES
+            .iter()
+            .map(|d| Choice {
+                d,
+                checked: selected.iter().any(|s| s == d.code),
+            })
+            .collect(),
+        durations: MandateDuration::ALL
+            .iter()
+            .map(|m| DurationChoice {
+                code: m.code(),
+                label: m.label(),
+                checked: Some(m.code()) == duration,
+            })
+            .collect(),
+        error,
+        renewal_of,
+    })
+}
+
+/// `?renouveler=` on the creation form.
+#[derive(Deserialize)]
+pub struct RenewQuery {
+    renouveler: Option<String>,
+}
+
+pub(super) async fn new_form(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    q: web::Query<RenewQuery>,
+) -> Result<HttpResponse, WebError> {
+    let (_, structure) = ctx.require(Role::Aidant)?;
+    let (mut selected, mut duration) = (Vec::new(), None);
+    if let Some(old) = q.renouveler.clone() {
+        let st = state.clone();
+        let sid = structure.id.clone();
+        let view = st
+            .run(move |conn, env| Ok(mandates::mandate_in(conn, env.now, &sid, &old)?))
+            .await?
+            .ok_or(WebError::NotFound)?;
+        selected = view
+            .authorisations
+            .iter()
+            .map(|(a, _)| a.demarche.clone())
+            .collect();
+        duration = MandateDuration::parse(&view.mandate.duration).map(|d| d.code());
+    }
+    Ok(new_page(
+        &ctx,
+        &state,
+        &selected,
+        duration,
+        None,
+        q.renouveler.clone(),
+    ))
+}
+
+/// Parses an urlencoded body with repeated keys.
+fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+pub(super) async fn new_submit(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let pairs = form_pairs(&body);
+    ctx.check_csrf(field(&pairs, "csrf_token"))?;
+    let (aidant, structure) = ctx.require(Role::Aidant)?;
+    let selected: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "demarches")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let duration_code = field(&pairs, "duration").to_string();
+    let bad = |m: String| {
+        let mut r = new_page(
+            &ctx,
+            &state,
+            &selected,
+            Some(duration_code.as_str()),
+            Some(m),
+            None,
+        );
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+        r
+    };
+    let demarches = match rules::parse_demarches(&selected) {
+        Ok(d) => d,
+        Err(m) => return Ok(bad(m)),
+    };
+    let Some(duration) = MandateDuration::parse(&duration_code) else {
+        return Ok(bad("Choisissez une durée.".into()));
+    };
+    let fc = state
+        .fc
+        .clone()
+        .ok_or_else(|| WebError::BadRequest(FcError::NotConfigured.to_string()))?;
+    let (session, sid, aid, actor) = (
+        ctx.session.id_hash.clone(),
+        structure.id.clone(),
+        aidant.id.clone(),
+        aidant.actor(),
+    );
+    // Discovery is a network call: made before any connection is taken.
+    let (url, fc_state, flow) = blocking(move || fc.start())
+        .await?
+        .map_err(|e| WebError::BadRequest(e.to_string()))?;
+    state
+        .run(move |db, env| {
+            mandates::start_request(
+                db,
+                env.now,
+                env.secrets,
+                &session,
+                &sid,
+                &aid,
+                &actor,
+                &demarches,
+                duration,
+                &fc_state,
+                &flow,
+            )
+        })
+        .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, url))
+        .finish())
+}
+
+pub(super) async fn callback(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    q: web::Query<mandates::CallbackParams>,
+) -> Result<HttpResponse, WebError> {
+    let q = q.into_inner();
+    let fc = state.fc.clone().ok_or(WebError::NotFound)?;
+    let by = mandates::CallbackBy {
+        session_hash: ctx.session.id_hash.clone(),
+        user_id: ctx.user.as_ref().map(|u| u.id.clone()),
+    };
+    let (issuer, code) = (fc.issuer.clone(), q.code.clone());
+    let mut step = state
+        .run(move |db, env| mandates::callback_begin(db, env.now, env.secrets, &by, &q, &issuer))
+        .await?;
+    if let Callback::Exchange(request, flow) = step {
+        // The code exchange and userinfo are network calls: no connection is held.
+        let now = state.clock.now();
+        let exchanged = blocking(move || fc.finish(&code, &flow, now)).await?;
+        if let Err(e) = &exchanged {
+            tracing::warn!(error = %e, reason = e.reason(), "FranceConnect round trip failed");
+        }
+        step = state
+            .run(move |db, env| {
+                mandates::callback_finish(db, env.now, env.secrets, &request, exchanged)
+            })
+            .await?;
+    }
+    match step {
+        Callback::Consent(id) => Ok(see_other(&format!("/mandats/consentement/{id}"))),
+        Callback::Failed(m) => Err(WebError::BadRequest(m)),
+        Callback::Exchange(..) => Err(WebError::Internal("the callback did not finish".into())),
+    }
+}
+
+/// A démarche line on the consent page.
+pub struct DemarcheLine {
+    label: &'static str,
+    description: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage {
+    layout: Layout,
+    id: String,
+    person: Identity,
+    structure: String,
+    aidant: String,
+    demarches: Vec<DemarcheLine>,
+    end: String,
+    duration: &'static str,
+    statement: String,
+    error: Option<String>,
+}
+
+pub(super) async fn load_consent(
+    ctx: &Ctx,
+    state: &web::Data<AppState>,
+    id: String,
+) -> Result<(mandates::ConsentRequest, Identity), WebError> {
+    let (aidant, structure) = ctx.require(Role::Aidant)?;
+    let st = state.clone();
+    let (aid, session) = (aidant.id.clone(), ctx.session.id_hash.clone());
+    let (req, identity) = st
+        .run(move |conn, env| {
+            mandates::pending_consent(conn, env.now, env.secrets, &id, &aid, &session)
+        })
+        .await?;
+    if req.structure_id != structure.id {
+        return Err(WebError::BadRequest(
+            "Cette demande de mandat a été commencée pour une autre structure que votre structure actuelle. Revenez à cette structure ou recommencez la création du mandat.".into(),
+        ));
+    }
+    Ok((req, identity))
+}
+
+fn consent_page(
+    ctx: &Ctx,
+    state: &AppState,
+    req: &mandates::ConsentRequest,
+    person: Identity,
+    error: Option<String>,
+) -> HttpResponse {
+    let structure = ctx
+        .structure
+        .as_ref()
+        .map(|s| s.name.clone())
+        .unwrap_or_default();
+    let duration = req.duration();
+    let end = duration.expires_at(state.clock.now()).naive_utc();
+    render(&ConsentPage {
+        layout: ctx.layout(state),
+        id: req.id.clone(),
+        person,
+        aidant: ctx
+            .user
+            .as_ref()
+            .map(|u| u.name.clone())
+            .unwrap_or_default(),
+        demarches: req
+            .demarche_list()
+            .iter()
+            .map(|d| DemarcheLine {
+                label: d.label,
+                description: d.description,
+            })
+            .collect(),
+        end: day_time(&end),
+        duration: duration.label(),
+        statement: consent_statement(&structure),
+        structure,
+        error,
+    })
+}
+
+pub(super) async fn consent_form(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let (request, person) = load_consent(&ctx, &state, path.into_inner()).await?;
+    Ok(consent_page(&ctx, &state, &request, person, None))
+}
+
+pub(super) async fn consent_submit(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let pairs = form_pairs(&body);
+    ctx.check_csrf(field(&pairs, "csrf_token"))?;
+    let id = path.into_inner();
+    let (request, person) = load_consent(&ctx, &state, id.clone()).await?;
+    if field(&pairs, "consent").is_empty() {
+        let mut r = consent_page(
+            &ctx,
+            &state,
+            &request,
+            person,
+            Some(
+                "La personne doit cocher la case de consentement pour que le mandat soit créé."
+                    .into(),
+            ),
+        );
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+        return Ok(r);
+    }
+    let (aidant, structure) = ctx.require(Role::Aidant)?;
+    let (aid, session, sid) = (
+        aidant.id.clone(),
+        ctx.session.id_hash.clone(),
+        structure.id.clone(),
+    );
+    let created = state
+        .run(move |db, env| {
+            mandates::confirm_consent(db, env.now, env.secrets, &id, &aid, &session, &sid)
+        })
+        .await?;
+    Ok(see_other(&format!(
+        "/mandats/{}/attestation",
+        created.mandate.id
+    )))
+}

@@ -1,0 +1,200 @@
+//! The manager's list of the structure's mandates, and the aidant's home lists.
+
+use super::*;
+
+/// A row of the manager's list.
+pub struct ListRow {
+    m: MandateBlock,
+    usager: String,
+    usager_id: String,
+    demarches: String,
+}
+
+#[derive(Template)]
+#[template(path = "manager_mandates.html")]
+struct ManagerMandates {
+    layout: Layout,
+    rows: Vec<ListRow>,
+    next: Option<String>,
+    aidants: Vec<(String, String)>,
+    demarches: &'static [Demarche],
+    states: Vec<(&'static str, &'static str)>,
+    f_aidant: String,
+    f_demarche: String,
+    f_state: String,
+}
+
+/// Filters of the manager's list, and the page key (`avant`).
+#[derive(Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    aidant: String,
+    #[serde(default)]
+    demarche: String,
+    #[serde(default)]
+    etat: String,
+    #[serde(default)]
+    avant: String,
+}
+
+/// Mandates per page of the manager's list.
+const LIST_PAGE: i64 = 50;
+
+/// The page key: the last mandate's creation time (microseconds) and id.
+fn page_key(at: &NaiveDateTime, id: &str) -> String {
+    format!("{}~{id}", at.and_utc().timestamp_micros())
+}
+
+fn parse_page_key(s: &str) -> Option<(NaiveDateTime, String)> {
+    let (micros, id) = s.split_once('~')?;
+    let at = chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
+    (!id.is_empty() && id.len() <= 64).then(|| (at, id.to_string()))
+}
+
+pub(super) async fn manager_list(
+    m: Manager,
+    state: web::Data<AppState>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, WebError> {
+    let q = q.into_inner();
+    if !q.demarche.is_empty() && rules::demarche(&q.demarche).is_none() {
+        return Err(WebError::BadRequest(format!(
+            "Démarche inconnue : {:?}.",
+            q.demarche
+        )));
+    }
+    let states = [
+        AuthorisationState::Active,
+        AuthorisationState::Expired,
+        AuthorisationState::Revoked,
+        AuthorisationState::Superseded,
+    ];
+    let state_filter = match q.etat.as_str() {
+        "" => None,
+        e => Some(
+            *states
+                .iter()
+                .find(|s| s.code() == e)
+                .ok_or_else(|| WebError::BadRequest(format!("État inconnu : {e:?}.")))?,
+        ),
+    };
+    let before = match q.avant.as_str() {
+        "" => None,
+        k => Some(parse_page_key(k).ok_or_else(|| {
+            WebError::BadRequest("Page demandée invalide (paramètre avant).".into())
+        })?),
+    };
+    let filter = mandates::ListFilter {
+        aidant: (!q.aidant.is_empty()).then(|| q.aidant.clone()),
+        demarche: (!q.demarche.is_empty()).then(|| q.demarche.clone()),
+        state: state_filter,
+        before,
+    };
+    let by = m.acting().clone();
+    let ((views, next), members) = state
+        .run(move |db, env| {
+            crate::store::read_tx(db, |c| -> Result<_, Error> {
+                let page = mandates::mandates_of_structure(
+                    c,
+                    env.now,
+                    &by.structure_id,
+                    &filter,
+                    LIST_PAGE,
+                )?;
+                let members = crate::accounts::users::members(c, &by.structure_id)?;
+                Ok((page, members))
+            })
+        })
+        .await?;
+    let rows = views
+        .iter()
+        .map(|v| ListRow {
+            m: block(v),
+            usager: v.usager.display_name(),
+            usager_id: v.usager.id.clone(),
+            demarches: v
+                .authorisations
+                .iter()
+                .map(|(a, _)| {
+                    rules::demarche(&a.demarche)
+                        .map(|d| d.label.to_string())
+                        .unwrap_or_else(|| a.demarche.clone())
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+        .collect();
+    let next = next.map(|(at, id)| {
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("aidant", q.aidant.as_str()),
+                ("demarche", q.demarche.as_str()),
+                ("etat", q.etat.as_str()),
+                ("avant", page_key(&at, &id).as_str()),
+            ])
+            .finish()
+    });
+    Ok(render(&ManagerMandates {
+        layout: m.layout(&state),
+        rows,
+        next,
+        aidants: members
+            .iter()
+            .filter(|m| m.user.has(Role::Aidant))
+            .map(|m| (m.user.id.clone(), m.user.name.clone()))
+            .collect(),
+        demarches: &DEMARCHES,
+        states: states.iter().map(|s| (s.code(), s.label())).collect(),
+        f_aidant: q.aidant,
+        f_demarche: q.demarche,
+        f_state: q.etat,
+    }))
+}
+
+/// Data for the aidant's home: usagers with active mandates and those ending soon.
+pub struct HomeMandates {
+    /// Usagers with an active authorisation (search applied).
+    pub usagers: Vec<(String, String, String, String)>,
+    /// Usagers whose earliest active mandate ends within 30 days.
+    pub expiring: Vec<(String, String, String)>,
+}
+
+/// How many usagers the home page lists at once (a search narrows it).
+const HOME_LIMIT: i64 = 100;
+
+/// Loads the home page's mandate lists (four queries whatever the structure's size).
+pub async fn home_mandates(
+    state: &web::Data<AppState>,
+    structure_id: String,
+    search: String,
+) -> Result<HomeMandates, WebError> {
+    state
+        .run(move |db, env| {
+            let now = env.now;
+            let soon = (now + Duration::days(30)).naive_utc();
+            let (found, expiring) = crate::store::read_tx(db, |c| -> Result<_, Error> {
+                let found: Vec<ActiveUsager> =
+                    mandates::active_usagers(c, now, &structure_id, &search, HOME_LIMIT)?;
+                let expiring = mandates::expiring_usagers(c, now, &structure_id, soon, HOME_LIMIT)?;
+                Ok((found, expiring))
+            })?;
+            Ok(HomeMandates {
+                usagers: found
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.usager.id.clone(),
+                            a.usager.display_name(),
+                            a.demarches.join(", "),
+                            day(&a.next_expiry),
+                        )
+                    })
+                    .collect(),
+                expiring: expiring
+                    .iter()
+                    .map(|(u, exp)| (u.id.clone(), u.display_name(), day(exp)))
+                    .collect(),
+            })
+        })
+        .await
+}

@@ -1,0 +1,234 @@
+//! A mandate's pages: attestation, revocation, the usager's page.
+
+use super::*;
+
+pub(super) async fn view_in_structure(
+    ctx: &Ctx,
+    state: &web::Data<AppState>,
+    mandate_id: String,
+) -> Result<(MandateView, String), WebError> {
+    let (_, structure) = ctx.require_any(&ACTORS)?;
+    let st = state.clone();
+    let sid = structure.id.clone();
+    st.run(move |conn, env| {
+        let view =
+            mandates::mandate_in(conn, env.now, &sid, &mandate_id)?.ok_or(Error::NotFound)?;
+        let text = mandates::attestation(conn, &view)?;
+        Ok((view, text))
+    })
+    .await
+}
+
+#[derive(Template)]
+#[template(path = "attestation.html")]
+struct AttestationPage {
+    layout: Layout,
+    m: MandateBlock,
+    usager_id: String,
+    text: String,
+    digest: String,
+    recorded: String,
+    matches: bool,
+    seq: i64,
+    version: String,
+}
+
+pub(super) async fn attestation(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let (view, text) = view_in_structure(&ctx, &state, path.into_inner()).await?;
+    let digest = crate::crypto::sha256_hex(text.as_bytes());
+    Ok(render(&AttestationPage {
+        layout: ctx.layout(&state),
+        m: block(&view),
+        usager_id: view.usager.id.clone(),
+        matches: digest == view.mandate.attestation_digest,
+        recorded: view.mandate.attestation_digest.clone(),
+        digest,
+        text,
+        seq: view.mandate.journal_seq.unwrap_or_default(),
+        version: view.mandate.attestation_version.clone(),
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "revocation.html")]
+struct RevocationPage {
+    layout: Layout,
+    m: MandateBlock,
+    person: String,
+    usager_id: String,
+    structure: String,
+}
+
+pub(super) async fn revocation(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let (view, _) = view_in_structure(&ctx, &state, path.into_inner()).await?;
+    Ok(render(&RevocationPage {
+        layout: ctx.layout(&state),
+        m: block(&view),
+        person: view.usager.display_name(),
+        usager_id: view.usager.id.clone(),
+        structure: ctx
+            .structure
+            .as_ref()
+            .map(|s| s.name.clone())
+            .unwrap_or_default(),
+    }))
+}
+
+pub(super) async fn confirm_revoke_mandate(
+    req: HttpRequest,
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let (view, _) = view_in_structure(&ctx, &state, path.into_inner()).await?;
+    Ok(render(&ConfirmPage {
+        layout: ctx.layout(&state),
+        title: format!("Révoquer tout le mandat de {} ?", view.usager.display_name()),
+        message: "Toutes les démarches encore actives de ce mandat cesseront immédiatement d’être autorisées. Cette action est définitive et enregistrée au journal ; une attestation de révocation sera affichée.".into(),
+        button: "Révoquer le mandat".into(),
+        action: req.path().to_string(),
+        back: format!("/usagers/{}", view.usager.id),
+    }))
+}
+
+pub(super) async fn revoke_mandate(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, WebError> {
+    revoke(
+        ctx,
+        state,
+        path.into_inner(),
+        form,
+        mandates::revoke_mandate,
+    )
+    .await
+}
+
+/// A revocation in the domain: (conn, now, actor, structure, id) → the mandate after it.
+type Revocation = fn(
+    &mut crate::store::DbConn,
+    chrono::DateTime<chrono::Utc>,
+    &str,
+    &str,
+    &str,
+) -> Result<MandateView, Error>;
+
+/// Checks the form, runs `revocation` in a write transaction within the current
+/// structure, and shows the revocation attestation.
+pub(super) async fn revoke(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    id: String,
+    form: web::Form<CsrfOnly>,
+    revocation: Revocation,
+) -> Result<HttpResponse, WebError> {
+    ctx.check_csrf(&form.csrf_token)?;
+    let (user, structure) = ctx.require_any(&ACTORS)?;
+    let (actor, sid) = (user.actor(), structure.id.clone());
+    let view = state
+        .run(move |db, env| revocation(db, env.now, &actor, &sid, &id))
+        .await?;
+    Ok(see_other(&format!(
+        "/mandats/{}/revocation",
+        view.mandate.id
+    )))
+}
+
+/// Finds the mandate of an authorisation within the structure, and the démarche's label.
+pub(super) async fn authorisation_view(
+    ctx: &Ctx,
+    state: &web::Data<AppState>,
+    auth_id: String,
+) -> Result<(MandateView, String), WebError> {
+    let (_, structure) = ctx.require_any(&ACTORS)?;
+    let st = state.clone();
+    let sid = structure.id.clone();
+    st.run(move |conn, env| {
+        let v = mandates::mandate_of_authorisation(conn, env.now, &sid, &auth_id)?
+            .ok_or(Error::NotFound)?;
+        let label = v
+            .authorisations
+            .iter()
+            .find(|(a, _)| a.id == auth_id)
+            .and_then(|(a, _)| rules::demarche(&a.demarche))
+            .map(|d| d.label.to_string())
+            .unwrap_or_default();
+        Ok((v, label))
+    })
+    .await
+}
+
+pub(super) async fn confirm_revoke_authorisation(
+    req: HttpRequest,
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let (view, label) = authorisation_view(&ctx, &state, path.into_inner()).await?;
+    Ok(render(&ConfirmPage {
+        layout: ctx.layout(&state),
+        title: format!("Révoquer la démarche « {label} » pour {} ?", view.usager.display_name()),
+        message: "Les aidants ne pourront plus agir pour cette démarche au nom de la personne. Les autres démarches du mandat restent actives.".into(),
+        button: "Révoquer cette démarche".into(),
+        action: req.path().to_string(),
+        back: format!("/usagers/{}", view.usager.id),
+    }))
+}
+
+pub(super) async fn revoke_authorisation(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, WebError> {
+    revoke(
+        ctx,
+        state,
+        path.into_inner(),
+        form,
+        mandates::revoke_authorisation,
+    )
+    .await
+}
+
+#[derive(Template)]
+#[template(path = "usager.html")]
+struct UsagerPage {
+    layout: Layout,
+    u: crate::mandates::Usager,
+    name: String,
+    mandates: Vec<MandateBlock>,
+    can_create: bool,
+}
+
+pub(super) async fn usager(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let (user, structure) = ctx.require_any(&ACTORS)?;
+    let can_create = user.has(Role::Aidant);
+    let st = state.clone();
+    let (sid, id) = (structure.id.clone(), path.into_inner());
+    let (u, views) = st
+        .run(move |conn, env| mandates::usager_in(conn, env.now, &sid, &id)?.ok_or(Error::NotFound))
+        .await?;
+    Ok(render(&UsagerPage {
+        layout: ctx.layout(&state),
+        name: u.display_name(),
+        u,
+        mandates: views.iter().map(block).collect(),
+        can_create,
+    }))
+}
