@@ -176,39 +176,68 @@ pub fn password_step(
         password_given,
     ) && stored.is_some();
     write_tx(conn, |c| {
-        let Some(user) = found
+        let user = match found
             .as_ref()
             .map(|u| u.id.clone())
             .map(|id| users::find(c, &id))
             .transpose()?
             .flatten()
-        else {
-            record_attempt(c, now, addr)?;
-            journal::append(c, now, failed("unknown_account"))?;
-            return Ok(PasswordStep::Refused);
+        {
+            Some(u) => Some(lift_expired_lock(c, now, u)?),
+            None => None,
         };
-        let user = lift_expired_lock(c, now, user)?;
-        if is_locked(&user, now) {
-            record_attempt(c, now, addr)?;
-            journal::append(c, now, failed("locked").actor(user.actor()))?;
-            return Ok(PasswordStep::Refused);
+        match (password_refusal(user.as_ref(), ok, now), user) {
+            (None, Some(user)) => {
+                sessions::set_stage(c, &session.id_hash, Some(&user.id), Stage::Password, now)?;
+                Ok(PasswordStep::Accepted(Box::new(user)))
+            }
+            (reason, user) => {
+                let reason = reason.unwrap_or("unknown_account");
+                record_attempt(c, now, addr)?;
+                match user {
+                    Some(u) if reason == "wrong_password" => {
+                        register_failure(c, now, policy, &u, reason)?
+                    }
+                    Some(u) => {
+                        journal::append(c, now, failed(reason).actor(u.actor()))?;
+                    }
+                    None => {
+                        journal::append(c, now, failed(reason))?;
+                    }
+                }
+                Ok(PasswordStep::Refused)
+            }
         }
-        if !user.active {
-            record_attempt(c, now, addr)?;
-            journal::append(c, now, failed("inactive").actor(user.actor()))?;
-            return Ok(PasswordStep::Refused);
-        }
-        if !ok {
-            record_attempt(c, now, addr)?;
-            register_failure(c, now, policy, &user, "wrong_password")?;
-            return Ok(PasswordStep::Refused);
-        }
-        sessions::set_stage(c, &session.id_hash, Some(&user.id), Stage::Password, now)?;
-        Ok(PasswordStep::Accepted(Box::new(user)))
     })
 }
 
-/// The code step, for the account whose password was accepted.
+/// Why a password attempt is refused (pure): `unknown_account`, `locked`, `inactive` or
+/// `wrong_password`; None when the account may go on to its second factor.
+pub fn password_refusal(
+    user: Option<&User>,
+    password_ok: bool,
+    now: DateTime<Utc>,
+) -> Option<&'static str> {
+    match user {
+        None => Some("unknown_account"),
+        Some(u) if is_locked(u, now) => Some("locked"),
+        Some(u) if !u.active => Some("inactive"),
+        Some(_) if !password_ok => Some("wrong_password"),
+        Some(_) => None,
+    }
+}
+
+/// Why an account may not log in now (pure): `inactive` or `locked`.
+pub fn account_refusal(user: &User, now: DateTime<Utc>) -> Option<&'static str> {
+    if !user.active {
+        Some("inactive")
+    } else if is_locked(user, now) {
+        Some("locked")
+    } else {
+        None
+    }
+}
+
 /// The code step, for the session whose password was accepted. Success rotates the
 /// session id; a locked or deactivated account, or one without a second factor, goes
 /// back to the start.
@@ -268,13 +297,9 @@ fn code_step_in(
             return Ok(CodeStep::Refused);
         };
         let user = lift_expired_lock(c, now, user)?;
-        if !user.active || is_locked(&user, now) {
+        if let Some(reason) = account_refusal(&user, now) {
             record_attempt(c, now, addr)?;
-            journal::append(
-                c,
-                now,
-                failed(if user.active { "locked" } else { "inactive" }).actor(user.actor()),
-            )?;
+            journal::append(c, now, failed(reason).actor(user.actor()))?;
             return Ok(CodeStep::Refused);
         }
         let card: Option<(String, String, Option<i64>)> = totp_cards::table
@@ -385,5 +410,63 @@ fn code_step_in(
             token: String::new(),
             next: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(active: bool, locked_minutes: Option<i64>, now: DateTime<Utc>) -> User {
+        User {
+            id: "u".into(),
+            email: "a@b.fr".into(),
+            name: "A".into(),
+            roles: "aidant".into(),
+            active,
+            password_hash: None,
+            totp_secret_enc: None,
+            totp_last_step: None,
+            failed_logins: 0,
+            locked_until: locked_minutes.map(|m| (now + Duration::minutes(m)).naive_utc()),
+            last_login: None,
+            current_structure_id: None,
+            created_at: now.naive_utc(),
+        }
+    }
+
+    #[test]
+    fn password_refusals_in_order() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        assert_eq!(password_refusal(None, true, now), Some("unknown_account"));
+        let locked = user(true, Some(5), now);
+        assert_eq!(password_refusal(Some(&locked), true, now), Some("locked"));
+        let lock_over = user(true, Some(-1), now);
+        assert_eq!(password_refusal(Some(&lock_over), true, now), None);
+        let inactive = user(false, None, now);
+        assert_eq!(
+            password_refusal(Some(&inactive), true, now),
+            Some("inactive")
+        );
+        let ok = user(true, None, now);
+        assert_eq!(
+            password_refusal(Some(&ok), false, now),
+            Some("wrong_password")
+        );
+        assert_eq!(password_refusal(Some(&ok), true, now), None);
+    }
+
+    #[test]
+    fn code_step_refuses_inactive_then_locked_accounts() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        assert_eq!(
+            account_refusal(&user(false, Some(5), now), now),
+            Some("inactive")
+        );
+        assert_eq!(
+            account_refusal(&user(true, Some(5), now), now),
+            Some("locked")
+        );
+        assert_eq!(account_refusal(&user(true, None, now), now), None);
     }
 }

@@ -115,6 +115,50 @@ pub struct Authorisation {
     pub revoked_by: Option<String>,
 }
 
+/// Where a mandate creation stands, stored as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentStatus {
+    /// Sent to FranceConnect.
+    PendingFc,
+    /// FranceConnect's answer is being handled.
+    Callback,
+    /// Identity proven; the person's consent is awaited.
+    PendingConsent,
+    /// The mandate was created.
+    Done,
+    /// Ended without a mandate.
+    Failed,
+}
+
+impl ConsentStatus {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentStatus::PendingFc => "pending_fc",
+            ConsentStatus::Callback => "callback",
+            ConsentStatus::PendingConsent => "pending_consent",
+            ConsentStatus::Done => "done",
+            ConsentStatus::Failed => "failed",
+        }
+    }
+}
+
+impl TryFrom<String> for ConsentStatus {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        [
+            ConsentStatus::PendingFc,
+            ConsentStatus::Callback,
+            ConsentStatus::PendingConsent,
+            ConsentStatus::Done,
+            ConsentStatus::Failed,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+        .ok_or_else(|| format!("unknown consent status {s:?}"))
+    }
+}
+
 /// A pending creation.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = consent_requests)]
@@ -135,8 +179,9 @@ pub struct ConsentRequest {
     pub demarches: String,
     /// Duration code.
     pub duration: String,
-    /// `pending_fc`, `pending_consent`, `done`, `failed`.
-    pub status: String,
+    /// Where the creation stands.
+    #[diesel(deserialize_as = String)]
+    pub status: ConsentStatus,
     /// Sealed identity once FranceConnect answered.
     pub identity_enc: Option<String>,
     /// Creation.
@@ -220,7 +265,7 @@ fn start_request_in(
             consent_requests::aidant_id.eq(aidant),
             consent_requests::demarches.eq(codes.join(",")),
             consent_requests::duration.eq(duration.code()),
-            consent_requests::status.eq("pending_fc"),
+            consent_requests::status.eq(ConsentStatus::PendingFc.as_str()),
             consent_requests::created_at.eq(now.naive_utc()),
             consent_requests::expires_at
                 .eq((now + Duration::minutes(CONSENT_VALIDITY_MINUTES)).naive_utc()),
@@ -239,13 +284,22 @@ fn start_request_in(
     Ok(id)
 }
 
-/// Takes the request of a callback's `state` (single use). None: unknown or replayed.
+/// A consent request found by its state.
+#[derive(Debug)]
+pub enum Taken {
+    /// First use, in time: the request and its flow secrets.
+    Fresh(ConsentRequest, FlowSecrets),
+    /// Already used, or expired: a replay.
+    Replayed(ConsentRequest),
+}
+
+/// Consumes a request by its OAuth `state` (single use), in the caller's transaction.
 pub fn take_by_state(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     secrets: &SecretBox,
     state: &str,
-) -> Result<Option<(ConsentRequest, FlowSecrets)>, Error> {
+) -> Result<Option<Taken>, Error> {
     let hash = sha256_hex(state.as_bytes());
     let req: Option<ConsentRequest> = consent_requests::table
         .filter(consent_requests::state_hash.eq(&hash))
@@ -257,26 +311,17 @@ pub fn take_by_state(
     let moved = diesel::update(
         consent_requests::table
             .filter(consent_requests::id.eq(&req.id))
-            .filter(consent_requests::status.eq("pending_fc")),
+            .filter(consent_requests::status.eq(ConsentStatus::PendingFc.as_str())),
     )
-    .set(consent_requests::status.eq("callback"))
+    .set(consent_requests::status.eq(ConsentStatus::Callback.as_str()))
     .execute(conn)?;
     if moved == 0 || req.expires_at <= now.naive_utc() {
-        return Ok(Some((
-            ConsentRequest {
-                status: "replayed".into(),
-                ..req
-            },
-            FlowSecrets {
-                nonce: String::new(),
-                pkce_verifier: String::new(),
-            },
-        )));
+        return Ok(Some(Taken::Replayed(req)));
     }
     let flow: FlowSecrets =
         serde_json::from_slice(&secrets.open(&format!("consent:{}", req.id), &req.secrets_enc)?)
             .map_err(|_| Error::RequestInvalid)?;
-    Ok(Some((req, flow)))
+    Ok(Some(Taken::Fresh(req, flow)))
 }
 
 /// Stores the verified identity; the consent page can now be shown.
@@ -294,7 +339,7 @@ pub fn set_identity(
     )?;
     diesel::update(consent_requests::table.filter(consent_requests::id.eq(request_id)))
         .set((
-            consent_requests::status.eq("pending_consent"),
+            consent_requests::status.eq(ConsentStatus::PendingConsent.as_str()),
             consent_requests::identity_enc.eq(Some(sealed)),
         ))
         .execute(conn)?;
@@ -314,9 +359,9 @@ pub fn fail_request(
         diesel::update(
             consent_requests::table
                 .filter(consent_requests::id.eq(&r.id))
-                .filter(consent_requests::status.ne("done")),
+                .filter(consent_requests::status.ne(ConsentStatus::Done.as_str())),
         )
-        .set(consent_requests::status.eq("failed"))
+        .set(consent_requests::status.eq(ConsentStatus::Failed.as_str()))
         .execute(conn)?;
         e = e
             .structure(&r.structure_id)
@@ -344,7 +389,7 @@ pub fn pending_consent(
         .first(conn)
         .optional()?
         .ok_or(Error::RequestInvalid)?;
-    if req.status != "pending_consent"
+    if req.status != ConsentStatus::PendingConsent
         || req.aidant_id != aidant_id
         || req.session_hash != session_hash
         || req.expires_at <= now.naive_utc()
@@ -603,10 +648,10 @@ fn confirm_consent_in(
     let moved = diesel::update(
         consent_requests::table
             .filter(consent_requests::id.eq(&req.id))
-            .filter(consent_requests::status.eq("pending_consent")),
+            .filter(consent_requests::status.eq(ConsentStatus::PendingConsent.as_str())),
     )
     .set((
-        consent_requests::status.eq("done"),
+        consent_requests::status.eq(ConsentStatus::Done.as_str()),
         consent_requests::identity_enc.eq(None::<String>),
     ))
     .execute(conn)?;
@@ -907,14 +952,15 @@ const UNKNOWN_ANSWER: &str = "Cette réponse de FranceConnect ne correspond à a
 
 /// Checks a consumed request against the callback (pure): `Err((reason, message))`.
 pub fn check_callback(
-    request: &ConsentRequest,
+    taken: &Taken,
     by: &CallbackBy,
     q: &CallbackParams,
     fc_issuer: &str,
 ) -> Result<(), (&'static str, String)> {
-    if request.status == "replayed" {
-        return Err(("replayed_state", UNKNOWN_ANSWER.into()));
-    }
+    let request = match taken {
+        Taken::Replayed(_) => return Err(("replayed_state", UNKNOWN_ANSWER.into())),
+        Taken::Fresh(r, _) => r,
+    };
     if request.session_hash != by.session_hash
         || by.user_id.as_deref() != Some(request.aidant_id.as_str())
     {
@@ -954,15 +1000,22 @@ pub fn callback_begin(
             fail_request(c, now, None, actor.as_deref(), "missing_state")?;
             return Ok(Callback::Failed(UNKNOWN_ANSWER.into()));
         }
-        let Some((request, flow)) = take_by_state(c, now, secrets, &q.state)? else {
+        let Some(taken) = take_by_state(c, now, secrets, &q.state)? else {
             fail_request(c, now, None, actor.as_deref(), "unknown_state")?;
             return Ok(Callback::Failed(UNKNOWN_ANSWER.into()));
         };
-        match check_callback(&request, by, q, fc_issuer) {
-            Ok(()) => Ok(Callback::Exchange(Box::new(request), flow)),
-            Err((reason, message)) => {
+        let checked = check_callback(&taken, by, q, fc_issuer);
+        match (taken, checked) {
+            (Taken::Fresh(request, flow), Ok(())) => {
+                Ok(Callback::Exchange(Box::new(request), flow))
+            }
+            (Taken::Fresh(request, _) | Taken::Replayed(request), Err((reason, message))) => {
                 fail_request(c, now, Some(&request), actor.as_deref(), reason)?;
                 Ok(Callback::Failed(message))
+            }
+            (Taken::Replayed(request), Ok(())) => {
+                fail_request(c, now, Some(&request), actor.as_deref(), "replayed_state")?;
+                Ok(Callback::Failed(UNKNOWN_ANSWER.into()))
             }
         }
     })
@@ -1303,4 +1356,100 @@ pub fn attestation(conn: &mut DbConn, view: &MandateView) -> QueryResult<String>
         created_at: view.mandate.created_at,
         expires_at: view.mandate.expires_at,
     }))
+}
+
+#[cfg(test)]
+mod callback_tests {
+    use super::*;
+
+    fn request() -> ConsentRequest {
+        ConsentRequest {
+            id: "r".into(),
+            state_hash: String::new(),
+            session_hash: "s1".into(),
+            secrets_enc: String::new(),
+            structure_id: "st".into(),
+            aidant_id: "a1".into(),
+            demarches: "social".into(),
+            duration: "SHORT".into(),
+            status: ConsentStatus::Callback,
+            identity_enc: None,
+            created_at: NaiveDateTime::default(),
+            expires_at: NaiveDateTime::default(),
+        }
+    }
+
+    fn fresh() -> Taken {
+        Taken::Fresh(
+            request(),
+            FlowSecrets {
+                nonce: "n".into(),
+                pkce_verifier: "v".into(),
+            },
+        )
+    }
+
+    fn by(session: &str, user: Option<&str>) -> CallbackBy {
+        CallbackBy {
+            session_hash: session.into(),
+            user_id: user.map(str::to_string),
+        }
+    }
+
+    fn reason(t: &Taken, b: &CallbackBy, q: &CallbackParams) -> Option<&'static str> {
+        check_callback(t, b, q, "https://fc.example/")
+            .err()
+            .map(|(r, _)| r)
+    }
+
+    #[test]
+    fn the_callback_outcome_is_decided_in_order() {
+        let ok = CallbackParams {
+            code: "c".into(),
+            state: "x".into(),
+            iss: Some("https://fc.example".into()),
+            ..CallbackParams::default()
+        };
+        assert_eq!(reason(&fresh(), &by("s1", Some("a1")), &ok), None);
+        assert_eq!(
+            reason(&Taken::Replayed(request()), &by("s1", Some("a1")), &ok),
+            Some("replayed_state")
+        );
+        assert_eq!(
+            reason(&fresh(), &by("s2", Some("a1")), &ok),
+            Some("session_mismatch")
+        );
+        assert_eq!(
+            reason(&fresh(), &by("s1", Some("a2")), &ok),
+            Some("session_mismatch")
+        );
+        assert_eq!(
+            reason(&fresh(), &by("s1", None), &ok),
+            Some("session_mismatch")
+        );
+        let other_iss = CallbackParams {
+            iss: Some("https://evil.example".into()),
+            ..ok.clone()
+        };
+        assert_eq!(
+            reason(&fresh(), &by("s1", Some("a1")), &other_iss),
+            Some("issuer_mismatch")
+        );
+        let cancelled = CallbackParams {
+            error: "access_denied".into(),
+            ..ok.clone()
+        };
+        assert_eq!(
+            reason(&fresh(), &by("s1", Some("a1")), &cancelled),
+            Some("access_denied")
+        );
+        let failed = CallbackParams {
+            error: "server_error".into(),
+            ..ok
+        };
+        assert_eq!(
+            reason(&fresh(), &by("s1", Some("a1")), &failed),
+            Some("provider_error")
+        );
+    }
 }

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::claims::{at_hash, identity_claims, pairwise, s256};
 use super::clients::client;
-use super::clients::Client;
+use super::clients::{AuthMethod, Client};
 use super::keys::signing_key;
 use super::keys::KeyCache;
 use super::ACR;
@@ -104,11 +104,11 @@ impl ClientAuth {
         }
     }
 
-    fn method(&self) -> &'static str {
+    fn method(&self) -> AuthMethod {
         match self {
-            ClientAuth::Basic(..) => "client_secret_basic",
-            ClientAuth::Post(..) => "client_secret_post",
-            ClientAuth::None(_) => "none",
+            ClientAuth::Basic(..) => AuthMethod::ClientSecretBasic,
+            ClientAuth::Post(..) => AuthMethod::ClientSecretPost,
+            ClientAuth::None(_) => AuthMethod::None,
         }
     }
 }
@@ -216,7 +216,10 @@ pub fn authenticate(client: Option<&Client>, auth: &ClientAuth) -> Result<(), To
     if client.auth_method != auth.method() {
         return Err(TokenRefusal::new(
             "invalid_client",
-            &format!("this client authenticates with {}", client.auth_method),
+            &format!(
+                "this client authenticates with {}",
+                client.auth_method.as_str()
+            ),
         ));
     }
     match auth {
@@ -361,7 +364,7 @@ fn redeem(
             access_tokens::expires_at.eq((now + Duration::seconds(access_ttl)).naive_utc()),
         ))
         .execute(conn)?;
-    let key = signing_key(conn, secrets, issuer.keys, &client.id_token_alg)?;
+    let key = signing_key(conn, secrets, issuer.keys, client.id_token_alg.as_str())?;
     let mut claims = identity_claims(&usager, &row.scope);
     claims.insert("iss".into(), json!(issuer.url));
     claims.insert(
@@ -451,4 +454,110 @@ fn userinfo_in(
         json!(pairwise(master, "usager", &client_id, &u.id)),
     );
     Ok(Some(Value::Object(claims)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FORM: &str = "application/x-www-form-urlencoded";
+
+    fn parse(
+        body: &str,
+        basic: Option<Result<(String, String), ()>>,
+    ) -> Result<(ClientAuth, TokenRequest), &'static str> {
+        parse_token_request(FORM, body.as_bytes(), basic).map_err(|r| r.0.error)
+    }
+
+    #[test]
+    fn a_token_request_names_its_client_and_code() {
+        let (auth, req) = parse(
+            "grant_type=authorization_code&code=abc&redirect_uri=https%3A%2F%2Fs%2Fcb&code_verifier=v&client_id=c&client_secret=s",
+            None,
+        )
+        .expect("valid");
+        assert_eq!(auth, ClientAuth::Post("c".into(), "s".into()));
+        assert_eq!(req.code, "abc");
+        assert_eq!(req.redirect_uri, "https://s/cb");
+        let (auth, _) = parse(
+            "grant_type=authorization_code&code=abc",
+            Some(Ok(("c".into(), "s".into()))),
+        )
+        .unwrap();
+        assert_eq!(auth, ClientAuth::Basic("c".into(), "s".into()));
+        let (auth, _) = parse("grant_type=authorization_code&code=abc&client_id=c", None).unwrap();
+        assert_eq!(auth, ClientAuth::None("c".into()));
+    }
+
+    #[test]
+    fn malformed_token_requests_are_refused_with_their_rfc_code() {
+        assert_eq!(
+            parse_token_request("application/json", b"{}", None)
+                .map_err(|r| r.0.error)
+                .err(),
+            Some("invalid_request")
+        );
+        assert_eq!(
+            parse("grant_type=authorization_code&code=a&code=b", None).err(),
+            Some("invalid_request")
+        );
+        assert_eq!(
+            parse("grant_type=password&code=a", None).err(),
+            Some("unsupported_grant_type")
+        );
+        assert_eq!(
+            parse("grant_type=authorization_code", None).err(),
+            Some("invalid_request")
+        );
+        assert_eq!(
+            parse("grant_type=authorization_code&code=a", Some(Err(()))).err(),
+            Some("invalid_client")
+        );
+        assert_eq!(
+            parse(
+                "grant_type=authorization_code&code=a&client_secret=s",
+                Some(Ok(("c".into(), "s".into())))
+            )
+            .err(),
+            Some("invalid_request")
+        );
+        assert_eq!(
+            parse(
+                "grant_type=authorization_code&code=a&client_id=other",
+                Some(Ok(("c".into(), "s".into())))
+            )
+            .err(),
+            Some("invalid_request")
+        );
+    }
+
+    fn client(method: AuthMethod, secret: Option<&str>) -> Client {
+        Client {
+            id: "c".into(),
+            name: "Site".into(),
+            secret_hash: secret.map(|s| sha256_hex(s.as_bytes())),
+            auth_method: method,
+            id_token_alg: super::super::clients::SigningAlg::ES256,
+            redirect_uris: "[]".into(),
+            post_logout_redirect_uris: "[]".into(),
+            active: true,
+            created_at: NaiveDateTime::default(),
+        }
+    }
+
+    #[test]
+    fn clients_authenticate_with_their_registered_method_only() {
+        let basic = client(AuthMethod::ClientSecretBasic, Some("s"));
+        assert!(authenticate(Some(&basic), &ClientAuth::Basic("c".into(), "s".into())).is_ok());
+        let wrong =
+            authenticate(Some(&basic), &ClientAuth::Basic("c".into(), "x".into())).unwrap_err();
+        assert!(wrong.unauthorized());
+        assert!(authenticate(Some(&basic), &ClientAuth::Post("c".into(), "s".into())).is_err());
+        assert!(authenticate(Some(&basic), &ClientAuth::None("c".into())).is_err());
+        assert!(authenticate(None, &ClientAuth::None("c".into()))
+            .unwrap_err()
+            .unauthorized());
+        let public = client(AuthMethod::None, None);
+        assert!(authenticate(Some(&public), &ClientAuth::None("c".into())).is_ok());
+    }
 }
