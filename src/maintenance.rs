@@ -4,17 +4,12 @@
 //! with counts only.
 
 use chrono::{DateTime, Duration, Utc};
-use diesel::prelude::*;
 use serde_json::json;
 
 use crate::accounts::sessions::Policy;
 use crate::crypto::SecretBox;
 use crate::error::Error;
 use crate::journal::{self, JournalError, NewEntry};
-use crate::store::schema::{
-    access_tokens, authorization_codes, consent_requests, login_attempts, oidc_interactions,
-    sessions,
-};
 use crate::store::{write_tx, DbConn};
 
 /// How long expired codes, tokens and requests are kept for investigation.
@@ -113,33 +108,14 @@ pub fn purge_expired(
     now: DateTime<Utc>,
     policy: &Policy,
 ) -> Result<Purged, JournalError> {
-    let n = now.naive_utc();
     let old = (now - Duration::hours(KEEP)).naive_utc();
     let p = Purged {
-        sessions: diesel::delete(
-            sessions::table.filter(
-                sessions::last_seen
-                    .lt(n - policy.idle)
-                    .or(sessions::created_at.lt(n - policy.absolute)),
-            ),
-        )
-        .execute(conn)?,
-        login_attempts: diesel::delete(login_attempts::table.filter(login_attempts::at.lt(old)))
-            .execute(conn)?,
-        consent_requests: diesel::delete(
-            consent_requests::table.filter(consent_requests::expires_at.lt(old)),
-        )
-        .execute(conn)?,
-        interactions: diesel::delete(
-            oidc_interactions::table.filter(oidc_interactions::expires_at.lt(old)),
-        )
-        .execute(conn)?,
-        tokens: diesel::delete(access_tokens::table.filter(access_tokens::expires_at.lt(old)))
-            .execute(conn)?,
-        codes: diesel::delete(
-            authorization_codes::table.filter(authorization_codes::expires_at.lt(old)),
-        )
-        .execute(conn)?,
+        sessions: crate::accounts::sessions::purge(conn, now, policy)?,
+        login_attempts: crate::accounts::login::purge_attempts(conn, old)?,
+        consent_requests: crate::mandates::purge_requests(conn, old)?,
+        interactions: crate::federation::provider::interactions::purge_interactions(conn, old)?,
+        tokens: crate::federation::provider::tokens::purge_tokens(conn, old)?,
+        codes: crate::federation::provider::codes::purge_codes(conn, old)?,
     };
     if p.total() > 0 {
         journal::append(

@@ -413,6 +413,11 @@ fn code_step_in(
     }
 }
 
+/// Deletes failed-login records older than `before` (housekeeping).
+pub fn purge_attempts(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(login_attempts::table.filter(login_attempts::at.lt(before))).execute(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

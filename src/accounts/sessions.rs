@@ -419,6 +419,19 @@ pub fn logout_in(
     }
 }
 
+/// Deletes sessions past their idle or absolute timeout (housekeeping).
+pub fn purge(conn: &mut DbConn, now: DateTime<Utc>, policy: &Policy) -> QueryResult<usize> {
+    let n = now.naive_utc();
+    diesel::delete(
+        sessions::table.filter(
+            sessions::last_seen
+                .lt(n - policy.idle)
+                .or(sessions::created_at.lt(n - policy.absolute)),
+        ),
+    )
+    .execute(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1358,6 +1358,12 @@ pub fn attestation(conn: &mut DbConn, view: &MandateView) -> QueryResult<String>
     }))
 }
 
+/// Deletes consent requests expired before `before` (housekeeping).
+pub fn purge_requests(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(consent_requests::table.filter(consent_requests::expires_at.lt(before)))
+        .execute(conn)
+}
+
 #[cfg(test)]
 mod callback_tests {
     use super::*;

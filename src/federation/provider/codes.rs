@@ -82,3 +82,9 @@ pub fn issue_code(
     )?;
     Ok(Some(code))
 }
+
+/// Deletes codes expired before `before` (housekeeping).
+pub fn purge_codes(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(authorization_codes::table.filter(authorization_codes::expires_at.lt(before)))
+        .execute(conn)
+}

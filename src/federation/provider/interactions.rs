@@ -595,6 +595,12 @@ pub fn cancel(
     })
 }
 
+/// Deletes interactions expired before `before` (housekeeping).
+pub fn purge_interactions(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(oidc_interactions::table.filter(oidc_interactions::expires_at.lt(before)))
+        .execute(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

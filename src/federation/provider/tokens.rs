@@ -456,6 +456,11 @@ fn userinfo_in(
     Ok(Some(Value::Object(claims)))
 }
 
+/// Deletes access tokens expired before `before` (housekeeping).
+pub fn purge_tokens(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(access_tokens::table.filter(access_tokens::expires_at.lt(before))).execute(conn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
