@@ -3,6 +3,7 @@
 //! Parameters: 19 MiB of memory, 2 passes, 1 lane — OWASP's Password Storage Cheat Sheet
 //! minimum for Argon2id (m=19456 KiB, t=2, p=1), documented in SECURITY.md.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -34,12 +35,23 @@ pub fn hash(password: &str) -> String {
         .to_string()
 }
 
+static VERIFICATIONS: AtomicU64 = AtomicU64::new(0);
+
 /// Checks a password against a stored PHC string (parameters are read from it).
 pub fn verify(stored: &str, password: &str) -> bool {
     match PasswordHash::new(stored) {
-        Ok(h) => hasher().verify_password(password.as_bytes(), &h).is_ok(),
+        Ok(h) => {
+            VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
+            hasher().verify_password(password.as_bytes(), &h).is_ok()
+        }
         Err(_) => false,
     }
+}
+
+/// Argon2 verifications run since start (exposed in `/metrics`: an unknown e-mail must
+/// cost one, like a wrong password).
+pub fn verifications() -> u64 {
+    VERIFICATIONS.load(Ordering::Relaxed)
 }
 
 /// A real hash of a random password, verified against when the e-mail is unknown, so

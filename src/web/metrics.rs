@@ -1,7 +1,8 @@
 //! Prometheus metrics: requests by route and status, latency, pool, journal length.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// The service's metrics.
@@ -14,6 +15,8 @@ pub struct Metrics {
     pool_idle: IntGauge,
     pool_max: IntGauge,
     journal_entries: IntGauge,
+    password_verifications: IntCounter,
+    render_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl Metrics {
@@ -42,6 +45,11 @@ impl Metrics {
         let pool_idle = gauge("db_pool_idle_connections", "Idle database connections");
         let pool_max = gauge("db_pool_max_connections", "Maximum database connections");
         let journal_entries = gauge("journal_entries", "Entries in the journal (chain head)");
+        let password_verifications = IntCounter::new(
+            "password_verifications_total",
+            "Argon2 password verifications (an unknown e-mail costs one too)",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -49,6 +57,7 @@ impl Metrics {
             Box::new(pool_idle.clone()),
             Box::new(pool_max.clone()),
             Box::new(journal_entries.clone()),
+            Box::new(password_verifications.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
@@ -60,6 +69,8 @@ impl Metrics {
             pool_idle,
             pool_max,
             journal_entries,
+            password_verifications,
+            render_lock: Default::default(),
         }
     }
 
@@ -77,6 +88,13 @@ impl Metrics {
         self.pool_idle.set(i64::from(pool.1));
         self.pool_max.set(i64::from(pool_max));
         self.journal_entries.set(journal);
+        // One render at a time, so the counter catches up exactly once.
+        let _guard = self.render_lock.lock();
+        let seen = crate::accounts::password::verifications();
+        let shown = self.password_verifications.get();
+        if seen > shown {
+            self.password_verifications.inc_by(seen - shown);
+        }
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()

@@ -204,7 +204,11 @@ impl Application {
             )?;
         }
         let data = state.clone();
+        let pool_size = data.store.pool_size() as usize;
         let server = HttpServer::new(move || app(data.clone()))
+            // Database work waits for one of the pool's connections anyway: more blocking
+            // threads than connections only add threads, stacks and malloc arenas.
+            .worker_max_blocking_threads(pool_size.max(2))
             .listen(listener)?
             .shutdown_timeout(shutdown_timeout)
             // Signals are handled in `run_until_stopped`: actix treats SIGINT as a forced
