@@ -242,6 +242,7 @@ pub fn visit(
     policy: &Policy,
     token: Option<&str>,
 ) -> Result<Visit, Error> {
+    // Read first: most requests find a live session and write nothing.
     let found = match token {
         Some(t) => read_tx(conn, |c| resolve(c, now, policy, t))?,
         None => None,
@@ -254,11 +255,7 @@ pub fn visit(
                 new_token: None,
             })
         }
-        Some((ended, true)) => write_tx(conn, |c| {
-            delete(c, &ended.session.id_hash)?;
-            start(c, now)
-        }),
-        None => start(conn, now),
+        _ => write_tx(conn, |c| visit_in(c, now, policy, token)),
     }
 }
 

@@ -250,20 +250,7 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    match conn {
-        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
-        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c)?,
-    }
-    match f(conn) {
-        Ok(value) => {
-            <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
-            Ok(value)
-        }
-        Err(e) => {
-            <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
-            Err(e)
-        }
-    }
+    transaction(conn, "BEGIN IMMEDIATE", "BEGIN", f)
 }
 
 /// Runs `f` inside a read-only transaction: one consistent snapshot, and one transaction
@@ -273,9 +260,17 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    transaction(conn, "BEGIN", "BEGIN READ ONLY", f)
+}
+
+fn transaction<T, E, F>(conn: &mut DbConn, sqlite: &str, pg: &str, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
     match conn {
-        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN")?,
-        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN READ ONLY")?,
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, sqlite)?,
+        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, pg)?,
     }
     match f(conn) {
         Ok(value) => {
