@@ -458,12 +458,72 @@ fn logout_and_deactivation_end_sessions_at_once() {
     assert!(actions.contains(&"logout".to_string()));
 }
 
+/// Argon2 verifications the service reports in /metrics (`procura_password_verifications_total`,
+/// every sample of the counter summed; absent means none yet).
+fn password_verifications(app: &TestApp) -> u64 {
+    const NAME: &str = "procura_password_verifications_total";
+    let r = get(&app.url("/metrics"));
+    assert_eq!(r.status, 200);
+    r.body
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(NAME)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .map(|l| {
+            let value = l.rsplit(' ').next().unwrap_or_default();
+            value
+                .parse::<f64>()
+                .unwrap_or_else(|e| panic!("{NAME} sample {l:?}: {e}")) as u64
+        })
+        .sum()
+}
+
 #[test]
 fn unknown_email_costs_as_much_as_a_wrong_password() {
-    // Not a timing assertion: the dummy hash is a real Argon2id hash with the same
-    // parameters, so the same work is done. Check that it is.
+    // Not a timing assertion: tests never measure wall time. The work is counted instead.
+    // The dummy hash is a real Argon2id hash with the production parameters...
     let h = procura::accounts::password::dummy_hash();
     assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    // ...and a login with an unknown e-mail verifies against it: one Argon2 verification,
+    // exactly as many as a wrong password for a real account. Skipping the dummy
+    // verification for unknown e-mails (the timing oracle) makes this fail.
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "S", 19);
+    let a = account(
+        &app.store,
+        &clock,
+        "a@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    let attempt = |email: &str, password: &str| -> u64 {
+        let before = password_verifications(&app);
+        let r = Web::new(&app).submit(
+            "/connexion",
+            "/connexion",
+            &[("email", email), ("password", password)],
+        );
+        assert_eq!(r.status, 401, "{email}: {}", r.body);
+        password_verifications(&app) - before
+    };
+    let unknown = attempt("nobody@exemple.fr", PASSWORD);
+    let wrong = attempt(&a.email, "wrong password 123");
+    assert_eq!(wrong, 1, "a wrong password costs one Argon2 verification");
+    assert_eq!(
+        unknown, wrong,
+        "an unknown e-mail costs the same Argon2 verification as a wrong password"
+    );
+    // Both refusals were journaled as such (the attempts really reached the password step).
+    let mut conn = app.store.conn().expect("conn");
+    let entries = procura::journal::entries_after(&mut conn, 0, 10_000).expect("entries");
+    assert!(entries
+        .iter()
+        .any(|e| e.action == "login.failed" && e.details.contains("unknown_account")));
+    assert!(entries
+        .iter()
+        .any(|e| e.action == "login.failed" && e.details.contains("wrong_password")));
 }
 
 #[test]
