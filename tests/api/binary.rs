@@ -1,18 +1,10 @@
-//! The `procura` binary itself: help, configuration errors, migrate, serve --demo.
+//! The `procura` binary itself: help, configuration errors, serve.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::*;
-
-fn procura(db: &TestDb) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_procura"));
-    c.current_dir(db.dir.path())
-        .env_remove("RUST_LOG")
-        .env("PROCURA_DATABASE_URL", &db.url);
-    c
-}
+use crate::helpers::*;
 
 #[test]
 fn help_lists_the_commands() {
@@ -105,76 +97,6 @@ fn production_start_without_master_key_is_refused() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("PROCURA_MASTER_KEY"));
-}
-
-#[test]
-fn migrate_on_an_empty_database_then_again() {
-    let db = TestDb::new();
-    let out = procura(&db).arg("migrate").output().expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Migration appliquée"));
-    if let Some(p) = db.sqlite_path() {
-        assert!(p.is_file(), "SQLite file created");
-    }
-    let out = procura(&db).arg("migrate").output().expect("run");
-    assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Aucune migration en attente"));
-}
-
-#[test]
-fn both_backends_have_the_same_migrations() {
-    let (sqlite, pg) = procura::store::migration_names();
-    assert!(!sqlite.is_empty());
-    assert_eq!(sqlite, pg);
-}
-
-#[test]
-fn structure_create_prints_json_and_refuses_bad_siret() {
-    let db = TestDb::new();
-    let out = procura(&db)
-        .args([
-            "structure",
-            "create",
-            "--name",
-            "France Services Lyon 3",
-            "--siret",
-            "73282932000074",
-            "--json",
-        ])
-        .output()
-        .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert!(
-        v["id"].as_str().map(|s| s.len() == 36).unwrap_or(false),
-        "{v}"
-    );
-    let out = procura(&db)
-        .args([
-            "structure",
-            "create",
-            "--name",
-            "X",
-            "--siret",
-            "73282932000075",
-            "--json",
-        ])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let store = db.store(1);
-    let actions = journal_actions(&store);
-    assert_eq!(actions, vec!["structure.created"]);
 }
 
 #[test]

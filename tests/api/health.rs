@@ -1,6 +1,6 @@
 //! Health, readiness, metrics, security headers and error pages.
 
-use crate::harness::*;
+use crate::helpers::*;
 
 #[test]
 fn healthz_and_readyz_answer() {
@@ -107,10 +107,9 @@ fn every_response_has_security_headers_and_hsts_only_on_https() {
             "no HSTS over http ({path})"
         );
     }
-    let https = TestApp::spawn_with(AppOptions {
-        env: &[("PROCURA_PUBLIC_URL", "https://procura.example.fr")],
-        ..Default::default()
-    });
+    let https = TestApp::builder()
+        .env(&[("PROCURA_PUBLIC_URL", "https://procura.example.fr")])
+        .spawn();
     let r = get(&https.url("/healthz"));
     assert_security_headers(&r);
     assert!(r

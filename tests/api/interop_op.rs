@@ -1,100 +1,15 @@
 //! Procura's provider driven by a real, independent OpenID client: panva's
 //! `openid-client` (npm, tests/interop/rp-client.mjs).
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-
 use procura::clock::{Clock, FixedClock, SystemClock};
 use procura::crypto::SecretBox;
-use procura::domain::mandate::{parse_demarches, MandateDuration};
+use procura::domain::mandate::MandateDuration;
 use procura::domain::roles::Role;
 use procura::federation::provider as op;
 use procura::store::write_tx;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::accounts::{account, structure, Account, TEST_KEY};
-use crate::harness::*;
-use crate::provider::identity;
-
-/// A running `rp-client.mjs`.
-pub struct RpClient {
-    log: tempfile::NamedTempFile,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl RpClient {
-    /// Starts the client for `issuer`.
-    pub fn start(
-        issuer: &str,
-        client_id: &str,
-        secret: Option<&str>,
-        redirect: &str,
-        method: &str,
-    ) -> Self {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
-        assert!(
-            std::path::Path::new(dir)
-                .join("node_modules/openid-client")
-                .is_dir(),
-            "openid-client is not installed: run bash scripts/test (npm ci in tests/interop)"
-        );
-        let mut cmd = Command::new("node");
-        cmd.arg(format!("{dir}/rp-client.mjs")).args([
-            "--issuer",
-            issuer,
-            "--client-id",
-            client_id,
-            "--redirect-uri",
-            redirect,
-            "--auth-method",
-            method,
-        ]);
-        if let Some(s) = secret {
-            cmd.args(["--client-secret", s]);
-        }
-        // Diagnostics go to a file, shown if an answer is missing or malformed.
-        let log = tempfile::NamedTempFile::new().expect("log file");
-        let mut child = cmd
-            .arg("--verbose")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log.reopen().expect("log"))
-            .spawn()
-            .expect("node");
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        RpClient {
-            log,
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    /// Sends one command, returns its answer.
-    pub fn cmd(&mut self, v: Value) -> Value {
-        let stdin = self.stdin.as_mut().expect("stdin");
-        writeln!(stdin, "{v}").expect("write");
-        stdin.flush().expect("flush");
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("answer");
-        serde_json::from_str(&line).unwrap_or_else(|e| {
-            let status = self.child.try_wait();
-            let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
-            panic!("rp-client answered {line:?} to {v} ({e}); process: {status:?}; its log:\n{log}")
-        })
-    }
-}
-
-impl Drop for RpClient {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::helpers::*;
 
 struct Setup {
     app: TestApp,
@@ -119,20 +34,16 @@ fn setup(method: &str) -> Setup {
         &[Role::Aidant],
         Some(&s),
     );
+    let created = seed_mandate(
+        &app.store,
+        &clock,
+        &a,
+        &s,
+        "fc-rp",
+        &["social", "logement"],
+        MandateDuration::Month,
+    );
     let mut conn = app.store.conn().expect("conn");
-    let created = write_tx(&mut conn, |c| {
-        procura::mandates::create_mandate(
-            c,
-            clock.now(),
-            "test",
-            &a.user.id,
-            &s.id,
-            &identity("fc-rp"),
-            &parse_demarches(&["social", "logement"]).expect("d"),
-            MandateDuration::Month,
-        )
-    })
-    .expect("mandate");
     let (client, secret) = write_tx(&mut conn, |c| {
         op::create_client(
             c,
@@ -147,24 +58,7 @@ fn setup(method: &str) -> Setup {
     .expect("client");
     drop(conn);
     let web = Web::new(&app);
-    assert_eq!(
-        web.submit(
-            "/connexion",
-            "/connexion",
-            &[("email", &a.email), ("password", &a.password)]
-        )
-        .status,
-        303
-    );
-    let code = procura::accounts::totp::code_for_step(
-        &a.secret,
-        procura::accounts::totp::step_at(SystemClock.now()),
-    );
-    assert_eq!(
-        web.submit("/connexion/code", "/connexion/code", &[("otp", &code)])
-            .status,
-        303
-    );
+    login_now(&web, &a);
     Setup {
         usager_id: created.mandate.usager_id,
         app,

@@ -7,7 +7,7 @@ use diesel::RunQueryDsl;
 use procura::journal::{self, NewEntry};
 use procura::store::{write_tx, DbConn, Store};
 
-use crate::harness::*;
+use crate::helpers::*;
 
 fn append_n(store: &Store, n: usize) {
     for i in 0..n {

@@ -1,14 +1,34 @@
 //! The one integration-test binary: the real HTTP surface, the real binary, real
 //! databases. The backend comes from `PROCURA_TEST_DATABASE` (`sqlite`, the default, or
 //! `postgres`); each test gets its own fresh database.
+//!
+//! Shared support lives in `helpers/`; test files are grouped by route or command and
+//! import only `crate::helpers`, never each other.
 
-mod accounts;
-mod binary;
-mod browser;
-mod harness;
+mod helpers;
+
+// Pages and forms, by route.
+mod auth;
+mod demo;
 mod health;
-mod interop;
-mod interop_op;
-mod journal;
+mod manager;
 mod mandates;
-mod provider;
+mod space;
+
+// The OpenID provider, by endpoint.
+mod oidc_authorize;
+mod oidc_keys;
+mod oidc_logout;
+mod oidc_token;
+mod oidc_userinfo;
+
+// Commands of the binary.
+mod admin_cli;
+mod binary;
+mod journal;
+mod migrations;
+
+// Independent implementations and a real browser.
+mod browser;
+mod interop_fc;
+mod interop_op;

@@ -1,166 +1,14 @@
-//! Mandates: creation through FranceConnect (the demo simulator over real HTTP),
-//! consent, attestation, validity rules, revocation, renewal, isolation, CSRF, atomicity.
+//! Mandates (`/mandats`, `/franceconnect/callback`, `/autorisations`): creation through
+//! FranceConnect (the demo simulator over real HTTP), consent, attestation, validity rules,
+//! revocation, renewal, isolation, CSRF, atomicity.
 
 use chrono::Duration;
 use diesel::prelude::*;
-use procura::clock::{Clock, FixedClock};
-use procura::domain::roles::Role;
-use procura::mandates::{self, Usager};
-use procura::store::schema::{authorisations, consent_requests, mandates as mandates_t, usagers};
-use procura::store::Store;
+use procura::clock::Clock;
+use procura::store::schema::{authorisations, consent_requests, usagers};
 
-use crate::accounts::{account, clock, login, structure, Account};
-use crate::harness::*;
-
-/// A demo-mode service (simulator mounted) with a settable clock.
-pub fn demo_app() -> (TestApp, FixedClock) {
-    let c = clock();
-    let app = TestApp::spawn_with(AppOptions {
-        demo: true,
-        clock: Some(c.clone()),
-        ..Default::default()
-    });
-    (app, c)
-}
-
-/// The path and query of an absolute URL on the app.
-pub fn local(app: &TestApp, url: &str) -> String {
-    url.strip_prefix(&app.base).unwrap_or(url).to_string()
-}
-
-fn query_param(url: &str, name: &str) -> String {
-    let q = url.split_once('?').map(|x| x.1).unwrap_or("");
-    url::form_urlencoded::parse(q.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
-}
-
-/// Starts a creation: returns the simulator's authorization URL.
-pub fn start(web: &Web, demarches: &[&str], duration: &str) -> Resp {
-    let mut fields: Vec<(&str, &str)> = demarches.iter().map(|d| ("demarches", *d)).collect();
-    fields.push(("duration", duration));
-    web.submit("/mandats/nouveau", "/mandats/nouveau", &fields)
-}
-
-/// Goes through the simulator choosing `identity` (or cancelling); returns the callback URL.
-pub fn simulator(
-    app: &TestApp,
-    web: &Web,
-    authorize_url: &str,
-    identity: &str,
-    action: &str,
-) -> String {
-    let path = local(app, authorize_url);
-    let page = web.get(&path);
-    assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("Simulateur FranceConnect"));
-    let names = [
-        "client_id",
-        "redirect_uri",
-        "state",
-        "nonce",
-        "code_challenge",
-        "code_challenge_method",
-    ];
-    let values: Vec<String> = names
-        .iter()
-        .map(|n| query_param(authorize_url, n))
-        .collect();
-    let mut fields: Vec<(&str, &str)> = names
-        .iter()
-        .zip(values.iter())
-        .map(|(n, v)| (*n, v.as_str()))
-        .collect();
-    fields.push(("identity", identity));
-    fields.push(("action", action));
-    let csrf = csrf_in(&page.body).expect("csrf");
-    fields.push(("csrf_token", &csrf));
-    let r = web.post("/demo/franceconnect/authorize", &fields);
-    assert_eq!(r.status, 303, "{}", r.body);
-    r.header("location").expect("redirect").to_string()
-}
-
-/// Starts a creation and goes through the simulator as `identity`: the consent page's path.
-pub fn to_consent(
-    app: &TestApp,
-    web: &Web,
-    demarches: &[&str],
-    duration: &str,
-    identity: &str,
-) -> String {
-    let r = start(web, demarches, duration);
-    assert_eq!(r.status, 303, "{}", r.body);
-    let callback = simulator(
-        app,
-        web,
-        r.header("location").expect("location"),
-        identity,
-        "connexion",
-    );
-    let r = web.get(&local(app, &callback));
-    assert_eq!(r.status, 303, "callback: {}", r.body);
-    let consent = r.header("location").expect("consent page").to_string();
-    assert!(consent.starts_with("/mandats/consentement/"), "{consent}");
-    consent
-}
-
-/// Creates a mandate end to end; returns its id.
-pub fn create(
-    app: &TestApp,
-    web: &Web,
-    demarches: &[&str],
-    duration: &str,
-    identity: &str,
-) -> String {
-    let consent = to_consent(app, web, demarches, duration, identity);
-    let page = web.get(&consent);
-    assert_eq!(page.status, 200);
-    let r = web.submit(&consent, &consent, &[("consent", "oui")]);
-    assert_eq!(r.status, 303, "{}", r.body);
-    let att = r.header("location").expect("attestation").to_string();
-    att.trim_start_matches("/mandats/")
-        .trim_end_matches("/attestation")
-        .to_string()
-}
-
-/// A logged-in aidant of a new structure on a demo app.
-pub fn aidant_of(app: &TestApp, clock: &FixedClock, n: u32, email: &str) -> (Account, Web) {
-    let s = structure(&app.store, clock, &format!("Structure {n}"), 100 + n);
-    let a = account(
-        &app.store,
-        clock,
-        email,
-        &[Role::Aidant, Role::Manager],
-        Some(&s),
-    );
-    let web = Web::new(app);
-    assert_eq!(login(&web, clock, &a).status, 303);
-    (a, web)
-}
-
-fn usager_by_sub(store: &Store, sub: &str) -> Option<Usager> {
-    let mut conn = store.conn().expect("conn");
-    usagers::table
-        .filter(usagers::fc_sub.eq(sub))
-        .select(Usager::as_select())
-        .first(&mut *conn)
-        .optional()
-        .expect("query")
-}
-
-fn count(store: &Store, table: &str) -> i64 {
-    let mut conn = store.conn().expect("conn");
-    #[derive(QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
-        .get_result::<N>(&mut *conn)
-        .expect("count")
-        .n
-}
+use crate::helpers::fc::*;
+use crate::helpers::*;
 
 #[test]
 fn a_mandate_is_created_through_franceconnect_and_consent() {
@@ -239,7 +87,7 @@ fn a_mandate_is_created_through_franceconnect_and_consent() {
 fn bad_creation_input_is_refused_with_nothing_created() {
     let (app, clock) = demo_app();
     let (_, web) = aidant_of(&app, &clock, 2, "a2@exemple.fr");
-    let before = count(&app.store, "consent_requests");
+    let before = count_rows(&app.store, "consent_requests");
     for (demarches, duration) in [
         (vec![], "MONTH"),
         (vec!["inconnue"], "MONTH"),
@@ -249,14 +97,14 @@ fn bad_creation_input_is_refused_with_nothing_created() {
         let r = start(&web, &demarches, duration);
         assert_eq!(r.status, 400, "{demarches:?} {duration}");
     }
-    assert_eq!(count(&app.store, "consent_requests"), before);
+    assert_eq!(count_rows(&app.store, "consent_requests"), before);
 }
 
 #[test]
 fn cancelling_at_franceconnect_creates_nothing_and_is_journaled() {
     let (app, clock) = demo_app();
     let (_, web) = aidant_of(&app, &clock, 3, "a3@exemple.fr");
-    let mandates_before = count(&app.store, "mandates");
+    let mandates_before = count_rows(&app.store, "mandates");
     let r = start(&web, &["social"], "SHORT");
     let callback = simulator(
         &app,
@@ -266,10 +114,10 @@ fn cancelling_at_franceconnect_creates_nothing_and_is_journaled() {
         "annuler",
     );
     assert!(callback.contains("error=access_denied"));
-    let r = web.get(&local(&app, &callback));
+    let r = web.get(&app.local(&callback));
     assert_eq!(r.status, 400);
     assert!(r.body.contains("annulée"), "{}", r.body);
-    assert_eq!(count(&app.store, "mandates"), mandates_before);
+    assert_eq!(count_rows(&app.store, "mandates"), mandates_before);
     let mut conn = app.store.conn().expect("conn");
     let last = procura::journal::entries_after(&mut conn, 0, 100_000)
         .expect("entries")
@@ -284,23 +132,20 @@ fn a_replayed_or_unknown_state_creates_nothing() {
     let (app, clock) = demo_app();
     let (_, web) = aidant_of(&app, &clock, 4, "a4@exemple.fr");
     let r = start(&web, &["social"], "SHORT");
-    let callback = local(
+    let callback = app.local(&simulator(
         &app,
-        &simulator(
-            &app,
-            &web,
-            r.header("location").expect("loc"),
-            "0",
-            "connexion",
-        ),
-    );
+        &web,
+        r.header("location").expect("loc"),
+        "0",
+        "connexion",
+    ));
     assert_eq!(web.get(&callback).status, 303);
-    let before = count(&app.store, "mandates");
+    let before = count_rows(&app.store, "mandates");
     let r = web.get(&callback);
     assert_eq!(r.status, 400, "replay refused");
     let r = web.get("/franceconnect/callback?code=abc&state=never-issued");
     assert_eq!(r.status, 400);
-    assert_eq!(count(&app.store, "mandates"), before);
+    assert_eq!(count_rows(&app.store, "mandates"), before);
     let mut conn = app.store.conn().expect("conn");
     let entries = procura::journal::entries_after(&mut conn, 0, 100_000).expect("entries");
     assert!(entries.iter().any(|e| e.details.contains("replayed_state")));
@@ -315,15 +160,18 @@ fn a_wrong_nonce_is_refused() {
     let authorize = r.header("location").expect("loc").to_string();
     // Ask the simulator for a code bound to another nonce than the one Procura sent.
     let forged = authorize.replace(
-        &format!("nonce={}", query_param(&authorize, "nonce")),
+        &format!(
+            "nonce={}",
+            query_param(&authorize, "nonce").unwrap_or_default()
+        ),
         "nonce=forged-nonce-value",
     );
     let callback = simulator(&app, &web, &forged, "0", "connexion");
-    let before = count(&app.store, "mandates");
-    let r = web.get(&local(&app, &callback));
+    let before = count_rows(&app.store, "mandates");
+    let r = web.get(&app.local(&callback));
     assert_eq!(r.status, 400);
     assert!(r.body.contains("nonce"), "{}", r.body);
-    assert_eq!(count(&app.store, "mandates"), before);
+    assert_eq!(count_rows(&app.store, "mandates"), before);
     let mut conn = app.store.conn().expect("conn");
     let last = procura::journal::entries_after(&mut conn, 0, 100_000)
         .expect("e")
@@ -341,27 +189,11 @@ fn an_unconfirmed_consent_expires_after_15_minutes() {
     let r = web.submit(&consent, &consent, &[]);
     assert_eq!(r.status, 400);
     clock.advance(Duration::minutes(16));
-    let before = count(&app.store, "mandates");
+    let before = count_rows(&app.store, "mandates");
     assert_eq!(web.get(&consent).status, 400);
     let r = web.submit("/espace", &consent, &[("consent", "oui")]);
     assert_eq!(r.status, 400);
-    assert_eq!(count(&app.store, "mandates"), before);
-}
-
-fn auth_states(store: &Store, mandate_id: &str, now: &FixedClock) -> Vec<(String, &'static str)> {
-    let mut conn = store.conn().expect("conn");
-    let (sid,): (String,) = mandates_t::table
-        .filter(mandates_t::id.eq(mandate_id))
-        .select((mandates_t::structure_id,))
-        .first(&mut *conn)
-        .expect("mandate");
-    let v = mandates::mandate_in(&mut conn, now.now(), &sid, mandate_id)
-        .expect("q")
-        .expect("exists");
-    v.authorisations
-        .iter()
-        .map(|(a, s)| (a.demarche.clone(), s.code()))
-        .collect()
+    assert_eq!(count_rows(&app.store, "mandates"), before);
 }
 
 #[test]
@@ -582,11 +414,15 @@ fn a_failure_after_the_mandate_insert_leaves_neither_mandate_nor_entry() {
     // Inject a failure in the database: inserting an authorisation (after the mandate
     // row) raises an error inside the creation transaction.
     inject_insert_failure(&app.store, "authorisations");
-    let mandates_before = count(&app.store, "mandates");
+    let mandates_before = count_rows(&app.store, "mandates");
     let journal_before = journal_actions(&app.store).len();
     let r = web.submit(&consent, &consent, &[("consent", "oui")]);
     assert_eq!(r.status, 500, "{}", r.body);
-    assert_eq!(count(&app.store, "mandates"), mandates_before, "no mandate");
+    assert_eq!(
+        count_rows(&app.store, "mandates"),
+        mandates_before,
+        "no mandate"
+    );
     assert_eq!(
         journal_actions(&app.store).len(),
         journal_before,
@@ -600,75 +436,4 @@ fn a_failure_after_the_mandate_insert_leaves_neither_mandate_nor_entry() {
         .expect("request");
     assert_eq!(status, "pending_consent", "the consent can be retried");
     assert!(procura::journal::verify(&mut conn).expect("verify").intact);
-}
-
-#[test]
-fn the_demo_seeds_a_usager_with_an_active_mandate() {
-    let (app, _clock) = demo_app();
-    let mut conn = app.store.conn().expect("conn");
-    let u = usager_by_sub(&app.store, "demo-fc-angela").expect("seeded usager");
-    let n: i64 = mandates_t::table
-        .filter(mandates_t::usager_id.eq(&u.id))
-        .count()
-        .get_result(&mut *conn)
-        .expect("n");
-    assert_eq!(n, 1);
-    drop(conn);
-    // The demo aidant sees her on the home page.
-    let a = crate::accounts::demo_account(&app, 0);
-    let web = Web::new(&app);
-    assert_eq!(login(&web, &_clock, &a).status, 303);
-    assert!(web.get("/espace").body.contains("DUBOIS"));
-}
-
-/// Unescapes the few entities askama produces.
-pub fn html_unescape(s: &str) -> String {
-    s.replace("&#x27;", "'")
-        .replace("&#39;", "'")
-        .replace("&quot;", "\"")
-        .replace("&#34;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The text between two markers.
-pub fn between(body: &str, start: &str, end: &str) -> String {
-    let i = body
-        .find(start)
-        .unwrap_or_else(|| panic!("{start} not in {body}"))
-        + start.len();
-    let rest = &body[i..];
-    rest[..rest.find(end).expect("end")].to_string()
-}
-
-#[test]
-fn switching_structure_during_creation_voids_the_consent() {
-    let (app, clock) = demo_app();
-    let (a, web) = aidant_of(&app, &clock, 14, "a14@exemple.fr");
-    let other = structure(&app.store, &clock, "Autre structure", 214);
-    {
-        let mut conn = app.store.conn().expect("conn");
-        diesel::sql_query(format!(
-            "INSERT INTO memberships (user_id, structure_id, created_at) VALUES ('{}', '{}', '2030-01-01 00:00:00')",
-            a.user.id, other.id
-        ))
-        .execute(&mut *conn)
-        .expect("membership");
-    }
-    let consent = to_consent(&app, &web, &["social"], "SHORT", "0");
-    assert_eq!(
-        web.submit("/espace", "/espace/structure", &[("structure", &other.id)])
-            .status,
-        303
-    );
-    let before = count(&app.store, "mandates");
-    let page = web.get(&consent);
-    assert_eq!(page.status, 400, "the page would name another structure");
-    assert_eq!(
-        web.submit("/espace", &consent, &[("consent", "oui")])
-            .status,
-        400
-    );
-    assert_eq!(count(&app.store, "mandates"), before);
 }

@@ -1,9 +1,7 @@
 //! Interoperability with a real, independent OpenID provider: panva's `oidc-provider`
 //! (npm, installed by scripts/test under tests/interop) plays FranceConnect.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::process::{Child, ChildStdin, Command, Stdio};
 
 use diesel::prelude::*;
 use procura::clock::{Clock, SystemClock};
@@ -12,113 +10,23 @@ use procura::domain::roles::Role;
 use procura::federation::client::FlowSecrets;
 use procura::store::schema::{consent_requests, usagers};
 
-use crate::accounts::{account, structure, Account, TEST_KEY};
-use crate::harness::*;
-use crate::mandates::local;
-
-const CLIENT_ID: &str = "procura-interop";
-const CLIENT_SECRET: &str = "interop-secret-0123456789abcdef0123456789abcdef";
-
-/// A running `fc-provider.mjs`, stopped at drop.
-pub struct Provider {
-    /// Issuer URL.
-    pub issuer: String,
-    child: Child,
-    _stdin: ChildStdin,
-}
-
-impl Provider {
-    /// Starts the provider for a relying party whose callback is `redirect_uri`.
-    pub fn start(redirect_uri: &str, alg: &str) -> Self {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
-        assert!(
-            std::path::Path::new(dir)
-                .join("node_modules/oidc-provider")
-                .is_dir(),
-            "oidc-provider is not installed: run bash scripts/test (npm ci in tests/interop)"
-        );
-        let mut child = Command::new("node")
-            .arg(format!("{dir}/fc-provider.mjs"))
-            .args([
-                "--port",
-                "0",
-                "--client-id",
-                CLIENT_ID,
-                "--client-secret",
-                CLIENT_SECRET,
-            ])
-            .args(["--redirect-uri", redirect_uri, "--alg", alg])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node");
-        let stdin = child.stdin.take().expect("stdin");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("READY line");
-        let issuer = line
-            .trim()
-            .strip_prefix("READY ")
-            .unwrap_or_else(|| panic!("unexpected: {line}"))
-            .to_string();
-        Provider {
-            issuer,
-            child,
-            _stdin: stdin,
-        }
-    }
-
-    fn control(&self, path: &str, body: serde_json::Value) {
-        let r = client()
-            .post(&format!("{}/__test/{path}", self.issuer))
-            .send_json(body);
-        assert!(r.is_ok(), "control {path}: {r:?}");
-    }
-
-    /// `ok`, `deny` or `bad-keys`.
-    pub fn mode(&self, mode: &str) {
-        self.control("mode", serde_json::json!({"mode": mode}));
-    }
-
-    /// Sets the identity FranceConnect returns.
-    pub fn identity(&self, v: serde_json::Value) {
-        self.control("identity", v);
-    }
-
-    /// The last authorization request's parameters.
-    pub fn last(&self) -> serde_json::Value {
-        get(&format!("{}/__test/last", self.issuer)).json()
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::helpers::*;
 
 /// A service relying on a fresh provider signing with `alg`, and a logged-in aidant.
-fn setup(alg: &str) -> (TestApp, Provider, Web, Account) {
+fn setup(alg: &str) -> (TestApp, FcProvider, Web, Account) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let provider = Provider::start(
+    let provider = FcProvider::start(
         &format!("http://127.0.0.1:{port}/franceconnect/callback"),
         alg,
     );
     let env = [
         ("PROCURA_FC_ISSUER", provider.issuer.as_str()),
-        ("PROCURA_FC_CLIENT_ID", CLIENT_ID),
-        ("PROCURA_FC_CLIENT_SECRET", CLIENT_SECRET),
+        ("PROCURA_FC_CLIENT_ID", FC_CLIENT_ID),
+        ("PROCURA_FC_CLIENT_SECRET", FC_CLIENT_SECRET),
     ];
     // The provider's tokens carry real times: this service runs on the system clock.
-    let app = TestApp::spawn_with(AppOptions {
-        env: &env,
-        listener: Some(listener),
-        ..Default::default()
-    });
+    let app = TestApp::builder().env(&env).listener(listener).spawn();
     let clock = procura::clock::FixedClock::new(SystemClock.now());
     let s = structure(&app.store, &clock, "France Services Interop", 500);
     let a = account(
@@ -129,21 +37,7 @@ fn setup(alg: &str) -> (TestApp, Provider, Web, Account) {
         Some(&s),
     );
     let web = Web::new(&app);
-    let r = web.submit(
-        "/connexion",
-        "/connexion",
-        &[("email", &a.email), ("password", &a.password)],
-    );
-    assert_eq!(r.status, 303);
-    let code = procura::accounts::totp::code_for_step(
-        &a.secret,
-        procura::accounts::totp::step_at(SystemClock.now()),
-    );
-    assert_eq!(
-        web.submit("/connexion/code", "/connexion/code", &[("otp", &code)])
-            .status,
-        303
-    );
+    login_now(&web, &a);
     (app, provider, web, a)
 }
 
@@ -161,7 +55,7 @@ fn round_trip(app: &TestApp, web: &Web) -> String {
     let mut url = r.header("location").expect("authorize URL").to_string();
     for _ in 0..6 {
         if url.starts_with(&app.base) {
-            return local(app, &url);
+            return app.local(&url);
         }
         let r = web.get_abs(&url);
         assert_eq!(r.status, 303, "{url}: {}", r.body);

@@ -1,0 +1,584 @@
+//! Logging in and out (`/connexion`, `/connexion/code`, `/deconnexion`): two factors,
+//! one message for every refusal, lockout, rate limits, CSRF, session cookies and expiry.
+
+use chrono::Duration;
+use procura::accounts::totp;
+use procura::accounts::users;
+use procura::clock::Clock;
+use procura::crypto::SecretBox;
+use procura::domain::roles::Role;
+use procura::store::write_tx;
+
+use crate::helpers::*;
+
+#[test]
+fn login_with_password_and_code_reaches_the_home_page() {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "France Services Nord", 1);
+    let a = account(
+        &app.store,
+        &clock,
+        "aidant@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    let web = Web::new(&app);
+    let before = web.session_cookie();
+    let r = login(&web, &clock, &a);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/espace"));
+    let after = web.session_cookie();
+    assert!(
+        before.is_none() || before != after,
+        "session id rotated at login"
+    );
+    let home = web.get("/espace");
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("France Services Nord"), "{}", home.body);
+    let actions = journal_actions(&app.store);
+    assert!(
+        actions.contains(&"login.succeeded".to_string()),
+        "{actions:?}"
+    );
+    assert!(user_row(&app.store, &a.user.id).last_login.is_some());
+    // The TOTP secret is stored encrypted: the column is not the secret in any encoding.
+    let stored = user_row(&app.store, &a.user.id)
+        .totp_secret_enc
+        .expect("stored");
+    assert!(!stored.contains(&totp::to_base32(&a.secret)));
+    assert!(!stored.contains(&hex::encode(&a.secret)));
+    let opened = SecretBox::new(Some(TEST_KEY))
+        .open(&format!("totp:{}", a.user.id), &stored)
+        .expect("decrypts");
+    assert_eq!(opened, a.secret);
+}
+
+#[test]
+fn session_cookie_flags_and_host_prefix_on_https() {
+    let (app, _) = app_with_clock(&[("PROCURA_PUBLIC_URL", "https://procura.example.fr")]);
+    let r = get(&app.url("/connexion"));
+    let cookie = r.header("set-cookie").expect("session cookie");
+    assert!(cookie.starts_with("__Host-procura_session="), "{cookie}");
+    for flag in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
+    }
+    let (app, _) = app_with_clock(&[]);
+    let cookie = get(&app.url("/connexion"))
+        .header("set-cookie")
+        .expect("cookie")
+        .to_string();
+    assert!(
+        cookie.starts_with("procura_session=")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax")
+    );
+}
+
+#[test]
+fn totp_window_and_replay() {
+    let (app, clock) = app_with_clock(&[("PROCURA_LOCKOUT_THRESHOLD", "50")]);
+    let s = structure(&app.store, &clock, "S", 2);
+    let a = account(
+        &app.store,
+        &clock,
+        "a@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    let try_code = |delta: i64| -> u16 {
+        let web = Web::new(&app);
+        clock.advance(Duration::seconds(90));
+        let r = web.submit(
+            "/connexion",
+            "/connexion",
+            &[("email", &a.email), ("password", PASSWORD)],
+        );
+        assert_eq!(r.status, 303);
+        let c = code(&a.secret, &clock, delta);
+        web.submit("/connexion/code", "/connexion/code", &[("otp", &c)])
+            .status
+    };
+    assert_eq!(try_code(-2), 401, "two steps behind refused");
+    assert_eq!(try_code(2), 401, "two steps ahead refused");
+    assert_eq!(try_code(-1), 303, "one step behind accepted");
+    assert_eq!(try_code(1), 303, "one step ahead accepted");
+    assert_eq!(try_code(0), 303, "current step accepted");
+    // The same code twice: the second is a replay.
+    clock.advance(Duration::seconds(90));
+    let c = code(&a.secret, &clock, 0);
+    let web1 = Web::new(&app);
+    assert_eq!(
+        web1.submit(
+            "/connexion",
+            "/connexion",
+            &[("email", &a.email), ("password", PASSWORD)]
+        )
+        .status,
+        303
+    );
+    assert_eq!(
+        web1.submit("/connexion/code", "/connexion/code", &[("otp", &c)])
+            .status,
+        303
+    );
+    let web2 = Web::new(&app);
+    assert_eq!(
+        web2.submit(
+            "/connexion",
+            "/connexion",
+            &[("email", &a.email), ("password", PASSWORD)]
+        )
+        .status,
+        303
+    );
+    let r = web2.submit("/connexion/code", "/connexion/code", &[("otp", &c)]);
+    assert_eq!(r.status, 401, "replayed code refused");
+    let mut conn = app.store.conn().expect("conn");
+    let entries = procura::journal::entries_after(&mut conn, 0, 10_000).expect("entries");
+    assert!(entries
+        .iter()
+        .any(|e| e.action == "login.failed" && e.details.contains("replayed_code")));
+}
+
+#[test]
+fn one_generic_message_for_every_refusal() {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "S", 3);
+    let a = account(
+        &app.store,
+        &clock,
+        "a@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    let inactive = account(
+        &app.store,
+        &clock,
+        "b@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    {
+        let mut conn = app.store.conn().expect("conn");
+        write_tx(&mut conn, |c| {
+            users::set_active(c, clock.now(), "test", None, &inactive.user.id, false)
+        })
+        .expect("deactivate");
+    }
+    let refusal = |email: &str, password: &str| {
+        let web = Web::new(&app);
+        let r = web.submit(
+            "/connexion",
+            "/connexion",
+            &[("email", email), ("password", password)],
+        );
+        assert_eq!(r.status, 401, "{email}");
+        let i = r.body.find("id=\"login-error\"").expect("error shown");
+        r.body[i..i + 200].to_string()
+    };
+    let unknown = refusal("nobody@exemple.fr", PASSWORD);
+    let wrong = refusal(&a.email, "wrong password 123");
+    let deactivated = refusal(&inactive.email, PASSWORD);
+    assert_eq!(unknown, wrong);
+    assert_eq!(wrong, deactivated);
+    // A wrong code gives the same sentence.
+    let web = Web::new(&app);
+    clock.advance(Duration::seconds(30));
+    web.submit(
+        "/connexion",
+        "/connexion",
+        &[("email", &a.email), ("password", PASSWORD)],
+    );
+    let r = web.submit("/connexion/code", "/connexion/code", &[("otp", "000000")]);
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains(procura_login_refused()), "{}", r.body);
+}
+
+fn procura_login_refused() -> &'static str {
+    "Identifiants incorrects, ou compte bloqué ou désactivé."
+}
+
+#[test]
+fn lockout_after_five_failures_then_unlock_after_the_delay() {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "S", 4);
+    let a = account(
+        &app.store,
+        &clock,
+        "a@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    let web = Web::new(&app);
+    for _ in 0..5 {
+        let r = web.submit(
+            "/connexion",
+            "/connexion",
+            &[("email", &a.email), ("password", "not the password")],
+        );
+        assert_eq!(r.status, 401);
+    }
+    let row = user_row(&app.store, &a.user.id);
+    assert!(row.locked_until.is_some(), "locked after 5 failures");
+    // Locked: even the right password and code are refused.
+    let r = web.submit(
+        "/connexion",
+        "/connexion",
+        &[("email", &a.email), ("password", PASSWORD)],
+    );
+    assert_eq!(r.status, 401);
+    // 15 minutes later the account works again.
+    clock.advance(Duration::minutes(15) + Duration::seconds(1));
+    let r = login(&Web::new(&app), &clock, &a);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let actions = journal_actions(&app.store);
+    let failures = actions.iter().filter(|a| *a == "login.failed").count();
+    assert_eq!(failures, 6, "{actions:?}");
+    let order: Vec<&str> = actions
+        .iter()
+        .map(String::as_str)
+        .filter(|a| {
+            matches!(
+                *a,
+                "account.locked" | "account.unlocked" | "login.succeeded"
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        vec!["account.locked", "account.unlocked", "login.succeeded"]
+    );
+    assert_eq!(user_row(&app.store, &a.user.id).failed_logins, 0);
+}
+
+#[test]
+fn lockout_settings_are_configurable() {
+    let (app, clock) = app_with_clock(&[
+        ("PROCURA_LOCKOUT_THRESHOLD", "2"),
+        ("PROCURA_LOCKOUT_MINUTES", "1"),
+    ]);
+    let s = structure(&app.store, &clock, "S", 5);
+    let a = account(
+        &app.store,
+        &clock,
+        "a@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    let web = Web::new(&app);
+    for _ in 0..2 {
+        web.submit(
+            "/connexion",
+            "/connexion",
+            &[("email", &a.email), ("password", "not the password")],
+        );
+    }
+    let until = user_row(&app.store, &a.user.id)
+        .locked_until
+        .expect("locked");
+    assert_eq!(until, (clock.now() + Duration::minutes(1)).naive_utc());
+}
+
+#[test]
+fn attempts_per_client_address_are_rate_limited() {
+    let (app, clock) = app_with_clock(&[("PROCURA_LOGIN_RATE_LIMIT", "3")]);
+    let _ = &clock;
+    let web = Web::new(&app);
+    for i in 0..3 {
+        let r = web.submit(
+            "/connexion",
+            "/connexion",
+            &[
+                ("email", &format!("x{i}@exemple.fr")),
+                ("password", "whatever it is"),
+            ],
+        );
+        assert_eq!(r.status, 401);
+    }
+    let r = web.submit(
+        "/connexion",
+        "/connexion",
+        &[("email", "y@exemple.fr"), ("password", "whatever it is")],
+    );
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(journal_actions(&app.store).contains(&"login.rate_limited".to_string()));
+    clock.advance(Duration::minutes(16));
+    let r = web.submit(
+        "/connexion",
+        "/connexion",
+        &[("email", "y@exemple.fr"), ("password", "whatever it is")],
+    );
+    assert_eq!(r.status, 401, "window passed");
+}
+
+#[test]
+fn csrf_missing_or_wrong_is_403_and_changes_nothing() {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "S", 6);
+    let m = account(
+        &app.store,
+        &clock,
+        "m@exemple.fr",
+        &[Role::Manager],
+        Some(&s),
+    );
+    let target = account(
+        &app.store,
+        &clock,
+        "t@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    let web = Web::new(&app);
+    assert_eq!(login(&web, &clock, &m).status, 303);
+    let before = journal_actions(&app.store).len();
+    let deactivate = format!("/gestion/comptes/{}/desactiver", target.user.id);
+    let posts: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (
+            "/gestion/aidants".into(),
+            vec![("email", "new@exemple.fr"), ("name", "Nouvel Aidant")],
+        ),
+        (deactivate.clone(), vec![]),
+        (
+            format!("/gestion/comptes/{}/second-facteur", target.user.id),
+            vec![],
+        ),
+        (
+            format!("/gestion/comptes/{}/carte", target.user.id),
+            vec![("serial", "X"), ("otp", "123456")],
+        ),
+        (
+            "/espace/structure".into(),
+            vec![("structure", s.id.as_str())],
+        ),
+        ("/deconnexion".into(), vec![]),
+    ];
+    for (path, fields) in &posts {
+        let r = web.post(path, fields);
+        assert_eq!(r.status, 403, "missing token on {path}");
+        let mut wrong = fields.clone();
+        wrong.push(("csrf_token", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+        let r = web.post(path, &wrong);
+        assert_eq!(r.status, 403, "wrong token on {path}");
+        assert!(r.body.contains("formulaire"), "{}", r.body);
+    }
+    assert_eq!(
+        journal_actions(&app.store).len(),
+        before,
+        "nothing journaled"
+    );
+    assert!(user_row(&app.store, &target.user.id).active);
+    let mut conn = app.store.conn().expect("conn");
+    assert!(users::find_by_email(&mut conn, "new@exemple.fr")
+        .expect("q")
+        .is_none());
+    drop(conn);
+    // Still logged in (logout was refused), and the login form needs its token too.
+    assert_eq!(web.get("/espace").status, 200);
+    let anon = Web::new(&app);
+    let r = anon.post("/connexion", &[("email", &m.email), ("password", PASSWORD)]);
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn idle_and_absolute_session_expiry() {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "S", 7);
+    let a = account(
+        &app.store,
+        &clock,
+        "a@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    let web = Web::new(&app);
+    assert_eq!(login(&web, &clock, &a).status, 303);
+    clock.advance(Duration::minutes(29));
+    assert_eq!(web.get("/espace").status, 200, "29 minutes idle is fine");
+    clock.advance(Duration::minutes(31));
+    let r = web.get("/espace");
+    assert_eq!(r.status, 303, "31 minutes idle ends the session");
+    assert_eq!(r.header("location"), Some("/connexion"));
+    // Absolute: active every 20 minutes, the session still ends after 12 hours.
+    let web = Web::new(&app);
+    assert_eq!(login(&web, &clock, &a).status, 303);
+    for _ in 0..(12 * 3 - 1) {
+        clock.advance(Duration::minutes(20));
+        assert_eq!(web.get("/espace").status, 200);
+    }
+    clock.advance(Duration::minutes(21));
+    assert_eq!(
+        web.get("/espace").status,
+        303,
+        "12 hours is the absolute limit"
+    );
+}
+
+#[test]
+fn logout_and_deactivation_end_sessions_at_once() {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "S", 8);
+    let m = account(
+        &app.store,
+        &clock,
+        "m@exemple.fr",
+        &[Role::Manager],
+        Some(&s),
+    );
+    let a = account(
+        &app.store,
+        &clock,
+        "a@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    let aidant = Web::new(&app);
+    assert_eq!(login(&aidant, &clock, &a).status, 303);
+    assert_eq!(aidant.get("/espace").status, 200);
+    let manager = Web::new(&app);
+    assert_eq!(login(&manager, &clock, &m).status, 303);
+    let path = format!("/gestion/comptes/{}/desactiver", a.user.id);
+    let confirm = manager.get(&path);
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.body.contains("Désactiver le compte"));
+    let r = manager.submit(&path, &path, &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        aidant.get("/espace").status,
+        303,
+        "the aidant's open session ended"
+    );
+    assert!(!user_row(&app.store, &a.user.id).active);
+    // Logout.
+    let r = manager.submit("/espace", "/deconnexion", &[]);
+    assert_eq!(r.status, 303);
+    assert_eq!(manager.get("/espace").status, 303);
+    let actions = journal_actions(&app.store);
+    assert!(actions.contains(&"account.deactivated".to_string()));
+    assert!(actions.contains(&"logout".to_string()));
+}
+
+/// Argon2 verifications the service reports in /metrics (`procura_password_verifications_total`,
+/// every sample of the counter summed; absent means none yet).
+fn password_verifications(app: &TestApp) -> u64 {
+    const NAME: &str = "procura_password_verifications_total";
+    let r = get(&app.url("/metrics"));
+    assert_eq!(r.status, 200);
+    r.body
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(NAME)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .map(|l| {
+            let value = l.rsplit(' ').next().unwrap_or_default();
+            value
+                .parse::<f64>()
+                .unwrap_or_else(|e| panic!("{NAME} sample {l:?}: {e}")) as u64
+        })
+        .sum()
+}
+
+#[test]
+fn unknown_email_costs_as_much_as_a_wrong_password() {
+    // Not a timing assertion: tests never measure wall time. The work is counted instead.
+    // The dummy hash is a real Argon2id hash with the production parameters...
+    let h = procura::accounts::password::dummy_hash();
+    assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    // ...and a login with an unknown e-mail verifies against it: one Argon2 verification,
+    // exactly as many as a wrong password for a real account. Skipping the dummy
+    // verification for unknown e-mails (the timing oracle) makes this fail.
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "S", 19);
+    let a = account(
+        &app.store,
+        &clock,
+        "a@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    let attempt = |email: &str, password: &str| -> u64 {
+        let before = password_verifications(&app);
+        let r = Web::new(&app).submit(
+            "/connexion",
+            "/connexion",
+            &[("email", email), ("password", password)],
+        );
+        assert_eq!(r.status, 401, "{email}: {}", r.body);
+        password_verifications(&app) - before
+    };
+    let unknown = attempt("nobody@exemple.fr", PASSWORD);
+    let wrong = attempt(&a.email, "wrong password 123");
+    assert_eq!(wrong, 1, "a wrong password costs one Argon2 verification");
+    assert_eq!(
+        unknown, wrong,
+        "an unknown e-mail costs the same Argon2 verification as a wrong password"
+    );
+    // Both refusals were journaled as such (the attempts really reached the password step).
+    let mut conn = app.store.conn().expect("conn");
+    let entries = procura::journal::entries_after(&mut conn, 0, 10_000).expect("entries");
+    assert!(entries
+        .iter()
+        .any(|e| e.action == "login.failed" && e.details.contains("unknown_account")));
+    assert!(entries
+        .iter()
+        .any(|e| e.action == "login.failed" && e.details.contains("wrong_password")));
+}
+
+#[test]
+fn housekeeping_purges_expired_sessions_and_old_records() {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "S", 18);
+    let a = account(
+        &app.store,
+        &clock,
+        "a@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    let fresh = Web::new(&app);
+    let stale = Web::new(&app);
+    assert_eq!(login(&stale, &clock, &a).status, 303);
+    let anon = Web::new(&app);
+    assert_eq!(
+        anon.submit(
+            "/connexion",
+            "/connexion",
+            &[
+                ("email", "x@exemple.fr"),
+                ("password", "wrong password here")
+            ]
+        )
+        .status,
+        401
+    );
+    clock.advance(Duration::hours(25));
+    assert_eq!(login(&fresh, &clock, &a).status, 303);
+    let policy = procura::config::Layers::load_with_env(None, Vec::<(String, String)>::new())
+        .expect("layers")
+        .validate(false)
+        .expect("settings")
+        .session_policy();
+    let mut conn = app.store.conn().expect("conn");
+    let purged = write_tx(&mut conn, |c| {
+        procura::maintenance::purge_expired(c, clock.now(), &policy)
+    })
+    .expect("purge");
+    drop(conn);
+    assert!(purged.sessions >= 1, "{purged:?}");
+    assert_eq!(purged.login_attempts, 1, "{purged:?}");
+    assert_eq!(fresh.get("/espace").status, 200, "a live session stays");
+    assert_eq!(stale.get("/espace").status, 303);
+    assert!(journal_actions(&app.store).contains(&"maintenance.purged".to_string()));
+    // Nothing left to purge: no entry.
+    let before = journal_actions(&app.store).len();
+    let mut conn = app.store.conn().expect("conn");
+    let again = write_tx(&mut conn, |c| {
+        procura::maintenance::purge_expired(c, clock.now(), &policy)
+    })
+    .expect("purge");
+    drop(conn);
+    assert_eq!(again, procura::maintenance::Purged::default());
+    assert_eq!(journal_actions(&app.store).len(), before);
+}

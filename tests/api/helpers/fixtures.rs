@@ -1,0 +1,209 @@
+//! Things a test starts from: a fixed clock, apps with it, structures, accounts (created
+//! directly or seeded by the demo), logins, usagers with mandates.
+
+use chrono::Duration;
+use procura::accounts::structures::{self, Structure};
+use procura::accounts::totp;
+use procura::accounts::users::{self, NewUser, User};
+use procura::clock::{Clock, FixedClock, SystemClock};
+use procura::crypto::SecretBox;
+use procura::domain::mandate::{parse_demarches, MandateDuration};
+use procura::domain::roles::Role;
+use procura::federation::client::Identity;
+use procura::mandates::Created;
+use procura::store::{write_tx, Store};
+
+use super::app::{TestApp, TEST_KEY};
+use super::http::{Resp, Web};
+
+/// A fixed clock at a round time.
+pub fn clock() -> FixedClock {
+    FixedClock::new(chrono::DateTime::from_timestamp(1_900_000_020, 0).expect("time"))
+}
+
+/// A service with a settable clock.
+pub fn app_with_clock(env: &[(&str, &str)]) -> (TestApp, FixedClock) {
+    let c = clock();
+    let app = TestApp::builder().env(env).clock(&c).spawn();
+    (app, c)
+}
+
+/// A demo-mode service (simulator mounted, demo data seeded) with a settable clock.
+pub fn demo_app() -> (TestApp, FixedClock) {
+    let c = clock();
+    let app = TestApp::builder().demo(true).clock(&c).spawn();
+    (app, c)
+}
+
+/// A structure with a valid SIRET derived from `n`.
+pub fn structure(store: &Store, clock: &FixedClock, name: &str, n: u32) -> Structure {
+    let base = format!("{:013}", 4_000_000_000_000u64 + u64::from(n));
+    let siret = (0..10)
+        .map(|d| format!("{base}{d}"))
+        .find(|s| procura::domain::valid_siret(s))
+        .expect("a check digit exists");
+    let mut conn = store.conn().expect("conn");
+    write_tx(&mut conn, |c| {
+        structures::create(c, clock.now(), "test", name, &siret, "")
+    })
+    .expect("structure")
+}
+
+/// A known account: its password and TOTP secret.
+#[derive(Clone)]
+pub struct Account {
+    pub user: User,
+    pub email: String,
+    pub password: String,
+    pub secret: Vec<u8>,
+}
+
+/// The password of accounts made by [`account`].
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Creates an enrolled account in `structure` with `roles`.
+pub fn account(
+    store: &Store,
+    clock: &FixedClock,
+    email: &str,
+    roles: &[Role],
+    structure: Option<&Structure>,
+) -> Account {
+    let secret = totp::new_secret();
+    let mut conn = store.conn().expect("conn");
+    let user = write_tx(&mut conn, |c| {
+        users::create(
+            c,
+            clock.now(),
+            "test",
+            &SecretBox::new(Some(TEST_KEY)),
+            NewUser {
+                email: email.into(),
+                name: format!("Compte {email}"),
+                roles: roles.to_vec(),
+                structure: structure.map(|s| s.id.clone()),
+                password: Some(PASSWORD.into()),
+                totp_secret: Some(secret.clone()),
+            },
+        )
+    })
+    .expect("account");
+    Account {
+        user,
+        email: email.into(),
+        password: PASSWORD.into(),
+        secret,
+    }
+}
+
+/// The `i`-th demo account of a demo-mode app, with its public password and secret.
+pub fn demo_account(app: &TestApp, i: usize) -> Account {
+    let demo = procura::demo::DEMO_ACCOUNTS[i];
+    let mut conn = app.store.conn().expect("conn");
+    Account {
+        user: users::find_by_email(&mut conn, demo.email)
+            .expect("q")
+            .expect("seeded"),
+        email: demo.email.into(),
+        password: demo.password.into(),
+        secret: totp::from_base32(demo.totp_secret).expect("secret"),
+    }
+}
+
+/// The account's row as stored now.
+pub fn user_row(store: &Store, id: &str) -> User {
+    let mut conn = store.conn().expect("conn");
+    users::find(&mut conn, id).expect("query").expect("exists")
+}
+
+/// The code of `secret` at the clock's time shifted by `steps`.
+pub fn code(secret: &[u8], clock: &FixedClock, steps: i64) -> String {
+    totp::code_for_step(secret, totp::step_at(clock.now()) + steps)
+}
+
+/// Logs in through the forms; the clock moves one step first so codes are never replays.
+pub fn login(web: &Web, clock: &FixedClock, a: &Account) -> Resp {
+    clock.advance(Duration::seconds(30));
+    let r = web.submit(
+        "/connexion",
+        "/connexion",
+        &[("email", &a.email), ("password", &a.password)],
+    );
+    assert_eq!(r.status, 303, "password step: {}", r.body);
+    assert_eq!(r.header("location"), Some("/connexion/code"));
+    let c = code(&a.secret, clock, 0);
+    web.submit("/connexion/code", "/connexion/code", &[("otp", &c)])
+}
+
+/// Logs in through the forms on a service running on the system clock (outside programs
+/// check real times); both steps must succeed.
+pub fn login_now(web: &Web, a: &Account) {
+    let r = web.submit(
+        "/connexion",
+        "/connexion",
+        &[("email", &a.email), ("password", &a.password)],
+    );
+    assert_eq!(r.status, 303);
+    let code = totp::code_for_step(&a.secret, totp::step_at(SystemClock.now()));
+    assert_eq!(
+        web.submit("/connexion/code", "/connexion/code", &[("otp", &code)])
+            .status,
+        303
+    );
+}
+
+/// A logged-in aidant (and manager) of a new structure numbered `n`.
+pub fn aidant_of(app: &TestApp, clock: &FixedClock, n: u32, email: &str) -> (Account, Web) {
+    let s = structure(&app.store, clock, &format!("Structure {n}"), 100 + n);
+    let a = account(
+        &app.store,
+        clock,
+        email,
+        &[Role::Aidant, Role::Manager],
+        Some(&s),
+    );
+    let web = Web::new(app);
+    assert_eq!(login(&web, clock, &a).status, 303);
+    (a, web)
+}
+
+/// A FranceConnect identity (Angela DUBOIS, presumed day of birth) under `sub`.
+pub fn identity(sub: &str) -> Identity {
+    Identity {
+        sub: sub.into(),
+        given_name: "Angela Claire Louise".into(),
+        family_name: "DUBOIS".into(),
+        preferred_username: None,
+        birthdate: "1962-08-00".into(),
+        gender: "female".into(),
+        birthplace: "75107".into(),
+        birthcountry: "99100".into(),
+        email: Some("angela@exemple.fr".into()),
+    }
+}
+
+/// A mandate for the usager [`identity`]`(sub)`, created directly (not through the web).
+pub fn seed_mandate(
+    store: &Store,
+    clock: &FixedClock,
+    aidant: &Account,
+    structure: &Structure,
+    sub: &str,
+    demarches: &[&str],
+    duration: MandateDuration,
+) -> Created {
+    let mut conn = store.conn().expect("conn");
+    write_tx(&mut conn, |c| {
+        procura::mandates::create_mandate(
+            c,
+            clock.now(),
+            "test",
+            &aidant.user.id,
+            &structure.id,
+            &identity(sub),
+            &parse_demarches(demarches).expect("d"),
+            duration,
+        )
+    })
+    .expect("mandate")
+}

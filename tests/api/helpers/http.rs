@@ -1,0 +1,180 @@
+//! HTTP from the outside: a plain client, responses whatever their status, and [`Web`],
+//! a browser-like client with cookies and CSRF-aware form submission; HTML and URL
+//! reading helpers.
+
+use super::app::TestApp;
+
+/// An HTTP client that does not follow redirects and keeps cookies.
+pub fn client() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+}
+
+/// A response, whatever its status.
+pub struct Resp {
+    /// Status code.
+    pub status: u16,
+    /// Headers (lowercase names).
+    pub headers: Vec<(String, String)>,
+    /// Body text.
+    pub body: String,
+}
+
+impl Resp {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+fn read(r: ureq::Response) -> Resp {
+    let status = r.status();
+    let headers = r
+        .headers_names()
+        .into_iter()
+        .filter_map(|n| {
+            r.header(&n)
+                .map(|v| (n.to_ascii_lowercase(), v.to_string()))
+        })
+        .collect();
+    let body = r.into_string().unwrap_or_default();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Sends a request and returns the response whatever the status.
+pub fn send(req: ureq::Request) -> Resp {
+    match req.call() {
+        Ok(r) => read(r),
+        Err(ureq::Error::Status(_, r)) => read(r),
+        Err(e) => panic!("request failed: {e}"),
+    }
+}
+
+/// Sends a request with a body.
+pub fn send_body(req: ureq::Request, body: &str) -> Resp {
+    match req.send_string(body) {
+        Ok(r) => read(r),
+        Err(ureq::Error::Status(_, r)) => read(r),
+        Err(e) => panic!("request failed: {e}"),
+    }
+}
+
+/// Sends an urlencoded form and returns the response whatever the status.
+pub fn send_form(req: ureq::Request, fields: &[(&str, &str)]) -> Resp {
+    match req.send_form(fields) {
+        Ok(r) => read(r),
+        Err(ureq::Error::Status(_, r)) => read(r),
+        Err(e) => panic!("request failed: {e}"),
+    }
+}
+
+/// GET `url`.
+pub fn get(url: &str) -> Resp {
+    send(client().get(url))
+}
+
+/// A browser-like HTTP client: keeps cookies, does not follow redirects.
+pub struct Web {
+    /// Base URL.
+    pub base: String,
+    agent: ureq::Agent,
+}
+
+impl Web {
+    /// A new client (empty cookie jar) for `app`.
+    pub fn new(app: &TestApp) -> Self {
+        Web {
+            base: app.base.clone(),
+            agent: client(),
+        }
+    }
+
+    /// GET `path`.
+    pub fn get(&self, path: &str) -> Resp {
+        send(self.agent.get(&format!("{}{}", self.base, path)))
+    }
+
+    /// POST an urlencoded form to `path`.
+    pub fn post(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
+        send_form(self.agent.post(&format!("{}{}", self.base, path)), fields)
+    }
+
+    /// GET an absolute URL (another server, such as an OpenID provider).
+    pub fn get_abs(&self, url: &str) -> Resp {
+        send(self.agent.get(url))
+    }
+
+    /// The CSRF token of the session, read from the form on `path`.
+    pub fn csrf(&self, path: &str) -> String {
+        let r = self.get(path);
+        csrf_in(&r.body)
+            .unwrap_or_else(|| panic!("no csrf_token on {path} ({}): {}", r.status, r.body))
+    }
+
+    /// GET `form_page` for its token, then POST `fields` plus the token to `action`.
+    pub fn submit(&self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Resp {
+        let token = self.csrf(form_page);
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf_token", &token));
+        self.post(action, &all)
+    }
+
+    /// The session cookie's value, if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.agent
+            .cookie_store()
+            .iter_any()
+            .find(|c| c.name().ends_with("procura_session"))
+            .map(|c| c.value().to_string())
+    }
+}
+
+/// The `csrf_token` hidden field's value in an HTML page.
+pub fn csrf_in(html: &str) -> Option<String> {
+    let i = html.find("name=\"csrf_token\" value=\"")? + "name=\"csrf_token\" value=\"".len();
+    let rest = &html[i..];
+    Some(rest[..rest.find('"')?].to_string())
+}
+
+/// The text between two markers (panics, showing the body, when `start` is missing).
+pub fn between(body: &str, start: &str, end: &str) -> String {
+    let i = body
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} not in {body}"))
+        + start.len();
+    let rest = &body[i..];
+    rest[..rest.find(end).expect("end")].to_string()
+}
+
+/// Unescapes the few entities askama produces.
+pub fn html_unescape(s: &str) -> String {
+    s.replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// A query parameter of a URL, decoded.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let q = url.split_once('?')?.1;
+    url::form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}

@@ -1,0 +1,18 @@
+//! Test support shared by every test file: the app under test, databases, HTTP clients,
+//! fixtures, user journeys and outside processes. A test file imports `crate::helpers::*`
+//! and never another test file.
+
+pub mod app;
+pub mod browser;
+pub mod db;
+pub mod fc;
+pub mod fixtures;
+pub mod http;
+pub mod oidc;
+pub mod procs;
+
+pub use app::*;
+pub use db::*;
+pub use fixtures::*;
+pub use http::*;
+pub use procs::*;

@@ -1,0 +1,253 @@
+//! Procura as an OpenID provider: a registered client, a "world" (structure, logged-in
+//! aidant, usager with a mandate, client), authorization requests, the interaction, the
+//! token request and checks of what was issued.
+
+use base64::Engine;
+use procura::clock::{Clock, FixedClock};
+use procura::domain::mandate::MandateDuration;
+use procura::domain::roles::Role;
+use procura::federation::jose::verify_es256;
+use procura::federation::provider::{self as op, s256};
+use procura::store::{write_tx, Store};
+use serde_json::Value;
+
+use super::app::TestApp;
+use super::db::{count_rows, journal_actions};
+use super::fixtures::{account, app_with_clock, login, seed_mandate, structure, Account};
+use super::http::{client, get, query_param, send_form, Resp, Web};
+
+/// A registered client with its secret.
+pub struct Rp {
+    pub id: String,
+    pub secret: Option<String>,
+    pub redirect: String,
+}
+
+/// Everything a provider test needs.
+pub struct World {
+    pub app: TestApp,
+    pub clock: FixedClock,
+    pub aidant: Account,
+    pub web: Web,
+    pub rp: Rp,
+    pub usager_id: String,
+    pub mandate_id: String,
+    pub structure_id: String,
+}
+
+/// Registers a client authenticating with `method`, redirecting to `redirect`.
+pub fn register(store: &Store, clock: &FixedClock, method: &str, redirect: &str) -> Rp {
+    let mut conn = store.conn().expect("conn");
+    let (c, secret) = write_tx(&mut conn, |c| {
+        op::create_client(
+            c,
+            clock.now(),
+            "test",
+            "Site de test",
+            &[redirect.to_string()],
+            &["https://site.example.fr/au-revoir".to_string()],
+            method,
+        )
+    })
+    .expect("client");
+    Rp {
+        id: c.id,
+        secret,
+        redirect: redirect.into(),
+    }
+}
+
+/// A structure, an aidant logged in, a usager with a mandate for social + logement, a client.
+pub fn world(env: &[(&str, &str)]) -> World {
+    let (app, clock) = app_with_clock(env);
+    let s = structure(&app.store, &clock, "France Services Provider", 300);
+    let aidant = account(
+        &app.store,
+        &clock,
+        "aidant.op@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    let created = seed_mandate(
+        &app.store,
+        &clock,
+        &aidant,
+        &s,
+        "fc-sub-op",
+        &["social", "logement"],
+        MandateDuration::Month,
+    );
+    let rp = register(
+        &app.store,
+        &clock,
+        "client_secret_basic",
+        "https://site.example.fr/callback",
+    );
+    let web = Web::new(&app);
+    assert_eq!(login(&web, &clock, &aidant).status, 303);
+    World {
+        usager_id: created.mandate.usager_id.clone(),
+        mandate_id: created.mandate.id.clone(),
+        structure_id: s.id.clone(),
+        app,
+        clock,
+        aidant,
+        web,
+        rp,
+    }
+}
+
+/// A request's PKCE verifier, nonce and state.
+pub struct Req {
+    pub verifier: String,
+    pub nonce: String,
+    pub state: String,
+}
+
+/// Fresh PKCE verifier, nonce and state.
+pub fn new_req() -> Req {
+    Req {
+        verifier: procura::crypto::new_token(),
+        nonce: procura::crypto::new_token(),
+        state: procura::crypto::new_token(),
+    }
+}
+
+/// The authorization request's path; `extra` replaces defaults, an empty value removes one.
+pub fn authorize_path(rp: &Rp, r: &Req, scope: &str, extra: &[(&str, &str)]) -> String {
+    let challenge = s256(&r.verifier);
+    let mut pairs: Vec<(&str, &str)> = vec![
+        ("client_id", &rp.id),
+        ("redirect_uri", &rp.redirect),
+        ("response_type", "code"),
+        ("scope", scope),
+        ("state", &r.state),
+        ("nonce", &r.nonce),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    for (k, v) in extra {
+        pairs.retain(|(n, _)| n != k);
+        if !v.is_empty() {
+            pairs.push((k, v));
+        }
+    }
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("/oidc/authorize?{q}")
+}
+
+/// Runs the interaction: choose the usager then the démarche; returns the client redirect.
+pub fn interact(web: &Web, path: &str, usager: &str, demarche: &str) -> String {
+    let r = web.get(path);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let interaction = r.header("location").expect("interaction").to_string();
+    let page = web.get(&interaction);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let r = web.submit(
+        &interaction,
+        &format!("{interaction}/usager"),
+        &[("usager", usager)],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = web.get(&interaction);
+    assert!(page.body.contains("Pour quelle démarche"), "{}", page.body);
+    let r = web.submit(
+        &interaction,
+        &format!("{interaction}/demarche"),
+        &[("demarche", demarche)],
+    );
+    assert_eq!(r.status, 302, "{}", r.body);
+    r.header("location").expect("client redirect").to_string()
+}
+
+/// A whole flow for the world's client: authorize with `scope`, choose the usager and
+/// `demarche`, redeem the code; returns the token response (checked to be 200).
+pub fn tokens(w: &World, scope: &str, demarche: &str) -> Value {
+    let r = new_req();
+    let redirect = interact(
+        &w.web,
+        &authorize_path(&w.rp, &r, scope, &[]),
+        &w.usager_id,
+        demarche,
+    );
+    let code = query_param(&redirect, "code").expect("code");
+    let t = token_request(w, &w.rp, &code, &r.verifier, w.rp.secret.as_deref());
+    assert_eq!(t.status, 200, "{}", t.body);
+    t.json()
+}
+
+/// Redeems `code` at the token endpoint: HTTP Basic with `secret`, else `client_id` in
+/// the form.
+pub fn token_request(w: &World, rp: &Rp, code: &str, verifier: &str, secret: Option<&str>) -> Resp {
+    let mut req = client().post(&w.app.url("/oidc/token"));
+    let mut form: Vec<(&str, &str)> = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", &rp.redirect),
+        ("code_verifier", verifier),
+    ];
+    match secret {
+        Some(s) => {
+            let basic =
+                base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", rp.id, s));
+            req = req.set("Authorization", &format!("Basic {basic}"));
+        }
+        None => form.push(("client_id", &rp.id)),
+    }
+    send_form(req, &form)
+}
+
+/// GET /oidc/userinfo with `access_token` as a bearer token.
+pub fn userinfo(w: &World, access_token: &str) -> Resp {
+    super::http::send(
+        client()
+            .get(&w.app.url("/oidc/userinfo"))
+            .set("Authorization", &format!("Bearer {access_token}")),
+    )
+}
+
+/// The published key set.
+pub fn jwks(w: &World) -> Value {
+    get(&w.app.url("/oidc/jwks")).json()
+}
+
+/// The claims of `jwt` if one of the published keys verifies it.
+pub fn verify(w: &World, jwt: &str) -> Option<Value> {
+    jwks(w)["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find_map(|k| {
+            verify_es256(jwt, k).or_else(|| procura::federation::jose::verify_rs256(jwt, k))
+        })
+}
+
+/// The decoded JOSE header of a compact JWT.
+pub fn jwt_header(jwt: &str) -> Value {
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(jwt.split('.').next().expect("h"))
+            .expect("b64"),
+    )
+    .expect("json")
+}
+
+/// Authorization codes stored.
+pub fn issued_codes(w: &World) -> i64 {
+    count_rows(&w.app.store, "authorization_codes")
+}
+
+/// Access tokens stored.
+pub fn issued_tokens(w: &World) -> i64 {
+    count_rows(&w.app.store, "access_tokens")
+}
+
+/// `mandate.used` entries in the journal.
+pub fn uses(w: &World) -> usize {
+    journal_actions(&w.app.store)
+        .iter()
+        .filter(|a| *a == "mandate.used")
+        .count()
+}

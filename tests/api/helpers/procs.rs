@@ -1,0 +1,212 @@
+//! Processes outside the test: the `procura` binary, and the independent OpenID
+//! implementations of tests/interop (panva's `oidc-provider` and `openid-client`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use serde_json::Value;
+
+use super::app::TEST_MASTER_KEY_B64;
+use super::db::TestDb;
+use super::http::{client, get};
+
+/// The `procura` binary in the test database's folder, on that database, without RUST_LOG.
+pub fn procura(db: &TestDb) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_procura"));
+    c.current_dir(db.dir.path())
+        .env_remove("RUST_LOG")
+        .env("PROCURA_DATABASE_URL", &db.url);
+    c
+}
+
+/// Runs the `procura` binary on `db_url` with the test master key; returns the exit code
+/// and standard output.
+pub fn run_procura(db_url: &str, args: &[&str], stdin: Option<&str>) -> (Option<i32>, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_procura"));
+    c.args(args)
+        .env_remove("RUST_LOG")
+        .env("PROCURA_DATABASE_URL", db_url)
+        .env("PROCURA_MASTER_KEY", TEST_MASTER_KEY_B64)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().expect("spawn procura");
+    if let Some(text) = stdin {
+        std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), text.as_bytes())
+            .expect("write");
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
+/// Folder of the Node programs and their packages (installed by `bash scripts/test`).
+const INTEROP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
+
+/// Client id Procura uses at [`FcProvider`].
+pub const FC_CLIENT_ID: &str = "procura-interop";
+/// Client secret Procura uses at [`FcProvider`].
+pub const FC_CLIENT_SECRET: &str = "interop-secret-0123456789abcdef0123456789abcdef";
+
+/// A running `fc-provider.mjs` (panva's `oidc-provider` playing FranceConnect), stopped
+/// at drop.
+pub struct FcProvider {
+    /// Issuer URL.
+    pub issuer: String,
+    child: Child,
+    _stdin: ChildStdin,
+}
+
+impl FcProvider {
+    /// Starts the provider for a relying party whose callback is `redirect_uri`.
+    pub fn start(redirect_uri: &str, alg: &str) -> Self {
+        assert!(
+            std::path::Path::new(INTEROP_DIR)
+                .join("node_modules/oidc-provider")
+                .is_dir(),
+            "oidc-provider is not installed: run bash scripts/test (npm ci in tests/interop)"
+        );
+        let mut child = Command::new("node")
+            .arg(format!("{INTEROP_DIR}/fc-provider.mjs"))
+            .args([
+                "--port",
+                "0",
+                "--client-id",
+                FC_CLIENT_ID,
+                "--client-secret",
+                FC_CLIENT_SECRET,
+            ])
+            .args(["--redirect-uri", redirect_uri, "--alg", alg])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("READY line");
+        let issuer = line
+            .trim()
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("unexpected: {line}"))
+            .to_string();
+        FcProvider {
+            issuer,
+            child,
+            _stdin: stdin,
+        }
+    }
+
+    fn control(&self, path: &str, body: Value) {
+        let r = client()
+            .post(&format!("{}/__test/{path}", self.issuer))
+            .send_json(body);
+        assert!(r.is_ok(), "control {path}: {r:?}");
+    }
+
+    /// `ok`, `deny` or `bad-keys`.
+    pub fn mode(&self, mode: &str) {
+        self.control("mode", serde_json::json!({"mode": mode}));
+    }
+
+    /// Sets the identity FranceConnect returns.
+    pub fn identity(&self, v: Value) {
+        self.control("identity", v);
+    }
+
+    /// The last authorization request's parameters.
+    pub fn last(&self) -> Value {
+        get(&format!("{}/__test/last", self.issuer)).json()
+    }
+}
+
+impl Drop for FcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `rp-client.mjs` (panva's `openid-client` as a relying party of Procura).
+pub struct RpClient {
+    log: tempfile::NamedTempFile,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl RpClient {
+    /// Starts the client for `issuer`.
+    pub fn start(
+        issuer: &str,
+        client_id: &str,
+        secret: Option<&str>,
+        redirect: &str,
+        method: &str,
+    ) -> Self {
+        assert!(
+            std::path::Path::new(INTEROP_DIR)
+                .join("node_modules/openid-client")
+                .is_dir(),
+            "openid-client is not installed: run bash scripts/test (npm ci in tests/interop)"
+        );
+        let mut cmd = Command::new("node");
+        cmd.arg(format!("{INTEROP_DIR}/rp-client.mjs")).args([
+            "--issuer",
+            issuer,
+            "--client-id",
+            client_id,
+            "--redirect-uri",
+            redirect,
+            "--auth-method",
+            method,
+        ]);
+        if let Some(s) = secret {
+            cmd.args(["--client-secret", s]);
+        }
+        // Diagnostics go to a file, shown if an answer is missing or malformed.
+        let log = tempfile::NamedTempFile::new().expect("log file");
+        let mut child = cmd
+            .arg("--verbose")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log.reopen().expect("log"))
+            .spawn()
+            .expect("node");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        RpClient {
+            log,
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Sends one command, returns its answer.
+    pub fn cmd(&mut self, v: Value) -> Value {
+        let stdin = self.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{v}").expect("write");
+        stdin.flush().expect("flush");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("answer");
+        serde_json::from_str(&line).unwrap_or_else(|e| {
+            let status = self.child.try_wait();
+            let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+            panic!("rp-client answered {line:?} to {v} ({e}); process: {status:?}; its log:\n{log}")
+        })
+    }
+}
+
+impl Drop for RpClient {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,466 @@
+//! The manager's space (`/gestion`) and the enrolment links it issues (`/activation`):
+//! who may do what, adding aidants, second-factor resets, physical TOTP cards.
+
+use chrono::Duration;
+use procura::accounts::totp;
+use procura::accounts::users::{self, NewUser};
+use procura::clock::Clock;
+use procura::crypto::SecretBox;
+use procura::domain::roles::Role;
+use procura::store::write_tx;
+
+use crate::helpers::*;
+
+#[test]
+fn authorisation_matrix() {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "Structure A", 9);
+    let other = structure(&app.store, &clock, "Structure B", 10);
+    let target = account(
+        &app.store,
+        &clock,
+        "target@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    let people = [
+        (
+            "aidant",
+            account(
+                &app.store,
+                &clock,
+                "aidant@exemple.fr",
+                &[Role::Aidant],
+                Some(&s),
+            ),
+        ),
+        (
+            "manager",
+            account(
+                &app.store,
+                &clock,
+                "manager@exemple.fr",
+                &[Role::Manager, Role::Aidant],
+                Some(&s),
+            ),
+        ),
+        (
+            "auditor",
+            account(
+                &app.store,
+                &clock,
+                "auditor@exemple.fr",
+                &[Role::Auditor],
+                Some(&s),
+            ),
+        ),
+        (
+            "admin",
+            account(&app.store, &clock, "admin@exemple.fr", &[Role::Admin], None),
+        ),
+        (
+            "other manager",
+            account(
+                &app.store,
+                &clock,
+                "other@exemple.fr",
+                &[Role::Manager],
+                Some(&other),
+            ),
+        ),
+    ];
+    let t = target.user.id.clone();
+    // (action, method, path, expected status per person in the order above)
+    let matrix: Vec<(&str, &str, String, [u16; 5])> = vec![
+        ("home", "GET", "/espace".into(), [200, 200, 200, 200, 200]),
+        (
+            "list accounts",
+            "GET",
+            "/gestion".into(),
+            [403, 200, 403, 403, 200],
+        ),
+        (
+            "account page",
+            "GET",
+            format!("/gestion/comptes/{t}"),
+            [403, 200, 403, 403, 404],
+        ),
+        (
+            "confirm deactivation",
+            "GET",
+            format!("/gestion/comptes/{t}/desactiver"),
+            [403, 200, 403, 403, 404],
+        ),
+        (
+            "deactivate",
+            "POST",
+            format!("/gestion/comptes/{t}/desactiver"),
+            [403, 303, 403, 403, 404],
+        ),
+        (
+            "reactivate",
+            "POST",
+            format!("/gestion/comptes/{t}/reactiver"),
+            [403, 303, 403, 403, 404],
+        ),
+        (
+            "reset second factor",
+            "POST",
+            format!("/gestion/comptes/{t}/second-facteur"),
+            [403, 200, 403, 403, 404],
+        ),
+        (
+            "assign card",
+            "POST",
+            format!("/gestion/comptes/{t}/carte"),
+            [403, 400, 403, 403, 404],
+        ),
+        (
+            "add aidant",
+            "POST",
+            "/gestion/aidants".into(),
+            [403, 200, 403, 403, 200],
+        ),
+    ];
+    let sessions: Vec<Web> = people
+        .iter()
+        .map(|(_, acc)| {
+            let w = Web::new(&app);
+            assert_eq!(login(&w, &clock, acc).status, 303, "{}", acc.email);
+            w
+        })
+        .collect();
+    let mut n = 0;
+    for (action, method, path, expected) in &matrix {
+        for (i, (who, _)) in people.iter().enumerate() {
+            let web = &sessions[i];
+            n += 1;
+            let r = if *method == "GET" {
+                web.get(path)
+            } else {
+                let email = format!("new{n}@exemple.fr");
+                let fields: Vec<(&str, &str)> = match *action {
+                    "add aidant" => vec![("email", email.as_str()), ("name", "Nouvel Aidant")],
+                    "assign card" => vec![("serial", "NOPE"), ("otp", "123456")],
+                    _ => vec![],
+                };
+                web.submit("/espace", path, &fields)
+            };
+            assert_eq!(r.status, expected[i], "{who} × {action}: {}", r.body);
+        }
+    }
+    // Denied attempts changed nothing: the target was deactivated and reactivated by its
+    // own manager only, and only two accounts were added (by the two managers).
+    let row = user_row(&app.store, &target.user.id);
+    assert!(row.active);
+    let actions = journal_actions(&app.store);
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "account.deactivated")
+            .count(),
+        1
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "account.reactivated")
+            .count(),
+        1
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "account.second_factor_reset")
+            .count(),
+        1
+    );
+    // Anonymous visitors are sent to the login page.
+    let r = get(&app.url("/gestion"));
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/connexion"));
+}
+
+#[test]
+fn manager_adds_an_aidant_who_enrols_through_the_link() {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "S", 11);
+    let m = account(
+        &app.store,
+        &clock,
+        "m@exemple.fr",
+        &[Role::Manager],
+        Some(&s),
+    );
+    let manager = Web::new(&app);
+    assert_eq!(login(&manager, &clock, &m).status, 303);
+    let r = manager.submit(
+        "/gestion",
+        "/gestion/aidants",
+        &[
+            ("email", "Nouvelle.Aidante@Exemple.fr"),
+            ("name", "Nouvelle Aidante"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let link = link_in(&r.body);
+    let path = link.trim_start_matches(&app.base).to_string();
+    // Duplicate e-mail (case-insensitive) is refused with a clear message.
+    let r = manager.submit(
+        "/gestion",
+        "/gestion/aidants",
+        &[("email", "nouvelle.aidante@exemple.fr"), ("name", "Autre")],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("existe déjà"));
+    // The new aidant opens the link, sets a password and confirms a first code.
+    let aidant = Web::new(&app);
+    let page = aidant.get(&path);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<svg"), "QR code shown");
+    let secret_b32 = between(&page.body, "id=\"totp-secret\">", "<");
+    let secret = totp::from_base32(&secret_b32).expect("secret");
+    // A weak password is refused, nothing changes.
+    let r = aidant.submit(
+        &path,
+        &path,
+        &[
+            ("password", "nouvelle.aidante1"),
+            ("password_confirm", "nouvelle.aidante1"),
+            ("otp", &code(&secret, &clock, 0)),
+        ],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("identifiant"), "{}", r.body);
+    let good = "une phrase de passe solide";
+    let r = aidant.submit(
+        &path,
+        &path,
+        &[
+            ("password", good),
+            ("password_confirm", good),
+            ("otp", &code(&secret, &clock, 0)),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    // The link is single-use.
+    assert_eq!(aidant.get(&path).status, 404);
+    let account = Account {
+        user: {
+            let mut conn = app.store.conn().expect("conn");
+            users::find_by_email(&mut conn, "nouvelle.aidante@exemple.fr")
+                .expect("q")
+                .expect("created")
+        },
+        email: "nouvelle.aidante@exemple.fr".into(),
+        password: good.into(),
+        secret,
+    };
+    assert_eq!(login(&Web::new(&app), &clock, &account).status, 303);
+    let actions = journal_actions(&app.store);
+    for a in ["account.created", "enrolment.issued", "account.enrolled"] {
+        assert!(actions.contains(&a.to_string()), "{a} in {actions:?}");
+    }
+}
+
+#[test]
+fn enrolment_links_expire_after_48_hours() {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "S", 12);
+    let mut conn = app.store.conn().expect("conn");
+    let token = write_tx(&mut conn, |c| {
+        let u = users::create(
+            c,
+            clock.now(),
+            "test",
+            &SecretBox::new(Some(TEST_KEY)),
+            NewUser {
+                email: "late@exemple.fr".into(),
+                name: "En Retard".into(),
+                roles: vec![Role::Aidant],
+                structure: Some(s.id.clone()),
+                ..Default::default()
+            },
+        )?;
+        users::issue_enrolment(c, clock.now(), "test", Some(&s.id), &u.id)
+    })
+    .expect("token");
+    drop(conn);
+    let web = Web::new(&app);
+    clock.advance(Duration::hours(47));
+    assert_eq!(web.get(&format!("/activation/{token}")).status, 200);
+    clock.advance(Duration::hours(2));
+    let r = web.get(&format!("/activation/{token}"));
+    assert_eq!(r.status, 404);
+    assert!(r.body.contains("plus valable"));
+}
+
+#[test]
+fn second_factor_reset_forces_re_enrolment() {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "S", 13);
+    let m = account(
+        &app.store,
+        &clock,
+        "m@exemple.fr",
+        &[Role::Manager],
+        Some(&s),
+    );
+    let a = account(
+        &app.store,
+        &clock,
+        "a@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    let manager = Web::new(&app);
+    assert_eq!(login(&manager, &clock, &m).status, 303);
+    let path = format!("/gestion/comptes/{}/second-facteur", a.user.id);
+    let r = manager.submit(&path, &path, &[]);
+    assert_eq!(r.status, 200);
+    let link = link_in(&r.body);
+    // The old secret no longer works; the aidant is told to re-enrol.
+    let web = Web::new(&app);
+    clock.advance(Duration::seconds(30));
+    web.submit(
+        "/connexion",
+        "/connexion",
+        &[("email", &a.email), ("password", PASSWORD)],
+    );
+    let r = web.submit(
+        "/connexion/code",
+        "/connexion/code",
+        &[("otp", &code(&a.secret, &clock, 0))],
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/connexion"));
+    assert!(web.get("/connexion").body.contains("second facteur"));
+    // Enrolment through the new link keeps the password and sets a new secret.
+    let path = link.trim_start_matches(&app.base).to_string();
+    let page = web.get(&path);
+    assert!(
+        !page.body.contains("name=\"password\""),
+        "password already set"
+    );
+    let secret =
+        totp::from_base32(&between(&page.body, "id=\"totp-secret\">", "<")).expect("secret");
+    let r = web.submit(&path, &path, &[("otp", &code(&secret, &clock, 0))]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let again = Account { secret, ..a };
+    assert_eq!(login(&Web::new(&app), &clock, &again).status, 303);
+}
+
+#[test]
+fn physical_totp_cards_are_imported_assigned_and_unassigned() {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "S", 14);
+    let m = account(
+        &app.store,
+        &clock,
+        "m@exemple.fr",
+        &[Role::Manager],
+        Some(&s),
+    );
+    let a = account(
+        &app.store,
+        &clock,
+        "a@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    // Import through the real binary.
+    let seed = totp::new_secret();
+    let csv = app.db.dir.path().join("cards.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "serial,seed\nCARD-0001,{}\nCARD-0002,{}\n",
+            totp::to_base32(&seed),
+            hex::encode(totp::new_secret())
+        ),
+    )
+    .expect("csv");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_procura"))
+        .args([
+            "totp-card",
+            "import",
+            csv.to_str().expect("utf-8"),
+            "--json",
+        ])
+        .env("PROCURA_DATABASE_URL", &app.db.url)
+        .env("PROCURA_MASTER_KEY", TEST_MASTER_KEY_B64)
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"imported\":2"));
+    // A bad file imports nothing.
+    std::fs::write(
+        &csv,
+        "CARD-0003,JBSWY3DPEHPK3PXPJBSWY3DP\nCARD-0004,not-a-seed!\n",
+    )
+    .expect("csv");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_procura"))
+        .args(["totp-card", "import", csv.to_str().expect("utf-8")])
+        .env("PROCURA_DATABASE_URL", &app.db.url)
+        .env("PROCURA_MASTER_KEY", TEST_MASTER_KEY_B64)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let manager = Web::new(&app);
+    assert_eq!(login(&manager, &clock, &m).status, 303);
+    let page = format!("/gestion/comptes/{}", a.user.id);
+    let action = format!("{page}/carte");
+    // A wrong code does not assign the card.
+    let r = manager.submit(
+        &page,
+        &action,
+        &[("serial", "CARD-0001"), ("otp", "000000")],
+    );
+    assert_eq!(r.status, 400);
+    let r = manager.submit(
+        &page,
+        &action,
+        &[("serial", "CARD-0001"), ("otp", &code(&seed, &clock, 0))],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    // The aidant can now log in with the card's codes.
+    let with_card = Account {
+        secret: seed.clone(),
+        ..a.clone()
+    };
+    assert_eq!(login(&Web::new(&app), &clock, &with_card).status, 303);
+    // Unassign after confirmation: the card stops working.
+    let un = format!("{page}/retirer-carte");
+    assert!(manager.get(&un).body.contains("Retirer la carte"));
+    assert_eq!(manager.submit(&un, &un, &[]).status, 303);
+    let web = Web::new(&app);
+    clock.advance(Duration::seconds(30));
+    web.submit(
+        "/connexion",
+        "/connexion",
+        &[("email", &a.email), ("password", PASSWORD)],
+    );
+    let r = web.submit(
+        "/connexion/code",
+        "/connexion/code",
+        &[("otp", &code(&seed, &clock, 0))],
+    );
+    assert_eq!(r.status, 401);
+    let actions = journal_actions(&app.store);
+    for x in [
+        "totp_card.imported",
+        "totp_card.assigned",
+        "totp_card.unassigned",
+    ] {
+        assert!(actions.contains(&x.to_string()), "{x}");
+    }
+}
+
+fn link_in(body: &str) -> String {
+    between(body, "id=\"enrolment-link\" href=\"", "\"")
+}
