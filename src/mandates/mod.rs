@@ -1237,6 +1237,40 @@ pub fn revoke_authorisation(
     })
 }
 
+/// What a revocation ends (pure): the active authorisations of the mandate, or the one
+/// named, as (id, démarche). Nothing active to end is a refusal.
+pub fn decide_revocation(
+    view: &MandateView,
+    only: Option<&str>,
+) -> Result<Vec<(String, String)>, Error> {
+    let ended: Vec<(String, String)> = view
+        .authorisations
+        .iter()
+        .filter(|(a, s)| *s == AuthorisationState::Active && only.is_none_or(|o| o == a.id))
+        .map(|(a, _)| (a.id.clone(), a.demarche.clone()))
+        .collect();
+    if ended.is_empty() {
+        return Err(Error::NotActive);
+    }
+    Ok(ended)
+}
+
+fn end_authorisations(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    ended: &[(String, String)],
+) -> QueryResult<usize> {
+    let ids: Vec<&str> = ended.iter().map(|(id, _)| id.as_str()).collect();
+    diesel::update(authorisations::table.filter(authorisations::id.eq_any(ids)))
+        .set((
+            authorisations::revoked_at.eq(Some(now.naive_utc())),
+            authorisations::revoked_reason.eq(Some(rules::REVOKED)),
+            authorisations::revoked_by.eq(Some(actor)),
+        ))
+        .execute(conn)
+}
+
 fn revoke_authorisation_in(
     conn: &mut DbConn,
     now: DateTime<Utc>,
@@ -1247,26 +1281,9 @@ fn revoke_authorisation_in(
     let view = mandate_of_authorisation(conn, now, structure_id, authorisation_id)?
         .ok_or(Error::NotFound)?;
     let mandate_id = view.mandate.id.clone();
-    let active = view
-        .authorisations
-        .iter()
-        .any(|(a, s)| a.id == authorisation_id && *s == AuthorisationState::Active);
-    if !active {
-        return Err(Error::NotActive);
-    }
-    diesel::update(authorisations::table.filter(authorisations::id.eq(authorisation_id)))
-        .set((
-            authorisations::revoked_at.eq(Some(now.naive_utc())),
-            authorisations::revoked_reason.eq(Some(rules::REVOKED)),
-            authorisations::revoked_by.eq(Some(actor)),
-        ))
-        .execute(conn)?;
-    let a = view
-        .authorisations
-        .iter()
-        .find(|(a, _)| a.id == authorisation_id)
-        .map(|(a, _)| a.demarche.clone())
-        .unwrap_or_default();
+    let ended = decide_revocation(&view, Some(authorisation_id))?;
+    end_authorisations(conn, now, actor, &ended)?;
+    let a = ended.first().map(|(_, d)| d.clone()).unwrap_or_default();
     journal::append(
         conn,
         now,
@@ -1302,22 +1319,9 @@ fn revoke_mandate_in(
     mandate_id: &str,
 ) -> Result<MandateView, Error> {
     let view = mandate_in(conn, now, structure_id, mandate_id)?.ok_or(Error::NotFound)?;
-    let active: Vec<String> = view
-        .authorisations
-        .iter()
-        .filter(|(_, s)| *s == AuthorisationState::Active)
-        .map(|(a, _)| a.id.clone())
-        .collect();
-    if active.is_empty() {
-        return Err(Error::NotActive);
-    }
-    diesel::update(authorisations::table.filter(authorisations::id.eq_any(&active)))
-        .set((
-            authorisations::revoked_at.eq(Some(now.naive_utc())),
-            authorisations::revoked_reason.eq(Some(rules::REVOKED)),
-            authorisations::revoked_by.eq(Some(actor)),
-        ))
-        .execute(conn)?;
+    let ended = decide_revocation(&view, None)?;
+    end_authorisations(conn, now, actor, &ended)?;
+    let active: Vec<String> = ended.into_iter().map(|(id, _)| id).collect();
     diesel::update(mandates::table.filter(mandates::id.eq(mandate_id)))
         .set(mandates::revoked_at.eq(Some(now.naive_utc())))
         .execute(conn)?;

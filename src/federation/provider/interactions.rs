@@ -480,19 +480,40 @@ pub fn show(
     }
 }
 
+/// A form the browser posted at a step of an interaction.
+#[derive(Debug, Clone, Copy)]
+pub struct Posted<'a> {
+    /// The session cookie's token.
+    pub token: Option<&'a str>,
+    /// The form's CSRF token.
+    pub csrf: &'a str,
+    /// The interaction id (from the URL).
+    pub interaction: &'a str,
+}
+
 /// Resolves the session, checks the CSRF token and loads the interaction, inside the
-/// caller's transaction. `Err(Login)` when the aidant must log in first.
+/// caller's transaction.
+fn posted(
+    c: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    p: &Posted<'_>,
+) -> Result<(Visitor, Interaction), Error> {
+    let v = sessions::resolve_read(c, now, policy, p.token)?.ok_or(Error::Csrf)?;
+    v.check_csrf(p.csrf)?;
+    let i = load(c, now, p.interaction, &v)?;
+    Ok((v, i))
+}
+
+/// As [`posted`], then `Err(())` (after noting where to come back) when the aidant must
+/// log in first.
 fn step(
     c: &mut DbConn,
     now: DateTime<Utc>,
     policy: &Policy,
-    token: Option<&str>,
-    csrf: &str,
-    id: &str,
+    p: &Posted<'_>,
 ) -> Result<Result<(Visitor, Interaction), ()>, Error> {
-    let v = sessions::resolve_read(c, now, policy, token)?.ok_or(Error::Csrf)?;
-    v.check_csrf(csrf)?;
-    let i = load(c, now, id, &v)?;
+    let (v, i) = posted(c, now, policy, p)?;
     if needs_login(&v, &i) {
         to_login(c, now, &v, &i)?;
         return Ok(Err(()));
@@ -506,13 +527,11 @@ pub fn choose_usager(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     policy: &Policy,
-    token: Option<&str>,
-    csrf: &str,
-    id: &str,
+    p: &Posted<'_>,
     usager_id: &str,
 ) -> Result<Step<()>, Error> {
     write_tx(conn, |c| {
-        let Ok((v, i)) = step(c, now, policy, token, csrf, id)? else {
+        let Ok((v, i)) = step(c, now, policy, p)? else {
             return Ok(Step::Login);
         };
         let acting = aidant(&v)?;
@@ -545,13 +564,11 @@ pub fn choose_demarche(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     policy: &Policy,
-    token: Option<&str>,
-    csrf: &str,
-    id: &str,
+    p: &Posted<'_>,
     demarche: &str,
 ) -> Result<Step<CodeRedirect>, Error> {
     write_tx(conn, |c| {
-        let Ok((v, i)) = step(c, now, policy, token, csrf, id)? else {
+        let Ok((v, i)) = step(c, now, policy, p)? else {
             return Ok(Step::Login);
         };
         let acting = aidant(&v)?;
@@ -575,14 +592,10 @@ pub fn cancel(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     policy: &Policy,
-    token: Option<&str>,
-    csrf: &str,
-    id: &str,
+    p: &Posted<'_>,
 ) -> Result<AuthorizeRefusal, Error> {
     write_tx(conn, |c| {
-        let v = sessions::resolve_read(c, now, policy, token)?.ok_or(Error::Csrf)?;
-        v.check_csrf(csrf)?;
-        let i = load(c, now, id, &v)?;
+        let (_, i) = posted(c, now, policy, p)?;
         diesel::update(oidc_interactions::table.filter(oidc_interactions::id.eq(&i.id)))
             .set(oidc_interactions::status.eq(InteractionStatus::Cancelled.as_str()))
             .execute(c)?;

@@ -89,14 +89,35 @@ pub(super) async fn confirm_revoke_mandate(
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     let (view, _) = view_in_structure(&ctx, &state, path.into_inner()).await?;
-    Ok(render(&ConfirmPage {
-        layout: ctx.layout(&state),
-        title: format!("Révoquer tout le mandat de {} ?", view.usager.display_name()),
-        message: "Toutes les démarches encore actives de ce mandat cesseront immédiatement d’être autorisées. Cette action est définitive et enregistrée au journal ; une attestation de révocation sera affichée.".into(),
-        button: "Révoquer le mandat".into(),
+    Ok(confirm_page(
+        &req,
+        &ctx,
+        &state,
+        &view,
+        format!("Révoquer tout le mandat de {} ?", view.usager.display_name()),
+        "Toutes les démarches encore actives de ce mandat cesseront immédiatement d’être autorisées. Cette action est définitive et enregistrée au journal ; une attestation de révocation sera affichée.",
+        "Révoquer le mandat",
+    ))
+}
+
+/// The confirmation step of a revocation, posting back to the same address.
+fn confirm_page(
+    req: &HttpRequest,
+    ctx: &Ctx,
+    state: &AppState,
+    view: &MandateView,
+    title: String,
+    message: &str,
+    button: &str,
+) -> HttpResponse {
+    render(&ConfirmPage {
+        layout: ctx.layout(state),
+        title,
+        message: message.into(),
+        button: button.into(),
         action: req.path().to_string(),
         back: format!("/usagers/{}", view.usager.id),
-    }))
+    })
 }
 
 pub(super) async fn revoke_mandate(
@@ -176,14 +197,15 @@ pub(super) async fn confirm_revoke_authorisation(
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     let (view, label) = authorisation_view(&ctx, &state, path.into_inner()).await?;
-    Ok(render(&ConfirmPage {
-        layout: ctx.layout(&state),
-        title: format!("Révoquer la démarche « {label} » pour {} ?", view.usager.display_name()),
-        message: "Les aidants ne pourront plus agir pour cette démarche au nom de la personne. Les autres démarches du mandat restent actives.".into(),
-        button: "Révoquer cette démarche".into(),
-        action: req.path().to_string(),
-        back: format!("/usagers/{}", view.usager.id),
-    }))
+    Ok(confirm_page(
+        &req,
+        &ctx,
+        &state,
+        &view,
+        format!("Révoquer la démarche « {label} » pour {} ?", view.usager.display_name()),
+        "Les aidants ne pourront plus agir pour cette démarche au nom de la personne. Les autres démarches du mandat restent actives.",
+        "Révoquer cette démarche",
+    ))
 }
 
 pub(super) async fn revoke_authorisation(

@@ -6,7 +6,13 @@ use serde::Deserialize;
 
 use super::{refusal, to_client};
 use crate::domain::mandate as rules;
-use crate::federation::provider::{self as op, AuthorizeParams, Authorized, Step};
+use chrono::{DateTime, Utc};
+
+use crate::accounts::sessions::Policy;
+use crate::error::Error;
+use crate::federation::provider::{self as op, AuthorizeParams, Authorized, Posted, Step};
+use crate::store::DbConn;
+use crate::web::auth::CsrfOnly;
 use crate::web::session::{layout_of, see_other, with_new_session, SessionToken};
 use crate::web::{render, App, Layout, Run, WebError};
 
@@ -138,6 +144,31 @@ pub struct UsagerForm {
     usager: String,
 }
 
+/// Runs a step of the interaction on the posted form.
+async fn run_step<T, F>(
+    app: &App,
+    token: SessionToken,
+    id: String,
+    csrf: String,
+    f: F,
+) -> Result<T, WebError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn, DateTime<Utc>, &Policy, &Posted<'_>) -> Result<T, Error>
+        + Send
+        + 'static,
+{
+    app.run(move |db, env| {
+        let posted = Posted {
+            token: token.get(),
+            csrf: &csrf,
+            interaction: &id,
+        };
+        f(db, env.now, &env.settings.session_policy(), &posted)
+    })
+    .await
+}
+
 pub async fn choose_usager(
     app: App,
     token: SessionToken,
@@ -147,19 +178,10 @@ pub async fn choose_usager(
     let id = path.into_inner();
     let f = form.into_inner();
     let next = format!("/oidc/interaction/{id}");
-    let step = app
-        .run(move |db, env| {
-            op::choose_usager(
-                db,
-                env.now,
-                &env.settings.session_policy(),
-                token.get(),
-                &f.csrf_token,
-                &id,
-                &f.usager,
-            )
-        })
-        .await?;
+    let step = run_step(&app, token, id, f.csrf_token, move |db, now, policy, p| {
+        op::choose_usager(db, now, policy, p, &f.usager)
+    })
+    .await?;
     Ok(match step {
         Step::Login => see_other("/connexion"),
         Step::Done(()) => see_other(&next),
@@ -181,21 +203,15 @@ pub async fn choose_demarche(
     path: web::Path<String>,
     form: web::Form<DemarcheForm>,
 ) -> Result<HttpResponse, WebError> {
-    let id = path.into_inner();
     let f = form.into_inner();
-    let step = app
-        .run(move |db, env| {
-            op::choose_demarche(
-                db,
-                env.now,
-                &env.settings.session_policy(),
-                token.get(),
-                &f.csrf_token,
-                &id,
-                &f.demarche,
-            )
-        })
-        .await?;
+    let step = run_step(
+        &app,
+        token,
+        path.into_inner(),
+        f.csrf_token,
+        move |db, now, policy, p| op::choose_demarche(db, now, policy, p, &f.demarche),
+    )
+    .await?;
     let r = match step {
         Step::Login => return Ok(see_other("/connexion")),
         Step::Done(r) => r,
@@ -207,32 +223,13 @@ pub async fn choose_demarche(
     Ok(to_client(&app, &r.redirect_uri, params))
 }
 
-/// A form carrying only the CSRF token.
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf_token: String,
-}
-
 pub async fn cancel(
     app: App,
     token: SessionToken,
     path: web::Path<String>,
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, WebError> {
-    let id = path.into_inner();
     let csrf = form.into_inner().csrf_token;
-    let r = app
-        .run(move |db, env| {
-            op::cancel(
-                db,
-                env.now,
-                &env.settings.session_policy(),
-                token.get(),
-                &csrf,
-                &id,
-            )
-        })
-        .await?;
+    let r = run_step(&app, token, path.into_inner(), csrf, op::cancel).await?;
     refusal(&app, r)
 }

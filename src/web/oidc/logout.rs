@@ -4,10 +4,10 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use chrono::Duration;
-use serde::Deserialize;
 
 use super::add_params;
 use crate::federation::provider::{self as op, LogoutOutcome, LogoutParams};
+use crate::web::auth::CsrfOnly;
 use crate::web::session::{session_cookie_removal, Ctx, SessionToken};
 use crate::web::{render, App, ConfirmPage, Layout, Run, WebError};
 
@@ -82,13 +82,6 @@ pub async fn logout(
     q: web::Query<LogoutParams>,
 ) -> Result<HttpResponse, WebError> {
     end(&app, &ctx, token, q.into_inner(), false).await
-}
-
-/// A form carrying only the CSRF token.
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf_token: String,
 }
 
 /// The confirmed logout (POST from the confirmation page).
