@@ -412,7 +412,7 @@ fn seed(a: &Args) -> Res<Value> {
     if n > big && k > 0 {
         let sid = id_expr(pg, "c000", "n");
         let siret = if pg {
-            "lpad(n::text, 14, '9')".to_string()
+            "'99' || lpad(n::text, 12, '0')".to_string()
         } else {
             "printf('99%012d', n)".to_string()
         };
@@ -1290,6 +1290,9 @@ fn pages(a: &Args) -> Res<Value> {
         let r = send(b.get(&format!("{base}/usagers/{id}")), None)?;
         lat.push(t0.elapsed().as_secs_f64() * 1000.0);
         expect(&r, 200, "usager page")?;
+        if !r.body.contains("DUBOIS") {
+            return Err(format!("/usagers/{id}: not the usager's page"));
+        }
     }
     out.insert("mandate_lookup_usager_page".into(), stats_ms(lat));
     // Whole flows (authorize → userinfo) with this data, one at a time.
