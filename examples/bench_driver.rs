@@ -1418,6 +1418,15 @@ fn summary(a: &Args) -> Res<Value> {
     }
     let mut md = String::new();
     let first = &targets[0].1;
+    let scale = targets
+        .iter()
+        .any(|(_, r)| r["scale"].get("pages").is_some());
+    let flags = match (first["quick"] == true, scale) {
+        (true, true) => " --quick --scale",
+        (true, false) => " --quick",
+        (false, true) => " --scale",
+        (false, false) => "",
+    };
     md.push_str(&format!("# Benchmark summary, {date}\n\n"));
     md.push_str(&format!(
         "Commit `{}`{}; {} s of load per point after a warm-up. Machine: {}, {} cores, {} MB, \
@@ -1433,11 +1442,7 @@ fn summary(a: &Args) -> Res<Value> {
         num(&first["machine"]["cores"]),
         num(&first["machine"]["memory_mb"]),
         first["machine"]["loadavg_at_start"].as_str().unwrap_or("?"),
-        if first["quick"] == true {
-            " --quick"
-        } else {
-            ""
-        },
+        flags,
     ));
     md.push_str("## Acting-on-behalf flows\n\n");
     md.push_str(
