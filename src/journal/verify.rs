@@ -1,13 +1,14 @@
 //! Chain verification: recomputes every hash and checks every link and number.
 
-use std::collections::HashMap;
-
+use diesel::prelude::*;
+use ring::digest;
 use serde::Serialize;
 
-use super::{entries_after, Entry, JournalError, GENESIS_HASH};
-use crate::store::schema::journal_head;
+use super::{
+    hex_digest, rows, write_canonical, Entry, Fields, JournalError, TimeText, GENESIS_HASH,
+};
+use crate::store::schema::{journal_entries, journal_head};
 use crate::store::DbConn;
-use diesel::prelude::*;
 
 /// What is wrong with an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -50,85 +51,123 @@ pub struct Report {
 }
 
 /// Incremental verifier, fed entries in the order of their sequence numbers.
+///
+/// It holds the last hash and one reusable buffer, never the entries seen: memory is
+/// constant. Telling a reordering (the entry links to an earlier entry) from a broken
+/// link (it links to no entry) needs to look earlier entries up; that happens only once,
+/// when the problem is found, through the look-up given to [`Verifier::push_with`]
+/// ([`verify`] asks the database).
 #[derive(Debug)]
 pub struct Verifier {
     expected_seq: i64,
-    prev_hash: String,
-    seen: HashMap<String, i64>,
+    prev_hash: [u8; 64],
     entries: u64,
     problem: Option<Problem>,
+    /// A wrong link found, waiting for the look-up of the hash it names.
+    pending_link: Option<(i64, String)>,
+    buf: Vec<u8>,
 }
 
 impl Default for Verifier {
     fn default() -> Self {
+        let mut prev_hash = [0u8; 64];
+        prev_hash.copy_from_slice(GENESIS_HASH.as_bytes());
         Verifier {
             expected_seq: 1,
-            prev_hash: GENESIS_HASH.to_string(),
-            seen: HashMap::new(),
+            prev_hash,
             entries: 0,
             problem: None,
+            pending_link: None,
+            buf: Vec::with_capacity(1024),
         }
     }
 }
 
 impl Verifier {
     /// Checks the next entry; returns false once a problem has been found.
+    ///
+    /// Without a way to look earlier entries up, a wrong link is reported as a broken
+    /// link; use [`Verifier::push_with`] to tell reorderings apart.
     pub fn push(&mut self, e: &Entry) -> bool {
-        if self.problem.is_some() {
+        self.push_with(e, |_| None)
+    }
+
+    /// Checks the next entry; on a wrong link, `earlier` gives the sequence number of
+    /// the earlier entry whose hash is the given one, if any. Returns false once a
+    /// problem has been found.
+    pub fn push_with(&mut self, e: &Entry, earlier: impl FnOnce(&str) -> Option<i64>) -> bool {
+        let mut at = TimeText::default();
+        let fields = Fields {
+            seq: e.seq,
+            at: at.format(&e.at),
+            action: &e.action,
+            actor: e.actor.as_deref(),
+            structure: e.structure_id.as_deref(),
+            usager: e.usager_id.as_deref(),
+            mandate: e.mandate_id.as_deref(),
+            authorisation: e.authorisation_id.as_deref(),
+            client: e.client_id.as_deref(),
+            details: &e.details,
+            prev_hash: &e.prev_hash,
+        };
+        let ok = self.check(&fields, &e.hash);
+        if let Some((_, hash)) = &self.pending_link {
+            let linked = earlier(hash);
+            self.resolve_link(linked);
+        }
+        ok
+    }
+
+    /// Checks one entry given as stored text. A wrong link leaves the problem pending
+    /// until [`Verifier::resolve_link`].
+    pub(crate) fn check(&mut self, f: &Fields<'_>, hash: &str) -> bool {
+        if self.problem.is_some() || self.pending_link.is_some() {
             return false;
         }
         self.entries += 1;
-        let problem = if e.seq > self.expected_seq {
+        let problem = if f.seq > self.expected_seq {
             Some(Problem {
                 seq: self.expected_seq,
                 kind: ProblemKind::Missing,
-                message: if e.seq == self.expected_seq + 1 {
+                message: if f.seq == self.expected_seq + 1 {
                     format!("entry {} is missing", self.expected_seq)
                 } else {
-                    format!("entries {} to {} are missing", self.expected_seq, e.seq - 1)
+                    format!("entries {} to {} are missing", self.expected_seq, f.seq - 1)
                 },
             })
-        } else if e.seq < self.expected_seq {
+        } else if f.seq < self.expected_seq {
             Some(Problem {
-                seq: e.seq,
+                seq: f.seq,
                 kind: ProblemKind::Reordered,
                 message: format!(
                     "entry {} appears after entry {}",
-                    e.seq,
+                    f.seq,
                     self.expected_seq - 1
                 ),
             })
-        } else if e.compute_hash() != e.hash {
+        } else if !super::details_are_canonical(f.details) {
+            // What is hashed is what is stored; an outside verifier re-encodes the
+            // exported details, so stored text must already be canonical.
             Some(Problem {
-                seq: e.seq,
+                seq: f.seq,
+                kind: ProblemKind::Altered,
+                message: format!(
+                    "entry {} was altered: its details are not stored in canonical form",
+                    f.seq
+                ),
+            })
+        } else if !self.hash_matches(f, hash) {
+            Some(Problem {
+                seq: f.seq,
                 kind: ProblemKind::Altered,
                 message: format!(
                     "entry {} was altered: its content does not match its hash",
-                    e.seq
+                    f.seq
                 ),
             })
-        } else if e.prev_hash != self.prev_hash {
-            match self.seen.get(&e.prev_hash) {
-                Some(&linked) => Some(Problem {
-                    seq: e.seq,
-                    kind: ProblemKind::Reordered,
-                    message: format!(
-                        "entry {} links to entry {} instead of entry {}",
-                        e.seq,
-                        linked,
-                        e.seq - 1
-                    ),
-                }),
-                None => Some(Problem {
-                    seq: e.seq,
-                    kind: ProblemKind::BrokenLink,
-                    message: format!(
-                        "entry {} does not link to entry {}: the predecessor was replaced",
-                        e.seq,
-                        e.seq - 1
-                    ),
-                }),
-            }
+        } else if f.prev_hash.as_bytes() != self.prev_hash {
+            self.pending_link = Some((f.seq, f.prev_hash.to_string()));
+            return false;
         } else {
             None
         };
@@ -136,15 +175,60 @@ impl Verifier {
             self.problem = Some(p);
             return false;
         }
-        self.seen.insert(e.hash.clone(), e.seq);
-        self.prev_hash = e.hash.clone();
+        // The hash matched 64 hex digits.
+        self.prev_hash.copy_from_slice(hash.as_bytes());
         self.expected_seq += 1;
         true
     }
 
+    fn hash_matches(&mut self, f: &Fields<'_>, hash: &str) -> bool {
+        self.buf.clear();
+        write_canonical(&mut self.buf, f);
+        let digest = digest::digest(&digest::SHA256, &self.buf);
+        let mut hex = [0u8; 64];
+        hex_digest(&digest, &mut hex);
+        hex == hash.as_bytes()
+    }
+
+    /// The wrong link waiting for a look-up: the entry's number and the hash it names.
+    pub(crate) fn pending_link(&self) -> Option<(i64, &str)> {
+        self.pending_link.as_ref().map(|(s, h)| (*s, h.as_str()))
+    }
+
+    /// Decides the pending wrong link: `linked` is the earlier entry holding the hash
+    /// it names, if any.
+    pub(crate) fn resolve_link(&mut self, linked: Option<i64>) {
+        let Some((seq, _)) = self.pending_link.take() else {
+            return;
+        };
+        self.problem = Some(match linked {
+            Some(linked) => Problem {
+                seq,
+                kind: ProblemKind::Reordered,
+                message: format!(
+                    "entry {} links to entry {} instead of entry {}",
+                    seq,
+                    linked,
+                    seq - 1
+                ),
+            },
+            None => Problem {
+                seq,
+                kind: ProblemKind::BrokenLink,
+                message: format!(
+                    "entry {} does not link to entry {}: the predecessor was replaced",
+                    seq,
+                    seq - 1
+                ),
+            },
+        });
+    }
+
     /// Ends verification; `head` is the chain head recorded by the database, if known.
     pub fn finish(mut self, head: Option<(i64, String)>) -> Report {
+        self.resolve_link(None);
         let last_seq = self.expected_seq - 1;
+        let last_hash = String::from_utf8_lossy(&self.prev_hash).into_owned();
         if self.problem.is_none() {
             if let Some((head_seq, head_hash)) = head {
                 if head_seq > last_seq {
@@ -163,7 +247,7 @@ impl Verifier {
                             )
                         },
                     });
-                } else if head_seq == last_seq && head_hash != self.prev_hash {
+                } else if head_seq == last_seq && head_hash != last_hash {
                     self.problem = Some(Problem {
                         seq: last_seq,
                         kind: ProblemKind::Altered,
@@ -176,13 +260,21 @@ impl Verifier {
             intact: self.problem.is_none(),
             entries: self.entries,
             last_seq,
-            last_hash: self.prev_hash,
+            last_hash,
             problem: self.problem,
         }
     }
 }
 
-/// Verifies the whole journal in the database, reading in batches.
+/// Rows read per query (one at a time: see [`rows::for_each`]).
+const BATCH: usize = 100_000;
+
+/// Verifies the whole journal in the database.
+///
+/// Rows are read in keyset-paginated batches and hashed from their stored text (the
+/// canonical encoding is written around the stored `details`, which must already be
+/// canonical), so memory stays constant. Only when a link is wrong is the database asked
+/// which earlier entry, if any, holds the hash it names.
 pub fn verify(conn: &mut DbConn) -> Result<Report, JournalError> {
     let head: (i64, String) = journal_head::table
         .filter(journal_head::id.eq(1))
@@ -190,17 +282,32 @@ pub fn verify(conn: &mut DbConn) -> Result<Report, JournalError> {
         .first(conn)?;
     let mut v = Verifier::default();
     let mut after = 0;
-    'outer: loop {
-        let batch = entries_after(conn, after, 10_000)?;
-        let Some(last) = batch.last() else { break };
-        after = last.seq;
-        for e in &batch {
-            if !v.push(e) {
-                break 'outer;
-            }
+    loop {
+        let read = rows::for_each(conn, after, BATCH, |row| -> Result<bool, JournalError> {
+            after = row.seq;
+            Ok(v.check(&row.fields(), row.hash()))
+        })?;
+        if let Some((seq, hash)) = v.pending_link() {
+            let linked = earlier_entry(conn, seq, hash)?;
+            v.resolve_link(linked);
+        }
+        if read < BATCH || v.problem.is_some() {
+            break;
         }
     }
     Ok(v.finish(Some(head)))
+}
+
+/// The latest entry before `seq` whose hash is `hash`. There is no index on `hash`:
+/// this scans, once, and only when a link is wrong.
+fn earlier_entry(conn: &mut DbConn, seq: i64, hash: &str) -> Result<Option<i64>, JournalError> {
+    Ok(journal_entries::table
+        .filter(journal_entries::hash.eq(hash))
+        .filter(journal_entries::seq.lt(seq))
+        .order(journal_entries::seq.desc())
+        .select(journal_entries::seq)
+        .first(conn)
+        .optional()?)
 }
 
 #[cfg(test)]
@@ -235,10 +342,13 @@ mod tests {
             .collect()
     }
 
+    /// Verifies `entries`, looking wrong links up among the entries before.
     fn run(entries: &[Entry]) -> Report {
         let mut v = Verifier::default();
-        for e in entries {
-            if !v.push(e) {
+        for (i, e) in entries.iter().enumerate() {
+            let before = &entries[..i];
+            let found = |h: &str| before.iter().rev().find(|x| x.hash == h).map(|x| x.seq);
+            if !v.push_with(e, found) {
                 break;
             }
         }
@@ -301,5 +411,90 @@ mod tests {
             .problem
             .expect("problem");
         assert_eq!((p.seq, p.kind), (4, ProblemKind::Missing));
+    }
+
+    #[test]
+    fn a_wrong_link_without_look_up_is_a_broken_link() {
+        let mut c = chain(4);
+        c[3].prev_hash = c[1].hash.clone();
+        c[3].hash = c[3].compute_hash();
+        let mut v = Verifier::default();
+        assert!(c[..3].iter().all(|e| v.push(e)));
+        assert!(!v.push(&c[3]));
+        assert!(!v.push(&c[3]), "stays failed");
+        let r = v.finish(None);
+        let p = r.problem.expect("problem");
+        assert_eq!((p.seq, p.kind), (4, ProblemKind::BrokenLink));
+        assert_eq!(
+            (r.entries, r.last_seq, r.last_hash),
+            (4, 3, c[2].hash.clone())
+        );
+    }
+
+    #[test]
+    fn the_head_hash_must_match_the_last_entry() {
+        let c = chain(3);
+        let r = run(&c);
+        assert_eq!(r.last_hash, c[2].hash);
+        let mut v = Verifier::default();
+        c.iter().for_each(|e| assert!(v.push(e)));
+        let p = v
+            .finish(Some((3, c[1].hash.clone())))
+            .problem
+            .expect("problem");
+        assert_eq!((p.seq, p.kind), (3, ProblemKind::Altered));
+    }
+
+    #[test]
+    fn non_canonical_details_are_an_alteration_even_when_hashed() {
+        // Hashed as stored, with a space: the stored bytes match the hash, but an
+        // outside verifier re-encodes the exported details and would disagree.
+        for details in [r#"{"n": 2}"#, r#"{"n":2,"a":1}"#, r#"{"n":-0}"#, "not json"] {
+            let mut c = chain(3);
+            c[1].details = details.into();
+            let mut buf = Vec::new();
+            let mut at = TimeText::default();
+            let f = Fields {
+                seq: 2,
+                at: at.format(&c[1].at),
+                action: &c[1].action,
+                actor: c[1].actor.as_deref(),
+                structure: None,
+                usager: None,
+                mandate: None,
+                authorisation: None,
+                client: None,
+                details,
+                prev_hash: &c[1].prev_hash,
+            };
+            write_canonical(&mut buf, &f);
+            c[1].hash = hex::encode(digest::digest(&digest::SHA256, &buf));
+            let p = run(&c).problem.expect("problem");
+            assert_eq!((p.seq, p.kind), (2, ProblemKind::Altered), "{details}");
+            assert!(p.message.contains("canonical"), "{}", p.message);
+        }
+    }
+
+    #[test]
+    fn a_bad_hash_text_is_an_alteration() {
+        for bad in ["", "00", &"A".repeat(64)] {
+            let mut c = chain(2);
+            c[1].hash = bad.to_string();
+            let p = run(&c).problem.expect("problem");
+            assert_eq!((p.seq, p.kind), (2, ProblemKind::Altered));
+        }
+        let mut c = chain(2);
+        c[1].hash = c[1].hash.to_uppercase();
+        assert!(!run(&c).intact);
+    }
+
+    #[test]
+    fn memory_does_not_grow_with_the_chain() {
+        let c = chain(3000);
+        let mut v = Verifier::default();
+        let cap = v.buf.capacity();
+        c.iter().for_each(|e| assert!(v.push(e)));
+        assert_eq!(v.buf.capacity(), cap);
+        assert!(v.finish(None).intact);
     }
 }
