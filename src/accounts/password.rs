@@ -4,10 +4,10 @@
 //! minimum for Argon2id (m=19456 KiB, t=2, p=1), documented in SECURITY.md.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Condvar, Mutex, OnceLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::crypto::fill_random;
 
@@ -28,24 +28,101 @@ fn hasher() -> Argon2<'static> {
 pub fn hash(password: &str) -> String {
     let mut salt = [0u8; 16];
     fill_random(&mut salt);
-    let salt = SaltString::encode_b64(&salt).expect("16-byte salt encodes");
-    hasher()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("Argon2 hashing with valid parameters")
-        .to_string()
+    let salt_string = SaltString::encode_b64(&salt).expect("16-byte salt encodes");
+    let h = hasher();
+    let params = h.params().clone();
+    let mut out = [0u8; 32];
+    with_workspace(params.block_count(), |memory| {
+        h.hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, memory)
+    })
+    .expect("Argon2 hashing with valid parameters");
+    PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: (&params).try_into().expect("Argon2 parameters encode"),
+        salt: Some(salt_string.as_salt()),
+        hash: Some(Output::new(&out).expect("32-byte output")),
+    }
+    .to_string()
 }
 
 static VERIFICATIONS: AtomicU64 = AtomicU64::new(0);
 
+/// Argon2's working memory (19 MiB each), reused: at most this many verifications run at
+/// once, so a burst of logins neither multiplies memory by the number of threads nor
+/// leaves 19 MiB retained in every thread's allocator arena.
+struct Workspaces {
+    free: Mutex<Vec<Vec<Block>>>,
+    returned: Condvar,
+}
+
+fn workspaces() -> &'static Workspaces {
+    static W: OnceLock<Workspaces> = OnceLock::new();
+    W.get_or_init(|| {
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 2);
+        Workspaces {
+            free: Mutex::new((0..n).map(|_| Vec::new()).collect()),
+            returned: Condvar::new(),
+        }
+    })
+}
+
+/// Runs `f` with a workspace of at least `blocks` blocks, waiting for one to be free.
+fn with_workspace<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    let w = workspaces();
+    let mut buf = {
+        let mut free = w.free.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(b) = free.pop() {
+                break b;
+            }
+            free = w.returned.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+    };
+    if buf.len() < blocks {
+        buf.resize(blocks, Block::default());
+    }
+    let out = f(&mut buf[..blocks]);
+    w.free.lock().unwrap_or_else(|e| e.into_inner()).push(buf);
+    w.returned.notify_one();
+    out
+}
+
 /// Checks a password against a stored PHC string (parameters are read from it).
 pub fn verify(stored: &str, password: &str) -> bool {
-    match PasswordHash::new(stored) {
-        Ok(h) => {
-            VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
-            hasher().verify_password(password.as_bytes(), &h).is_ok()
-        }
-        Err(_) => false,
-    }
+    let Ok(h) = PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Ok(params), Ok(algorithm)) = (Params::try_from(&h), Algorithm::try_from(h.algorithm))
+    else {
+        return false;
+    };
+    let version = match h.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let (Some(salt), Some(expected)) = (h.salt, h.hash) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
+    let blocks = params.block_count();
+    let mut out = vec![0u8; expected.len()];
+    let hashed = with_workspace(blocks, |memory| {
+        Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+            password.as_bytes(),
+            salt,
+            &mut out,
+            memory,
+        )
+    });
+    hashed.is_ok() && crate::crypto::constant_time_eq(&out, expected.as_bytes())
 }
 
 /// Argon2 verifications run since start (exposed in `/metrics`: an unknown e-mail must
@@ -73,5 +150,17 @@ mod tests {
         assert!(!verify(&h, "correct horse batterY"));
         assert!(!verify("not a hash", "x"));
         assert_ne!(hash("same"), hash("same"));
+    }
+
+    #[test]
+    fn hashes_interoperate_with_the_reference_implementation() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let reference = hasher().hash_password(b"pass phrase", &salt).unwrap().to_string();
+        assert!(verify(&reference, "pass phrase"));
+        assert!(!verify(&reference, "pass phrasE"));
+        let ours = hash("pass phrase");
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(hasher().verify_password(b"pass phrase", &parsed).is_ok());
     }
 }
