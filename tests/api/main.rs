@@ -13,6 +13,7 @@ mod demo;
 mod health;
 mod manager;
 mod mandates;
+mod review;
 mod space;
 
 // The OpenID provider, by endpoint.
