@@ -138,22 +138,38 @@ impl MessageKey {
         MessageKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &raw))
     }
 
-    /// `base64url(message).base64url(tag)`.
-    pub fn seal(&self, message: &str) -> String {
+    /// `base64url(message).issued.base64url(tag)`, the tag covering `binding` (what the
+    /// message belongs to, such as a session) and the time it was issued (seconds).
+    pub fn seal(&self, binding: &str, issued: i64, message: &str) -> String {
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         use base64::Engine;
         let body = URL_SAFE_NO_PAD.encode(message.as_bytes());
-        let tag = ring::hmac::sign(&self.0, body.as_bytes());
-        format!("{body}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+        let tag = ring::hmac::sign(&self.0, Self::signed(binding, issued, &body).as_bytes());
+        format!("{body}.{issued}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
     }
 
-    /// The message of a sealed value, if its tag is right.
-    pub fn open(&self, sealed: &str) -> Option<String> {
+    fn signed(binding: &str, issued: i64, body: &str) -> String {
+        format!("{binding}\u{0}{issued}\u{0}{body}")
+    }
+
+    /// The message of a sealed value, if its tag is right for `binding` and it was issued
+    /// at most `max_age` seconds before `now`.
+    pub fn open(&self, binding: &str, now: i64, max_age: i64, sealed: &str) -> Option<String> {
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         use base64::Engine;
-        let (body, tag) = sealed.split_once('.')?;
+        let mut parts = sealed.splitn(3, '.');
+        let (body, issued, tag) = (parts.next()?, parts.next()?, parts.next()?);
+        let issued: i64 = issued.parse().ok()?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        ring::hmac::verify(&self.0, body.as_bytes(), &tag).ok()?;
+        ring::hmac::verify(
+            &self.0,
+            Self::signed(binding, issued, body).as_bytes(),
+            &tag,
+        )
+        .ok()?;
+        if issued > now || now - issued > max_age {
+            return None;
+        }
         String::from_utf8(URL_SAFE_NO_PAD.decode(body).ok()?).ok()
     }
 }
@@ -180,17 +196,29 @@ mod tests {
     }
 
     #[test]
-    fn sealed_messages_open_only_untouched_and_with_their_key() {
+    fn sealed_messages_open_only_untouched_bound_and_fresh() {
         let k = MessageKey::new(Some([7u8; 32]));
-        let sealed = k.seal("Votre compte est activé.");
-        assert_eq!(k.open(&sealed).as_deref(), Some("Votre compte est activé."));
-        assert_eq!(
-            MessageKey::new(Some([7u8; 32])).open(&sealed).as_deref(),
-            Some("Votre compte est activé.")
+        let sealed = k.seal("session-a", 1000, "Votre compte est activé.");
+        let open = |k: &MessageKey, b: &str, now: i64, s: &str| k.open(b, now, 600, s);
+        let msg = Some("Votre compte est activé.");
+        assert_eq!(open(&k, "session-a", 1010, &sealed).as_deref(), msg);
+        let same_key = MessageKey::new(Some([7u8; 32]));
+        assert_eq!(open(&same_key, "session-a", 1010, &sealed).as_deref(), msg);
+        let other_key = MessageKey::new(Some([8u8; 32]));
+        assert!(open(&other_key, "session-a", 1010, &sealed).is_none());
+        assert!(
+            open(&k, "session-b", 1010, &sealed).is_none(),
+            "bound to its session"
         );
-        assert!(MessageKey::new(Some([8u8; 32])).open(&sealed).is_none());
+        assert!(open(&k, "session-a", 1601, &sealed).is_none(), "expired");
+        assert!(
+            open(&k, "session-a", 999, &sealed).is_none(),
+            "from the future"
+        );
         let forged = format!("{}{}", &sealed[..1], &sealed[2..]);
-        assert!(k.open(&forged).is_none());
-        assert!(k.open("bm9wZQ").is_none());
+        assert!(open(&k, "session-a", 1010, &forged).is_none());
+        let redated = sealed.replace(".1000.", ".1500.");
+        assert!(open(&k, "session-a", 1510, &redated).is_none());
+        assert!(open(&k, "session-a", 1010, "bm9wZQ").is_none());
     }
 }

@@ -156,7 +156,10 @@ mod tests {
     fn hashes_interoperate_with_the_reference_implementation() {
         use argon2::password_hash::{PasswordHasher, PasswordVerifier};
         let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
-        let reference = hasher().hash_password(b"pass phrase", &salt).unwrap().to_string();
+        let reference = hasher()
+            .hash_password(b"pass phrase", &salt)
+            .unwrap()
+            .to_string();
         assert!(verify(&reference, "pass phrase"));
         assert!(!verify(&reference, "pass phrasE"));
         let ours = hash("pass phrase");

@@ -17,11 +17,8 @@ use crate::journal::{self, NewEntry};
 use crate::store::schema::{authorisations, consent_requests, mandates, usagers};
 use crate::store::{write_tx, DbConn};
 
-diesel::define_sql_function! {
-    /// SQL `lower`, on both backends.
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
 use crate::error::Error;
+use crate::store::lower;
 
 /// How long a started creation (FranceConnect round trip and consent page) stays valid.
 pub const CONSENT_VALIDITY_MINUTES: i64 = 15;
@@ -1067,12 +1064,13 @@ pub fn active_usagers(
         ))
         .limit(limit)
         .into_boxed();
-    let needle = search.trim().to_lowercase();
-    if !needle.is_empty() {
+    // Each word of the search must appear in one of the names (in any order), so the
+    // name as the page shows it ("Louise DUBOIS") finds the person.
+    for word in search.split_whitespace().take(6) {
+        let w = word.to_lowercase();
         let pattern = format!(
             "%{}%",
-            needle
-                .replace('\\', "\\\\")
+            w.replace('\\', "\\\\")
                 .replace('%', "\\%")
                 .replace('_', "\\_")
         );

@@ -17,6 +17,12 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
+diesel::define_sql_function! {
+    /// SQL `lower`. On SQLite it is replaced on each connection by Rust's Unicode
+    /// lowercase (SQLite's own folds ASCII only), so searches fold "LÉGER" as PostgreSQL does.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
 mod multi {
     // The derive generates undocumented public items.
     #![allow(missing_docs)]
@@ -108,6 +114,7 @@ pub fn connect(backend: &Backend) -> Result<DbConn, StoreError> {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                  PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
             )?;
+            lower_utils::register_impl(&mut c, |s: String| s.to_lowercase())?;
             Ok(DbConn::Sqlite(c))
         }
         Backend::Postgres(url) => Ok(DbConn::Pg(PgConnection::establish(url)?)),

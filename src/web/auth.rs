@@ -178,6 +178,7 @@ async fn code_submit(
         )),
         CodeStep::NeedsEnrolment => Ok(with_flash(
             &app,
+            &ctx,
             see_other("/connexion"),
             "Votre second facteur d’authentification doit être activé : demandez un lien d’activation à votre responsable de structure.",
         )),
@@ -306,6 +307,7 @@ async fn enrol_submit(
     match result {
         None => Ok(with_flash(
             &app,
+            &ctx,
             see_other("/connexion"),
             "Votre compte est activé. Connectez-vous avec votre mot de passe et un code de votre application.",
         )),

@@ -52,9 +52,24 @@ impl From<StoreError> for WebError {
     }
 }
 
+/// True for PostgreSQL's refusal of a NUL character in text: the input's fault, not
+/// the service's (the transaction was rolled back, nothing changed).
+fn nul_in_text(e: &diesel::result::Error) -> bool {
+    matches!(e, diesel::result::Error::DatabaseError(_, info) if info.message().contains("0x00"))
+}
+
 impl From<Error> for WebError {
     fn from(e: Error) -> Self {
         match e {
+            Error::Query(q)
+            | Error::Store(StoreError::Query(q))
+            | Error::Journal(crate::journal::JournalError::Query(q))
+                if nul_in_text(&q) =>
+            {
+                WebError::BadRequest(
+                    "Le texte envoyé contient un caractère interdit (caractère nul).".into(),
+                )
+            }
             Error::NotFound => WebError::NotFound,
             Error::LoginRequired => WebError::LoginRequired,
             Error::Forbidden(m) => WebError::Forbidden(m),

@@ -273,6 +273,7 @@ async fn act(
     };
     Ok(with_flash(
         &app,
+        &m,
         see_other(&format!("/gestion/comptes/{id}")),
         done,
     ))
@@ -312,6 +313,7 @@ async fn assign_card(
     match result {
         None => Ok(with_flash(
             &app,
+            &m,
             see_other(&format!("/gestion/comptes/{}", t.user.id)),
             "La carte est associée au compte.",
         )),

@@ -344,6 +344,28 @@ pub fn app(
         .app_data(errors::form_config())
         .app_data(errors::query_config())
         .app_data(errors::path_config())
+        .wrap_fn(|req, srv| {
+            // A NUL character is never meaningful in an address, and PostgreSQL refuses
+            // it in text: refused here, before any handler, with a clear 400.
+            let nul = |s: &str| s.contains('\0') || s.to_ascii_lowercase().contains("%00");
+            let refused = nul(req.uri().path()) || nul(req.query_string());
+            let fut = if refused {
+                let page = errors::error_page(
+                    req.request(),
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    "L’adresse contient un caractère interdit (caractère nul).",
+                );
+                futures_util::future::Either::Left(std::future::ready(Ok(req
+                    .into_response(page)
+                    .map_into_right_body())))
+            } else {
+                let call = srv.call(req);
+                futures_util::future::Either::Right(async move {
+                    call.await.map(|r| r.map_into_left_body())
+                })
+            };
+            fut
+        })
         .wrap(errors::fill_empty_errors())
         .wrap(headers)
         .wrap_fn(move |req, srv| {

@@ -88,6 +88,7 @@ pub struct Ctx {
     /// Its current structure.
     pub structure: Option<Structure>,
     flash: Option<String>,
+    clear_flash: bool,
 }
 
 impl Ctx {
@@ -98,6 +99,7 @@ impl Ctx {
             user: v.visitor.user,
             structure: v.visitor.structure,
             flash,
+            clear_flash: false,
         }
     }
 
@@ -111,7 +113,7 @@ impl Ctx {
         let token = req
             .cookie(app.settings.session_cookie())
             .map(|c| c.value().to_string());
-        let flash = read_flash(req, &app);
+        let cookie_present = req.cookie(flash_cookie_name(&app)).is_some();
         let visit = app
             .run(move |db, env| {
                 sessions::visit(
@@ -122,7 +124,10 @@ impl Ctx {
                 )
             })
             .await?;
-        Ok(Ctx::from_visit(visit, flash))
+        let flash = read_flash(req, &app, &visit.visitor.session);
+        let mut ctx = Ctx::from_visit(visit, flash);
+        ctx.clear_flash = cookie_present;
+        Ok(ctx)
     }
 
     /// The visitor, as the domain sees it.
@@ -206,7 +211,7 @@ impl Ctx {
         }
         let flash_name = flash_cookie_name(state);
         let flash_set = resp.cookies().any(|c| c.name() == flash_name);
-        if self.flash.is_some() && !flash_set {
+        if self.clear_flash && !flash_set {
             let mut gone = flash_cookie(state, String::new());
             gone.make_removal();
             let _ = resp.add_cookie(&gone);
@@ -368,17 +373,30 @@ fn flash_cookie(state: &AppState, value: String) -> Cookie<'static> {
     c
 }
 
-/// A response carrying a flash message for the next page: a signed cookie, so showing a
-/// message never costs a database write.
-pub fn with_flash(state: &AppState, mut resp: HttpResponse, message: &str) -> HttpResponse {
-    let value = state.flash_key.seal(message);
+/// How long a flash message waits for the next page.
+const FLASH_SECONDS: i64 = 600;
+
+/// A response carrying a flash message for the session's next page: a cookie signed and
+/// bound to the session, so showing a message never costs a database write and a copied
+/// cookie shows nothing elsewhere or later.
+pub fn with_flash(
+    state: &AppState,
+    ctx: &Ctx,
+    mut resp: HttpResponse,
+    message: &str,
+) -> HttpResponse {
+    let now = state.clock.now().timestamp();
+    let value = state.flash_key.seal(&ctx.session.csrf_token, now, message);
     let _ = resp.add_cookie(&flash_cookie(state, value));
     resp
 }
 
-fn read_flash(req: &HttpRequest, state: &AppState) -> Option<String> {
+fn read_flash(req: &HttpRequest, state: &AppState, session: &Session) -> Option<String> {
     let c = req.cookie(flash_cookie_name(state))?;
-    state.flash_key.open(c.value())
+    let now = state.clock.now().timestamp();
+    state
+        .flash_key
+        .open(&session.csrf_token, now, FLASH_SECONDS, c.value())
 }
 
 /// A 303 redirect.

@@ -101,6 +101,7 @@ async fn switch(ctx: Ctx, app: App, form: web::Form<SwitchForm>) -> Result<HttpR
         .await?;
     Ok(with_flash(
         &app,
+        &ctx,
         see_other("/espace"),
         &format!("Vous travaillez maintenant pour : {name}."),
     ))

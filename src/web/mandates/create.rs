@@ -192,7 +192,10 @@ pub(super) async fn callback(
     if let Callback::Exchange(request, flow) = step {
         // The code exchange and userinfo are network calls: no connection is held.
         let now = state.clock.now();
-        let exchanged = blocking(move || fc.finish(&code, &flow, now)).await?;
+        // A failed task still ends the request, journaled, rather than leave it pending.
+        let exchanged = blocking(move || fc.finish(&code, &flow, now))
+            .await
+            .unwrap_or_else(|e| Err(FcError::Unreachable(e.to_string())));
         if let Err(e) = &exchanged {
             tracing::warn!(error = %e, reason = e.reason(), "FranceConnect round trip failed");
         }

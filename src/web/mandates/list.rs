@@ -47,8 +47,14 @@ fn page_key(at: &NaiveDateTime, id: &str) -> String {
 
 fn parse_page_key(s: &str) -> Option<(NaiveDateTime, String)> {
     let (micros, id) = s.split_once('~')?;
-    let at = chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?.naive_utc();
-    (!id.is_empty() && id.len() <= 64).then(|| (at, id.to_string()))
+    let micros: i64 = micros.parse().ok()?;
+    // Mandates exist between 1970 and 9999; anything else is not a key we gave out.
+    if !(0..=253_402_300_799_999_999).contains(&micros) {
+        return None;
+    }
+    let at = chrono::DateTime::from_timestamp_micros(micros)?.naive_utc();
+    let uuid_like = id.len() == 36 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+    uuid_like.then(|| (at, id.to_string()))
 }
 
 pub(super) async fn manager_list(
