@@ -48,9 +48,10 @@ pub fn hash(password: &str) -> String {
 
 static VERIFICATIONS: AtomicU64 = AtomicU64::new(0);
 
-/// Argon2's working memory (19 MiB each), reused: at most this many verifications run at
-/// once, so a burst of logins neither multiplies memory by the number of threads nor
-/// leaves 19 MiB retained in every thread's allocator arena.
+/// Argon2's working memory (19 MiB), reused: one hash or verification runs at a time (about
+/// 30 ms each, so logins still pass at some 30 a second), so a burst of logins neither
+/// multiplies memory by the number of threads nor leaves 19 MiB retained in every
+/// thread's allocator arena.
 struct Workspaces {
     free: Mutex<Vec<Vec<Block>>>,
     returned: Condvar,
@@ -59,12 +60,8 @@ struct Workspaces {
 fn workspaces() -> &'static Workspaces {
     static W: OnceLock<Workspaces> = OnceLock::new();
     W.get_or_init(|| {
-        let n = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-            .clamp(1, 2);
         Workspaces {
-            free: Mutex::new((0..n).map(|_| Vec::new()).collect()),
+            free: Mutex::new(vec![Vec::new()]),
             returned: Condvar::new(),
         }
     })
