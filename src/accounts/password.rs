@@ -59,11 +59,9 @@ struct Workspaces {
 
 fn workspaces() -> &'static Workspaces {
     static W: OnceLock<Workspaces> = OnceLock::new();
-    W.get_or_init(|| {
-        Workspaces {
-            free: Mutex::new(vec![Vec::new()]),
-            returned: Condvar::new(),
-        }
+    W.get_or_init(|| Workspaces {
+        free: Mutex::new(vec![Vec::new()]),
+        returned: Condvar::new(),
     })
 }
 

@@ -394,12 +394,14 @@ pub fn app(
             }
         })
         .wrap(TracingLogger::default())
+        // The acting-on-behalf flow first: routes are tried in order, and its requests
+        // then skip the other routes' patterns.
+        .configure(oidc::routes)
         .route("/", web::get().to(home))
         .configure(auth::routes)
         .configure(space::routes)
         .configure(manager::routes)
         .configure(mandates::routes)
-        .configure(oidc::routes)
         .configure(|cfg| fc_simulator::routes(cfg, simulator_on))
         .configure(|cfg| demo_site::routes(cfg, demo_on))
         .route("/healthz", web::get().to(health::healthz))
