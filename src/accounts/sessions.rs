@@ -9,10 +9,10 @@ use diesel::prelude::*;
 use serde_json::{Map, Value};
 
 use super::structures::Structure;
-use super::users::{self, User};
+use super::users::User;
 use crate::crypto::{new_token, sha256_hex};
 use crate::error::Error;
-use crate::store::schema::sessions;
+use crate::store::schema::{memberships, sessions, structures, users as users_t};
 use crate::store::{read_tx, write_tx, DbConn};
 
 /// A session's `last_seen` is written at most this often (idle timeouts are minutes).
@@ -192,23 +192,36 @@ fn resolve(
         return Ok(None);
     }
     let hash = sha256_hex(token.as_bytes());
-    let Some(session) = sessions::table
+    // One statement: the session, its account, and the account's current structure while
+    // it is still a member of it.
+    type Row = (Session, Option<User>, Option<Structure>);
+    let row: Option<Row> = sessions::table
+        .left_join(users_t::table.on(users_t::id.nullable().eq(sessions::user_id)))
+        .left_join(
+            memberships::table.on(memberships::user_id.eq(users_t::id).and(
+                memberships::structure_id
+                    .nullable()
+                    .eq(users_t::current_structure_id),
+            )),
+        )
+        .left_join(structures::table.on(structures::id.eq(memberships::structure_id)))
         .filter(sessions::id_hash.eq(&hash))
-        .select(Session::as_select())
+        .select((
+            Session::as_select(),
+            users_t::all_columns.nullable(),
+            structures::all_columns.nullable(),
+        ))
         .first(conn)
-        .optional()?
-    else {
+        .optional()?;
+    let Some((session, user, structure)) = row else {
         return Ok(None);
     };
     if session.expired(now.naive_utc(), policy) {
         return Ok(None);
     }
     let (user, structure) = if session.stage == Stage::Full {
-        let Some(uid) = &session.user_id else {
-            return Ok(Some((invalid(session), true)));
-        };
-        match users::find_with_structure(conn, uid)? {
-            Some((u, s)) if u.active => (Some(u), s),
+        match user {
+            Some(u) if u.active => (Some(u), structure),
             // Deactivated or deleted account: the session ends now.
             _ => return Ok(Some((invalid(session), true))),
         }

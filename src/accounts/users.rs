@@ -212,27 +212,6 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<User>> {
         .optional()
 }
 
-/// An account and its current structure (None unless it is still a member of it).
-pub fn find_with_structure(
-    conn: &mut DbConn,
-    id: &str,
-) -> QueryResult<Option<(User, Option<Structure>)>> {
-    let Some(user) = find(conn, id)? else {
-        return Ok(None);
-    };
-    let structure = match &user.current_structure_id {
-        Some(sid) => memberships::table
-            .inner_join(structures::table)
-            .filter(memberships::user_id.eq(&user.id))
-            .filter(memberships::structure_id.eq(sid))
-            .select(Structure::as_select())
-            .first(conn)
-            .optional()?,
-        None => None,
-    };
-    Ok(Some((user, structure)))
-}
-
 /// Structures the account belongs to, by name.
 pub fn structures_of(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<Structure>> {
     memberships::table
