@@ -16,7 +16,7 @@ use crate::crypto::new_token;
 use crate::domain::roles::Role;
 use crate::error::Error;
 use crate::mandates::{self, ActiveUsager, Usable, Usager};
-use crate::store::schema::oidc_interactions;
+use crate::store::schema::{oidc_clients, oidc_interactions};
 use crate::store::{read_tx, write_tx, DbConn};
 
 /// How many usagers the chooser lists at once (a search narrows it).
@@ -352,18 +352,21 @@ pub fn needs_login(v: &Visitor, i: &Interaction) -> bool {
     forced || too_old
 }
 
+/// The pending interaction of this browser, and the name of its (active) client.
 fn load(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     id: &str,
     v: &Visitor,
-) -> Result<Interaction, Error> {
+) -> Result<(Interaction, String), Error> {
     oidc_interactions::table
+        .inner_join(oidc_clients::table.on(oidc_clients::id.eq(oidc_interactions::client_id)))
         .filter(oidc_interactions::id.eq(id))
-        .select(Interaction::as_select())
-        .first(conn)
+        .filter(oidc_clients::active.eq(true))
+        .select((Interaction::as_select(), oidc_clients::name))
+        .first::<(Interaction, String)>(conn)
         .optional()?
-        .filter(|i| {
+        .filter(|(i, _)| {
             i.status == InteractionStatus::Pending
                 && belongs_to(i, &v.session)
                 && i.expires_at > now.naive_utc()
@@ -441,12 +444,11 @@ pub fn show(
 ) -> Result<Step<Box<ChoicePage>>, Error> {
     let read = read_tx(conn, |c| -> Result<_, Error> {
         let v = sessions::resolve_read(c, now, policy, token)?.ok_or(Error::Gone(GONE.into()))?;
-        let i = load(c, now, id, &v)?;
+        let (i, client_name) = load(c, now, id, &v)?;
         if needs_login(&v, &i) {
             return Ok(Err((v, i)));
         }
         let acting = aidant(&v)?;
-        let client_name = client(c, &i.client_id)?.ok_or(Error::NotFound)?.name;
         let (usagers, usager, demarches) = match &i.usager_id {
             None => (
                 mandates::active_usagers(c, now, &acting.structure_id, search, CHOOSER_LIMIT)?,
@@ -501,7 +503,7 @@ fn posted(
 ) -> Result<(Visitor, Interaction), Error> {
     let v = sessions::resolve_read(c, now, policy, p.token)?.ok_or(Error::Csrf)?;
     v.check_csrf(p.csrf)?;
-    let i = load(c, now, p.interaction, &v)?;
+    let (i, _) = load(c, now, p.interaction, &v)?;
     Ok((v, i))
 }
 
