@@ -69,9 +69,8 @@ pub(super) async fn new_form(
     let (_, structure) = ctx.require(Role::Aidant)?;
     let (mut selected, mut duration) = (Vec::new(), None);
     if let Some(old) = q.renouveler.clone() {
-        let st = state.clone();
         let sid = structure.id.clone();
-        let view = st
+        let view = state
             .run(move |conn, env| Ok(mandates::mandate_in(conn, env.now, &sid, &old)?))
             .await?
             .ok_or(WebError::NotFound)?;
@@ -239,9 +238,8 @@ pub(super) async fn load_consent(
     id: String,
 ) -> Result<(mandates::ConsentRequest, Identity), WebError> {
     let (aidant, structure) = ctx.require(Role::Aidant)?;
-    let st = state.clone();
     let (aid, session) = (aidant.id.clone(), ctx.session.id_hash.clone());
-    let (req, identity) = st
+    let (req, identity) = state
         .run(move |conn, env| {
             mandates::pending_consent(conn, env.now, env.secrets, &id, &aid, &session)
         })

@@ -8,9 +8,8 @@ pub(super) async fn view_in_structure(
     mandate_id: String,
 ) -> Result<(MandateView, String), WebError> {
     let (_, structure) = ctx.require_any(&ACTORS)?;
-    let st = state.clone();
     let sid = structure.id.clone();
-    st.run(move |conn, env| {
+    state.run(move |conn, env| {
         let view =
             mandates::mandate_in(conn, env.now, &sid, &mandate_id)?.ok_or(Error::NotFound)?;
         let text = mandates::attestation(conn, &view)?;
@@ -173,9 +172,8 @@ pub(super) async fn authorisation_view(
     auth_id: String,
 ) -> Result<(MandateView, String), WebError> {
     let (_, structure) = ctx.require_any(&ACTORS)?;
-    let st = state.clone();
     let sid = structure.id.clone();
-    st.run(move |conn, env| {
+    state.run(move |conn, env| {
         let v = mandates::mandate_of_authorisation(conn, env.now, &sid, &auth_id)?
             .ok_or(Error::NotFound)?;
         let label = v
@@ -241,9 +239,8 @@ pub(super) async fn usager(
 ) -> Result<HttpResponse, WebError> {
     let (user, structure) = ctx.require_any(&ACTORS)?;
     let can_create = user.has(Role::Aidant);
-    let st = state.clone();
     let (sid, id) = (structure.id.clone(), path.into_inner());
-    let (u, views) = st
+    let (u, views) = state
         .run(move |conn, env| mandates::usager_in(conn, env.now, &sid, &id)?.ok_or(Error::NotFound))
         .await?;
     Ok(render(&UsagerPage {
