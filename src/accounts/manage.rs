@@ -119,15 +119,3 @@ pub fn assign_card(
         )
     })
 }
-
-/// The account works for another of its structures from now on (journaled).
-pub fn switch_structure(
-    conn: &mut DbConn,
-    now: DateTime<Utc>,
-    user: &User,
-    structure_id: &str,
-) -> Result<(), Error> {
-    write_tx(conn, |c| {
-        users::switch_structure(c, now, user, structure_id)
-    })
-}

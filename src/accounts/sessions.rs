@@ -18,37 +18,15 @@ use crate::store::{read_tx, write_tx, DbConn};
 /// A session's `last_seen` is written at most this often (idle timeouts are minutes).
 pub const TOUCH_EVERY_SECONDS: i64 = 60;
 
-/// Stage of a session, stored as text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    /// Not logged in (carries the CSRF token of the login and enrolment forms).
-    Anonymous,
-    /// Password accepted, second factor awaited.
-    Password,
-    /// Fully authenticated.
-    Full,
-}
-
-impl Stage {
-    /// The stored text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Anonymous => "anonymous",
-            Stage::Password => "password",
-            Stage::Full => "full",
-        }
-    }
-}
-
-impl TryFrom<String> for Stage {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        match s.as_str() {
-            "anonymous" => Ok(Stage::Anonymous),
-            "password" => Ok(Stage::Password),
-            "full" => Ok(Stage::Full),
-            _ => Err(format!("unknown session stage {s:?}")),
-        }
+crate::text_enum! {
+    /// Stage of a session, stored as text.
+    pub enum Stage {
+        /// Not logged in (carries the CSRF token of the login and enrolment forms).
+        Anonymous = "anonymous",
+        /// Password accepted, second factor awaited.
+        Password = "password",
+        /// Fully authenticated.
+        Full = "full",
     }
 }
 
@@ -261,15 +239,18 @@ pub fn visit(
         None => None,
     };
     match found {
-        Some((visitor, false)) => {
-            touch_if_stale(conn, now, &visitor.session)?;
-            Ok(Visit {
-                visitor,
-                new_token: None,
-            })
-        }
+        Some((visitor, false)) => live(conn, now, visitor),
         _ => write_tx(conn, |c| visit_in(c, now, policy, token)),
     }
+}
+
+/// A live session's visit (its activity noted at most once a minute).
+fn live(conn: &mut DbConn, now: DateTime<Utc>, visitor: Visitor) -> Result<Visit, Error> {
+    touch_if_stale(conn, now, &visitor.session)?;
+    Ok(Visit {
+        visitor,
+        new_token: None,
+    })
 }
 
 /// As [`visit`], inside the caller's write transaction.
@@ -284,13 +265,7 @@ pub fn visit_in(
         None => None,
     };
     match found {
-        Some((visitor, false)) => {
-            touch_if_stale(conn, now, &visitor.session)?;
-            Ok(Visit {
-                visitor,
-                new_token: None,
-            })
-        }
+        Some((visitor, false)) => live(conn, now, visitor),
         Some((ended, true)) => {
             delete(conn, &ended.session.id_hash)?;
             start(conn, now)

@@ -499,18 +499,20 @@ pub fn switch_structure(
     user: &User,
     structure_id: &str,
 ) -> Result<(), Error> {
-    if !is_member(conn, &user.id, structure_id)? {
-        return Err(Error::NotFound);
-    }
-    diesel::update(users::table.filter(users::id.eq(&user.id)))
-        .set(users::current_structure_id.eq(Some(structure_id)))
-        .execute(conn)?;
-    let mut e = NewEntry::new("account.structure_switched")
-        .actor(user.actor())
-        .structure(structure_id);
-    if let Some(from) = &user.current_structure_id {
-        e = e.detail("from", from.as_str());
-    }
-    journal::append(conn, now, e)?;
-    Ok(())
+    write_tx(conn, |conn| {
+        if !is_member(conn, &user.id, structure_id)? {
+            return Err(Error::NotFound);
+        }
+        diesel::update(users::table.filter(users::id.eq(&user.id)))
+            .set(users::current_structure_id.eq(Some(structure_id)))
+            .execute(conn)?;
+        let mut e = NewEntry::new("account.structure_switched")
+            .actor(user.actor())
+            .structure(structure_id);
+        if let Some(from) = &user.current_structure_id {
+            e = e.detail("from", from.as_str());
+        }
+        journal::append(conn, now, e)?;
+        Ok(())
+    })
 }

@@ -112,47 +112,19 @@ pub struct Authorisation {
     pub revoked_by: Option<String>,
 }
 
-/// Where a mandate creation stands, stored as text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsentStatus {
-    /// Sent to FranceConnect.
-    PendingFc,
-    /// FranceConnect's answer is being handled.
-    Callback,
-    /// Identity proven; the person's consent is awaited.
-    PendingConsent,
-    /// The mandate was created.
-    Done,
-    /// Ended without a mandate.
-    Failed,
-}
-
-impl ConsentStatus {
-    /// The stored text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConsentStatus::PendingFc => "pending_fc",
-            ConsentStatus::Callback => "callback",
-            ConsentStatus::PendingConsent => "pending_consent",
-            ConsentStatus::Done => "done",
-            ConsentStatus::Failed => "failed",
-        }
-    }
-}
-
-impl TryFrom<String> for ConsentStatus {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        [
-            ConsentStatus::PendingFc,
-            ConsentStatus::Callback,
-            ConsentStatus::PendingConsent,
-            ConsentStatus::Done,
-            ConsentStatus::Failed,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == s)
-        .ok_or_else(|| format!("unknown consent status {s:?}"))
+crate::text_enum! {
+    /// Where a mandate creation stands, stored as text.
+    pub enum ConsentStatus {
+        /// Sent to FranceConnect.
+        PendingFc = "pending_fc",
+        /// FranceConnect's answer is being handled.
+        Callback = "callback",
+        /// Identity proven; the person's consent is awaited.
+        PendingConsent = "pending_consent",
+        /// The mandate was created.
+        Done = "done",
+        /// Ended without a mandate.
+        Failed = "failed",
     }
 }
 
@@ -200,85 +172,69 @@ impl ConsentRequest {
     }
 }
 
-/// Records a started creation; returns the request id.
-#[allow(clippy::too_many_arguments)]
+/// A mandate creation about to go to FranceConnect.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    /// The browser's session (SHA-256).
+    pub session_hash: String,
+    /// The aidant, acting for its current structure.
+    pub by: crate::accounts::Acting,
+    /// Démarches chosen.
+    pub demarches: Vec<&'static Demarche>,
+    /// Duration chosen.
+    pub duration: MandateDuration,
+    /// The OAuth `state` sent to FranceConnect.
+    pub state: String,
+    /// The nonce and PKCE verifier sent.
+    pub flow: FlowSecrets,
+}
+
+/// Records a started creation (state hashed, flow secrets sealed, bound to the session)
+/// and journals `mandate.consent_started`, in one transaction; returns the request id.
 pub fn start_request(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     secrets: &SecretBox,
-    session_hash: &str,
-    structure_id: &str,
-    aidant: &str,
-    actor: &str,
-    demarches: &[&'static Demarche],
-    duration: MandateDuration,
-    state: &str,
-    flow: &FlowSecrets,
+    r: &NewRequest,
 ) -> Result<String, Error> {
-    write_tx(conn, |c| {
-        start_request_in(
-            c,
+    write_tx(conn, |conn| {
+        let (session_hash, structure_id, aidant) =
+            (&r.session_hash, &r.by.structure_id, &r.by.user_id);
+        let (demarches, duration, state, flow) = (&r.demarches, r.duration, &r.state, &r.flow);
+        let id = uuid::Uuid::new_v4().to_string();
+        let sealed = secrets.seal(
+            &format!("consent:{id}"),
+            serde_json::to_string(flow).unwrap_or_default().as_bytes(),
+        )?;
+        let codes: Vec<&str> = demarches.iter().map(|d| d.code).collect();
+        diesel::insert_into(consent_requests::table)
+            .values((
+                consent_requests::id.eq(&id),
+                consent_requests::state_hash.eq(sha256_hex(state.as_bytes())),
+                consent_requests::session_hash.eq(session_hash),
+                consent_requests::secrets_enc.eq(sealed),
+                consent_requests::structure_id.eq(structure_id),
+                consent_requests::aidant_id.eq(aidant),
+                consent_requests::demarches.eq(codes.join(",")),
+                consent_requests::duration.eq(duration.code()),
+                consent_requests::status.eq(ConsentStatus::PendingFc.as_str()),
+                consent_requests::created_at.eq(now.naive_utc()),
+                consent_requests::expires_at
+                    .eq((now + Duration::minutes(CONSENT_VALIDITY_MINUTES)).naive_utc()),
+            ))
+            .execute(conn)?;
+        journal::append(
+            conn,
             now,
-            secrets,
-            session_hash,
-            structure_id,
-            aidant,
-            actor,
-            demarches,
-            duration,
-            state,
-            flow,
-        )
+            NewEntry::new("mandate.consent_started")
+                .actor(r.by.actor())
+                .structure(structure_id)
+                .detail("request", id.as_str())
+                .detail("demarches", codes)
+                .detail("duration", duration.code()),
+        )?;
+        Ok(id)
     })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn start_request_in(
-    conn: &mut DbConn,
-    now: DateTime<Utc>,
-    secrets: &SecretBox,
-    session_hash: &str,
-    structure_id: &str,
-    aidant: &str,
-    actor: &str,
-    demarches: &[&'static Demarche],
-    duration: MandateDuration,
-    state: &str,
-    flow: &FlowSecrets,
-) -> Result<String, Error> {
-    let id = uuid::Uuid::new_v4().to_string();
-    let sealed = secrets.seal(
-        &format!("consent:{id}"),
-        serde_json::to_string(flow).unwrap_or_default().as_bytes(),
-    )?;
-    let codes: Vec<&str> = demarches.iter().map(|d| d.code).collect();
-    diesel::insert_into(consent_requests::table)
-        .values((
-            consent_requests::id.eq(&id),
-            consent_requests::state_hash.eq(sha256_hex(state.as_bytes())),
-            consent_requests::session_hash.eq(session_hash),
-            consent_requests::secrets_enc.eq(sealed),
-            consent_requests::structure_id.eq(structure_id),
-            consent_requests::aidant_id.eq(aidant),
-            consent_requests::demarches.eq(codes.join(",")),
-            consent_requests::duration.eq(duration.code()),
-            consent_requests::status.eq(ConsentStatus::PendingFc.as_str()),
-            consent_requests::created_at.eq(now.naive_utc()),
-            consent_requests::expires_at
-                .eq((now + Duration::minutes(CONSENT_VALIDITY_MINUTES)).naive_utc()),
-        ))
-        .execute(conn)?;
-    journal::append(
-        conn,
-        now,
-        NewEntry::new("mandate.consent_started")
-            .actor(actor)
-            .structure(structure_id)
-            .detail("request", id.as_str())
-            .detail("demarches", codes)
-            .detail("duration", duration.code()),
-    )?;
-    Ok(id)
 }
 
 /// A consent request found by its state.

@@ -6,7 +6,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::session::{
-    client_addr, see_other, session_cookie, session_cookie_removal, with_flash, Ctx,
+    client_addr, run_refusable, see_other, session_cookie, session_cookie_removal, with_flash, Ctx,
+    Refusable,
 };
 use super::{render, App, AppState, Layout, Run, WebError};
 use crate::accounts::login::{self, CodeStep, PasswordStep};
@@ -294,24 +295,19 @@ async fn enrol_submit(
             ),
         ));
     }
-    let result = app
-        .run(move |db, env| {
-            let password = (!form.password.is_empty()).then_some(form.password.as_str());
-            match users::complete_enrolment(db, env.now, env.secrets, &token, password, &form.otp) {
-                Ok(_) => Ok(None),
-                Err(e) if e.is_refusal() => Ok(Some(e.to_string())),
-                Err(e) => Err(e),
-            }
-        })
-        .await?;
+    let result = run_refusable(&app, move |db, env| {
+        let password = (!form.password.is_empty()).then_some(form.password.as_str());
+        users::complete_enrolment(db, env.now, env.secrets, &token, password, &form.otp)
+    })
+    .await?;
     match result {
-        None => Ok(with_flash(
+        Refusable::Done(_) => Ok(with_flash(
             &app,
             &ctx,
             see_other("/connexion"),
             "Votre compte est activé. Connectez-vous avec votre mot de passe et un code de votre application.",
         )),
-        Some(message) => Ok(with_status(
+        Refusable::Refused(message) => Ok(with_status(
             StatusCode::BAD_REQUEST,
             enrol_page(&ctx, &app, &v, Some(message)),
         )),

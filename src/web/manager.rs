@@ -8,7 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::auth::CsrfOnly;
-use super::session::{see_other, with_flash, Manager};
+use super::session::{run_refusable, see_other, with_flash, Manager, Refusable};
 use super::{render, App, ConfirmPage, Layout, Run, WebError};
 use crate::accounts::manage::{self, AccountAction};
 use crate::accounts::users::MemberRow;
@@ -122,23 +122,18 @@ async fn add_aidant(
     let form = form.into_inner();
     let by = m.acting().clone();
     let (email, name) = (form.email.clone(), form.name.clone());
-    let result = app
-        .run(
-            move |db, env| match manage::add_aidant(db, env.now, &by, env.secrets, email, name) {
-                Ok(done) => Ok(Ok(done)),
-                Err(e) if e.is_refusal() => Ok(Err(e.to_string())),
-                Err(e) => Err(e),
-            },
-        )
-        .await?;
+    let result = run_refusable(&app, move |db, env| {
+        manage::add_aidant(db, env.now, &by, env.secrets, email, name)
+    })
+    .await?;
     match result {
-        Ok((user, token)) => Ok(render(&LinkPage {
+        Refusable::Done((user, token)) => Ok(render(&LinkPage {
             layout: m.layout(&app),
             title: "Compte créé".into(),
             name: user.name,
             link: app.settings.url(&format!("/activation/{token}")),
         })),
-        Err(message) => {
+        Refusable::Refused(message) => {
             let rows = members(&app, &m).await?;
             let mut resp = render(&ManagerPage {
                 layout: m.layout(&app),
@@ -300,24 +295,18 @@ async fn assign_card(
     let t = target(&app, &m, &path).await?;
     let (by, uid) = (m.acting().clone(), t.user.id.clone());
     let form = form.into_inner();
-    let result = app
-        .run(move |db, env| {
-            match manage::assign_card(db, env.now, &by, env.secrets, &uid, &form.serial, &form.otp)
-            {
-                Ok(()) => Ok(None),
-                Err(e) if e.is_refusal() => Ok(Some(e.to_string())),
-                Err(e) => Err(e),
-            }
-        })
-        .await?;
+    let result = run_refusable(&app, move |db, env| {
+        manage::assign_card(db, env.now, &by, env.secrets, &uid, &form.serial, &form.otp)
+    })
+    .await?;
     match result {
-        None => Ok(with_flash(
+        Refusable::Done(()) => Ok(with_flash(
             &app,
             &m,
             see_other(&format!("/gestion/comptes/{}", t.user.id)),
             "La carte est associée au compte.",
         )),
-        Some(message) => {
+        Refusable::Refused(message) => {
             let mut resp = render(&AccountPage {
                 layout: m.layout(&app),
                 has_card: t.card_serial.is_some(),

@@ -51,6 +51,29 @@ pub trait Run {
         F: FnOnce(&mut DbConn, &Env<'_>) -> Result<T, Error> + Send + 'static;
 }
 
+/// A use case's result when its refusal is shown on the same page (a form with an error
+/// message) rather than as an error page.
+pub enum Refusable<T> {
+    /// It was done.
+    Done(T),
+    /// It was refused: the French message to show.
+    Refused(String),
+}
+
+/// As [`Run::run`], with refusals as values.
+pub async fn run_refusable<T, F>(app: &App, f: F) -> Result<Refusable<T>, WebError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn, &Env<'_>) -> Result<T, Error> + Send + 'static,
+{
+    app.run(move |db, env| match f(db, env) {
+        Ok(v) => Ok(Refusable::Done(v)),
+        Err(e) if e.is_refusal() => Ok(Refusable::Refused(e.to_string())),
+        Err(e) => Err(e),
+    })
+    .await
+}
+
 impl Run for App {
     async fn run<T, F>(&self, f: F) -> Result<T, WebError>
     where
@@ -341,7 +364,12 @@ pub fn with_new_session(
 
 /// The session cookie: HttpOnly, SameSite=Lax, path /, Secure with `__Host-` over https.
 pub fn session_cookie(state: &AppState, token: String) -> Cookie<'static> {
-    let mut c = Cookie::new(state.settings.session_cookie(), token);
+    private_cookie(state, state.settings.session_cookie(), token)
+}
+
+/// A cookie for this site only: HttpOnly, SameSite=Lax, path /, Secure over https.
+fn private_cookie(state: &AppState, name: &'static str, value: String) -> Cookie<'static> {
+    let mut c = Cookie::new(name, value);
     c.set_http_only(true);
     c.set_same_site(SameSite::Lax);
     c.set_path("/");
@@ -365,12 +393,7 @@ fn flash_cookie_name(state: &AppState) -> &'static str {
 }
 
 fn flash_cookie(state: &AppState, value: String) -> Cookie<'static> {
-    let mut c = Cookie::new(flash_cookie_name(state), value);
-    c.set_http_only(true);
-    c.set_same_site(SameSite::Lax);
-    c.set_path("/");
-    c.set_secure(state.settings.https());
-    c
+    private_cookie(state, flash_cookie_name(state), value)
 }
 
 /// How long a flash message waits for the next page.

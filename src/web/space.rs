@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::session::{see_other, with_flash, Ctx};
 use super::{render, App, Layout, Run, WebError};
 use crate::accounts::structures::Structure;
-use crate::accounts::{manage, users};
+use crate::accounts::users;
 use crate::domain::roles::Role;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -91,7 +91,7 @@ async fn switch(ctx: Ctx, app: App, form: web::Form<SwitchForm>) -> Result<HttpR
     let target = form.into_inner().structure;
     let name = app
         .run(move |db, env| {
-            manage::switch_structure(db, env.now, &user, &target)?;
+            users::switch_structure(db, env.now, &user, &target)?;
             Ok(users::structures_of(db, &user.id)?
                 .into_iter()
                 .find(|s| s.id == target)

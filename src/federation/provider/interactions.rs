@@ -22,37 +22,15 @@ use crate::store::{read_tx, write_tx, DbConn};
 /// How many usagers the chooser lists at once (a search narrows it).
 pub const CHOOSER_LIMIT: i64 = 50;
 
-/// Where an authorization request stands, stored as text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InteractionStatus {
-    /// Waiting for the aidant.
-    Pending,
-    /// A code was issued.
-    Done,
-    /// The aidant cancelled.
-    Cancelled,
-}
-
-impl InteractionStatus {
-    /// The stored text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InteractionStatus::Pending => "pending",
-            InteractionStatus::Done => "done",
-            InteractionStatus::Cancelled => "cancelled",
-        }
-    }
-}
-
-impl TryFrom<String> for InteractionStatus {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        match s.as_str() {
-            "pending" => Ok(InteractionStatus::Pending),
-            "done" => Ok(InteractionStatus::Done),
-            "cancelled" => Ok(InteractionStatus::Cancelled),
-            _ => Err(format!("unknown interaction status {s:?}")),
-        }
+crate::text_enum! {
+    /// Where an authorization request stands, stored as text.
+    pub enum InteractionStatus {
+        /// Waiting for the aidant.
+        Pending = "pending",
+        /// A code was issued.
+        Done = "done",
+        /// The aidant cancelled.
+        Cancelled = "cancelled",
     }
 }
 
@@ -678,87 +656,36 @@ mod tests {
 
     #[test]
     fn each_bad_parameter_is_named() {
-        let cases: Vec<(AuthorizeParams, &str)> = vec![
-            (
-                AuthorizeParams {
-                    request: Some("x".into()),
-                    ..good()
-                },
-                "request_not_supported",
-            ),
-            (
-                AuthorizeParams {
-                    response_type: Some("token".into()),
-                    ..good()
-                },
-                "unsupported_response_type",
-            ),
-            (
-                AuthorizeParams {
-                    scope: Some("profile".into()),
-                    ..good()
-                },
-                "invalid_scope",
-            ),
-            (
-                AuthorizeParams {
-                    nonce: None,
-                    ..good()
-                },
-                "invalid_request",
-            ),
-            (
-                AuthorizeParams {
-                    code_challenge: None,
-                    ..good()
-                },
-                "invalid_request",
-            ),
-            (
-                AuthorizeParams {
-                    code_challenge_method: Some("plain".into()),
-                    ..good()
-                },
-                "invalid_request",
-            ),
-            (
-                AuthorizeParams {
-                    code_challenge: Some("short".into()),
-                    ..good()
-                },
-                "invalid_request",
-            ),
-            (
-                AuthorizeParams {
-                    max_age: Some("-1".into()),
-                    ..good()
-                },
-                "invalid_request",
-            ),
-            (
-                AuthorizeParams {
-                    prompt: Some("none login".into()),
-                    ..good()
-                },
-                "invalid_request",
-            ),
-            (
-                AuthorizeParams {
-                    prompt: Some("bogus".into()),
-                    ..good()
-                },
-                "invalid_request",
-            ),
-            (
-                AuthorizeParams {
-                    response_mode: Some("fragment".into()),
-                    ..good()
-                },
-                "invalid_request",
-            ),
+        // (parameter, value sent (None: left out), the error the client gets)
+        let cases = [
+            ("request", Some("x"), "request_not_supported"),
+            ("response_type", Some("token"), "unsupported_response_type"),
+            ("scope", Some("profile"), "invalid_scope"),
+            ("nonce", None, "invalid_request"),
+            ("code_challenge", None, "invalid_request"),
+            ("code_challenge_method", Some("plain"), "invalid_request"),
+            ("code_challenge", Some("short"), "invalid_request"),
+            ("max_age", Some("-1"), "invalid_request"),
+            ("prompt", Some("none login"), "invalid_request"),
+            ("prompt", Some("bogus"), "invalid_request"),
+            ("response_mode", Some("fragment"), "invalid_request"),
         ];
-        for (p, want) in cases {
-            assert_eq!(error_of(&p), want, "{p:?}");
+        for (name, value, want) in cases {
+            let mut p = good();
+            let v = value.map(str::to_string);
+            match name {
+                "request" => p.request = v,
+                "response_type" => p.response_type = v,
+                "scope" => p.scope = v,
+                "nonce" => p.nonce = v,
+                "code_challenge" => p.code_challenge = v,
+                "code_challenge_method" => p.code_challenge_method = v,
+                "max_age" => p.max_age = v,
+                "prompt" => p.prompt = v,
+                "response_mode" => p.response_mode = v,
+                _ => unreachable!("no such parameter in the table"),
+            }
+            assert_eq!(error_of(&p), want, "{name}={value:?}");
         }
     }
 }

@@ -141,32 +141,21 @@ pub(super) async fn new_submit(
         .fc
         .clone()
         .ok_or_else(|| WebError::BadRequest(FcError::NotConfigured.to_string()))?;
-    let (session, sid, aid, actor) = (
-        ctx.session.id_hash.clone(),
-        structure.id.clone(),
-        aidant.id.clone(),
-        aidant.actor(),
-    );
+    let by = crate::accounts::Acting::new(&aidant.id, &structure.id);
     // Discovery is a network call: made before any connection is taken.
     let (url, fc_state, flow) = blocking(move || fc.start())
         .await?
         .map_err(|e| WebError::BadRequest(e.to_string()))?;
+    let request = mandates::NewRequest {
+        session_hash: ctx.session.id_hash.clone(),
+        by,
+        demarches,
+        duration,
+        state: fc_state,
+        flow,
+    };
     state
-        .run(move |db, env| {
-            mandates::start_request(
-                db,
-                env.now,
-                env.secrets,
-                &session,
-                &sid,
-                &aid,
-                &actor,
-                &demarches,
-                duration,
-                &fc_state,
-                &flow,
-            )
-        })
+        .run(move |db, env| mandates::start_request(db, env.now, env.secrets, &request))
         .await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, url))

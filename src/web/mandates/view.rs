@@ -9,13 +9,14 @@ pub(super) async fn view_in_structure(
 ) -> Result<(MandateView, String), WebError> {
     let (_, structure) = ctx.require_any(&ACTORS)?;
     let sid = structure.id.clone();
-    state.run(move |conn, env| {
-        let view =
-            mandates::mandate_in(conn, env.now, &sid, &mandate_id)?.ok_or(Error::NotFound)?;
-        let text = mandates::attestation(conn, &view)?;
-        Ok((view, text))
-    })
-    .await
+    state
+        .run(move |conn, env| {
+            let view =
+                mandates::mandate_in(conn, env.now, &sid, &mandate_id)?.ok_or(Error::NotFound)?;
+            let text = mandates::attestation(conn, &view)?;
+            Ok((view, text))
+        })
+        .await
 }
 
 #[derive(Template)]
@@ -173,19 +174,20 @@ pub(super) async fn authorisation_view(
 ) -> Result<(MandateView, String), WebError> {
     let (_, structure) = ctx.require_any(&ACTORS)?;
     let sid = structure.id.clone();
-    state.run(move |conn, env| {
-        let v = mandates::mandate_of_authorisation(conn, env.now, &sid, &auth_id)?
-            .ok_or(Error::NotFound)?;
-        let label = v
-            .authorisations
-            .iter()
-            .find(|(a, _)| a.id == auth_id)
-            .and_then(|(a, _)| rules::demarche(&a.demarche))
-            .map(|d| d.label.to_string())
-            .unwrap_or_default();
-        Ok((v, label))
-    })
-    .await
+    state
+        .run(move |conn, env| {
+            let v = mandates::mandate_of_authorisation(conn, env.now, &sid, &auth_id)?
+                .ok_or(Error::NotFound)?;
+            let label = v
+                .authorisations
+                .iter()
+                .find(|(a, _)| a.id == auth_id)
+                .and_then(|(a, _)| rules::demarche(&a.demarche))
+                .map(|d| d.label.to_string())
+                .unwrap_or_default();
+            Ok((v, label))
+        })
+        .await
 }
 
 pub(super) async fn confirm_revoke_authorisation(
