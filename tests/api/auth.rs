@@ -15,13 +15,7 @@ use crate::helpers::*;
 fn login_with_password_and_code_reaches_the_home_page() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "France Services Nord", 1);
-    let a = account(
-        &app.store,
-        &clock,
-        "aidant@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let a = member(&app, &clock, "aidant@exemple.fr", &[Role::Aidant], &s);
     let web = Web::new(&app);
     let before = web.session_cookie();
     let r = login(&web, &clock, &a);
@@ -78,13 +72,7 @@ fn session_cookie_flags_and_host_prefix_on_https() {
 fn totp_window_and_replay() {
     let (app, clock) = app_with_clock(&[("PROCURA_LOCKOUT_THRESHOLD", "50")]);
     let s = structure(&app.store, &clock, "S", 2);
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
     let try_code = |delta: i64| -> u16 {
         let web = Web::new(&app);
         clock.advance(Duration::seconds(90));
@@ -144,20 +132,8 @@ fn totp_window_and_replay() {
 fn one_generic_message_for_every_refusal() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "S", 3);
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
-    let inactive = account(
-        &app.store,
-        &clock,
-        "b@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
+    let inactive = member(&app, &clock, "b@exemple.fr", &[Role::Aidant], &s);
     {
         let mut conn = app.store.conn().expect("conn");
         write_tx(&mut conn, |c| {
@@ -202,13 +178,7 @@ fn procura_login_refused() -> &'static str {
 fn lockout_after_five_failures_then_unlock_after_the_delay() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "S", 4);
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
     let web = Web::new(&app);
     for _ in 0..5 {
         let r = web.submit(
@@ -258,13 +228,7 @@ fn lockout_settings_are_configurable() {
         ("PROCURA_LOCKOUT_MINUTES", "1"),
     ]);
     let s = structure(&app.store, &clock, "S", 5);
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
     let web = Web::new(&app);
     for _ in 0..2 {
         web.submit(
@@ -315,20 +279,8 @@ fn attempts_per_client_address_are_rate_limited() {
 fn csrf_missing_or_wrong_is_403_and_changes_nothing() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "S", 6);
-    let m = account(
-        &app.store,
-        &clock,
-        "m@exemple.fr",
-        &[Role::Manager],
-        Some(&s),
-    );
-    let target = account(
-        &app.store,
-        &clock,
-        "t@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let m = member(&app, &clock, "m@exemple.fr", &[Role::Manager], &s);
+    let target = member(&app, &clock, "t@exemple.fr", &[Role::Aidant], &s);
     let web = Web::new(&app);
     assert_eq!(login(&web, &clock, &m).status, 303);
     let before = journal_actions(&app.store).len();
@@ -384,13 +336,7 @@ fn csrf_missing_or_wrong_is_403_and_changes_nothing() {
 fn idle_and_absolute_session_expiry() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "S", 7);
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
     let web = Web::new(&app);
     assert_eq!(login(&web, &clock, &a).status, 303);
     clock.advance(Duration::minutes(29));
@@ -418,20 +364,8 @@ fn idle_and_absolute_session_expiry() {
 fn logout_and_deactivation_end_sessions_at_once() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "S", 8);
-    let m = account(
-        &app.store,
-        &clock,
-        "m@exemple.fr",
-        &[Role::Manager],
-        Some(&s),
-    );
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let m = member(&app, &clock, "m@exemple.fr", &[Role::Manager], &s);
+    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
     let aidant = Web::new(&app);
     assert_eq!(login(&aidant, &clock, &a).status, 303);
     assert_eq!(aidant.get("/espace").status, 200);
@@ -491,13 +425,7 @@ fn unknown_email_costs_as_much_as_a_wrong_password() {
     // verification for unknown e-mails (the timing oracle) makes this fail.
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "S", 19);
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
     let attempt = |email: &str, password: &str| -> u64 {
         let before = password_verifications(&app);
         let r = Web::new(&app).submit(
@@ -530,13 +458,7 @@ fn unknown_email_costs_as_much_as_a_wrong_password() {
 fn housekeeping_purges_expired_sessions_and_old_records() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "S", 18);
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
     let fresh = Web::new(&app);
     let stale = Web::new(&app);
     assert_eq!(login(&stale, &clock, &a).status, 303);

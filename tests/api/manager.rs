@@ -16,43 +16,25 @@ fn authorisation_matrix() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "Structure A", 9);
     let other = structure(&app.store, &clock, "Structure B", 10);
-    let target = account(
-        &app.store,
-        &clock,
-        "target@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let target = member(&app, &clock, "target@exemple.fr", &[Role::Aidant], &s);
     let people = [
         (
             "aidant",
-            account(
-                &app.store,
-                &clock,
-                "aidant@exemple.fr",
-                &[Role::Aidant],
-                Some(&s),
-            ),
+            member(&app, &clock, "aidant@exemple.fr", &[Role::Aidant], &s),
         ),
         (
             "manager",
-            account(
-                &app.store,
+            member(
+                &app,
                 &clock,
                 "manager@exemple.fr",
                 &[Role::Manager, Role::Aidant],
-                Some(&s),
+                &s,
             ),
         ),
         (
             "auditor",
-            account(
-                &app.store,
-                &clock,
-                "auditor@exemple.fr",
-                &[Role::Auditor],
-                Some(&s),
-            ),
+            member(&app, &clock, "auditor@exemple.fr", &[Role::Auditor], &s),
         ),
         (
             "admin",
@@ -60,13 +42,7 @@ fn authorisation_matrix() {
         ),
         (
             "other manager",
-            account(
-                &app.store,
-                &clock,
-                "other@exemple.fr",
-                &[Role::Manager],
-                Some(&other),
-            ),
+            member(&app, &clock, "other@exemple.fr", &[Role::Manager], &other),
         ),
     ];
     let t = target.user.id.clone();
@@ -185,13 +161,7 @@ fn authorisation_matrix() {
 fn manager_adds_an_aidant_who_enrols_through_the_link() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "S", 11);
-    let m = account(
-        &app.store,
-        &clock,
-        "m@exemple.fr",
-        &[Role::Manager],
-        Some(&s),
-    );
+    let m = member(&app, &clock, "m@exemple.fr", &[Role::Manager], &s);
     let manager = Web::new(&app);
     assert_eq!(login(&manager, &clock, &m).status, 303);
     let r = manager.submit(
@@ -299,20 +269,8 @@ fn enrolment_links_expire_after_48_hours() {
 fn second_factor_reset_forces_re_enrolment() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "S", 13);
-    let m = account(
-        &app.store,
-        &clock,
-        "m@exemple.fr",
-        &[Role::Manager],
-        Some(&s),
-    );
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let m = member(&app, &clock, "m@exemple.fr", &[Role::Manager], &s);
+    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
     let manager = Web::new(&app);
     assert_eq!(login(&manager, &clock, &m).status, 303);
     let path = format!("/gestion/comptes/{}/second-facteur", a.user.id);
@@ -354,20 +312,8 @@ fn second_factor_reset_forces_re_enrolment() {
 fn physical_totp_cards_are_imported_assigned_and_unassigned() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "S", 14);
-    let m = account(
-        &app.store,
-        &clock,
-        "m@exemple.fr",
-        &[Role::Manager],
-        Some(&s),
-    );
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let m = member(&app, &clock, "m@exemple.fr", &[Role::Manager], &s);
+    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
     // Import through the real binary.
     let seed = totp::new_secret();
     let csv = app.db.dir.path().join("cards.csv");

@@ -205,12 +205,12 @@ fn choices_outside_the_mandate_or_structure_are_refused() {
     let w = world(&[]);
     // A usager of another structure.
     let other = structure(&w.app.store, &w.clock, "Autre structure", 301);
-    let other_aidant = account(
-        &w.app.store,
+    let other_aidant = member(
+        &w.app,
         &w.clock,
         "autre.op@exemple.fr",
         &[Role::Aidant],
-        Some(&other),
+        &other,
     );
     let foreign = seed_mandate(
         &w.app.store,

@@ -48,12 +48,12 @@ fn usager_named(
 fn home_world() -> (TestApp, FixedClock, Web, String, String) {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "France Services Recherche", 700);
-    let a = account(
-        &app.store,
+    let a = member(
+        &app,
         &clock,
         "recherche@exemple.fr",
         &[Role::Aidant, Role::Manager],
-        Some(&s),
+        &s,
     );
     let angela = usager_named(
         &app.store,
@@ -225,13 +225,7 @@ fn review_deactivated_aidant_cannot_issue_a_code() {
 fn review_enrolment_secret_differs_per_link() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "France Services Enrôlement", 710);
-    let m = account(
-        &app.store,
-        &clock,
-        "resp.enrol@exemple.fr",
-        &[Role::Manager],
-        Some(&s),
-    );
+    let m = member(&app, &clock, "resp.enrol@exemple.fr", &[Role::Manager], &s);
     let web = Web::new(&app);
     assert_eq!(login(&web, &clock, &m).status, 303);
     let r = web.submit(

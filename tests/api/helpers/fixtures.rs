@@ -207,3 +207,14 @@ pub fn seed_mandate(
     })
     .expect("mandate")
 }
+
+/// An enrolled account of `app` in structure `s` with `roles` (see [`account`]).
+pub fn member(
+    app: &TestApp,
+    clock: &FixedClock,
+    email: &str,
+    roles: &[Role],
+    s: &Structure,
+) -> Account {
+    account(&app.store, clock, email, roles, Some(s))
+}
