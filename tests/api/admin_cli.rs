@@ -214,10 +214,7 @@ fn user_create_and_deactivate_through_the_cli() {
     assert_eq!(u.roles, "aidant,manager");
     drop(conn);
     let actions = journal_actions(&store);
-    assert_eq!(
-        actions.iter().filter(|a| *a == "account.created").count(),
-        2
-    );
+    assert_eq!(count_of(&actions, "account.created"), 2);
     assert!(actions.contains(&"account.deactivated".to_string()));
 }
 

@@ -121,11 +121,7 @@ fn totp_window_and_replay() {
     );
     let r = web2.submit("/connexion/code", "/connexion/code", &[("otp", &c)]);
     assert_eq!(r.status, 401, "replayed code refused");
-    let mut conn = app.store.conn().expect("conn");
-    let entries = procura::journal::entries_after(&mut conn, 0, 10_000).expect("entries");
-    assert!(entries
-        .iter()
-        .any(|e| e.action == "login.failed" && e.details.contains("replayed_code")));
+    assert!(journal_has(&app.store, "login.failed", "replayed_code"));
 }
 
 #[test]
@@ -202,7 +198,7 @@ fn lockout_after_five_failures_then_unlock_after_the_delay() {
     let r = login(&Web::new(&app), &clock, &a);
     assert_eq!(r.status, 303, "{}", r.body);
     let actions = journal_actions(&app.store);
-    let failures = actions.iter().filter(|a| *a == "login.failed").count();
+    let failures = count_of(&actions, "login.failed");
     assert_eq!(failures, 6, "{actions:?}");
     let order: Vec<&str> = actions
         .iter()
@@ -281,8 +277,7 @@ fn csrf_missing_or_wrong_is_403_and_changes_nothing() {
     let s = structure(&app.store, &clock, "S", 6);
     let m = member(&app, &clock, "m@exemple.fr", &[Role::Manager], &s);
     let target = member(&app, &clock, "t@exemple.fr", &[Role::Aidant], &s);
-    let web = Web::new(&app);
-    assert_eq!(login(&web, &clock, &m).status, 303);
+    let web = logged_in(&app, &clock, &m);
     let before = journal_actions(&app.store).len();
     let deactivate = format!("/gestion/comptes/{}/desactiver", target.user.id);
     let posts: Vec<(String, Vec<(&str, &str)>)> = vec![
@@ -337,8 +332,7 @@ fn idle_and_absolute_session_expiry() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "S", 7);
     let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
-    let web = Web::new(&app);
-    assert_eq!(login(&web, &clock, &a).status, 303);
+    let web = logged_in(&app, &clock, &a);
     clock.advance(Duration::minutes(29));
     assert_eq!(web.get("/espace").status, 200, "29 minutes idle is fine");
     clock.advance(Duration::minutes(31));
@@ -346,8 +340,7 @@ fn idle_and_absolute_session_expiry() {
     assert_eq!(r.status, 303, "31 minutes idle ends the session");
     assert_eq!(r.header("location"), Some("/connexion"));
     // Absolute: active every 20 minutes, the session still ends after 12 hours.
-    let web = Web::new(&app);
-    assert_eq!(login(&web, &clock, &a).status, 303);
+    let web = logged_in(&app, &clock, &a);
     for _ in 0..(12 * 3 - 1) {
         clock.advance(Duration::minutes(20));
         assert_eq!(web.get("/espace").status, 200);
@@ -366,11 +359,9 @@ fn logout_and_deactivation_end_sessions_at_once() {
     let s = structure(&app.store, &clock, "S", 8);
     let m = member(&app, &clock, "m@exemple.fr", &[Role::Manager], &s);
     let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
-    let aidant = Web::new(&app);
-    assert_eq!(login(&aidant, &clock, &a).status, 303);
+    let aidant = logged_in(&app, &clock, &a);
     assert_eq!(aidant.get("/espace").status, 200);
-    let manager = Web::new(&app);
-    assert_eq!(login(&manager, &clock, &m).status, 303);
+    let manager = logged_in(&app, &clock, &m);
     let path = format!("/gestion/comptes/{}/desactiver", a.user.id);
     let confirm = manager.get(&path);
     assert_eq!(confirm.status, 200);
@@ -444,14 +435,8 @@ fn unknown_email_costs_as_much_as_a_wrong_password() {
         "an unknown e-mail costs the same Argon2 verification as a wrong password"
     );
     // Both refusals were journaled as such (the attempts really reached the password step).
-    let mut conn = app.store.conn().expect("conn");
-    let entries = procura::journal::entries_after(&mut conn, 0, 10_000).expect("entries");
-    assert!(entries
-        .iter()
-        .any(|e| e.action == "login.failed" && e.details.contains("unknown_account")));
-    assert!(entries
-        .iter()
-        .any(|e| e.action == "login.failed" && e.details.contains("wrong_password")));
+    assert!(journal_has(&app.store, "login.failed", "unknown_account"));
+    assert!(journal_has(&app.store, "login.failed", "wrong_password"));
 }
 
 #[test]
@@ -460,8 +445,7 @@ fn housekeeping_purges_expired_sessions_and_old_records() {
     let s = structure(&app.store, &clock, "S", 18);
     let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
     let fresh = Web::new(&app);
-    let stale = Web::new(&app);
-    assert_eq!(login(&stale, &clock, &a).status, 303);
+    let stale = logged_in(&app, &clock, &a);
     let anon = Web::new(&app);
     assert_eq!(
         anon.submit(

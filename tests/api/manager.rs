@@ -130,27 +130,9 @@ fn authorisation_matrix() {
     let row = user_row(&app.store, &target.user.id);
     assert!(row.active);
     let actions = journal_actions(&app.store);
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|a| *a == "account.deactivated")
-            .count(),
-        1
-    );
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|a| *a == "account.reactivated")
-            .count(),
-        1
-    );
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|a| *a == "account.second_factor_reset")
-            .count(),
-        1
-    );
+    assert_eq!(count_of(&actions, "account.deactivated"), 1);
+    assert_eq!(count_of(&actions, "account.reactivated"), 1);
+    assert_eq!(count_of(&actions, "account.second_factor_reset"), 1);
     // Anonymous visitors are sent to the login page.
     let r = get(&app.url("/gestion"));
     assert_eq!(r.status, 303);
@@ -162,8 +144,7 @@ fn manager_adds_an_aidant_who_enrols_through_the_link() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "S", 11);
     let m = member(&app, &clock, "m@exemple.fr", &[Role::Manager], &s);
-    let manager = Web::new(&app);
-    assert_eq!(login(&manager, &clock, &m).status, 303);
+    let manager = logged_in(&app, &clock, &m);
     let r = manager.submit(
         "/gestion",
         "/gestion/aidants",
@@ -271,8 +252,7 @@ fn second_factor_reset_forces_re_enrolment() {
     let s = structure(&app.store, &clock, "S", 13);
     let m = member(&app, &clock, "m@exemple.fr", &[Role::Manager], &s);
     let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
-    let manager = Web::new(&app);
-    assert_eq!(login(&manager, &clock, &m).status, 303);
+    let manager = logged_in(&app, &clock, &m);
     let path = format!("/gestion/comptes/{}/second-facteur", a.user.id);
     let r = manager.submit(&path, &path, &[]);
     assert_eq!(r.status, 200);
@@ -357,8 +337,7 @@ fn physical_totp_cards_are_imported_assigned_and_unassigned() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
-    let manager = Web::new(&app);
-    assert_eq!(login(&manager, &clock, &m).status, 303);
+    let manager = logged_in(&app, &clock, &m);
     let page = format!("/gestion/comptes/{}", a.user.id);
     let action = format!("{page}/carte");
     // A wrong code does not assign the card.

@@ -75,8 +75,7 @@ fn a_mandate_is_created_through_franceconnect_and_consent() {
         "a MONTH mandate lasts 31 days"
     );
     clock.advance(Duration::days(2));
-    let web = Web::new(&app);
-    assert_eq!(login(&web, &clock, &a).status, 303);
+    let web = logged_in(&app, &clock, &a);
     assert!(
         web.get("/espace").body.contains("moins de 30 jours"),
         "29 days left"
@@ -264,17 +263,8 @@ fn revoking_one_authorisation_or_the_whole_mandate() {
     let page = web.get(&format!("/mandats/{id}/revocation"));
     assert!(page.body.contains("Attestation de révocation"));
     let actions = journal_actions(&app.store);
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|a| *a == "authorisation.revoked")
-            .count(),
-        1
-    );
-    assert_eq!(
-        actions.iter().filter(|a| *a == "mandate.revoked").count(),
-        1
-    );
+    assert_eq!(count_of(&actions, "authorisation.revoked"), 1);
+    assert_eq!(count_of(&actions, "mandate.revoked"), 1);
 }
 
 #[test]

@@ -65,8 +65,7 @@ fn home_world() -> (TestApp, FixedClock, Web, String, String) {
         "DUBOIS",
     );
     let eloise = usager_named(&app.store, &clock, &a, &s, "sub-eloise", "Éloïse", "LÉGER");
-    let web = Web::new(&app);
-    assert_eq!(login(&web, &clock, &a).status, 303);
+    let web = logged_in(&app, &clock, &a);
     (app, clock, web, angela, eloise)
 }
 
@@ -226,8 +225,7 @@ fn review_enrolment_secret_differs_per_link() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "France Services Enrôlement", 710);
     let m = member(&app, &clock, "resp.enrol@exemple.fr", &[Role::Manager], &s);
-    let web = Web::new(&app);
-    assert_eq!(login(&web, &clock, &m).status, 303);
+    let web = logged_in(&app, &clock, &m);
     let r = web.submit(
         "/gestion",
         "/gestion/aidants",

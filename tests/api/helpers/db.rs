@@ -149,3 +149,17 @@ pub fn add_membership(store: &Store, user_id: &str, structure_id: &str) {
     .execute(&mut *conn)
     .expect("membership");
 }
+
+/// How many times `action` stands in `actions` (from [`journal_actions`]).
+pub fn count_of(actions: &[String], action: &str) -> usize {
+    actions.iter().filter(|a| *a == action).count()
+}
+
+/// Whether the journal holds an entry `action` whose details contain `detail`.
+pub fn journal_has(store: &Store, action: &str, detail: &str) -> bool {
+    let mut conn = store.conn().expect("conn");
+    procura::journal::entries_after(&mut conn, 0, 1_000_000)
+        .expect("entries")
+        .iter()
+        .any(|e| e.action == action && e.details.contains(detail))
+}

@@ -218,3 +218,10 @@ pub fn member(
 ) -> Account {
     account(&app.store, clock, email, roles, Some(s))
 }
+
+/// A new browser session of `app`, logged in as `a` (the login must succeed).
+pub fn logged_in(app: &TestApp, clock: &FixedClock, a: &Account) -> Web {
+    let web = Web::new(app);
+    assert_eq!(login(&web, clock, a).status, 303);
+    web
+}
