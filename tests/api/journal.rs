@@ -40,11 +40,7 @@ fn disable_triggers(store: &Store) {
 }
 
 fn verify_with_binary(db: &TestDb) -> (i32, serde_json::Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_procura"))
-        .args(["journal", "verify", "--json"])
-        .env("PROCURA_DATABASE_URL", &db.url)
-        .output()
-        .expect("run procura");
+    let out = procura_run(&db, &["journal", "verify", "--json"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let v = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"));
     (out.status.code().unwrap_or(-1), v)
@@ -135,11 +131,7 @@ fn verify_names_an_altered_entry() {
     assert_eq!(v["problem"]["seq"], 3);
     assert_eq!(v["problem"]["kind"], "altered");
     // The text output names the entry too.
-    let out = Command::new(env!("CARGO_BIN_EXE_procura"))
-        .args(["journal", "verify"])
-        .env("PROCURA_DATABASE_URL", &db.url)
-        .output()
-        .expect("run");
+    let out = procura_run(&db, &["journal", "verify"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("n° 3"));
 }
@@ -231,11 +223,7 @@ fn export_is_json_lines_that_an_outside_program_can_verify() {
     let db = TestDb::new();
     let store = db.store(2);
     append_n(&store, 4);
-    let out = Command::new(env!("CARGO_BIN_EXE_procura"))
-        .args(["journal", "export", "--since", "2"])
-        .env("PROCURA_DATABASE_URL", &db.url)
-        .output()
-        .expect("run");
+    let out = procura_run(&db, &["journal", "export", "--since", "2"]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).expect("utf-8");
     let lines: Vec<serde_json::Value> = text
@@ -256,11 +244,7 @@ fn export_is_json_lines_that_an_outside_program_can_verify() {
     }
     assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
     // Bad input: a non-numeric --since is refused with exit 2.
-    let out = Command::new(env!("CARGO_BIN_EXE_procura"))
-        .args(["journal", "export", "--since", "abc"])
-        .env("PROCURA_DATABASE_URL", &db.url)
-        .output()
-        .expect("run");
+    let out = procura_run(&db, &["journal", "export", "--since", "abc"]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -285,14 +269,7 @@ fn the_documented_python_verifier_agrees() {
     let db = TestDb::new();
     let store = db.store(2);
     append_n(&store, 5);
-    let export = |db: &TestDb| {
-        Command::new(env!("CARGO_BIN_EXE_procura"))
-            .args(["journal", "export"])
-            .env("PROCURA_DATABASE_URL", &db.url)
-            .output()
-            .expect("export")
-            .stdout
-    };
+    let export = |db: &TestDb| procura_run(&db, &["journal", "export"]).stdout;
     let python = |input: &[u8]| {
         let mut child = Command::new("python3")
             .arg(concat!(
