@@ -273,10 +273,7 @@ fn attempts_per_client_address_are_rate_limited() {
 
 #[test]
 fn csrf_missing_or_wrong_is_403_and_changes_nothing() {
-    let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 6);
-    let m = member(&app, &clock, "m@exemple.fr", &[Role::Manager], &s);
-    let target = member(&app, &clock, "t@exemple.fr", &[Role::Aidant], &s);
+    let (app, clock, s, m, target) = team(6);
     let web = logged_in(&app, &clock, &m);
     let before = journal_actions(&app.store).len();
     let deactivate = format!("/gestion/comptes/{}/desactiver", target.user.id);
@@ -355,10 +352,7 @@ fn idle_and_absolute_session_expiry() {
 
 #[test]
 fn logout_and_deactivation_end_sessions_at_once() {
-    let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 8);
-    let m = member(&app, &clock, "m@exemple.fr", &[Role::Manager], &s);
-    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
+    let (app, clock, _, m, a) = team(8);
     let aidant = logged_in(&app, &clock, &a);
     assert_eq!(aidant.get("/espace").status, 200);
     let manager = logged_in(&app, &clock, &m);

@@ -213,10 +213,7 @@ fn enrolment_links_expire_after_48_hours() {
 
 #[test]
 fn second_factor_reset_forces_re_enrolment() {
-    let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 13);
-    let m = member(&app, &clock, "m@exemple.fr", &[Role::Manager], &s);
-    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
+    let (app, clock, _, m, a) = team(13);
     let manager = logged_in(&app, &clock, &m);
     let path = format!("/gestion/comptes/{}/second-facteur", a.user.id);
     let r = manager.submit(&path, &path, &[]);
@@ -224,17 +221,7 @@ fn second_factor_reset_forces_re_enrolment() {
     let link = link_in(&r.body);
     // The old secret no longer works; the aidant is told to re-enrol.
     let web = Web::new(&app);
-    clock.advance(Duration::seconds(30));
-    web.submit(
-        "/connexion",
-        "/connexion",
-        &[("email", &a.email), ("password", PASSWORD)],
-    );
-    let r = web.submit(
-        "/connexion/code",
-        "/connexion/code",
-        &[("otp", &code(&a.secret, &clock, 0))],
-    );
+    let r = try_login(&web, &clock, &a, &a.secret);
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), Some("/connexion"));
     assert!(web.get("/connexion").body.contains("second facteur"));
@@ -255,10 +242,7 @@ fn second_factor_reset_forces_re_enrolment() {
 
 #[test]
 fn physical_totp_cards_are_imported_assigned_and_unassigned() {
-    let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 14);
-    let m = member(&app, &clock, "m@exemple.fr", &[Role::Manager], &s);
-    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
+    let (app, clock, _, m, a) = team(14);
     // Import through the real binary.
     let seed = totp::new_secret();
     let csv = app.db.dir.path().join("cards.csv");
@@ -271,37 +255,19 @@ fn physical_totp_cards_are_imported_assigned_and_unassigned() {
         ),
     )
     .expect("csv");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_procura"))
-        .args([
-            "totp-card",
-            "import",
-            csv.to_str().expect("utf-8"),
-            "--json",
-        ])
-        .env("PROCURA_DATABASE_URL", &app.db.url)
-        .env("PROCURA_MASTER_KEY", TEST_MASTER_KEY_B64)
-        .output()
-        .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("\"imported\":2"));
+    let csv_path = csv.to_str().expect("utf-8");
+    let import = ["totp-card", "import", csv_path, "--json"];
+    let (status, out) = run_procura(&app.db.url, &import, None);
+    assert_eq!(status, Some(0), "{out}");
+    assert!(out.contains("\"imported\":2"));
     // A bad file imports nothing.
     std::fs::write(
         &csv,
         "CARD-0003,JBSWY3DPEHPK3PXPJBSWY3DP\nCARD-0004,not-a-seed!\n",
     )
     .expect("csv");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_procura"))
-        .args(["totp-card", "import", csv.to_str().expect("utf-8")])
-        .env("PROCURA_DATABASE_URL", &app.db.url)
-        .env("PROCURA_MASTER_KEY", TEST_MASTER_KEY_B64)
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
+    let (status, _) = run_procura(&app.db.url, &import[..3], None);
+    assert_eq!(status, Some(2));
     let manager = logged_in(&app, &clock, &m);
     let page = format!("/gestion/comptes/{}", a.user.id);
     let action = format!("{page}/carte");
@@ -329,17 +295,7 @@ fn physical_totp_cards_are_imported_assigned_and_unassigned() {
     assert!(manager.get(&un).body.contains("Retirer la carte"));
     assert_eq!(manager.submit(&un, &un, &[]).status, 303);
     let web = Web::new(&app);
-    clock.advance(Duration::seconds(30));
-    web.submit(
-        "/connexion",
-        "/connexion",
-        &[("email", &a.email), ("password", PASSWORD)],
-    );
-    let r = web.submit(
-        "/connexion/code",
-        "/connexion/code",
-        &[("otp", &code(&seed, &clock, 0))],
-    );
+    let r = try_login(&web, &clock, &a, &seed);
     assert_eq!(r.status, 401);
     let actions = journal_actions(&app.store);
     for x in [

@@ -225,3 +225,26 @@ pub fn logged_in(app: &TestApp, clock: &FixedClock, a: &Account) -> Web {
     assert_eq!(login(&web, clock, a).status, 303);
     web
 }
+
+/// A service with a settable clock, a structure "S" (SIRET derived from `n`), its manager
+/// m@exemple.fr and its aidant a@exemple.fr.
+pub fn team(n: u32) -> (TestApp, FixedClock, Structure, Account, Account) {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "S", n);
+    let manager = member(&app, &clock, "m@exemple.fr", &[Role::Manager], &s);
+    let aidant = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
+    (app, clock, s, manager, aidant)
+}
+
+/// Tries the two login steps as `a` with a code from `secret` (the clock moves one step
+/// first); the code step's answer, with no check on the password step.
+pub fn try_login(web: &Web, clock: &FixedClock, a: &Account, secret: &[u8]) -> Resp {
+    clock.advance(Duration::seconds(30));
+    web.submit(
+        "/connexion",
+        "/connexion",
+        &[("email", &a.email), ("password", PASSWORD)],
+    );
+    let otp = code(secret, clock, 0);
+    web.submit("/connexion/code", "/connexion/code", &[("otp", &otp)])
+}
