@@ -117,11 +117,7 @@ fn cancelling_at_franceconnect_creates_nothing_and_is_journaled() {
     assert_eq!(r.status, 400);
     assert!(r.body.contains("annulée"), "{}", r.body);
     assert_eq!(count_rows(&app.store, "mandates"), mandates_before);
-    let mut conn = app.store.conn().expect("conn");
-    let last = procura::journal::entries_after(&mut conn, 0, 100_000)
-        .expect("entries")
-        .pop()
-        .expect("entry");
+    let last = last_journal_entry(&app.store);
     assert_eq!(last.action, "mandate.consent_failed");
     assert!(last.details.contains("access_denied"));
 }
@@ -145,10 +141,8 @@ fn a_replayed_or_unknown_state_creates_nothing() {
     let r = web.get("/franceconnect/callback?code=abc&state=never-issued");
     assert_eq!(r.status, 400);
     assert_eq!(count_rows(&app.store, "mandates"), before);
-    let mut conn = app.store.conn().expect("conn");
-    let entries = procura::journal::entries_after(&mut conn, 0, 100_000).expect("entries");
-    assert!(entries.iter().any(|e| e.details.contains("replayed_state")));
-    assert!(entries.iter().any(|e| e.details.contains("unknown_state")));
+    assert!(journal_mentions(&app.store, "replayed_state"));
+    assert!(journal_mentions(&app.store, "unknown_state"));
 }
 
 #[test]
@@ -171,11 +165,7 @@ fn a_wrong_nonce_is_refused() {
     assert_eq!(r.status, 400);
     assert!(r.body.contains("nonce"), "{}", r.body);
     assert_eq!(count_rows(&app.store, "mandates"), before);
-    let mut conn = app.store.conn().expect("conn");
-    let last = procura::journal::entries_after(&mut conn, 0, 100_000)
-        .expect("e")
-        .pop()
-        .expect("entry");
+    let last = last_journal_entry(&app.store);
     assert!(last.details.contains("nonce_mismatch"), "{}", last.details);
 }
 

@@ -192,6 +192,20 @@ pub fn seed_mandate(
     demarches: &[&str],
     duration: MandateDuration,
 ) -> Created {
+    let id = identity(sub);
+    seed_mandate_for(store, clock, aidant, structure, &id, demarches, duration)
+}
+
+/// A mandate for the usager `id`, created directly (not through the web).
+pub fn seed_mandate_for(
+    store: &Store,
+    clock: &FixedClock,
+    aidant: &Account,
+    structure: &Structure,
+    id: &Identity,
+    demarches: &[&str],
+    duration: MandateDuration,
+) -> Created {
     let mut conn = store.conn().expect("conn");
     write_tx(&mut conn, |c| {
         procura::mandates::create_mandate(
@@ -200,7 +214,7 @@ pub fn seed_mandate(
             "test",
             &aidant.user.id,
             &structure.id,
-            &identity(sub),
+            id,
             &parse_demarches(demarches).expect("d"),
             duration,
         )
