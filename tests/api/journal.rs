@@ -138,25 +138,22 @@ fn verify_names_an_altered_entry() {
 
 #[test]
 fn verify_names_a_deleted_entry_and_a_cut_end() {
-    let db = TestDb::new();
-    let store = db.store(2);
-    append_n(&store, 6);
-    disable_triggers(&store);
-    sql(&store, "DELETE FROM journal_entries WHERE seq = 4").expect("tamper");
-    let (code, v) = verify_with_binary(&db);
-    assert_eq!(code, 1);
-    assert_eq!(v["problem"]["seq"], 4);
-    assert_eq!(v["problem"]["kind"], "missing");
-    // Removing the last entries is caught from the chain head.
-    let db2 = TestDb::new();
-    let store2 = db2.store(2);
-    append_n(&store2, 6);
-    disable_triggers(&store2);
-    sql(&store2, "DELETE FROM journal_entries WHERE seq >= 5").expect("tamper");
-    let (code, v) = verify_with_binary(&db2);
-    assert_eq!(code, 1);
-    assert_eq!(v["problem"]["seq"], 5);
-    assert_eq!(v["problem"]["kind"], "missing");
+    // An entry in the middle; then the last entries, caught from the chain head.
+    for (deleted, first_missing) in [("seq = 4", 4), ("seq >= 5", 5)] {
+        let db = TestDb::new();
+        let store = db.store(2);
+        append_n(&store, 6);
+        disable_triggers(&store);
+        sql(
+            &store,
+            &format!("DELETE FROM journal_entries WHERE {deleted}"),
+        )
+        .expect("tamper");
+        let (code, v) = verify_with_binary(&db);
+        assert_eq!(code, 1, "{deleted}");
+        assert_eq!(v["problem"]["seq"], first_missing);
+        assert_eq!(v["problem"]["kind"], "missing");
+    }
 }
 
 #[test]

@@ -6,6 +6,7 @@ use chrono::Duration;
 use diesel::prelude::*;
 use procura::clock::Clock;
 use procura::store::schema::{authorisations, consent_requests, usagers};
+use procura::store::Store;
 
 use crate::helpers::fc::*;
 use crate::helpers::*;
@@ -304,14 +305,7 @@ fn another_structures_usagers_and_mandates_are_invisible() {
     let (_, web_b) = aidant_of(&app, &clock, 11, "b11@exemple.fr");
     let id = create(&app, &web_a, &["social"], "LONG", "2");
     let usager = usager_by_sub(&app.store, "demo-fc-marie").expect("usager");
-    let auth: String = {
-        let mut conn = app.store.conn().expect("conn");
-        authorisations::table
-            .filter(authorisations::mandate_id.eq(&id))
-            .select(authorisations::id)
-            .first(&mut *conn)
-            .expect("a")
-    };
+    let auth = first_authorisation(&app.store, &id);
     for path in [
         format!("/usagers/{}", usager.id),
         format!("/mandats/{id}/attestation"),
@@ -346,14 +340,7 @@ fn every_mandate_form_needs_its_csrf_token() {
     let (app, clock) = demo_app();
     let (_, web) = aidant_of(&app, &clock, 12, "a12@exemple.fr");
     let id = create(&app, &web, &["social"], "LONG", "0");
-    let auth: String = {
-        let mut conn = app.store.conn().expect("conn");
-        authorisations::table
-            .filter(authorisations::mandate_id.eq(&id))
-            .select(authorisations::id)
-            .first(&mut *conn)
-            .expect("a")
-    };
+    let auth = first_authorisation(&app.store, &id);
     let consent = to_consent(&app, &web, &["papiers"], "SHORT", "1");
     let before = journal_actions(&app.store).len();
     for (path, fields) in [
@@ -416,4 +403,14 @@ fn a_failure_after_the_mandate_insert_leaves_neither_mandate_nor_entry() {
         .expect("request");
     assert_eq!(status, "pending_consent", "the consent can be retried");
     assert!(procura::journal::verify(&mut conn).expect("verify").intact);
+}
+
+/// The id of the first authorisation of mandate `id`.
+fn first_authorisation(store: &Store, id: &str) -> String {
+    let mut conn = store.conn().expect("conn");
+    authorisations::table
+        .filter(authorisations::mandate_id.eq(id))
+        .select(authorisations::id)
+        .first(&mut *conn)
+        .expect("a")
 }
