@@ -126,9 +126,7 @@ fn totp_window_and_replay() {
 
 #[test]
 fn one_generic_message_for_every_refusal() {
-    let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 3);
-    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
+    let (app, clock, s, a) = lone_aidant(3);
     let inactive = member(&app, &clock, "b@exemple.fr", &[Role::Aidant], &s);
     {
         let mut conn = app.store.conn().expect("conn");
@@ -172,9 +170,7 @@ fn procura_login_refused() -> &'static str {
 
 #[test]
 fn lockout_after_five_failures_then_unlock_after_the_delay() {
-    let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 4);
-    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
+    let (app, clock, _, a) = lone_aidant(4);
     let web = Web::new(&app);
     for _ in 0..5 {
         let r = web.submit(
@@ -326,9 +322,7 @@ fn csrf_missing_or_wrong_is_403_and_changes_nothing() {
 
 #[test]
 fn idle_and_absolute_session_expiry() {
-    let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 7);
-    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
+    let (app, clock, _, a) = lone_aidant(7);
     let web = logged_in(&app, &clock, &a);
     clock.advance(Duration::minutes(29));
     assert_eq!(web.get("/espace").status, 200, "29 minutes idle is fine");
@@ -408,9 +402,7 @@ fn unknown_email_costs_as_much_as_a_wrong_password() {
     // ...and a login with an unknown e-mail verifies against it: one Argon2 verification,
     // exactly as many as a wrong password for a real account. Skipping the dummy
     // verification for unknown e-mails (the timing oracle) makes this fail.
-    let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 19);
-    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
+    let (app, clock, _, a) = lone_aidant(19);
     let attempt = |email: &str, password: &str| -> u64 {
         let before = password_verifications(&app);
         let r = Web::new(&app).submit(
@@ -435,9 +427,7 @@ fn unknown_email_costs_as_much_as_a_wrong_password() {
 
 #[test]
 fn housekeeping_purges_expired_sessions_and_old_records() {
-    let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 18);
-    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
+    let (app, clock, _, a) = lone_aidant(18);
     let fresh = Web::new(&app);
     let stale = logged_in(&app, &clock, &a);
     let anon = Web::new(&app);

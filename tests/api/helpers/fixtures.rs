@@ -250,6 +250,15 @@ pub fn team(n: u32) -> (TestApp, FixedClock, Structure, Account, Account) {
     (app, clock, s, manager, aidant)
 }
 
+/// A service with a settable clock, a structure "S" (SIRET derived from `n`) and its
+/// aidant a@exemple.fr.
+pub fn lone_aidant(n: u32) -> (TestApp, FixedClock, Structure, Account) {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "S", n);
+    let aidant = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
+    (app, clock, s, aidant)
+}
+
 /// Tries the two login steps as `a` with a code from `secret` (the clock moves one step
 /// first); the code step's answer, with no check on the password step.
 pub fn try_login(web: &Web, clock: &FixedClock, a: &Account, secret: &[u8]) -> Resp {
