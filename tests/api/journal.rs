@@ -40,7 +40,7 @@ fn disable_triggers(store: &Store) {
 }
 
 fn verify_with_binary(db: &TestDb) -> (i32, serde_json::Value) {
-    let out = procura_run(&db, &["journal", "verify", "--json"]);
+    let out = procura_run(db, &["journal", "verify", "--json"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let v = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"));
     (out.status.code().unwrap_or(-1), v)
@@ -266,7 +266,7 @@ fn the_documented_python_verifier_agrees() {
     let db = TestDb::new();
     let store = db.store(2);
     append_n(&store, 5);
-    let export = |db: &TestDb| procura_run(&db, &["journal", "export"]).stdout;
+    let export = |db: &TestDb| procura_run(db, &["journal", "export"]).stdout;
     let python = |input: &[u8]| {
         let mut child = Command::new("python3")
             .arg(concat!(

@@ -10,6 +10,9 @@ use serde_json::Value;
 use crate::helpers::oidc::*;
 use crate::helpers::*;
 
+/// Extra parameters of an authorization request.
+type Extra<'a> = &'a [(&'a str, &'a str)];
+
 #[test]
 fn the_complete_flow_issues_checked_tokens() {
     let w = world(&[]);
@@ -114,7 +117,7 @@ fn authorization_request_errors() {
         assert!(resp.body.contains("Aucune redirection"), "{}", resp.body);
     }
     let s = r.state.as_str();
-    let errors: [(&str, &[(&str, &str)], &str); 7] = [
+    let errors: [(&str, Extra, &str); 7] = [
         ("openid", &[("nonce", "")], "invalid_request"),
         (
             "openid",
