@@ -950,6 +950,28 @@ fn merge(into: &mut Value, from: Value) {
     }
 }
 
+/// What each worker thread returns: its samples and its error messages.
+type Worker<T> = std::thread::JoinHandle<(Vec<T>, Vec<String>)>;
+
+/// Lets the workers run for `seconds`, stops them and gathers their samples and errors.
+fn run_then_gather<T>(
+    seconds: f64,
+    stop: &AtomicBool,
+    handles: Vec<Worker<T>>,
+    panicked: &str,
+) -> Res<(Vec<T>, Vec<String>)> {
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    stop.store(true, Ordering::Relaxed);
+    let mut samples = vec![];
+    let mut errors = vec![];
+    for h in handles {
+        let (s, e) = h.join().map_err(|_| panicked.to_string())?;
+        samples.extend(s);
+        errors.extend(e);
+    }
+    Ok((samples, errors))
+}
+
 /// `flows`: logs every virtual user in once (Procura, `--accounts`), then for each level
 /// runs `--seconds` of flows after `--warmup` flows per virtual user.
 fn flows(a: &Args) -> Res<Value> {
@@ -1054,15 +1076,7 @@ fn flows(a: &Args) -> Res<Value> {
                 })
             })
             .collect();
-        std::thread::sleep(Duration::from_secs_f64(seconds));
-        stop.store(true, Ordering::Relaxed);
-        let mut done = vec![];
-        let mut errors = vec![];
-        for h in handles {
-            let (d, e) = h.join().map_err(|_| "flow thread panicked")?;
-            done.extend(d);
-            errors.extend(e);
-        }
+        let (done, errors) = run_then_gather(seconds, &stop, handles, "flow thread panicked")?;
         let end = meter.sample(false)?;
         let stats_after = meter.settle_stats()?;
         let n = done.len() as f64;
@@ -1171,15 +1185,7 @@ fn writes(a: &Args) -> Res<Value> {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_secs_f64(seconds));
-    stop.store(true, Ordering::Relaxed);
-    let mut lat = vec![];
-    let mut errors = vec![];
-    for h in handles {
-        let (l, e) = h.join().map_err(|_| "writer panicked")?;
-        lat.extend(l);
-        errors.extend(e);
-    }
+    let (lat, errors) = run_then_gather(seconds, &stop, handles, "writer panicked")?;
     let end = meter.sample(false)?;
     let (seq1, _) = db.head()?;
     let stats_after = meter.settle_stats()?;
@@ -1543,37 +1549,48 @@ fn summary(a: &Args) -> Res<Value> {
                 num(&r["journaled_writes"]["latency"]["p99_ms"])
             )
         });
-        row(&mut md, "total CPU ms per write", &|r| {
-            num(&r["journaled_writes"]["total_cpu_ms_per_write"])
-        });
-        row(&mut md, "DB xacts per write", &|r| {
-            num(r["journaled_writes"]
-                .get("xacts_per_write")
-                .unwrap_or(&Value::Null))
-        });
-        row(&mut md, "write errors", &|r| {
-            num(&r["journaled_writes"]["errors"])
-        });
-        row(&mut md, "chain intact after the writes", &|r| {
-            num(&r["journaled_writes"]["chain_intact_after"])
-        });
-        row(&mut md, "`journal verify`: entries", &|r| {
-            num(&r["journal_verification"]["entries"])
-        });
-        row(&mut md, "`journal verify`: entries/s", &|r| {
-            num(&r["journal_verification"]["entries_per_s"])
-        });
-        row(&mut md, "`journal verify`: seconds", &|r| {
-            num(&r["journal_verification"]["seconds"])
-        });
-        row(&mut md, "`journal verify`: peak RSS MB", &|r| {
-            num(&r["journal_verification"]["peak_rss_mb"])
-        });
-        row(
-            &mut md,
-            "start to `/readyz` 200, median ms (existing DB)",
-            &|r| num(&r["time_to_ready"]["p50_ms"]),
-        );
+        // Rows of one field each: (row name, section, field).
+        for (name, section, field) in [
+            (
+                "total CPU ms per write",
+                "journaled_writes",
+                "total_cpu_ms_per_write",
+            ),
+            ("DB xacts per write", "journaled_writes", "xacts_per_write"),
+            ("write errors", "journaled_writes", "errors"),
+            (
+                "chain intact after the writes",
+                "journaled_writes",
+                "chain_intact_after",
+            ),
+            (
+                "`journal verify`: entries",
+                "journal_verification",
+                "entries",
+            ),
+            (
+                "`journal verify`: entries/s",
+                "journal_verification",
+                "entries_per_s",
+            ),
+            (
+                "`journal verify`: seconds",
+                "journal_verification",
+                "seconds",
+            ),
+            (
+                "`journal verify`: peak RSS MB",
+                "journal_verification",
+                "peak_rss_mb",
+            ),
+            (
+                "start to `/readyz` 200, median ms (existing DB)",
+                "time_to_ready",
+                "p50_ms",
+            ),
+        ] {
+            row(&mut md, name, &|r| num(&r[section][field]));
+        }
         let scaled: Vec<&&(&str, Value)> = procura
             .iter()
             .filter(|(_, r)| r["scale"].get("pages").is_some())
@@ -1695,33 +1712,28 @@ fn summary(a: &Args) -> Res<Value> {
         f(rss),
         mark(rss.map(|x| x < 64.0))
     ));
-    md.push_str(&format!(
-        "| journal verification ≥ 500,000 entries/s | SQLite {}, PostgreSQL {} | {} |\n",
-        f(verify("sqlite")),
-        f(verify("postgres")),
-        mark(both(
-            verify("sqlite").map(|x| x >= 500_000.0),
-            verify("postgres").map(|x| x >= 500_000.0)
-        ))
-    ));
-    md.push_str(&format!(
-        "| start-up to ready < 300 ms | SQLite {} ms, PostgreSQL {} ms | {} |\n",
-        f(ready("sqlite")),
-        f(ready("postgres")),
-        mark(both(
-            ready("sqlite").map(|x| x < 300.0),
-            ready("postgres").map(|x| x < 300.0)
-        ))
-    ));
-    md.push_str(&format!(
-        "| at scale, every page p99 < 50 ms | SQLite {} ms, PostgreSQL {} ms (slowest) | {} |\n",
-        f(pages_p99("sqlite")),
-        f(pages_p99("postgres")),
-        mark(both(
-            pages_p99("sqlite").map(|x| x < 50.0),
-            pages_p99("postgres").map(|x| x < 50.0)
-        ))
-    ));
+    // A target to reach on both backends: `| target | SQLite x, PostgreSQL y | mark |`, the
+    // values in `unit` and followed by `note`.
+    let on_both = |target: &str,
+                   (unit, note): (&str, &str),
+                   m: &dyn Fn(&str) -> Option<f64>,
+                   ok: fn(f64) -> bool| {
+        let (sqlite, postgres) = (m("sqlite"), m("postgres"));
+        format!(
+            "| {target} | SQLite {}{unit}, PostgreSQL {}{unit}{note} | {} |\n",
+            f(sqlite),
+            f(postgres),
+            mark(both(sqlite.map(ok), postgres.map(ok)))
+        )
+    };
+    let verified = "journal verification ≥ 500,000 entries/s";
+    md.push_str(&on_both(verified, ("", ""), &verify, |x| x >= 500_000.0));
+    let started = "start-up to ready < 300 ms";
+    md.push_str(&on_both(started, (" ms", ""), &ready, |x| x < 300.0));
+    let paged = "at scale, every page p99 < 50 ms";
+    md.push_str(&on_both(paged, (" ms", " (slowest)"), &pages_p99, |x| {
+        x < 50.0
+    }));
     println!("{md}");
     Ok(Value::Null)
 }

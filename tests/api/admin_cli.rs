@@ -10,8 +10,9 @@ use crate::helpers::*;
 #[test]
 fn structure_create_prints_json_and_refuses_bad_siret() {
     let db = TestDb::new();
-    let out = procura(&db)
-        .args([
+    let out = procura_run(
+        &db,
+        &[
             "structure",
             "create",
             "--name",
@@ -19,22 +20,16 @@ fn structure_create_prints_json_and_refuses_bad_siret() {
             "--siret",
             "73282932000074",
             "--json",
-        ])
-        .output()
-        .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v = json_of(&out);
     assert!(
         v["id"].as_str().map(|s| s.len() == 36).unwrap_or(false),
         "{v}"
     );
-    let out = procura(&db)
-        .args([
+    let out = procura_run(
+        &db,
+        &[
             "structure",
             "create",
             "--name",
@@ -42,9 +37,8 @@ fn structure_create_prints_json_and_refuses_bad_siret() {
             "--siret",
             "73282932000075",
             "--json",
-        ])
-        .output()
-        .expect("run");
+        ],
+    );
     assert_eq!(out.status.code(), Some(2));
     let store = db.store(1);
     let actions = journal_actions(&store);
@@ -123,77 +117,15 @@ fn user_create_and_deactivate_through_the_cli() {
         "{v}"
     );
     // Bad input: unknown role (clap), duplicate e-mail, weak password, bad secret.
-    assert_eq!(
-        run(
-            &[
-                "user",
-                "create",
-                "--email",
-                "x@exemple.fr",
-                "--name",
-                "X",
-                "--role",
-                "root"
-            ],
-            None
-        )
-        .0,
-        Some(2)
-    );
-    assert_eq!(
-        run(
-            &[
-                "user",
-                "create",
-                "--email",
-                "scripted@exemple.fr",
-                "--name",
-                "X",
-                "--role",
-                "aidant"
-            ],
-            None
-        )
-        .0,
-        Some(2)
-    );
-    assert_eq!(
-        run(
-            &[
-                "user",
-                "create",
-                "--email",
-                "y@exemple.fr",
-                "--name",
-                "Y",
-                "--role",
-                "aidant",
-                "--password-stdin"
-            ],
-            Some("short\n")
-        )
-        .0,
-        Some(2)
-    );
-    assert_eq!(
-        run(
-            &[
-                "user",
-                "create",
-                "--email",
-                "z@exemple.fr",
-                "--name",
-                "Z",
-                "--role",
-                "aidant",
-                "--totp-secret",
-                "nope"
-            ],
-            None
-        )
-        .0,
-        Some(2)
-    );
+    for line in [
+        "user create --email x@exemple.fr --name X --role root",
+        "user create --email scripted@exemple.fr --name X --role aidant",
+        "user create --email z@exemple.fr --name Z --role aidant --totp-secret nope",
+    ] {
+        assert_eq!(run(&words(line), None).0, Some(2), "{line}");
+    }
+    let weak = words("user create --email y@exemple.fr --name Y --role aidant --password-stdin");
+    assert_eq!(run(&weak, Some("short\n")).0, Some(2), "weak password");
     let (code, _) = run(
         &[
             "user",
@@ -214,10 +146,7 @@ fn user_create_and_deactivate_through_the_cli() {
     assert_eq!(u.roles, "aidant,manager");
     drop(conn);
     let actions = journal_actions(&store);
-    assert_eq!(
-        actions.iter().filter(|a| *a == "account.created").count(),
-        2
-    );
+    assert_eq!(count_of(&actions, "account.created"), 2);
     assert!(actions.contains(&"account.deactivated".to_string()));
 }
 
@@ -259,45 +188,14 @@ fn client_create_through_the_cli() {
     ]);
     assert_eq!(code, Some(0));
     assert!(serde_json::from_str::<Value>(out.trim()).expect("json")["client_secret"].is_null());
-    assert_eq!(
-        run(&[
-            "client",
-            "create",
-            "--name",
-            "X",
-            "--redirect-uri",
-            "http://site.example.fr/cb"
-        ])
-        .0,
-        Some(2),
-        "http only on loopback"
-    );
-    assert_eq!(
-        run(&[
-            "client",
-            "create",
-            "--name",
-            "X",
-            "--redirect-uri",
-            "https://a.fr/cb#frag"
-        ])
-        .0,
-        Some(2)
-    );
-    assert_eq!(
-        run(&[
-            "client",
-            "create",
-            "--name",
-            "X",
-            "--redirect-uri",
-            "https://a.fr/cb",
-            "--auth-method",
-            "private_key_jwt"
-        ])
-        .0,
-        Some(2)
-    );
+    // Refused: plain http off loopback, a fragment, an unsupported authentication method.
+    for line in [
+        "client create --name X --redirect-uri http://site.example.fr/cb",
+        "client create --name X --redirect-uri https://a.fr/cb#frag",
+        "client create --name X --redirect-uri https://a.fr/cb --auth-method private_key_jwt",
+    ] {
+        assert_eq!(run(&words(line)).0, Some(2), "{line}");
+    }
     // The secret is stored hashed.
     let store = db.store(1);
     let mut conn = store.conn().expect("conn");

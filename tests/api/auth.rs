@@ -15,13 +15,7 @@ use crate::helpers::*;
 fn login_with_password_and_code_reaches_the_home_page() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "France Services Nord", 1);
-    let a = account(
-        &app.store,
-        &clock,
-        "aidant@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let a = member(&app, &clock, "aidant@exemple.fr", &[Role::Aidant], &s);
     let web = Web::new(&app);
     let before = web.session_cookie();
     let r = login(&web, &clock, &a);
@@ -78,13 +72,7 @@ fn session_cookie_flags_and_host_prefix_on_https() {
 fn totp_window_and_replay() {
     let (app, clock) = app_with_clock(&[("PROCURA_LOCKOUT_THRESHOLD", "50")]);
     let s = structure(&app.store, &clock, "S", 2);
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
     let try_code = |delta: i64| -> u16 {
         let web = Web::new(&app);
         clock.advance(Duration::seconds(90));
@@ -133,31 +121,13 @@ fn totp_window_and_replay() {
     );
     let r = web2.submit("/connexion/code", "/connexion/code", &[("otp", &c)]);
     assert_eq!(r.status, 401, "replayed code refused");
-    let mut conn = app.store.conn().expect("conn");
-    let entries = procura::journal::entries_after(&mut conn, 0, 10_000).expect("entries");
-    assert!(entries
-        .iter()
-        .any(|e| e.action == "login.failed" && e.details.contains("replayed_code")));
+    assert!(journal_has(&app.store, "login.failed", "replayed_code"));
 }
 
 #[test]
 fn one_generic_message_for_every_refusal() {
-    let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 3);
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
-    let inactive = account(
-        &app.store,
-        &clock,
-        "b@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let (app, clock, s, a) = lone_aidant(3);
+    let inactive = member(&app, &clock, "b@exemple.fr", &[Role::Aidant], &s);
     {
         let mut conn = app.store.conn().expect("conn");
         write_tx(&mut conn, |c| {
@@ -200,15 +170,7 @@ fn procura_login_refused() -> &'static str {
 
 #[test]
 fn lockout_after_five_failures_then_unlock_after_the_delay() {
-    let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 4);
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let (app, clock, _, a) = lone_aidant(4);
     let web = Web::new(&app);
     for _ in 0..5 {
         let r = web.submit(
@@ -232,7 +194,7 @@ fn lockout_after_five_failures_then_unlock_after_the_delay() {
     let r = login(&Web::new(&app), &clock, &a);
     assert_eq!(r.status, 303, "{}", r.body);
     let actions = journal_actions(&app.store);
-    let failures = actions.iter().filter(|a| *a == "login.failed").count();
+    let failures = count_of(&actions, "login.failed");
     assert_eq!(failures, 6, "{actions:?}");
     let order: Vec<&str> = actions
         .iter()
@@ -258,13 +220,7 @@ fn lockout_settings_are_configurable() {
         ("PROCURA_LOCKOUT_MINUTES", "1"),
     ]);
     let s = structure(&app.store, &clock, "S", 5);
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
     let web = Web::new(&app);
     for _ in 0..2 {
         web.submit(
@@ -313,24 +269,8 @@ fn attempts_per_client_address_are_rate_limited() {
 
 #[test]
 fn csrf_missing_or_wrong_is_403_and_changes_nothing() {
-    let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 6);
-    let m = account(
-        &app.store,
-        &clock,
-        "m@exemple.fr",
-        &[Role::Manager],
-        Some(&s),
-    );
-    let target = account(
-        &app.store,
-        &clock,
-        "t@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
-    let web = Web::new(&app);
-    assert_eq!(login(&web, &clock, &m).status, 303);
+    let (app, clock, s, m, target) = team(6);
+    let web = logged_in(&app, &clock, &m);
     let before = journal_actions(&app.store).len();
     let deactivate = format!("/gestion/comptes/{}/desactiver", target.user.id);
     let posts: Vec<(String, Vec<(&str, &str)>)> = vec![
@@ -382,17 +322,8 @@ fn csrf_missing_or_wrong_is_403_and_changes_nothing() {
 
 #[test]
 fn idle_and_absolute_session_expiry() {
-    let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 7);
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
-    let web = Web::new(&app);
-    assert_eq!(login(&web, &clock, &a).status, 303);
+    let (app, clock, _, a) = lone_aidant(7);
+    let web = logged_in(&app, &clock, &a);
     clock.advance(Duration::minutes(29));
     assert_eq!(web.get("/espace").status, 200, "29 minutes idle is fine");
     clock.advance(Duration::minutes(31));
@@ -400,8 +331,7 @@ fn idle_and_absolute_session_expiry() {
     assert_eq!(r.status, 303, "31 minutes idle ends the session");
     assert_eq!(r.header("location"), Some("/connexion"));
     // Absolute: active every 20 minutes, the session still ends after 12 hours.
-    let web = Web::new(&app);
-    assert_eq!(login(&web, &clock, &a).status, 303);
+    let web = logged_in(&app, &clock, &a);
     for _ in 0..(12 * 3 - 1) {
         clock.advance(Duration::minutes(20));
         assert_eq!(web.get("/espace").status, 200);
@@ -416,27 +346,10 @@ fn idle_and_absolute_session_expiry() {
 
 #[test]
 fn logout_and_deactivation_end_sessions_at_once() {
-    let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 8);
-    let m = account(
-        &app.store,
-        &clock,
-        "m@exemple.fr",
-        &[Role::Manager],
-        Some(&s),
-    );
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
-    let aidant = Web::new(&app);
-    assert_eq!(login(&aidant, &clock, &a).status, 303);
+    let (app, clock, _, m, a) = team(8);
+    let aidant = logged_in(&app, &clock, &a);
     assert_eq!(aidant.get("/espace").status, 200);
-    let manager = Web::new(&app);
-    assert_eq!(login(&manager, &clock, &m).status, 303);
+    let manager = logged_in(&app, &clock, &m);
     let path = format!("/gestion/comptes/{}/desactiver", a.user.id);
     let confirm = manager.get(&path);
     assert_eq!(confirm.status, 200);
@@ -489,15 +402,7 @@ fn unknown_email_costs_as_much_as_a_wrong_password() {
     // ...and a login with an unknown e-mail verifies against it: one Argon2 verification,
     // exactly as many as a wrong password for a real account. Skipping the dummy
     // verification for unknown e-mails (the timing oracle) makes this fail.
-    let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 19);
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let (app, _, _, a) = lone_aidant(19);
     let attempt = |email: &str, password: &str| -> u64 {
         let before = password_verifications(&app);
         let r = Web::new(&app).submit(
@@ -516,30 +421,15 @@ fn unknown_email_costs_as_much_as_a_wrong_password() {
         "an unknown e-mail costs the same Argon2 verification as a wrong password"
     );
     // Both refusals were journaled as such (the attempts really reached the password step).
-    let mut conn = app.store.conn().expect("conn");
-    let entries = procura::journal::entries_after(&mut conn, 0, 10_000).expect("entries");
-    assert!(entries
-        .iter()
-        .any(|e| e.action == "login.failed" && e.details.contains("unknown_account")));
-    assert!(entries
-        .iter()
-        .any(|e| e.action == "login.failed" && e.details.contains("wrong_password")));
+    assert!(journal_has(&app.store, "login.failed", "unknown_account"));
+    assert!(journal_has(&app.store, "login.failed", "wrong_password"));
 }
 
 #[test]
 fn housekeeping_purges_expired_sessions_and_old_records() {
-    let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 18);
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let (app, clock, _, a) = lone_aidant(18);
     let fresh = Web::new(&app);
-    let stale = Web::new(&app);
-    assert_eq!(login(&stale, &clock, &a).status, 303);
+    let stale = logged_in(&app, &clock, &a);
     let anon = Web::new(&app);
     assert_eq!(
         anon.submit(

@@ -44,10 +44,7 @@ fn each_malformed_setting_stops_with_exit_2_naming_it() {
         assert!(err.contains(name), "{name} not named: {err}");
     }
     // A missing --config file is named too.
-    let out = procura(&db)
-        .args(["--config", "/nonexistent/procura.toml", "config"])
-        .output()
-        .expect("run");
+    let out = procura_run(&db, &["--config", "/nonexistent/procura.toml", "config"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--config"));
 }
@@ -67,22 +64,13 @@ fn environment_overrides_the_file_which_overrides_defaults() {
         .env("PROCURA_POOL_SIZE", "5")
         .output()
         .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v = json_of(&out);
     assert_eq!(v["pool_size"], 5);
     assert_eq!(v["log_format"], "json");
     assert_eq!(v["bind"], "127.0.0.1:8080");
     // A malformed file is a configuration error.
     std::fs::write(&file, "pool_size = [").expect("write");
-    let out = procura(&db)
-        .args(["--config", file.to_str().expect("utf-8"), "config"])
-        .output()
-        .expect("run");
+    let out = procura_run(&db, &["--config", file.to_str().expect("utf-8"), "config"]);
     assert_eq!(out.status.code(), Some(2));
 }
 

@@ -76,13 +76,7 @@ fn the_harness_sees_csp_and_violations() {
 fn aidant_logs_in_and_reaches_home() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "France Services Centre", 21);
-    let a = account(
-        &app.store,
-        &clock,
-        "camille@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let a = member(&app, &clock, "camille@exemple.fr", &[Role::Aidant], &s);
     let b = browser();
     browser_login(&b, &app, &clock, &a);
     assert!(b.current_url().ends_with("/espace"), "{}", b.current_url());
@@ -97,12 +91,12 @@ fn aidant_logs_in_and_reaches_home() {
 fn manager_adds_an_aidant_who_enrols() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "France Services Est", 22);
-    let m = account(
-        &app.store,
+    let m = member(
+        &app,
         &clock,
         "dominique@exemple.fr",
         &[Role::Manager, Role::Aidant],
-        Some(&s),
+        &s,
     );
     let b = browser();
     browser_login(&b, &app, &clock, &m);
@@ -163,13 +157,7 @@ fn percent_encode(s: &str) -> String {
 fn mandate_creation_in_the_browser_through_the_attestation() {
     let (app, clock) = demo_app();
     let s = structure(&app.store, &clock, "France Services Ouest", 23);
-    let a = account(
-        &app.store,
-        &clock,
-        "claude@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let a = member(&app, &clock, "claude@exemple.fr", &[Role::Aidant], &s);
     let b = browser();
     browser_login(&b, &app, &clock, &a);
     b.goto(&app.url("/mandats/nouveau"));

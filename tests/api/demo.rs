@@ -29,8 +29,7 @@ fn the_demo_seeds_a_usager_with_an_active_mandate() {
 fn the_demo_site_acts_on_behalf_of_the_seeded_usager() {
     let (app, clock) = demo_app();
     let a = demo_account(&app, 0);
-    let web = Web::new(&app);
-    assert_eq!(login(&web, &clock, &a).status, 303);
+    let web = logged_in(&app, &clock, &a);
     assert_eq!(web.get("/demo/site").status, 200);
     let r = web.get("/demo/site/connexion");
     assert_eq!(r.status, 303);

@@ -163,11 +163,7 @@ fn startup_and_graceful_shutdown_are_journaled() {
     app.stop();
     let actions = journal_actions(&store);
     // The first start also creates the signing key; then the service starts.
-    assert_eq!(
-        actions.iter().filter(|a| *a == "service.started").count(),
-        1,
-        "{actions:?}"
-    );
+    assert_eq!(count_of(&actions, "service.started"), 1, "{actions:?}");
     assert!(
         actions
             .iter()

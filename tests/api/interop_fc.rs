@@ -29,13 +29,7 @@ fn setup(alg: &str) -> (TestApp, FcProvider, Web, Account) {
     let app = TestApp::builder().env(&env).listener(listener).spawn();
     let clock = procura::clock::FixedClock::new(SystemClock.now());
     let s = structure(&app.store, &clock, "France Services Interop", 500);
-    let a = account(
-        &app.store,
-        &clock,
-        "interop@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let a = member(&app, &clock, "interop@exemple.fr", &[Role::Aidant], &s);
     let web = Web::new(&app);
     login_now(&web, &a);
     (app, provider, web, a)

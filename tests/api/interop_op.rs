@@ -27,13 +27,7 @@ fn setup(method: &str) -> Setup {
     let app = TestApp::spawn();
     let clock = FixedClock::new(SystemClock.now());
     let s = structure(&app.store, &clock, "France Services OP", 400);
-    let a: Account = account(
-        &app.store,
-        &clock,
-        "aidant.rp@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let a: Account = member(&app, &clock, "aidant.rp@exemple.fr", &[Role::Aidant], &s);
     let created = seed_mandate(
         &app.store,
         &clock,

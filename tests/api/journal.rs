@@ -40,11 +40,7 @@ fn disable_triggers(store: &Store) {
 }
 
 fn verify_with_binary(db: &TestDb) -> (i32, serde_json::Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_procura"))
-        .args(["journal", "verify", "--json"])
-        .env("PROCURA_DATABASE_URL", &db.url)
-        .output()
-        .expect("run procura");
+    let out = procura_run(db, &["journal", "verify", "--json"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let v = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"));
     (out.status.code().unwrap_or(-1), v)
@@ -135,36 +131,29 @@ fn verify_names_an_altered_entry() {
     assert_eq!(v["problem"]["seq"], 3);
     assert_eq!(v["problem"]["kind"], "altered");
     // The text output names the entry too.
-    let out = Command::new(env!("CARGO_BIN_EXE_procura"))
-        .args(["journal", "verify"])
-        .env("PROCURA_DATABASE_URL", &db.url)
-        .output()
-        .expect("run");
+    let out = procura_run(&db, &["journal", "verify"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("n° 3"));
 }
 
 #[test]
 fn verify_names_a_deleted_entry_and_a_cut_end() {
-    let db = TestDb::new();
-    let store = db.store(2);
-    append_n(&store, 6);
-    disable_triggers(&store);
-    sql(&store, "DELETE FROM journal_entries WHERE seq = 4").expect("tamper");
-    let (code, v) = verify_with_binary(&db);
-    assert_eq!(code, 1);
-    assert_eq!(v["problem"]["seq"], 4);
-    assert_eq!(v["problem"]["kind"], "missing");
-    // Removing the last entries is caught from the chain head.
-    let db2 = TestDb::new();
-    let store2 = db2.store(2);
-    append_n(&store2, 6);
-    disable_triggers(&store2);
-    sql(&store2, "DELETE FROM journal_entries WHERE seq >= 5").expect("tamper");
-    let (code, v) = verify_with_binary(&db2);
-    assert_eq!(code, 1);
-    assert_eq!(v["problem"]["seq"], 5);
-    assert_eq!(v["problem"]["kind"], "missing");
+    // An entry in the middle; then the last entries, caught from the chain head.
+    for (deleted, first_missing) in [("seq = 4", 4), ("seq >= 5", 5)] {
+        let db = TestDb::new();
+        let store = db.store(2);
+        append_n(&store, 6);
+        disable_triggers(&store);
+        sql(
+            &store,
+            &format!("DELETE FROM journal_entries WHERE {deleted}"),
+        )
+        .expect("tamper");
+        let (code, v) = verify_with_binary(&db);
+        assert_eq!(code, 1, "{deleted}");
+        assert_eq!(v["problem"]["seq"], first_missing);
+        assert_eq!(v["problem"]["kind"], "missing");
+    }
 }
 
 #[test]
@@ -231,11 +220,7 @@ fn export_is_json_lines_that_an_outside_program_can_verify() {
     let db = TestDb::new();
     let store = db.store(2);
     append_n(&store, 4);
-    let out = Command::new(env!("CARGO_BIN_EXE_procura"))
-        .args(["journal", "export", "--since", "2"])
-        .env("PROCURA_DATABASE_URL", &db.url)
-        .output()
-        .expect("run");
+    let out = procura_run(&db, &["journal", "export", "--since", "2"]);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).expect("utf-8");
     let lines: Vec<serde_json::Value> = text
@@ -256,11 +241,7 @@ fn export_is_json_lines_that_an_outside_program_can_verify() {
     }
     assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
     // Bad input: a non-numeric --since is refused with exit 2.
-    let out = Command::new(env!("CARGO_BIN_EXE_procura"))
-        .args(["journal", "export", "--since", "abc"])
-        .env("PROCURA_DATABASE_URL", &db.url)
-        .output()
-        .expect("run");
+    let out = procura_run(&db, &["journal", "export", "--since", "abc"]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -285,14 +266,7 @@ fn the_documented_python_verifier_agrees() {
     let db = TestDb::new();
     let store = db.store(2);
     append_n(&store, 5);
-    let export = |db: &TestDb| {
-        Command::new(env!("CARGO_BIN_EXE_procura"))
-            .args(["journal", "export"])
-            .env("PROCURA_DATABASE_URL", &db.url)
-            .output()
-            .expect("export")
-            .stdout
-    };
+    let export = |db: &TestDb| procura_run(db, &["journal", "export"]).stdout;
     let python = |input: &[u8]| {
         let mut child = Command::new("python3")
             .arg(concat!(

@@ -11,48 +11,45 @@ use procura::store::write_tx;
 
 use crate::helpers::*;
 
+/// The authorisation matrix: (action, method, path with `{t}` for the target account,
+/// expected status for the aidant, manager, auditor, admin and other structure's manager).
+#[rustfmt::skip]
+const MATRIX: [(&str, &str, &str, [u16; 5]); 9] = [
+    ("home", "GET", "/espace", [200, 200, 200, 200, 200]),
+    ("list accounts", "GET", "/gestion", [403, 200, 403, 403, 200]),
+    ("account page", "GET", "/gestion/comptes/{t}", [403, 200, 403, 403, 404]),
+    ("confirm deactivation", "GET", "/gestion/comptes/{t}/desactiver", [403, 200, 403, 403, 404]),
+    ("deactivate", "POST", "/gestion/comptes/{t}/desactiver", [403, 303, 403, 403, 404]),
+    ("reactivate", "POST", "/gestion/comptes/{t}/reactiver", [403, 303, 403, 403, 404]),
+    ("reset second factor", "POST", "/gestion/comptes/{t}/second-facteur", [403, 200, 403, 403, 404]),
+    ("assign card", "POST", "/gestion/comptes/{t}/carte", [403, 400, 403, 403, 404]),
+    ("add aidant", "POST", "/gestion/aidants", [403, 200, 403, 403, 200]),
+];
+
 #[test]
 fn authorisation_matrix() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "Structure A", 9);
     let other = structure(&app.store, &clock, "Structure B", 10);
-    let target = account(
-        &app.store,
-        &clock,
-        "target@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let target = member(&app, &clock, "target@exemple.fr", &[Role::Aidant], &s);
     let people = [
         (
             "aidant",
-            account(
-                &app.store,
-                &clock,
-                "aidant@exemple.fr",
-                &[Role::Aidant],
-                Some(&s),
-            ),
+            member(&app, &clock, "aidant@exemple.fr", &[Role::Aidant], &s),
         ),
         (
             "manager",
-            account(
-                &app.store,
+            member(
+                &app,
                 &clock,
                 "manager@exemple.fr",
                 &[Role::Manager, Role::Aidant],
-                Some(&s),
+                &s,
             ),
         ),
         (
             "auditor",
-            account(
-                &app.store,
-                &clock,
-                "auditor@exemple.fr",
-                &[Role::Auditor],
-                Some(&s),
-            ),
+            member(&app, &clock, "auditor@exemple.fr", &[Role::Auditor], &s),
         ),
         (
             "admin",
@@ -60,68 +57,10 @@ fn authorisation_matrix() {
         ),
         (
             "other manager",
-            account(
-                &app.store,
-                &clock,
-                "other@exemple.fr",
-                &[Role::Manager],
-                Some(&other),
-            ),
+            member(&app, &clock, "other@exemple.fr", &[Role::Manager], &other),
         ),
     ];
     let t = target.user.id.clone();
-    // (action, method, path, expected status per person in the order above)
-    let matrix: Vec<(&str, &str, String, [u16; 5])> = vec![
-        ("home", "GET", "/espace".into(), [200, 200, 200, 200, 200]),
-        (
-            "list accounts",
-            "GET",
-            "/gestion".into(),
-            [403, 200, 403, 403, 200],
-        ),
-        (
-            "account page",
-            "GET",
-            format!("/gestion/comptes/{t}"),
-            [403, 200, 403, 403, 404],
-        ),
-        (
-            "confirm deactivation",
-            "GET",
-            format!("/gestion/comptes/{t}/desactiver"),
-            [403, 200, 403, 403, 404],
-        ),
-        (
-            "deactivate",
-            "POST",
-            format!("/gestion/comptes/{t}/desactiver"),
-            [403, 303, 403, 403, 404],
-        ),
-        (
-            "reactivate",
-            "POST",
-            format!("/gestion/comptes/{t}/reactiver"),
-            [403, 303, 403, 403, 404],
-        ),
-        (
-            "reset second factor",
-            "POST",
-            format!("/gestion/comptes/{t}/second-facteur"),
-            [403, 200, 403, 403, 404],
-        ),
-        (
-            "assign card",
-            "POST",
-            format!("/gestion/comptes/{t}/carte"),
-            [403, 400, 403, 403, 404],
-        ),
-        (
-            "add aidant",
-            "POST",
-            "/gestion/aidants".into(),
-            [403, 200, 403, 403, 200],
-        ),
-    ];
     let sessions: Vec<Web> = people
         .iter()
         .map(|(_, acc)| {
@@ -131,7 +70,9 @@ fn authorisation_matrix() {
         })
         .collect();
     let mut n = 0;
-    for (action, method, path, expected) in &matrix {
+    for (action, method, path, expected) in &MATRIX {
+        let path = path.replace("{t}", &t);
+        let path = path.as_str();
         for (i, (who, _)) in people.iter().enumerate() {
             let web = &sessions[i];
             n += 1;
@@ -154,27 +95,9 @@ fn authorisation_matrix() {
     let row = user_row(&app.store, &target.user.id);
     assert!(row.active);
     let actions = journal_actions(&app.store);
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|a| *a == "account.deactivated")
-            .count(),
-        1
-    );
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|a| *a == "account.reactivated")
-            .count(),
-        1
-    );
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|a| *a == "account.second_factor_reset")
-            .count(),
-        1
-    );
+    assert_eq!(count_of(&actions, "account.deactivated"), 1);
+    assert_eq!(count_of(&actions, "account.reactivated"), 1);
+    assert_eq!(count_of(&actions, "account.second_factor_reset"), 1);
     // Anonymous visitors are sent to the login page.
     let r = get(&app.url("/gestion"));
     assert_eq!(r.status, 303);
@@ -185,15 +108,8 @@ fn authorisation_matrix() {
 fn manager_adds_an_aidant_who_enrols_through_the_link() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "S", 11);
-    let m = account(
-        &app.store,
-        &clock,
-        "m@exemple.fr",
-        &[Role::Manager],
-        Some(&s),
-    );
-    let manager = Web::new(&app);
-    assert_eq!(login(&manager, &clock, &m).status, 303);
+    let m = member(&app, &clock, "m@exemple.fr", &[Role::Manager], &s);
+    let manager = logged_in(&app, &clock, &m);
     let r = manager.submit(
         "/gestion",
         "/gestion/aidants",
@@ -297,41 +213,15 @@ fn enrolment_links_expire_after_48_hours() {
 
 #[test]
 fn second_factor_reset_forces_re_enrolment() {
-    let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 13);
-    let m = account(
-        &app.store,
-        &clock,
-        "m@exemple.fr",
-        &[Role::Manager],
-        Some(&s),
-    );
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
-    let manager = Web::new(&app);
-    assert_eq!(login(&manager, &clock, &m).status, 303);
+    let (app, clock, _, m, a) = team(13);
+    let manager = logged_in(&app, &clock, &m);
     let path = format!("/gestion/comptes/{}/second-facteur", a.user.id);
     let r = manager.submit(&path, &path, &[]);
     assert_eq!(r.status, 200);
     let link = link_in(&r.body);
     // The old secret no longer works; the aidant is told to re-enrol.
     let web = Web::new(&app);
-    clock.advance(Duration::seconds(30));
-    web.submit(
-        "/connexion",
-        "/connexion",
-        &[("email", &a.email), ("password", PASSWORD)],
-    );
-    let r = web.submit(
-        "/connexion/code",
-        "/connexion/code",
-        &[("otp", &code(&a.secret, &clock, 0))],
-    );
+    let r = try_login(&web, &clock, &a, &a.secret);
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location"), Some("/connexion"));
     assert!(web.get("/connexion").body.contains("second facteur"));
@@ -352,22 +242,7 @@ fn second_factor_reset_forces_re_enrolment() {
 
 #[test]
 fn physical_totp_cards_are_imported_assigned_and_unassigned() {
-    let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 14);
-    let m = account(
-        &app.store,
-        &clock,
-        "m@exemple.fr",
-        &[Role::Manager],
-        Some(&s),
-    );
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s),
-    );
+    let (app, clock, _, m, a) = team(14);
     // Import through the real binary.
     let seed = totp::new_secret();
     let csv = app.db.dir.path().join("cards.csv");
@@ -380,39 +255,20 @@ fn physical_totp_cards_are_imported_assigned_and_unassigned() {
         ),
     )
     .expect("csv");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_procura"))
-        .args([
-            "totp-card",
-            "import",
-            csv.to_str().expect("utf-8"),
-            "--json",
-        ])
-        .env("PROCURA_DATABASE_URL", &app.db.url)
-        .env("PROCURA_MASTER_KEY", TEST_MASTER_KEY_B64)
-        .output()
-        .expect("run");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("\"imported\":2"));
+    let csv_path = csv.to_str().expect("utf-8");
+    let import = ["totp-card", "import", csv_path, "--json"];
+    let (status, out) = run_procura(&app.db.url, &import, None);
+    assert_eq!(status, Some(0), "{out}");
+    assert!(out.contains("\"imported\":2"));
     // A bad file imports nothing.
     std::fs::write(
         &csv,
         "CARD-0003,JBSWY3DPEHPK3PXPJBSWY3DP\nCARD-0004,not-a-seed!\n",
     )
     .expect("csv");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_procura"))
-        .args(["totp-card", "import", csv.to_str().expect("utf-8")])
-        .env("PROCURA_DATABASE_URL", &app.db.url)
-        .env("PROCURA_MASTER_KEY", TEST_MASTER_KEY_B64)
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let manager = Web::new(&app);
-    assert_eq!(login(&manager, &clock, &m).status, 303);
+    let (status, _) = run_procura(&app.db.url, &import[..3], None);
+    assert_eq!(status, Some(2));
+    let manager = logged_in(&app, &clock, &m);
     let page = format!("/gestion/comptes/{}", a.user.id);
     let action = format!("{page}/carte");
     // A wrong code does not assign the card.
@@ -439,17 +295,7 @@ fn physical_totp_cards_are_imported_assigned_and_unassigned() {
     assert!(manager.get(&un).body.contains("Retirer la carte"));
     assert_eq!(manager.submit(&un, &un, &[]).status, 303);
     let web = Web::new(&app);
-    clock.advance(Duration::seconds(30));
-    web.submit(
-        "/connexion",
-        "/connexion",
-        &[("email", &a.email), ("password", PASSWORD)],
-    );
-    let r = web.submit(
-        "/connexion/code",
-        "/connexion/code",
-        &[("otp", &code(&seed, &clock, 0))],
-    );
+    let r = try_login(&web, &clock, &a, &seed);
     assert_eq!(r.status, 401);
     let actions = journal_actions(&app.store);
     for x in [

@@ -6,6 +6,7 @@ use chrono::Duration;
 use diesel::prelude::*;
 use procura::clock::Clock;
 use procura::store::schema::{authorisations, consent_requests, usagers};
+use procura::store::Store;
 
 use crate::helpers::fc::*;
 use crate::helpers::*;
@@ -75,8 +76,7 @@ fn a_mandate_is_created_through_franceconnect_and_consent() {
         "a MONTH mandate lasts 31 days"
     );
     clock.advance(Duration::days(2));
-    let web = Web::new(&app);
-    assert_eq!(login(&web, &clock, &a).status, 303);
+    let web = logged_in(&app, &clock, &a);
     assert!(
         web.get("/espace").body.contains("moins de 30 jours"),
         "29 days left"
@@ -118,11 +118,7 @@ fn cancelling_at_franceconnect_creates_nothing_and_is_journaled() {
     assert_eq!(r.status, 400);
     assert!(r.body.contains("annulée"), "{}", r.body);
     assert_eq!(count_rows(&app.store, "mandates"), mandates_before);
-    let mut conn = app.store.conn().expect("conn");
-    let last = procura::journal::entries_after(&mut conn, 0, 100_000)
-        .expect("entries")
-        .pop()
-        .expect("entry");
+    let last = last_journal_entry(&app.store);
     assert_eq!(last.action, "mandate.consent_failed");
     assert!(last.details.contains("access_denied"));
 }
@@ -146,10 +142,8 @@ fn a_replayed_or_unknown_state_creates_nothing() {
     let r = web.get("/franceconnect/callback?code=abc&state=never-issued");
     assert_eq!(r.status, 400);
     assert_eq!(count_rows(&app.store, "mandates"), before);
-    let mut conn = app.store.conn().expect("conn");
-    let entries = procura::journal::entries_after(&mut conn, 0, 100_000).expect("entries");
-    assert!(entries.iter().any(|e| e.details.contains("replayed_state")));
-    assert!(entries.iter().any(|e| e.details.contains("unknown_state")));
+    assert!(journal_mentions(&app.store, "replayed_state"));
+    assert!(journal_mentions(&app.store, "unknown_state"));
 }
 
 #[test]
@@ -172,11 +166,7 @@ fn a_wrong_nonce_is_refused() {
     assert_eq!(r.status, 400);
     assert!(r.body.contains("nonce"), "{}", r.body);
     assert_eq!(count_rows(&app.store, "mandates"), before);
-    let mut conn = app.store.conn().expect("conn");
-    let last = procura::journal::entries_after(&mut conn, 0, 100_000)
-        .expect("e")
-        .pop()
-        .expect("entry");
+    let last = last_journal_entry(&app.store);
     assert!(last.details.contains("nonce_mismatch"), "{}", last.details);
 }
 
@@ -264,17 +254,8 @@ fn revoking_one_authorisation_or_the_whole_mandate() {
     let page = web.get(&format!("/mandats/{id}/revocation"));
     assert!(page.body.contains("Attestation de révocation"));
     let actions = journal_actions(&app.store);
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|a| *a == "authorisation.revoked")
-            .count(),
-        1
-    );
-    assert_eq!(
-        actions.iter().filter(|a| *a == "mandate.revoked").count(),
-        1
-    );
+    assert_eq!(count_of(&actions, "authorisation.revoked"), 1);
+    assert_eq!(count_of(&actions, "mandate.revoked"), 1);
 }
 
 #[test]
@@ -324,14 +305,7 @@ fn another_structures_usagers_and_mandates_are_invisible() {
     let (_, web_b) = aidant_of(&app, &clock, 11, "b11@exemple.fr");
     let id = create(&app, &web_a, &["social"], "LONG", "2");
     let usager = usager_by_sub(&app.store, "demo-fc-marie").expect("usager");
-    let auth: String = {
-        let mut conn = app.store.conn().expect("conn");
-        authorisations::table
-            .filter(authorisations::mandate_id.eq(&id))
-            .select(authorisations::id)
-            .first(&mut *conn)
-            .expect("a")
-    };
+    let auth = first_authorisation(&app.store, &id);
     for path in [
         format!("/usagers/{}", usager.id),
         format!("/mandats/{id}/attestation"),
@@ -366,14 +340,7 @@ fn every_mandate_form_needs_its_csrf_token() {
     let (app, clock) = demo_app();
     let (_, web) = aidant_of(&app, &clock, 12, "a12@exemple.fr");
     let id = create(&app, &web, &["social"], "LONG", "0");
-    let auth: String = {
-        let mut conn = app.store.conn().expect("conn");
-        authorisations::table
-            .filter(authorisations::mandate_id.eq(&id))
-            .select(authorisations::id)
-            .first(&mut *conn)
-            .expect("a")
-    };
+    let auth = first_authorisation(&app.store, &id);
     let consent = to_consent(&app, &web, &["papiers"], "SHORT", "1");
     let before = journal_actions(&app.store).len();
     for (path, fields) in [
@@ -436,4 +403,14 @@ fn a_failure_after_the_mandate_insert_leaves_neither_mandate_nor_entry() {
         .expect("request");
     assert_eq!(status, "pending_consent", "the consent can be retried");
     assert!(procura::journal::verify(&mut conn).expect("verify").intact);
+}
+
+/// The id of the first authorisation of mandate `id`.
+fn first_authorisation(store: &Store, id: &str) -> String {
+    let mut conn = store.conn().expect("conn");
+    authorisations::table
+        .filter(authorisations::mandate_id.eq(id))
+        .select(authorisations::id)
+        .first(&mut *conn)
+        .expect("a")
 }

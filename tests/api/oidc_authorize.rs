@@ -10,6 +10,9 @@ use serde_json::Value;
 use crate::helpers::oidc::*;
 use crate::helpers::*;
 
+/// Extra parameters of an authorization request.
+type Extra<'a> = &'a [(&'a str, &'a str)];
+
 #[test]
 fn the_complete_flow_issues_checked_tokens() {
     let w = world(&[]);
@@ -114,53 +117,30 @@ fn authorization_request_errors() {
         assert!(resp.body.contains("Aucune redirection"), "{}", resp.body);
     }
     let s = r.state.as_str();
-    assert_error_redirect(
-        &w,
-        &authorize_path(&w.rp, &r, "openid", &[("nonce", "")]),
-        "invalid_request",
-        s,
-    );
-    assert_error_redirect(
-        &w,
-        &authorize_path(
-            &w.rp,
-            &r,
+    let errors: [(&str, Extra, &str); 7] = [
+        ("openid", &[("nonce", "")], "invalid_request"),
+        (
             "openid",
             &[("code_challenge", ""), ("code_challenge_method", "")],
+            "invalid_request",
         ),
-        "invalid_request",
-        s,
-    );
-    assert_error_redirect(
-        &w,
-        &authorize_path(&w.rp, &r, "openid", &[("code_challenge_method", "plain")]),
-        "invalid_request",
-        s,
-    );
-    assert_error_redirect(
-        &w,
-        &authorize_path(&w.rp, &r, "openid", &[("response_type", "token")]),
-        "unsupported_response_type",
-        s,
-    );
-    assert_error_redirect(
-        &w,
-        &authorize_path(&w.rp, &r, "profile", &[]),
-        "invalid_scope",
-        s,
-    );
-    assert_error_redirect(
-        &w,
-        &authorize_path(&w.rp, &r, "openid", &[("max_age", "soon")]),
-        "invalid_request",
-        s,
-    );
-    assert_error_redirect(
-        &w,
-        &authorize_path(&w.rp, &r, "openid", &[("request", "eyJ")]),
-        "request_not_supported",
-        s,
-    );
+        (
+            "openid",
+            &[("code_challenge_method", "plain")],
+            "invalid_request",
+        ),
+        (
+            "openid",
+            &[("response_type", "token")],
+            "unsupported_response_type",
+        ),
+        ("profile", &[], "invalid_scope"),
+        ("openid", &[("max_age", "soon")], "invalid_request"),
+        ("openid", &[("request", "eyJ")], "request_not_supported"),
+    ];
+    for (scope, extra, error) in errors {
+        assert_error_redirect(&w, &authorize_path(&w.rp, &r, scope, extra), error, s);
+    }
     // prompt=none: without a session, login_required; with one, interaction_required.
     let anon = Web::new(&w.app);
     let before = issued_codes(&w);
@@ -205,12 +185,12 @@ fn choices_outside_the_mandate_or_structure_are_refused() {
     let w = world(&[]);
     // A usager of another structure.
     let other = structure(&w.app.store, &w.clock, "Autre structure", 301);
-    let other_aidant = account(
-        &w.app.store,
+    let other_aidant = member(
+        &w.app,
         &w.clock,
         "autre.op@exemple.fr",
         &[Role::Aidant],
-        Some(&other),
+        &other,
     );
     let foreign = seed_mandate(
         &w.app.store,

@@ -99,16 +99,9 @@ fn rs256_clients_get_tokens_signed_with_the_imported_rsa_key() {
     assert!(ok.status.success());
     let run = |args: &[&str]| run_procura(&w.app.db.url, args, None);
     // RS256 without a key is refused; a bad key file too.
-    let (code, _) = run(&[
-        "client",
-        "create",
-        "--name",
-        "RSA",
-        "--redirect-uri",
-        "https://rsa.example.fr/cb",
-        "--id-token-alg",
-        "RS256",
-    ]);
+    let create =
+        "client create --name RSA --redirect-uri https://rsa.example.fr/cb --id-token-alg RS256";
+    let (code, _) = run(&words(create));
     assert_eq!(code, Some(2));
     let bad = w.app.db.dir.path().join("bad.pem");
     std::fs::write(
@@ -122,17 +115,7 @@ fn rs256_clients_get_tokens_signed_with_the_imported_rsa_key() {
     );
     let (code, out) = run(&["keys", "import-rsa", pem.to_str().expect("utf-8"), "--json"]);
     assert_eq!(code, Some(0), "{out}");
-    let (code, out) = run(&[
-        "client",
-        "create",
-        "--name",
-        "RSA",
-        "--redirect-uri",
-        "https://rsa.example.fr/cb",
-        "--id-token-alg",
-        "RS256",
-        "--json",
-    ]);
+    let (code, out) = run(&words(&format!("{create} --json")));
     assert_eq!(code, Some(0), "{out}");
     let v: Value = serde_json::from_str(out.trim()).expect("json");
     let rp = Rp {
@@ -141,19 +124,8 @@ fn rs256_clients_get_tokens_signed_with_the_imported_rsa_key() {
         redirect: "https://rsa.example.fr/cb".into(),
     };
     let r = new_req();
-    let redirect = interact(
-        &w.web,
-        &authorize_path(&rp, &r, "openid", &[]),
-        &w.usager_id,
-        "social",
-    );
-    let t = token_request(
-        &w,
-        &rp,
-        &query_param(&redirect, "code").expect("code"),
-        &r.verifier,
-        rp.secret.as_deref(),
-    );
+    let code = code_for(&w, &rp, &r, "openid", "social");
+    let t = token_request(&w, &rp, &code, &r.verifier, rp.secret.as_deref());
     assert_eq!(t.status, 200, "{}", t.body);
     let id_token = t.json()["id_token"].as_str().expect("id").to_string();
     let header: Value = jwt_header(&id_token);

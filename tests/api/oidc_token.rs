@@ -18,13 +18,7 @@ fn subjects_are_pairwise_per_client_and_stable() {
     );
     let sub_for = |rp: &Rp| {
         let r = new_req();
-        let redirect = interact(
-            &w.web,
-            &authorize_path(rp, &r, "openid", &[]),
-            &w.usager_id,
-            "logement",
-        );
-        let code = query_param(&redirect, "code").expect("code");
+        let code = code_for(&w, rp, &r, "openid", "logement");
         let t = if rp.id == w.rp.id {
             token_request(&w, rp, &code, &r.verifier, rp.secret.as_deref())
         } else {
@@ -64,14 +58,8 @@ fn token_endpoint_errors_issue_nothing() {
     let w = world(&[]);
     let run = |verifier_override: Option<&str>| {
         let r = new_req();
-        let redirect = interact(
-            &w.web,
-            &authorize_path(&w.rp, &r, "openid profile", &[]),
-            &w.usager_id,
-            "social",
-        );
         (
-            query_param(&redirect, "code").expect("code"),
+            code_for(&w, &w.rp, &r, "openid profile", "social"),
             verifier_override.map(str::to_string).unwrap_or(r.verifier),
         )
     };
@@ -134,13 +122,7 @@ fn token_endpoint_errors_issue_nothing() {
 fn a_reused_code_fails_and_revokes_the_first_tokens() {
     let w = world(&[]);
     let r = new_req();
-    let redirect = interact(
-        &w.web,
-        &authorize_path(&w.rp, &r, "openid profile", &[]),
-        &w.usager_id,
-        "social",
-    );
-    let code = query_param(&redirect, "code").expect("code");
+    let code = code_for(&w, &w.rp, &r, "openid profile", "social");
     let first = token_request(&w, &w.rp, &code, &r.verifier, w.rp.secret.as_deref());
     assert_eq!(first.status, 200);
     let access = first.json()["access_token"]
@@ -164,13 +146,7 @@ fn a_reused_code_fails_and_revokes_the_first_tokens() {
 fn a_revocation_between_choice_and_token_refuses_the_code() {
     let w = world(&[]);
     let r = new_req();
-    let redirect = interact(
-        &w.web,
-        &authorize_path(&w.rp, &r, "openid", &[]),
-        &w.usager_id,
-        "social",
-    );
-    let code = query_param(&redirect, "code").expect("code");
+    let code = code_for(&w, &w.rp, &r, "openid", "social");
     {
         let mut conn = w.app.store.conn().expect("conn");
         procura::mandates::revoke_mandate(

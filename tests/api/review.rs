@@ -4,12 +4,11 @@
 
 use chrono::Duration;
 use procura::clock::{Clock, FixedClock};
-use procura::domain::mandate::{parse_demarches, MandateDuration};
+use procura::domain::mandate::MandateDuration;
 use procura::domain::roles::Role;
-use procura::federation::client::Identity;
 use procura::store::{write_tx, Store};
 
-use crate::helpers::oidc::{authorize_path, new_req, world};
+use crate::helpers::oidc::{authorize_path, new_req, world, World};
 use crate::helpers::*;
 
 /// A mandate (social) in `s` for a usager named `given` `family`, created directly.
@@ -25,35 +24,48 @@ fn usager_named(
     let mut id = identity(sub);
     id.given_name = given.into();
     id.family_name = family.into();
-    let id: Identity = id;
-    let mut conn = store.conn().expect("conn");
-    write_tx(&mut conn, |c| {
-        procura::mandates::create_mandate(
-            c,
-            clock.now(),
-            "test",
-            &aidant.user.id,
-            &s.id,
-            &id,
-            &parse_demarches(&["social"]).expect("d"),
-            MandateDuration::Month,
-        )
-    })
-    .expect("mandate")
-    .mandate
-    .usager_id
+    let month = MandateDuration::Month;
+    seed_mandate_for(store, clock, aidant, s, &id, &["social"], month)
+        .mandate
+        .usager_id
+}
+
+/// An interaction of the world's client with its usager chosen: its path and the CSRF
+/// token of its page.
+fn usager_chosen(w: &World) -> (String, String) {
+    let r = w
+        .web
+        .get(&authorize_path(&w.rp, &new_req(), "openid profile", &[]));
+    assert_eq!(r.status, 303, "{}", r.body);
+    let interaction = r.header("location").expect("interaction").to_string();
+    let r = w.web.submit(
+        &interaction,
+        &format!("{interaction}/usager"),
+        &[("usager", &w.usager_id)],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let token = w.web.csrf(&interaction);
+    (interaction, token)
+}
+
+/// Posts the démarche "social" to `interaction` with `token`.
+fn choose_social(w: &World, interaction: &str, token: &str) -> Resp {
+    w.web.post(
+        &format!("{interaction}/demarche"),
+        &[("demarche", "social"), ("csrf_token", token)],
+    )
 }
 
 /// A structure with a logged-in aidant-manager and two usagers with active mandates.
 fn home_world() -> (TestApp, FixedClock, Web, String, String) {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "France Services Recherche", 700);
-    let a = account(
-        &app.store,
+    let a = member(
+        &app,
         &clock,
         "recherche@exemple.fr",
         &[Role::Aidant, Role::Manager],
-        Some(&s),
+        &s,
     );
     let angela = usager_named(
         &app.store,
@@ -65,8 +77,7 @@ fn home_world() -> (TestApp, FixedClock, Web, String, String) {
         "DUBOIS",
     );
     let eloise = usager_named(&app.store, &clock, &a, &s, "sub-eloise", "Éloïse", "LÉGER");
-    let web = Web::new(&app);
-    assert_eq!(login(&web, &clock, &a).status, 303);
+    let web = logged_in(&app, &clock, &a);
     (app, clock, web, angela, eloise)
 }
 
@@ -155,24 +166,10 @@ fn review_manager_list_out_of_range_page_key_is_400() {
 #[test]
 fn review_idle_session_cannot_issue_a_code() {
     let w = world(&[]);
-    let r = w
-        .web
-        .get(&authorize_path(&w.rp, &new_req(), "openid profile", &[]));
-    assert_eq!(r.status, 303, "{}", r.body);
-    let interaction = r.header("location").expect("interaction").to_string();
-    let r = w.web.submit(
-        &interaction,
-        &format!("{interaction}/usager"),
-        &[("usager", &w.usager_id)],
-    );
-    assert_eq!(r.status, 303, "{}", r.body);
-    let token = w.web.csrf(&interaction);
+    let (interaction, token) = usager_chosen(&w);
     let codes = crate::helpers::oidc::issued_codes(&w);
     w.clock.advance(Duration::minutes(31));
-    let r = w.web.post(
-        &format!("{interaction}/demarche"),
-        &[("demarche", "social"), ("csrf_token", &token)],
-    );
+    let r = choose_social(&w, &interaction, &token);
     assert_ne!(
         r.status,
         302,
@@ -187,17 +184,7 @@ fn review_idle_session_cannot_issue_a_code() {
 #[test]
 fn review_deactivated_aidant_cannot_issue_a_code() {
     let w = world(&[]);
-    let r = w
-        .web
-        .get(&authorize_path(&w.rp, &new_req(), "openid profile", &[]));
-    let interaction = r.header("location").expect("interaction").to_string();
-    let r = w.web.submit(
-        &interaction,
-        &format!("{interaction}/usager"),
-        &[("usager", &w.usager_id)],
-    );
-    assert_eq!(r.status, 303, "{}", r.body);
-    let token = w.web.csrf(&interaction);
+    let (interaction, token) = usager_chosen(&w);
     let mut conn = w.app.store.conn().expect("conn");
     write_tx(&mut conn, |c| {
         procura::accounts::users::set_active(
@@ -211,10 +198,7 @@ fn review_deactivated_aidant_cannot_issue_a_code() {
     })
     .expect("deactivate");
     drop(conn);
-    let r = w.web.post(
-        &format!("{interaction}/demarche"),
-        &[("demarche", "social"), ("csrf_token", &token)],
-    );
+    let r = choose_social(&w, &interaction, &token);
     assert_ne!(r.status, 302, "a deactivated account issued a code");
     assert_eq!(crate::helpers::oidc::issued_codes(&w), 0);
 }
@@ -225,15 +209,8 @@ fn review_deactivated_aidant_cannot_issue_a_code() {
 fn review_enrolment_secret_differs_per_link() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "France Services Enrôlement", 710);
-    let m = account(
-        &app.store,
-        &clock,
-        "resp.enrol@exemple.fr",
-        &[Role::Manager],
-        Some(&s),
-    );
-    let web = Web::new(&app);
-    assert_eq!(login(&web, &clock, &m).status, 303);
+    let m = member(&app, &clock, "resp.enrol@exemple.fr", &[Role::Manager], &s);
+    let web = logged_in(&app, &clock, &m);
     let r = web.submit(
         "/gestion",
         "/gestion/aidants",

@@ -11,16 +11,9 @@ fn switching_structure_is_journaled_and_limited_to_memberships() {
     let s1 = structure(&app.store, &clock, "Première", 15);
     let s2 = structure(&app.store, &clock, "Seconde", 16);
     let s3 = structure(&app.store, &clock, "Étrangère", 17);
-    let a = account(
-        &app.store,
-        &clock,
-        "a@exemple.fr",
-        &[Role::Aidant],
-        Some(&s1),
-    );
+    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s1);
     add_membership(&app.store, &a.user.id, &s2.id);
-    let web = Web::new(&app);
-    assert_eq!(login(&web, &clock, &a).status, 303);
+    let web = logged_in(&app, &clock, &a);
     let home = web.get("/espace");
     assert!(home.body.contains("Structure actuelle : Première"));
     assert_eq!(
@@ -39,13 +32,7 @@ fn switching_structure_is_journaled_and_limited_to_memberships() {
         .body
         .contains("Structure actuelle : Seconde"));
     let actions = journal_actions(&app.store);
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|a| *a == "account.structure_switched")
-            .count(),
-        1
-    );
+    assert_eq!(count_of(&actions, "account.structure_switched"), 1);
 }
 
 #[test]

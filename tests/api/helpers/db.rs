@@ -149,3 +149,32 @@ pub fn add_membership(store: &Store, user_id: &str, structure_id: &str) {
     .execute(&mut *conn)
     .expect("membership");
 }
+
+/// How many times `action` stands in `actions` (from [`journal_actions`]).
+pub fn count_of(actions: &[String], action: &str) -> usize {
+    actions.iter().filter(|a| *a == action).count()
+}
+
+/// Whether the journal holds an entry `action` (any action if empty) whose details contain
+/// `detail`.
+pub fn journal_has(store: &Store, action: &str, detail: &str) -> bool {
+    let mut conn = store.conn().expect("conn");
+    procura::journal::entries_after(&mut conn, 0, 1_000_000)
+        .expect("entries")
+        .iter()
+        .any(|e| (action.is_empty() || e.action == action) && e.details.contains(detail))
+}
+
+/// Whether any journal entry's details contain `detail`.
+pub fn journal_mentions(store: &Store, detail: &str) -> bool {
+    journal_has(store, "", detail)
+}
+
+/// The journal's last entry.
+pub fn last_journal_entry(store: &Store) -> procura::journal::Entry {
+    let mut conn = store.conn().expect("conn");
+    procura::journal::entries_after(&mut conn, 0, 1_000_000)
+        .expect("entries")
+        .pop()
+        .expect("entry")
+}

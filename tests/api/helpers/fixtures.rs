@@ -192,6 +192,20 @@ pub fn seed_mandate(
     demarches: &[&str],
     duration: MandateDuration,
 ) -> Created {
+    let id = identity(sub);
+    seed_mandate_for(store, clock, aidant, structure, &id, demarches, duration)
+}
+
+/// A mandate for the usager `id`, created directly (not through the web).
+pub fn seed_mandate_for(
+    store: &Store,
+    clock: &FixedClock,
+    aidant: &Account,
+    structure: &Structure,
+    id: &Identity,
+    demarches: &[&str],
+    duration: MandateDuration,
+) -> Created {
     let mut conn = store.conn().expect("conn");
     write_tx(&mut conn, |c| {
         procura::mandates::create_mandate(
@@ -200,10 +214,60 @@ pub fn seed_mandate(
             "test",
             &aidant.user.id,
             &structure.id,
-            &identity(sub),
+            id,
             &parse_demarches(demarches).expect("d"),
             duration,
         )
     })
     .expect("mandate")
+}
+
+/// An enrolled account of `app` in structure `s` with `roles` (see [`account`]).
+pub fn member(
+    app: &TestApp,
+    clock: &FixedClock,
+    email: &str,
+    roles: &[Role],
+    s: &Structure,
+) -> Account {
+    account(&app.store, clock, email, roles, Some(s))
+}
+
+/// A new browser session of `app`, logged in as `a` (the login must succeed).
+pub fn logged_in(app: &TestApp, clock: &FixedClock, a: &Account) -> Web {
+    let web = Web::new(app);
+    assert_eq!(login(&web, clock, a).status, 303);
+    web
+}
+
+/// A service with a settable clock, a structure "S" (SIRET derived from `n`), its manager
+/// m@exemple.fr and its aidant a@exemple.fr.
+pub fn team(n: u32) -> (TestApp, FixedClock, Structure, Account, Account) {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "S", n);
+    let manager = member(&app, &clock, "m@exemple.fr", &[Role::Manager], &s);
+    let aidant = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
+    (app, clock, s, manager, aidant)
+}
+
+/// A service with a settable clock, a structure "S" (SIRET derived from `n`) and its
+/// aidant a@exemple.fr.
+pub fn lone_aidant(n: u32) -> (TestApp, FixedClock, Structure, Account) {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "S", n);
+    let aidant = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
+    (app, clock, s, aidant)
+}
+
+/// Tries the two login steps as `a` with a code from `secret` (the clock moves one step
+/// first); the code step's answer, with no check on the password step.
+pub fn try_login(web: &Web, clock: &FixedClock, a: &Account, secret: &[u8]) -> Resp {
+    clock.advance(Duration::seconds(30));
+    web.submit(
+        "/connexion",
+        "/connexion",
+        &[("email", &a.email), ("password", PASSWORD)],
+    );
+    let otp = code(secret, clock, 0);
+    web.submit("/connexion/code", "/connexion/code", &[("otp", &otp)])
 }

@@ -162,17 +162,19 @@ pub fn interact(web: &Web, path: &str, usager: &str, demarche: &str) -> String {
     r.header("location").expect("client redirect").to_string()
 }
 
+/// Authorizes `rp` with request `r` and `scope`, chooses the world's usager and
+/// `demarche`; returns the code the client receives.
+pub fn code_for(w: &World, rp: &Rp, r: &Req, scope: &str, demarche: &str) -> String {
+    let path = authorize_path(rp, r, scope, &[]);
+    let redirect = interact(&w.web, &path, &w.usager_id, demarche);
+    query_param(&redirect, "code").expect("code")
+}
+
 /// A whole flow for the world's client: authorize with `scope`, choose the usager and
 /// `demarche`, redeem the code; returns the token response (checked to be 200).
 pub fn tokens(w: &World, scope: &str, demarche: &str) -> Value {
     let r = new_req();
-    let redirect = interact(
-        &w.web,
-        &authorize_path(&w.rp, &r, scope, &[]),
-        &w.usager_id,
-        demarche,
-    );
-    let code = query_param(&redirect, "code").expect("code");
+    let code = code_for(w, &w.rp, &r, scope, demarche);
     let t = token_request(w, &w.rp, &code, &r.verifier, w.rp.secret.as_deref());
     assert_eq!(t.status, 200, "{}", t.body);
     t.json()

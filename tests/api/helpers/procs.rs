@@ -210,3 +210,24 @@ impl Drop for RpClient {
         let _ = self.child.wait();
     }
 }
+
+/// The words of a command line (arguments without spaces in them), for [`run_procura`].
+pub fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// Runs the `procura` binary on `db` (see [`procura`]) with `args` and waits for its end.
+pub fn procura_run(db: &TestDb, args: &[&str]) -> std::process::Output {
+    procura(db).args(args).output().expect("run")
+}
+
+/// The standard output, as JSON, of a run that must have exited 0 (else its stderr).
+pub fn json_of(out: &std::process::Output) -> Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
