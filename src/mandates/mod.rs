@@ -995,9 +995,10 @@ pub fn callback_finish(
     })
 }
 
-/// Usagers with an active authorisation in the structure, by name, at most `limit`,
-/// optionally those whose names contain `search` (case-insensitive). Two queries
-/// whatever the structure's size: the page of usagers, then their active démarches.
+/// Usagers with an active authorisation in the structure, at most `limit`: without a
+/// search, those whose mandate is the most recent first (an index walk, whatever the
+/// structure's size); with one, those whose names contain every word of it
+/// (case-insensitive), by name. Two queries: the usagers, then their active démarches.
 pub fn active_usagers(
     conn: &mut DbConn,
     now: DateTime<Utc>,
@@ -1044,7 +1045,11 @@ pub fn active_usagers(
                 .escape('\\')),
         );
     }
-    let list: Vec<Usager> = q.load(conn)?;
+    let list: Vec<Usager> = if search.split_whitespace().next().is_none() {
+        recent_usagers(conn, n, structure_id, limit)?
+    } else {
+        q.load(conn)?
+    };
     let ids: Vec<&str> = list.iter().map(|u| u.id.as_str()).collect();
     let rows: Vec<(String, String, NaiveDateTime)> = authorisations::table
         .inner_join(mandates::table)
@@ -1078,6 +1083,36 @@ pub fn active_usagers(
                 next_expiry,
             })
         })
+        .collect())
+}
+
+/// The usagers of the most recent active mandates of the structure, newest first.
+fn recent_usagers(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    structure_id: &str,
+    limit: i64,
+) -> QueryResult<Vec<Usager>> {
+    use diesel::dsl::exists;
+    // A usager may hold several active mandates: read a little more, keep each once.
+    let rows: Vec<Usager> = mandates::table
+        .inner_join(usagers::table)
+        .filter(mandates::structure_id.eq(structure_id))
+        .filter(mandates::expires_at.gt(now))
+        .filter(exists(
+            authorisations::table
+                .filter(authorisations::mandate_id.eq(mandates::id))
+                .filter(authorisations::revoked_at.is_null()),
+        ))
+        .order((mandates::created_at.desc(), mandates::id.desc()))
+        .select(Usager::as_select())
+        .limit(limit * 3)
+        .load(conn)?;
+    let mut seen = std::collections::HashSet::new();
+    Ok(rows
+        .into_iter()
+        .filter(|u| seen.insert(u.id.clone()))
+        .take(usize::try_from(limit).unwrap_or(0))
         .collect())
 }
 

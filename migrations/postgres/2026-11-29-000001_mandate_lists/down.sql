@@ -1,0 +1,1 @@
+DROP INDEX mandates_structure_created;
