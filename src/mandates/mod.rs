@@ -1094,26 +1094,51 @@ fn recent_usagers(
     limit: i64,
 ) -> QueryResult<Vec<Usager>> {
     use diesel::dsl::exists;
-    // A usager may hold several active mandates: read a little more, keep each once.
-    let rows: Vec<Usager> = mandates::table
-        .inner_join(usagers::table)
-        .filter(mandates::structure_id.eq(structure_id))
-        .filter(mandates::expires_at.gt(now))
-        .filter(exists(
-            authorisations::table
-                .filter(authorisations::mandate_id.eq(mandates::id))
-                .filter(authorisations::revoked_at.is_null()),
-        ))
-        .order((mandates::created_at.desc(), mandates::id.desc()))
-        .select(Usager::as_select())
-        .limit(limit * 3)
-        .load(conn)?;
+    // Walk the structure's mandates newest first (the (structure, created_at) index, with
+    // no sort), a batch at a time, keeping active ones and each usager once. Expiry is
+    // checked here rather than in SQL, so no planner prefers the expiry index and sorts.
+    let wanted = usize::try_from(limit).unwrap_or(0);
     let mut seen = std::collections::HashSet::new();
-    Ok(rows
-        .into_iter()
-        .filter(|u| seen.insert(u.id.clone()))
-        .take(usize::try_from(limit).unwrap_or(0))
-        .collect())
+    let mut out = Vec::with_capacity(wanted);
+    let mut before: Option<(NaiveDateTime, String)> = None;
+    for _ in 0..20 {
+        let mut q = mandates::table
+            .inner_join(usagers::table)
+            .filter(mandates::structure_id.eq(structure_id))
+            .filter(exists(
+                authorisations::table
+                    .filter(authorisations::mandate_id.eq(mandates::id))
+                    .filter(authorisations::revoked_at.is_null()),
+            ))
+            .order((mandates::created_at.desc(), mandates::id.desc()))
+            .select((
+                mandates::created_at,
+                mandates::id,
+                mandates::expires_at,
+                Usager::as_select(),
+            ))
+            .limit(limit * 3)
+            .into_boxed();
+        if let Some((at, id)) = &before {
+            q = q.filter(
+                mandates::created_at.lt(*at).or(mandates::created_at
+                    .eq(*at)
+                    .and(mandates::id.lt(id.clone()))),
+            );
+        }
+        let rows: Vec<(NaiveDateTime, String, NaiveDateTime, Usager)> = q.load(conn)?;
+        let exhausted = (rows.len() as i64) < limit * 3;
+        for (at, id, expires, u) in rows {
+            before = Some((at, id));
+            if expires > now && out.len() < wanted && seen.insert(u.id.clone()) {
+                out.push(u);
+            }
+        }
+        if exhausted || out.len() >= wanted {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// Usagers of the structure whose earliest active mandate ends before `before`, soonest

@@ -14,8 +14,8 @@ use crate::crypto::{constant_time_eq, new_token, sha256_hex, SecretBox};
 use crate::error::Error;
 use crate::journal::{self, NewEntry};
 use crate::store::schema::{access_tokens, authorization_codes};
-use crate::store::DbConn;
 use crate::store::write_tx;
+use crate::store::DbConn;
 
 /// An RFC 6749 §5.2 error.
 #[derive(Debug, Clone, PartialEq, Eq)]
