@@ -87,15 +87,7 @@ async fn login_submit(
     let (email, password, session) = (form.email.clone(), form.password, ctx.session.clone());
     let outcome = app
         .run(move |db, env| {
-            login::password_step(
-                db,
-                env.now,
-                &env.settings.login_policy(),
-                &session,
-                &addr,
-                &email,
-                &password,
-            )
+            login::password_step(db, env.now, &env.logins, &session, &addr, &email, &password)
         })
         .await?;
     let page = |status, error: &str| {
@@ -156,7 +148,7 @@ async fn code_submit(
             login::code_step(
                 db,
                 env.now,
-                &env.settings.login_policy(),
+                &env.logins,
                 env.secrets,
                 &session,
                 &addr,

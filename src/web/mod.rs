@@ -249,13 +249,7 @@ impl Application {
                 every.tick().await;
                 let st = housekeeping.clone();
                 let done = st
-                    .run(|db, env| {
-                        crate::maintenance::housekeeping(
-                            db,
-                            env.now,
-                            &env.settings.session_policy(),
-                        )
-                    })
+                    .run(|db, env| crate::maintenance::housekeeping(db, env.now, &env.sessions))
                     .await;
                 if let Err(e) = done {
                     tracing::warn!(error = %e, "housekeeping failed");

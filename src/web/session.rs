@@ -38,6 +38,10 @@ pub struct Env<'a> {
     pub secrets: &'a SecretBox,
     /// The service (keys and caches).
     pub state: &'a AppState,
+    /// Session timeouts.
+    pub sessions: crate::accounts::sessions::Policy,
+    /// Login lockout and rate limits.
+    pub logins: crate::accounts::login::Policy,
 }
 
 /// Runs use cases off the async workers.
@@ -90,6 +94,8 @@ impl Run for App {
                     settings: &st.settings,
                     secrets: &st.secret_box,
                     state: &st,
+                    sessions: st.settings.session_policy(),
+                    logins: st.settings.login_policy(),
                 };
                 f(&mut conn, &env)
             })
@@ -138,14 +144,7 @@ impl Ctx {
             .map(|c| c.value().to_string());
         let cookie_present = req.cookie(flash_cookie_name(&app)).is_some();
         let visit = app
-            .run(move |db, env| {
-                sessions::visit(
-                    db,
-                    env.now,
-                    &env.settings.session_policy(),
-                    token.as_deref(),
-                )
-            })
+            .run(move |db, env| sessions::visit(db, env.now, &env.sessions, token.as_deref()))
             .await?;
         let flash = read_flash(req, &app, &visit.visitor.session);
         let mut ctx = Ctx::from_visit(visit, flash);

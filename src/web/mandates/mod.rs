@@ -46,7 +46,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/mandats/{id}/revocation", web::get().to(view::revocation))
         .route(
             "/mandats/{id}/revoquer",
-            web::get().to(view::confirm_revoke_mandate),
+            web::get().to(view::confirm_revocation),
         )
         .route(
             "/mandats/{id}/revoquer",
@@ -54,7 +54,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route(
             "/autorisations/{id}/revoquer",
-            web::get().to(view::confirm_revoke_authorisation),
+            web::get().to(view::confirm_revocation),
         )
         .route(
             "/autorisations/{id}/revoquer",

@@ -82,42 +82,38 @@ pub(super) async fn revocation(
     }))
 }
 
-pub(super) async fn confirm_revoke_mandate(
+/// The confirmation step of a revocation (a whole mandate, or one authorisation),
+/// posting back to the same address.
+pub(super) async fn confirm_revocation(
     req: HttpRequest,
     ctx: Ctx,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let (view, _) = view_in_structure(&ctx, &state, path.into_inner()).await?;
-    Ok(confirm_page(
-        &req,
-        &ctx,
-        &state,
-        &view,
-        format!("Révoquer tout le mandat de {} ?", view.usager.display_name()),
-        "Toutes les démarches encore actives de ce mandat cesseront immédiatement d’être autorisées. Cette action est définitive et enregistrée au journal ; une attestation de révocation sera affichée.",
-        "Révoquer le mandat",
-    ))
-}
-
-/// The confirmation step of a revocation, posting back to the same address.
-fn confirm_page(
-    req: &HttpRequest,
-    ctx: &Ctx,
-    state: &AppState,
-    view: &MandateView,
-    title: String,
-    message: &str,
-    button: &str,
-) -> HttpResponse {
-    render(&ConfirmPage {
-        layout: ctx.layout(state),
+    let id = path.into_inner();
+    let (view, title, message, button) = if req.path().starts_with("/autorisations/") {
+        let (view, label) = authorisation_view(&ctx, &state, id).await?;
+        let title = format!(
+            "Révoquer la démarche « {label} » pour {} ?",
+            view.usager.display_name()
+        );
+        (view, title, "Les aidants ne pourront plus agir pour cette démarche au nom de la personne. Les autres démarches du mandat restent actives.", "Révoquer cette démarche")
+    } else {
+        let (view, _) = view_in_structure(&ctx, &state, id).await?;
+        let title = format!(
+            "Révoquer tout le mandat de {} ?",
+            view.usager.display_name()
+        );
+        (view, title, "Toutes les démarches encore actives de ce mandat cesseront immédiatement d’être autorisées. Cette action est définitive et enregistrée au journal ; une attestation de révocation sera affichée.", "Révoquer le mandat")
+    };
+    Ok(render(&ConfirmPage {
+        layout: ctx.layout(&state),
         title,
         message: message.into(),
         button: button.into(),
         action: req.path().to_string(),
         back: format!("/usagers/{}", view.usager.id),
-    })
+    }))
 }
 
 pub(super) async fn revoke_mandate(
@@ -188,24 +184,6 @@ pub(super) async fn authorisation_view(
             Ok((v, label))
         })
         .await
-}
-
-pub(super) async fn confirm_revoke_authorisation(
-    req: HttpRequest,
-    ctx: Ctx,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, WebError> {
-    let (view, label) = authorisation_view(&ctx, &state, path.into_inner()).await?;
-    Ok(confirm_page(
-        &req,
-        &ctx,
-        &state,
-        &view,
-        format!("Révoquer la démarche « {label} » pour {} ?", view.usager.display_name()),
-        "Les aidants ne pourront plus agir pour cette démarche au nom de la personne. Les autres démarches du mandat restent actives.",
-        "Révoquer cette démarche",
-    ))
 }
 
 pub(super) async fn revoke_authorisation(

@@ -23,9 +23,7 @@ pub async fn authorize(
 ) -> Result<HttpResponse, WebError> {
     let p = q.into_inner();
     let (outcome, visit) = app
-        .run(move |db, env| {
-            op::authorize(db, env.now, &env.settings.session_policy(), token.get(), &p)
-        })
+        .run(move |db, env| op::authorize(db, env.now, &env.sessions, token.get(), &p))
         .await?;
     let resp = match outcome {
         Authorized::Interaction(id) => see_other(&format!("/oidc/interaction/{id}")),
@@ -83,16 +81,7 @@ pub async fn interaction(
     let search: String = q.into_inner().q.chars().take(100).collect();
     let term = search.clone();
     let step = app
-        .run(move |db, env| {
-            op::show(
-                db,
-                env.now,
-                &env.settings.session_policy(),
-                token.get(),
-                &id,
-                &term,
-            )
-        })
+        .run(move |db, env| op::show(db, env.now, &env.sessions, token.get(), &id, &term))
         .await?;
     let page = match step {
         Step::Login => return Ok(see_other("/connexion")),
@@ -164,7 +153,7 @@ where
             csrf: &csrf,
             interaction: &id,
         };
-        f(db, env.now, &env.settings.session_policy(), &posted)
+        f(db, env.now, &env.sessions, &posted)
     })
     .await
 }

@@ -30,7 +30,7 @@ async fn end(
             op::end_session(
                 db,
                 env.now,
-                &env.settings.session_policy(),
+                &env.sessions,
                 env.secrets,
                 &env.state.keys,
                 Duration::hours(i64::from(env.settings.key_grace_hours)),
