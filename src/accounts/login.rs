@@ -393,12 +393,10 @@ fn code_step_in(
                 users_t::current_structure_id.eq(current.as_deref()),
             ))
             .execute(c)?;
-        let mut e = NewEntry::new("login.succeeded")
+        let e = NewEntry::new("login.succeeded")
             .actor(user.actor())
-            .detail("factor", factor);
-        if let Some(s) = &current {
-            e = e.structure(s);
-        }
+            .detail("factor", factor)
+            .structure_opt(current.as_deref());
         journal::append(c, now, e)?;
         Ok(CodeStep::Accepted {
             user: Box::new(User {

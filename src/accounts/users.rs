@@ -293,16 +293,14 @@ pub fn set_active(
     if !active {
         sessions::delete_for_user(conn, user_id)?;
     }
-    let mut e = NewEntry::new(if active {
+    let e = NewEntry::new(if active {
         "account.reactivated"
     } else {
         "account.deactivated"
     })
     .actor(actor)
-    .detail("account", user_id);
-    if let Some(s) = structure {
-        e = e.structure(s);
-    }
+    .detail("account", user_id)
+    .structure_opt(structure);
     journal::append(conn, now, e)?;
     Ok(())
 }
@@ -333,12 +331,10 @@ pub fn issue_enrolment(
                 .eq((now + Duration::hours(ENROLMENT_VALIDITY_HOURS)).naive_utc()),
         ))
         .execute(conn)?;
-    let mut e = NewEntry::new("enrolment.issued")
+    let e = NewEntry::new("enrolment.issued")
         .actor(actor)
-        .detail("account", user_id);
-    if let Some(s) = structure {
-        e = e.structure(s);
-    }
+        .detail("account", user_id)
+        .structure_opt(structure);
     journal::append(conn, now, e)?;
     Ok(token)
 }
@@ -482,12 +478,10 @@ fn complete_enrolment_in(
         .set(enrolment_tokens::used_at.eq(Some(now.naive_utc())))
         .execute(conn)?;
     sessions::delete_for_user(conn, &user.id)?;
-    let mut e = NewEntry::new("account.enrolled")
+    let e = NewEntry::new("account.enrolled")
         .actor(user.actor())
-        .detail("password_set", password_hash.is_some());
-    if let Some(s) = &user.current_structure_id {
-        e = e.structure(s);
-    }
+        .detail("password_set", password_hash.is_some())
+        .structure_opt(user.current_structure_id.as_deref());
     journal::append(conn, now, e)?;
     Ok(user)
 }

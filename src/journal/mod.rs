@@ -66,6 +66,12 @@ impl NewEntry {
         self
     }
 
+    /// The structure concerned, when there is one.
+    pub fn structure_opt(mut self, id: Option<&str>) -> Self {
+        self.structure = id.map(str::to_string).or(self.structure);
+        self
+    }
+
     /// The usager concerned (id only, never personal data).
     pub fn usager(mut self, id: impl Into<String>) -> Self {
         self.usager = Some(id.into());

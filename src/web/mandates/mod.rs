@@ -48,18 +48,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/mandats/{id}/revoquer",
             web::get().to(view::confirm_revocation),
         )
-        .route(
-            "/mandats/{id}/revoquer",
-            web::post().to(view::revoke_mandate),
-        )
+        .route("/mandats/{id}/revoquer", web::post().to(view::revoke))
         .route(
             "/autorisations/{id}/revoquer",
             web::get().to(view::confirm_revocation),
         )
-        .route(
-            "/autorisations/{id}/revoquer",
-            web::post().to(view::revoke_authorisation),
-        )
+        .route("/autorisations/{id}/revoquer", web::post().to(view::revoke))
         .route("/usagers/{id}", web::get().to(view::usager))
         .route("/gestion/mandats", web::get().to(list::manager_list));
 }

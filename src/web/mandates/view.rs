@@ -116,22 +116,6 @@ pub(super) async fn confirm_revocation(
     }))
 }
 
-pub(super) async fn revoke_mandate(
-    ctx: Ctx,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    form: web::Form<CsrfOnly>,
-) -> Result<HttpResponse, WebError> {
-    revoke(
-        ctx,
-        state,
-        path.into_inner(),
-        form,
-        mandates::revoke_mandate,
-    )
-    .await
-}
-
 /// A revocation in the domain: (conn, now, actor, structure, id) → the mandate after it.
 type Revocation = fn(
     &mut crate::store::DbConn,
@@ -141,15 +125,21 @@ type Revocation = fn(
     &str,
 ) -> Result<MandateView, Error>;
 
-/// Checks the form, runs `revocation` in a write transaction within the current
-/// structure, and shows the revocation attestation.
+/// A confirmed revocation (a whole mandate, or one authorisation): checks the form, runs
+/// the use case within the current structure, and shows the revocation attestation.
 pub(super) async fn revoke(
+    req: HttpRequest,
     ctx: Ctx,
     state: web::Data<AppState>,
-    id: String,
+    path: web::Path<String>,
     form: web::Form<CsrfOnly>,
-    revocation: Revocation,
 ) -> Result<HttpResponse, WebError> {
+    let id = path.into_inner();
+    let revocation: Revocation = if req.path().starts_with("/autorisations/") {
+        mandates::revoke_authorisation
+    } else {
+        mandates::revoke_mandate
+    };
     ctx.check_csrf(&form.csrf_token)?;
     let (user, structure) = ctx.require_any(&ACTORS)?;
     let (actor, sid) = (user.actor(), structure.id.clone());
@@ -184,22 +174,6 @@ pub(super) async fn authorisation_view(
             Ok((v, label))
         })
         .await
-}
-
-pub(super) async fn revoke_authorisation(
-    ctx: Ctx,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    form: web::Form<CsrfOnly>,
-) -> Result<HttpResponse, WebError> {
-    revoke(
-        ctx,
-        state,
-        path.into_inner(),
-        form,
-        mandates::revoke_authorisation,
-    )
-    .await
 }
 
 #[derive(Template)]
