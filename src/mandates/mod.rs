@@ -1254,11 +1254,10 @@ pub fn revoke_authorisation(
 /// What a revocation ends (pure): the active authorisations of the mandate, or the one
 /// named, as (id, démarche). Nothing active to end is a refusal.
 pub fn decide_revocation(
-    view: &MandateView,
+    authorisations: &[(Authorisation, AuthorisationState)],
     only: Option<&str>,
 ) -> Result<Vec<(String, String)>, Error> {
-    let ended: Vec<(String, String)> = view
-        .authorisations
+    let ended: Vec<(String, String)> = authorisations
         .iter()
         .filter(|(a, s)| *s == AuthorisationState::Active && only.is_none_or(|o| o == a.id))
         .map(|(a, _)| (a.id.clone(), a.demarche.clone()))
@@ -1295,7 +1294,7 @@ fn revoke_authorisation_in(
     let view = mandate_of_authorisation(conn, now, structure_id, authorisation_id)?
         .ok_or(Error::NotFound)?;
     let mandate_id = view.mandate.id.clone();
-    let ended = decide_revocation(&view, Some(authorisation_id))?;
+    let ended = decide_revocation(&view.authorisations, Some(authorisation_id))?;
     end_authorisations(conn, now, actor, &ended)?;
     let a = ended.first().map(|(_, d)| d.clone()).unwrap_or_default();
     journal::append(
@@ -1333,7 +1332,7 @@ fn revoke_mandate_in(
     mandate_id: &str,
 ) -> Result<MandateView, Error> {
     let view = mandate_in(conn, now, structure_id, mandate_id)?.ok_or(Error::NotFound)?;
-    let ended = decide_revocation(&view, None)?;
+    let ended = decide_revocation(&view.authorisations, None)?;
     end_authorisations(conn, now, actor, &ended)?;
     let active: Vec<String> = ended.into_iter().map(|(id, _)| id).collect();
     diesel::update(mandates::table.filter(mandates::id.eq(mandate_id)))
@@ -1475,5 +1474,55 @@ mod callback_tests {
             reason(&fresh(), &by("s1", Some("a1")), &failed),
             Some("provider_error")
         );
+    }
+}
+
+#[cfg(test)]
+mod revocation_tests {
+    use super::*;
+
+    fn auth(
+        id: &str,
+        demarche: &str,
+        state: AuthorisationState,
+    ) -> (Authorisation, AuthorisationState) {
+        let a = Authorisation {
+            id: id.into(),
+            mandate_id: "m".into(),
+            demarche: demarche.into(),
+            revoked_at: None,
+            revoked_reason: None,
+            revoked_by: None,
+        };
+        (a, state)
+    }
+
+    #[test]
+    fn a_revocation_ends_the_active_authorisations_or_the_one_named() {
+        use AuthorisationState::*;
+        let auths = [
+            auth("a1", "social", Active),
+            auth("a2", "logement", Revoked),
+            auth("a3", "travail", Active),
+        ];
+        let ids = |r: Vec<(String, String)>| r.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+        assert_eq!(ids(decide_revocation(&auths, None).unwrap()), ["a1", "a3"]);
+        assert_eq!(ids(decide_revocation(&auths, Some("a3")).unwrap()), ["a3"]);
+        assert!(matches!(
+            decide_revocation(&auths, Some("a2")),
+            Err(Error::NotActive)
+        ));
+        assert!(matches!(
+            decide_revocation(&auths, Some("zz")),
+            Err(Error::NotActive)
+        ));
+        let over = [
+            auth("a1", "social", Expired),
+            auth("a2", "logement", Superseded),
+        ];
+        assert!(matches!(
+            decide_revocation(&over, None),
+            Err(Error::NotActive)
+        ));
     }
 }

@@ -688,4 +688,107 @@ mod tests {
             assert_eq!(error_of(&p), want, "{name}={value:?}");
         }
     }
+
+    fn at(minutes: i64) -> NaiveDateTime {
+        DateTime::from_timestamp(1_700_000_000 + minutes * 60, 0)
+            .unwrap()
+            .naive_utc()
+    }
+
+    fn session(hash: &str, created: i64, data: &str) -> sessions::Session {
+        sessions::Session {
+            id_hash: hash.into(),
+            user_id: None,
+            stage: Stage::Full,
+            csrf_token: String::new(),
+            created_at: at(created),
+            last_seen: at(created),
+            data: data.into(),
+        }
+    }
+
+    fn interaction(
+        session_hash: &str,
+        created: i64,
+        prompt: Option<&str>,
+        max_age: Option<i64>,
+    ) -> Interaction {
+        Interaction {
+            id: "i1".into(),
+            session_hash: session_hash.into(),
+            client_id: "c1".into(),
+            redirect_uri: String::new(),
+            state: None,
+            nonce: String::new(),
+            scope: String::new(),
+            code_challenge: String::new(),
+            prompt: prompt.map(str::to_string),
+            max_age,
+            usager_id: None,
+            status: InteractionStatus::Pending,
+            created_at: at(created),
+            expires_at: at(created + 15),
+        }
+    }
+
+    #[test]
+    fn an_interaction_belongs_to_its_session_or_the_one_its_login_replaced() {
+        let i = interaction("old", 0, None, None);
+        assert!(belongs_to(&i, &session("old", 0, "{}")));
+        let rotated = r#"{"interaction":"i1","from":"old"}"#;
+        assert!(belongs_to(&i, &session("new", 1, rotated)));
+        assert!(!belongs_to(&i, &session("new", 1, "{}")));
+        let other = r#"{"interaction":"i2","from":"old"}"#;
+        assert!(!belongs_to(&i, &session("new", 1, other)));
+        let elsewhere = r#"{"interaction":"i1","from":"someone"}"#;
+        assert!(!belongs_to(&i, &session("new", 1, elsewhere)));
+    }
+
+    #[test]
+    fn a_login_is_needed_without_an_account_or_when_prompt_or_max_age_ask() {
+        let user = crate::accounts::users::User {
+            id: "u".into(),
+            email: String::new(),
+            name: String::new(),
+            roles: "aidant".into(),
+            active: true,
+            password_hash: None,
+            totp_secret_enc: None,
+            totp_last_step: None,
+            failed_logins: 0,
+            locked_until: None,
+            last_login: None,
+            current_structure_id: None,
+            created_at: at(0),
+        };
+        let visitor = |logged_in_at: i64, user: Option<crate::accounts::users::User>| Visitor {
+            session: session("s", logged_in_at, "{}"),
+            user,
+            structure: None,
+        };
+        assert!(needs_login(
+            &visitor(0, None),
+            &interaction("s", 5, None, None)
+        ));
+        assert!(!needs_login(
+            &visitor(0, Some(user.clone())),
+            &interaction("s", 5, None, None)
+        ));
+        assert!(needs_login(
+            &visitor(0, Some(user.clone())),
+            &interaction("s", 5, Some("login"), None)
+        ));
+        assert!(!needs_login(
+            &visitor(6, Some(user.clone())),
+            &interaction("s", 5, Some("login"), None)
+        ));
+        assert!(needs_login(
+            &visitor(0, Some(user.clone())),
+            &interaction("s", 5, None, Some(60))
+        ));
+        assert!(!needs_login(
+            &visitor(0, Some(user)),
+            &interaction("s", 5, None, Some(600))
+        ));
+    }
 }
