@@ -32,6 +32,19 @@ pub enum JournalError {
     Invalid(String),
 }
 
+/// Builder methods setting one reference of an entry each.
+macro_rules! reference_setters {
+    ($($(#[$doc:meta])* $field:ident,)+) => {
+        $(
+            $(#[$doc])*
+            pub fn $field(mut self, id: impl Into<String>) -> Self {
+                self.$field = Some(id.into());
+                self
+            }
+        )+
+    };
+}
+
 /// An entry about to be appended: what happened, who did it, to what (ids only).
 #[derive(Debug, Clone, Default)]
 pub struct NewEntry {
@@ -54,45 +67,24 @@ impl NewEntry {
         }
     }
 
-    /// Who acted: `user:<id>`, `usager:<id>`, `cli`, `system`.
-    pub fn actor(mut self, actor: impl Into<String>) -> Self {
-        self.actor = Some(actor.into());
-        self
-    }
-
-    /// The structure concerned.
-    pub fn structure(mut self, id: impl Into<String>) -> Self {
-        self.structure = Some(id.into());
-        self
+    reference_setters! {
+        /// Who acted: `user:<id>`, `usager:<id>`, `cli`, `system`.
+        actor,
+        /// The structure concerned.
+        structure,
+        /// The usager concerned (id only, never personal data).
+        usager,
+        /// The mandate concerned.
+        mandate,
+        /// The authorisation concerned.
+        authorisation,
+        /// The OpenID client concerned.
+        client,
     }
 
     /// The structure concerned, when there is one.
     pub fn structure_opt(mut self, id: Option<&str>) -> Self {
         self.structure = id.map(str::to_string).or(self.structure);
-        self
-    }
-
-    /// The usager concerned (id only, never personal data).
-    pub fn usager(mut self, id: impl Into<String>) -> Self {
-        self.usager = Some(id.into());
-        self
-    }
-
-    /// The mandate concerned.
-    pub fn mandate(mut self, id: impl Into<String>) -> Self {
-        self.mandate = Some(id.into());
-        self
-    }
-
-    /// The authorisation concerned.
-    pub fn authorisation(mut self, id: impl Into<String>) -> Self {
-        self.authorisation = Some(id.into());
-        self
-    }
-
-    /// The OpenID client concerned.
-    pub fn client(mut self, id: impl Into<String>) -> Self {
-        self.client = Some(id.into());
         self
     }
 
