@@ -434,56 +434,45 @@ pub fn complete_enrolment(
     new_password: Option<&str>,
     code: &str,
 ) -> Result<User, Error> {
-    write_tx(conn, |c| {
-        complete_enrolment_in(c, now, secrets, token, new_password, code)
-    })
-}
-
-fn complete_enrolment_in(
-    conn: &mut DbConn,
-    now: DateTime<Utc>,
-    secrets: &SecretBox,
-    token: &str,
-    new_password: Option<&str>,
-    code: &str,
-) -> Result<User, Error> {
-    let (hash, user, pending) = enrolment_for(conn, now, token)?.ok_or(Error::LinkInvalid)?;
-    let secret = pending_secret(secrets, &hash, &user, pending)?;
-    let password_hash = match (&user.password_hash, new_password) {
-        (Some(_), _) => None,
-        (None, Some(p)) => {
-            password_policy::check(p, &user.email).map_err(Error::Password)?;
-            Some(password::hash(p))
-        }
-        (None, None) => return Err(Error::Password("Choisissez un mot de passe.")),
-    };
-    let step = match totp::check(&secret, code, now, None) {
-        totp::Check::Accepted(step) => step,
-        _ => return Err(Error::WrongCode),
-    };
-    diesel::update(users::table.filter(users::id.eq(&user.id)))
-        .set((
-            users::totp_secret_enc.eq(Some(secrets.seal(&user.totp_context(), &secret)?)),
-            users::totp_last_step.eq(Some(step)),
-            users::failed_logins.eq(0),
-            users::locked_until.eq(None::<NaiveDateTime>),
-        ))
-        .execute(conn)?;
-    if let Some(h) = &password_hash {
+    write_tx(conn, |conn| {
+        let (hash, user, pending) = enrolment_for(conn, now, token)?.ok_or(Error::LinkInvalid)?;
+        let secret = pending_secret(secrets, &hash, &user, pending)?;
+        let password_hash = match (&user.password_hash, new_password) {
+            (Some(_), _) => None,
+            (None, Some(p)) => {
+                password_policy::check(p, &user.email).map_err(Error::Password)?;
+                Some(password::hash(p))
+            }
+            (None, None) => return Err(Error::Password("Choisissez un mot de passe.")),
+        };
+        let step = match totp::check(&secret, code, now, None) {
+            totp::Check::Accepted(step) => step,
+            _ => return Err(Error::WrongCode),
+        };
         diesel::update(users::table.filter(users::id.eq(&user.id)))
-            .set(users::password_hash.eq(Some(h)))
+            .set((
+                users::totp_secret_enc.eq(Some(secrets.seal(&user.totp_context(), &secret)?)),
+                users::totp_last_step.eq(Some(step)),
+                users::failed_logins.eq(0),
+                users::locked_until.eq(None::<NaiveDateTime>),
+            ))
             .execute(conn)?;
-    }
-    diesel::update(enrolment_tokens::table.filter(enrolment_tokens::token_hash.eq(&hash)))
-        .set(enrolment_tokens::used_at.eq(Some(now.naive_utc())))
-        .execute(conn)?;
-    sessions::delete_for_user(conn, &user.id)?;
-    let e = NewEntry::new("account.enrolled")
-        .actor(user.actor())
-        .detail("password_set", password_hash.is_some())
-        .structure_opt(user.current_structure_id.as_deref());
-    journal::append(conn, now, e)?;
-    Ok(user)
+        if let Some(h) = &password_hash {
+            diesel::update(users::table.filter(users::id.eq(&user.id)))
+                .set(users::password_hash.eq(Some(h)))
+                .execute(conn)?;
+        }
+        diesel::update(enrolment_tokens::table.filter(enrolment_tokens::token_hash.eq(&hash)))
+            .set(enrolment_tokens::used_at.eq(Some(now.naive_utc())))
+            .execute(conn)?;
+        sessions::delete_for_user(conn, &user.id)?;
+        let e = NewEntry::new("account.enrolled")
+            .actor(user.actor())
+            .detail("password_set", password_hash.is_some())
+            .structure_opt(user.current_structure_id.as_deref());
+        journal::append(conn, now, e)?;
+        Ok(user)
+    })
 }
 
 /// Makes `structure_id` the account's current structure (it must be a member).

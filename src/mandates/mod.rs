@@ -570,57 +570,38 @@ pub fn confirm_consent(
     session_hash: &str,
     current_structure: &str,
 ) -> Result<Created, Error> {
-    write_tx(conn, |c| {
-        confirm_consent_in(
-            c,
+    write_tx(conn, |conn| {
+        let (req, identity) =
+            pending_consent(conn, now, secrets, request_id, aidant_id, session_hash)?;
+        // The person consented to the structure named on the page, which is the aidant's
+        // current one: it must be the structure the request was started for.
+        if req.structure_id != current_structure {
+            return Err(Error::RequestInvalid);
+        }
+        let moved = diesel::update(
+            consent_requests::table
+                .filter(consent_requests::id.eq(&req.id))
+                .filter(consent_requests::status.eq(ConsentStatus::PendingConsent.as_str())),
+        )
+        .set((
+            consent_requests::status.eq(ConsentStatus::Done.as_str()),
+            consent_requests::identity_enc.eq(None::<String>),
+        ))
+        .execute(conn)?;
+        if moved == 0 {
+            return Err(Error::RequestInvalid);
+        }
+        create_mandate(
+            conn,
             now,
-            secrets,
-            request_id,
+            &format!("user:{aidant_id}"),
             aidant_id,
-            session_hash,
-            current_structure,
+            &req.structure_id,
+            &identity,
+            &req.demarche_list(),
+            req.duration(),
         )
     })
-}
-
-fn confirm_consent_in(
-    conn: &mut DbConn,
-    now: DateTime<Utc>,
-    secrets: &SecretBox,
-    request_id: &str,
-    aidant_id: &str,
-    session_hash: &str,
-    current_structure: &str,
-) -> Result<Created, Error> {
-    let (req, identity) = pending_consent(conn, now, secrets, request_id, aidant_id, session_hash)?;
-    // The person consented to the structure named on the page, which is the aidant's
-    // current one: it must be the structure the request was started for.
-    if req.structure_id != current_structure {
-        return Err(Error::RequestInvalid);
-    }
-    let moved = diesel::update(
-        consent_requests::table
-            .filter(consent_requests::id.eq(&req.id))
-            .filter(consent_requests::status.eq(ConsentStatus::PendingConsent.as_str())),
-    )
-    .set((
-        consent_requests::status.eq(ConsentStatus::Done.as_str()),
-        consent_requests::identity_enc.eq(None::<String>),
-    ))
-    .execute(conn)?;
-    if moved == 0 {
-        return Err(Error::RequestInvalid);
-    }
-    create_mandate(
-        conn,
-        now,
-        &format!("user:{aidant_id}"),
-        aidant_id,
-        &req.structure_id,
-        &identity,
-        &req.demarche_list(),
-        req.duration(),
-    )
 }
 
 /// A mandate with its authorisations and their states.
@@ -1246,8 +1227,25 @@ pub fn revoke_authorisation(
     structure_id: &str,
     authorisation_id: &str,
 ) -> Result<MandateView, Error> {
-    write_tx(conn, |c| {
-        revoke_authorisation_in(c, now, actor, structure_id, authorisation_id)
+    write_tx(conn, |conn| {
+        let view = mandate_of_authorisation(conn, now, structure_id, authorisation_id)?
+            .ok_or(Error::NotFound)?;
+        let mandate_id = view.mandate.id.clone();
+        let ended = decide_revocation(&view.authorisations, Some(authorisation_id))?;
+        end_authorisations(conn, now, actor, &ended)?;
+        let a = ended.first().map(|(_, d)| d.clone()).unwrap_or_default();
+        journal::append(
+            conn,
+            now,
+            NewEntry::new("authorisation.revoked")
+                .actor(actor)
+                .structure(structure_id)
+                .usager(&view.usager.id)
+                .mandate(&mandate_id)
+                .authorisation(authorisation_id)
+                .detail("demarche", a),
+        )?;
+        mandate_in(conn, now, structure_id, &mandate_id)?.ok_or(Error::NotFound)
     })
 }
 
@@ -1284,33 +1282,6 @@ fn end_authorisations(
         .execute(conn)
 }
 
-fn revoke_authorisation_in(
-    conn: &mut DbConn,
-    now: DateTime<Utc>,
-    actor: &str,
-    structure_id: &str,
-    authorisation_id: &str,
-) -> Result<MandateView, Error> {
-    let view = mandate_of_authorisation(conn, now, structure_id, authorisation_id)?
-        .ok_or(Error::NotFound)?;
-    let mandate_id = view.mandate.id.clone();
-    let ended = decide_revocation(&view.authorisations, Some(authorisation_id))?;
-    end_authorisations(conn, now, actor, &ended)?;
-    let a = ended.first().map(|(_, d)| d.clone()).unwrap_or_default();
-    journal::append(
-        conn,
-        now,
-        NewEntry::new("authorisation.revoked")
-            .actor(actor)
-            .structure(structure_id)
-            .usager(&view.usager.id)
-            .mandate(&mandate_id)
-            .authorisation(authorisation_id)
-            .detail("demarche", a),
-    )?;
-    mandate_in(conn, now, structure_id, &mandate_id)?.ok_or(Error::NotFound)
-}
-
 /// Revokes a whole mandate of the structure: every active authorisation (journaled).
 pub fn revoke_mandate(
     conn: &mut DbConn,
@@ -1319,36 +1290,26 @@ pub fn revoke_mandate(
     structure_id: &str,
     mandate_id: &str,
 ) -> Result<MandateView, Error> {
-    write_tx(conn, |c| {
-        revoke_mandate_in(c, now, actor, structure_id, mandate_id)
+    write_tx(conn, |conn| {
+        let view = mandate_in(conn, now, structure_id, mandate_id)?.ok_or(Error::NotFound)?;
+        let ended = decide_revocation(&view.authorisations, None)?;
+        end_authorisations(conn, now, actor, &ended)?;
+        let active: Vec<String> = ended.into_iter().map(|(id, _)| id).collect();
+        diesel::update(mandates::table.filter(mandates::id.eq(mandate_id)))
+            .set(mandates::revoked_at.eq(Some(now.naive_utc())))
+            .execute(conn)?;
+        journal::append(
+            conn,
+            now,
+            NewEntry::new("mandate.revoked")
+                .actor(actor)
+                .structure(structure_id)
+                .usager(&view.usager.id)
+                .mandate(mandate_id)
+                .detail("authorisations", active),
+        )?;
+        mandate_in(conn, now, structure_id, mandate_id)?.ok_or(Error::NotFound)
     })
-}
-
-fn revoke_mandate_in(
-    conn: &mut DbConn,
-    now: DateTime<Utc>,
-    actor: &str,
-    structure_id: &str,
-    mandate_id: &str,
-) -> Result<MandateView, Error> {
-    let view = mandate_in(conn, now, structure_id, mandate_id)?.ok_or(Error::NotFound)?;
-    let ended = decide_revocation(&view.authorisations, None)?;
-    end_authorisations(conn, now, actor, &ended)?;
-    let active: Vec<String> = ended.into_iter().map(|(id, _)| id).collect();
-    diesel::update(mandates::table.filter(mandates::id.eq(mandate_id)))
-        .set(mandates::revoked_at.eq(Some(now.naive_utc())))
-        .execute(conn)?;
-    journal::append(
-        conn,
-        now,
-        NewEntry::new("mandate.revoked")
-            .actor(actor)
-            .structure(structure_id)
-            .usager(&view.usager.id)
-            .mandate(mandate_id)
-            .detail("authorisations", active),
-    )?;
-    mandate_in(conn, now, structure_id, mandate_id)?.ok_or(Error::NotFound)
 }
 
 /// The attestation text of a mandate, recomputed from the database (same digest as at
