@@ -67,24 +67,107 @@ enum Command {
 enum ClientCommand {
     /// Register a client; its secret is printed once.
     Create {
-        /// Name shown to aidants.
-        #[arg(long)]
-        name: String,
-        /// Exact redirect URI (repeat for several).
-        #[arg(long = "redirect-uri", required = true)]
-        redirect_uris: Vec<String>,
-        /// Post-logout redirect URI (repeat for several).
-        #[arg(long = "post-logout-redirect-uri")]
-        post_logout_redirect_uris: Vec<String>,
-        /// Token endpoint authentication.
-        #[arg(long, default_value = "client_secret_basic", value_parser = ["client_secret_basic", "client_secret_post", "none"])]
-        auth_method: String,
-        /// ID token signature: ES256 (default) or RS256 (needs `procura keys import-rsa`).
-        #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256"])]
-        id_token_alg: String,
+        #[command(flatten)]
+        flags: ClientFlags,
         #[command(flatten)]
         out: Output,
     },
+    /// List the registered clients and their settings (never their secrets).
+    List {
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Change a client's settings; only the flags given change.
+    Update {
+        /// The client to change.
+        #[arg(long)]
+        client_id: String,
+        #[command(flatten)]
+        flags: ClientFlags,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+/// The settings of a client, for `create` and `update`.
+#[derive(Debug, Args)]
+struct ClientFlags {
+    /// Name shown to aidants (required at creation).
+    #[arg(long)]
+    name: Option<String>,
+    /// Exact redirect URI (repeat for several; at least one at creation).
+    #[arg(long = "redirect-uri")]
+    redirect_uris: Vec<String>,
+    /// Post-logout redirect URI (repeat for several).
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// Token endpoint authentication (default client_secret_basic).
+    #[arg(long, value_parser = ["client_secret_basic", "client_secret_post", "none"])]
+    auth_method: Option<String>,
+    /// A démarche the client serves (repeat for several); or --all-demarches.
+    #[arg(
+        long = "demarche",
+        value_name = "CODE",
+        conflicts_with = "all_demarches"
+    )]
+    demarches: Vec<String>,
+    /// The client serves every démarche.
+    #[arg(long)]
+    all_demarches: bool,
+    /// PKCE: required (default), or optional for a client with a secret.
+    #[arg(long, value_parser = ["required", "optional"])]
+    pkce: Option<String>,
+    /// ID token signature: ES256 (default) or RS256 (needs `procura keys import-rsa`).
+    #[arg(long, value_parser = ["ES256", "RS256"])]
+    id_token_alg: Option<String>,
+    /// Userinfo as JSON (none, the default) or as a JWT signed with ES256 or RS256.
+    #[arg(long, value_parser = ["none", "ES256", "RS256"])]
+    userinfo_alg: Option<String>,
+}
+
+impl ClientFlags {
+    /// The settings given (unknown démarche codes refused).
+    fn settings(
+        self,
+        creating: bool,
+    ) -> Result<crate::federation::provider::ClientSettings, String> {
+        use crate::domain::mandate::DemarcheSet;
+        let demarches = if self.all_demarches {
+            Some(DemarcheSet::All)
+        } else if self.demarches.is_empty() {
+            None
+        } else {
+            Some(DemarcheSet::parse(&self.demarches)?)
+        };
+        let list = |v: Vec<String>| (creating || !v.is_empty()).then_some(v);
+        Ok(crate::federation::provider::ClientSettings {
+            name: self.name,
+            redirect_uris: (!self.redirect_uris.is_empty()).then_some(self.redirect_uris),
+            post_logout_redirect_uris: list(self.post_logout_redirect_uris),
+            auth_method: self.auth_method,
+            demarches,
+            pkce: self.pkce,
+            id_token_alg: self.id_token_alg,
+            userinfo_alg: self.userinfo_alg,
+        })
+    }
+}
+
+/// A client as `client list --json` shows it.
+fn client_json(c: &crate::federation::provider::Client) -> serde_json::Value {
+    serde_json::json!({
+        "client_id": c.id,
+        "name": c.name,
+        "active": c.active,
+        "auth_method": c.auth_method,
+        "redirect_uris": c.redirects(),
+        "post_logout_redirect_uris": c.post_logout_redirects(),
+        "demarches": c.demarches().describe(),
+        "pkce": c.pkce,
+        "id_token_alg": c.id_token_alg,
+        "userinfo_alg": c.userinfo_alg,
+        "created_at": c.created_at.and_utc().to_rfc3339(),
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -478,49 +561,33 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                 Err(e) => Err(e.into()),
             }
         }
-        Command::Client(ClientCommand::Create {
-            name,
-            redirect_uris,
-            post_logout_redirect_uris,
-            auth_method,
-            id_token_alg,
-            out,
-        }) => {
+        Command::Client(ClientCommand::List { out }) => {
             let mut conn = open_migrated(&settings)?;
-            let now = clock.now();
-            match write_tx(&mut conn, |c| {
-                crate::federation::provider::create_client_with_alg(
-                    c,
-                    now,
-                    "cli",
-                    &name,
-                    &redirect_uris,
-                    &post_logout_redirect_uris,
-                    &auth_method,
-                    &id_token_alg,
-                )
-            }) {
-                Ok((client, secret)) => {
-                    if out.json {
-                        println!(
-                            "{}",
-                            serde_json::json!({"client_id": client.id, "client_secret": secret})
-                        );
-                    } else {
-                        println!("Client enregistré : {}", client.id);
-                        if let Some(s) = secret {
-                            println!("Secret (affiché une seule fois) : {s}");
-                        }
-                    }
-                    Ok(0)
+            let list = crate::federation::provider::clients(&mut conn)?;
+            if out.json {
+                let all: Vec<_> = list.iter().map(client_json).collect();
+                println!("{}", serde_json::Value::Array(all));
+            } else {
+                for c in &list {
+                    println!(
+                        "{}\t{}\t{}\tdémarches : {}",
+                        c.id,
+                        c.name,
+                        if c.active { "actif" } else { "inactif" },
+                        c.demarches().describe()
+                    );
                 }
-                Err(Error::Invalid(m)) => {
-                    report_refusal(out.json, &m);
-                    Ok(2)
-                }
-                Err(e) => Err(e.into()),
             }
+            Ok(0)
         }
+        Command::Client(ClientCommand::Create { flags, out }) => {
+            client_change(&settings, &clock, None, flags, out)
+        }
+        Command::Client(ClientCommand::Update {
+            client_id,
+            flags,
+            out,
+        }) => client_change(&settings, &clock, Some(&client_id), flags, out),
         Command::Keys(KeysCommand::Rotate { out }) => {
             if settings.master_key.is_none() {
                 report_refusal(
@@ -627,6 +694,54 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
             out.flush()?;
             Ok(0)
         }
+    }
+}
+
+/// `client create` (no id) or `client update`: prints the client id and, when one was
+/// made, its secret (once).
+fn client_change(
+    settings: &Settings,
+    clock: &SharedClock,
+    id: Option<&str>,
+    flags: ClientFlags,
+    out: Output,
+) -> anyhow::Result<i32> {
+    use crate::federation::provider::{create_client, update_client};
+    let wanted = match flags.settings(id.is_none()) {
+        Ok(w) => w,
+        Err(m) => {
+            report_refusal(out.json, &m);
+            return Ok(2);
+        }
+    };
+    let mut conn = open_migrated(settings)?;
+    let now = clock.now();
+    let done = write_tx(&mut conn, |c| match id {
+        None => create_client(c, now, "cli", &wanted),
+        Some(id) => update_client(c, now, "cli", id, &wanted),
+    });
+    match done {
+        Ok((client, secret)) => {
+            if out.json {
+                let mut v = client_json(&client);
+                v["client_secret"] = serde_json::json!(secret);
+                println!("{v}");
+            } else {
+                match id {
+                    None => println!("Client enregistré : {}", client.id),
+                    Some(_) => println!("Client modifié : {}", client.id),
+                }
+                if let Some(s) = secret {
+                    println!("Secret (affiché une seule fois) : {s}");
+                }
+            }
+            Ok(0)
+        }
+        Err(Error::Invalid(m)) => {
+            report_refusal(out.json, &m);
+            Ok(2)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

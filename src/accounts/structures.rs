@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
+use crate::domain::mandate::DemarcheSet;
 use crate::domain::valid_siret;
 use crate::error::Error;
 use crate::journal::{self, NewEntry};
@@ -26,6 +27,15 @@ pub struct Structure {
     pub active: bool,
     /// Creation time.
     pub created_at: NaiveDateTime,
+    /// The démarches it offers (NULL: every one), see [`DemarcheSet`].
+    pub demarches: Option<String>,
+}
+
+impl Structure {
+    /// The démarches the structure offers.
+    pub fn demarches(&self) -> DemarcheSet {
+        DemarcheSet::from_stored(self.demarches.as_deref())
+    }
 }
 
 /// Creates a structure and journals it, in the caller's transaction.
@@ -59,6 +69,7 @@ pub fn create(
         address: address.trim().to_string(),
         active: true,
         created_at: now.naive_utc(),
+        demarches: None,
     };
     diesel::insert_into(structures::table)
         .values(&s)

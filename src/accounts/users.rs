@@ -499,3 +499,25 @@ pub fn switch_structure(
         Ok(())
     })
 }
+
+/// The démarches an aidant may still act for in a structure, read in one statement:
+/// None when the account is inactive or no longer an aidant, is not a member of the
+/// structure any more, or the structure is inactive. A code's redemption and each use of
+/// an access token ask this, so that a deactivation or a removal takes effect at once.
+pub fn acting_demarches(
+    conn: &mut DbConn,
+    acting: &super::Acting,
+) -> QueryResult<Option<crate::domain::mandate::DemarcheSet>> {
+    let row: Option<(String, Option<String>)> = users::table
+        .inner_join(memberships::table.inner_join(structures::table))
+        .filter(users::id.eq(&acting.user_id))
+        .filter(memberships::structure_id.eq(&acting.structure_id))
+        .filter(users::active.eq(true))
+        .filter(structures::active.eq(true))
+        .select((users::roles, structures::demarches))
+        .first(conn)
+        .optional()?;
+    Ok(row
+        .filter(|(roles, _)| Roles::parse(roles).has(Role::Aidant))
+        .map(|(_, d)| crate::domain::mandate::DemarcheSet::from_stored(d.as_deref())))
+}

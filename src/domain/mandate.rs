@@ -90,6 +90,97 @@ pub fn parse_demarches<S: AsRef<str>>(codes: &[S]) -> Result<Vec<&'static Demarc
     Ok(out)
 }
 
+/// The démarches something serves: every one, or some of the catalogue (a client's, a
+/// structure's, what a request's `claims` asks for). Stored as NULL for every démarche,
+/// or as a JSON array of codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DemarcheSet {
+    /// Every démarche of the catalogue.
+    All,
+    /// These démarches only (catalogue order, no repeat; possibly none).
+    Only(Vec<&'static Demarche>),
+}
+
+impl DemarcheSet {
+    /// The set of these codes (refuses an empty list and unknown codes).
+    pub fn parse<S: AsRef<str>>(codes: &[S]) -> Result<Self, String> {
+        parse_demarches(codes).map(DemarcheSet::Only)
+    }
+
+    /// Reads a stored value; unknown codes (from a later catalogue) are ignored.
+    pub fn from_stored(stored: Option<&str>) -> Self {
+        match stored {
+            None => DemarcheSet::All,
+            Some(text) => {
+                let codes: Vec<String> = serde_json::from_str(text).unwrap_or_default();
+                let mut out: Vec<&'static Demarche> =
+                    codes.iter().filter_map(|c| demarche(c)).collect();
+                out.sort_by_key(|d| DEMARCHES.iter().position(|x| x.code == d.code));
+                out.dedup();
+                DemarcheSet::Only(out)
+            }
+        }
+    }
+
+    /// The stored value.
+    pub fn to_stored(&self) -> Option<String> {
+        match self {
+            DemarcheSet::All => None,
+            DemarcheSet::Only(list) => Some(
+                serde_json::to_string(&list.iter().map(|d| d.code).collect::<Vec<_>>())
+                    .unwrap_or_else(|_| "[]".into()),
+            ),
+        }
+    }
+
+    /// True when the set holds this code.
+    pub fn contains(&self, code: &str) -> bool {
+        match self {
+            DemarcheSet::All => demarche(code).is_some(),
+            DemarcheSet::Only(list) => list.iter().any(|d| d.code == code),
+        }
+    }
+
+    /// The démarches in both sets.
+    pub fn intersect(&self, other: &DemarcheSet) -> DemarcheSet {
+        match (self, other) {
+            (DemarcheSet::All, x) | (x, DemarcheSet::All) => x.clone(),
+            (DemarcheSet::Only(a), DemarcheSet::Only(b)) => {
+                DemarcheSet::Only(a.iter().filter(|d| b.contains(d)).copied().collect())
+            }
+        }
+    }
+
+    /// The démarches of the set, in catalogue order.
+    pub fn list(&self) -> Vec<&'static Demarche> {
+        match self {
+            DemarcheSet::All => DEMARCHES.iter().collect(),
+            DemarcheSet::Only(list) => list.clone(),
+        }
+    }
+
+    /// The codes of a restricted set (None: every démarche), for a query filter.
+    pub fn codes(&self) -> Option<Vec<&'static str>> {
+        match self {
+            DemarcheSet::All => None,
+            DemarcheSet::Only(list) => Some(list.iter().map(|d| d.code).collect()),
+        }
+    }
+
+    /// True when no démarche is in the set.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, DemarcheSet::Only(list) if list.is_empty())
+    }
+
+    /// For the journal and `--json`: `"*"` for every démarche, else the codes.
+    pub fn describe(&self) -> serde_json::Value {
+        match self {
+            DemarcheSet::All => serde_json::Value::String("*".into()),
+            DemarcheSet::Only(list) => list.iter().map(|d| d.code).collect::<Vec<_>>().into(),
+        }
+    }
+}
+
 /// Mandate durations, counted from creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MandateDuration {
@@ -272,6 +363,32 @@ pub fn attestation_text(f: &AttestationFacts<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn demarche_sets_intersect_and_round_trip() {
+        let a = DemarcheSet::parse(&["logement", "social", "social"]).expect("valid");
+        assert_eq!(a.codes(), Some(vec!["social", "logement"]));
+        assert!(DemarcheSet::parse::<&str>(&[]).is_err());
+        assert!(DemarcheSet::parse(&["impots"]).is_err());
+        let b = DemarcheSet::parse(&["logement", "argent"]).unwrap();
+        assert_eq!(a.intersect(&b).codes(), Some(vec!["logement"]));
+        assert_eq!(DemarcheSet::All.intersect(&b), b);
+        assert_eq!(a.intersect(&DemarcheSet::All), a);
+        let none = a.intersect(&DemarcheSet::parse(&["argent"]).unwrap());
+        assert!(none.is_empty() && !none.contains("social"));
+        assert!(DemarcheSet::All.contains("justice") && !DemarcheSet::All.contains("x"));
+        assert!(!DemarcheSet::All.is_empty());
+        assert_eq!(DemarcheSet::from_stored(a.to_stored().as_deref()), a);
+        assert_eq!(DemarcheSet::from_stored(None), DemarcheSet::All);
+        assert_eq!(DemarcheSet::All.to_stored(), None);
+        assert_eq!(
+            DemarcheSet::from_stored(Some(r#"["x","logement"]"#)).codes(),
+            Some(vec!["logement"])
+        );
+        assert_eq!(DemarcheSet::All.list().len(), DEMARCHES.len());
+        assert_eq!(DemarcheSet::All.describe(), serde_json::json!("*"));
+        assert_eq!(b.describe(), serde_json::json!(["logement", "argent"]));
+    }
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s)

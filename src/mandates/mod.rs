@@ -980,19 +980,24 @@ pub fn callback_finish(
 /// search, those whose mandate is the most recent first (an index walk, whatever the
 /// structure's size); with one, those whose names contain every word of it
 /// (case-insensitive), by name. Two queries: the usagers, then their active démarches.
+/// `only` keeps the usagers, and the démarches, among these codes (None: every one).
 pub fn active_usagers(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     structure_id: &str,
     search: &str,
+    only: Option<&[&str]>,
     limit: i64,
 ) -> QueryResult<Vec<ActiveUsager>> {
     let n = now.naive_utc();
+    let every: Vec<&str> = rules::DEMARCHES.iter().map(|d| d.code).collect();
+    let codes = only.unwrap_or(&every);
     let mut q = usagers::table
         .inner_join(mandates::table.inner_join(authorisations::table))
         .filter(mandates::structure_id.eq(structure_id))
         .filter(mandates::expires_at.gt(n))
         .filter(authorisations::revoked_at.is_null())
+        .filter(authorisations::demarche.eq_any(codes))
         .select(Usager::as_select())
         .distinct()
         .order((
@@ -1027,7 +1032,7 @@ pub fn active_usagers(
         );
     }
     let list: Vec<Usager> = if search.split_whitespace().next().is_none() {
-        recent_usagers(conn, n, structure_id, limit)?
+        recent_usagers(conn, n, structure_id, codes, limit)?
     } else {
         q.load(conn)?
     };
@@ -1038,6 +1043,7 @@ pub fn active_usagers(
         .filter(mandates::usager_id.eq_any(&ids))
         .filter(mandates::expires_at.gt(n))
         .filter(authorisations::revoked_at.is_null())
+        .filter(authorisations::demarche.eq_any(codes))
         .select((
             mandates::usager_id,
             authorisations::demarche,
@@ -1072,6 +1078,7 @@ fn recent_usagers(
     conn: &mut DbConn,
     now: NaiveDateTime,
     structure_id: &str,
+    codes: &[&str],
     limit: i64,
 ) -> QueryResult<Vec<Usager>> {
     use diesel::dsl::exists;
@@ -1089,7 +1096,8 @@ fn recent_usagers(
             .filter(exists(
                 authorisations::table
                     .filter(authorisations::mandate_id.eq(mandates::id))
-                    .filter(authorisations::revoked_at.is_null()),
+                    .filter(authorisations::revoked_at.is_null())
+                    .filter(authorisations::demarche.eq_any(codes)),
             ))
             .order((mandates::created_at.desc(), mandates::id.desc()))
             .select((
@@ -1196,6 +1204,36 @@ pub fn usable_authorisations(
         .collect();
     out.sort_by_key(|u| rules::DEMARCHES.iter().position(|x| x.code == u.demarche));
     Ok(out)
+}
+
+/// An authorisation of the structure that is still usable (not revoked, its mandate not
+/// expired), with its mandate and the usager's identity, in one statement.
+pub fn usable_authorisation(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    structure_id: &str,
+    authorisation_id: &str,
+) -> QueryResult<Option<(Usable, Usager)>> {
+    let row: Option<(String, String, Usager)> = authorisations::table
+        .inner_join(mandates::table.inner_join(usagers::table))
+        .filter(authorisations::id.eq(authorisation_id))
+        .filter(mandates::structure_id.eq(structure_id))
+        .filter(mandates::expires_at.gt(now.naive_utc()))
+        .filter(mandates::revoked_at.is_null())
+        .filter(authorisations::revoked_at.is_null())
+        .select((mandates::id, authorisations::demarche, Usager::as_select()))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(mandate_id, demarche, u)| {
+        (
+            Usable {
+                authorisation_id: authorisation_id.to_string(),
+                mandate_id,
+                demarche,
+            },
+            u,
+        )
+    }))
 }
 
 /// The mandate holding an authorisation of `structure_id` (None if unknown or of another

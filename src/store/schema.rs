@@ -9,6 +9,7 @@ diesel::table! {
         address -> Text,
         active -> Bool,
         created_at -> Timestamp,
+        demarches -> Nullable<Text>,
     }
 }
 
@@ -177,6 +178,9 @@ diesel::table! {
         post_logout_redirect_uris -> Text,
         active -> Bool,
         created_at -> Timestamp,
+        demarches -> Nullable<Text>,
+        pkce -> Text,
+        userinfo_alg -> Text,
     }
 }
 
@@ -206,6 +210,7 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        claims -> Nullable<Text>,
     }
 }
 
@@ -217,10 +222,10 @@ diesel::table! {
         code_challenge -> Text,
         nonce -> Text,
         scope -> Text,
+        claims -> Nullable<Text>,
         aidant_id -> Text,
         structure_id -> Text,
         usager_id -> Text,
-        mandate_id -> Text,
         authorisation_id -> Text,
         demarche -> Text,
         auth_time -> Timestamp,
@@ -239,6 +244,12 @@ diesel::table! {
         scope -> Text,
         expires_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        aidant_id -> Text,
+        structure_id -> Text,
+        mandate_id -> Text,
+        authorisation_id -> Text,
+        demarche -> Text,
+        claims -> Nullable<Text>,
     }
 }
 

@@ -163,6 +163,8 @@ fn client_create_through_the_cli() {
         "https://impots.example.fr/cb",
         "--post-logout-redirect-uri",
         "https://impots.example.fr/bye",
+        "--demarche",
+        "argent",
         "--json",
     ]);
     assert_eq!(code, Some(0), "{out}");
@@ -184,15 +186,16 @@ fn client_create_through_the_cli() {
         "http://127.0.0.1:9/cb",
         "--auth-method",
         "none",
+        "--all-demarches",
         "--json",
     ]);
     assert_eq!(code, Some(0));
     assert!(serde_json::from_str::<Value>(out.trim()).expect("json")["client_secret"].is_null());
     // Refused: plain http off loopback, a fragment, an unsupported authentication method.
     for line in [
-        "client create --name X --redirect-uri http://site.example.fr/cb",
-        "client create --name X --redirect-uri https://a.fr/cb#frag",
-        "client create --name X --redirect-uri https://a.fr/cb --auth-method private_key_jwt",
+        "client create --name X --redirect-uri http://site.example.fr/cb --all-demarches",
+        "client create --name X --redirect-uri https://a.fr/cb#frag --all-demarches",
+        "client create --name X --redirect-uri https://a.fr/cb --auth-method private_key_jwt --all-demarches",
     ] {
         assert_eq!(run(&words(line)).0, Some(2), "{line}");
     }

@@ -43,10 +43,13 @@ fn setup(method: &str) -> Setup {
             c,
             clock.now(),
             "test",
-            "Site interop",
-            &[REDIRECT.to_string()],
-            &[],
-            method,
+            &op::ClientSettings {
+                name: Some("Site interop".into()),
+                redirect_uris: Some(vec![REDIRECT.to_string()]),
+                auth_method: Some(method.into()),
+                demarches: Some(procura::domain::mandate::DemarcheSet::All),
+                ..Default::default()
+            },
         )
     })
     .expect("client");

@@ -100,7 +100,7 @@ fn rs256_clients_get_tokens_signed_with_the_imported_rsa_key() {
     let run = |args: &[&str]| run_procura(&w.app.db.url, args, None);
     // RS256 without a key is refused; a bad key file too.
     let create =
-        "client create --name RSA --redirect-uri https://rsa.example.fr/cb --id-token-alg RS256";
+        "client create --name RSA --redirect-uri https://rsa.example.fr/cb --id-token-alg RS256 --all-demarches";
     let (code, _) = run(&words(create));
     assert_eq!(code, Some(2));
     let bad = w.app.db.dir.path().join("bad.pem");

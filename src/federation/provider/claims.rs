@@ -1,7 +1,9 @@
 //! What the ID token and userinfo say: claims per scope, pairwise subjects, hashes.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::domain::mandate::{demarche, DemarcheSet};
 use crate::mandates::Usager;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -116,4 +118,212 @@ pub fn s256(verifier: &str) -> String {
         &ring::digest::SHA256,
         verifier.as_bytes(),
     ))
+}
+
+/// Identity claims a `claims` request may ask for by name, beyond the scopes.
+pub const IDENTITY_CLAIMS: [&str; 8] = [
+    "given_name",
+    "family_name",
+    "preferred_username",
+    "gender",
+    "birthdate",
+    "birthplace",
+    "birthcountry",
+    "email",
+];
+
+/// Claims listed in the metadata (`claims_supported`).
+pub const CLAIMS_SUPPORTED: [&str; 20] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "acr",
+    "amr",
+    "at_hash",
+    "act",
+    "demarche",
+    "given_name",
+    "family_name",
+    "preferred_username",
+    "gender",
+    "birthdate",
+    "birthplace",
+    "birthcountry",
+    "email",
+];
+
+/// The `claims` request parameter (OpenID Connect Core §5.5), normalised: the identity
+/// claims asked for by name in the ID token and at userinfo, and the démarches a
+/// `demarche` member restricts the choice to (`value` or `values`, in either member).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimsRequest {
+    /// Identity claims asked for in the ID token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub id_token: Vec<String>,
+    /// Identity claims asked for at userinfo.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo: Vec<String>,
+    /// The démarche codes the request accepts (None: any); unknown codes are dropped, so
+    /// an empty list is a request nothing can satisfy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub demarche: Option<Vec<String>>,
+}
+
+impl ClaimsRequest {
+    /// Reads the stored form (None or bad: nothing asked).
+    pub fn from_stored(stored: Option<&str>) -> Self {
+        stored
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default()
+    }
+
+    /// The stored form (None when nothing is asked).
+    pub fn to_stored(&self) -> Option<String> {
+        (self != &ClaimsRequest::default()).then(|| serde_json::to_string(self).unwrap_or_default())
+    }
+
+    /// The démarches the request accepts.
+    pub fn demarches(&self) -> DemarcheSet {
+        match &self.demarche {
+            None => DemarcheSet::All,
+            Some(codes) => DemarcheSet::Only(codes.iter().filter_map(|c| demarche(c)).collect()),
+        }
+    }
+
+    /// The one démarche to preselect, when the request names exactly one.
+    pub fn preselected(&self) -> Option<&str> {
+        match self.demarche.as_deref() {
+            Some([one]) => Some(one),
+            _ => None,
+        }
+    }
+}
+
+/// Parses the `claims` request parameter (pure). Members other than `id_token` and
+/// `userinfo`, and claims Procura does not know, are ignored (§5.5); anything that is not
+/// of the shape §5.5 gives is refused.
+pub fn parse_claims_request(text: &str) -> Result<ClaimsRequest, &'static str> {
+    let v: Value = serde_json::from_str(text).map_err(|_| "claims must be a JSON object")?;
+    let Value::Object(top) = v else {
+        return Err("claims must be a JSON object");
+    };
+    let mut out = ClaimsRequest::default();
+    for member in ["id_token", "userinfo"] {
+        let Some(asked) = top.get(member) else {
+            continue;
+        };
+        let Value::Object(asked) = asked else {
+            return Err("claims members id_token and userinfo must be JSON objects");
+        };
+        for (name, spec) in asked {
+            let (value, values) = match spec {
+                Value::Null => (None, None),
+                Value::Object(o) => {
+                    if o.get("essential").is_some_and(|e| !e.is_boolean()) {
+                        return Err("essential must be true or false");
+                    }
+                    let values = match o.get("values") {
+                        None => None,
+                        Some(Value::Array(a)) => Some(a.clone()),
+                        Some(_) => return Err("values must be a JSON array"),
+                    };
+                    (o.get("value").cloned(), values)
+                }
+                _ => return Err("each requested claim must be null or a JSON object"),
+            };
+            if name == "demarche" {
+                let wanted: Option<Vec<Value>> = match (value, values) {
+                    (None, None) => None,
+                    (Some(_), Some(_)) => return Err("demarche: value and values together"),
+                    (Some(v), None) => Some(vec![v]),
+                    (None, Some(vs)) => Some(vs),
+                };
+                if let Some(wanted) = wanted {
+                    let mut codes = Vec::new();
+                    for w in wanted {
+                        let Value::String(code) = w else {
+                            return Err("demarche values must be strings");
+                        };
+                        if demarche(&code).is_some() && !codes.contains(&code) {
+                            codes.push(code);
+                        }
+                    }
+                    out.demarche = Some(match out.demarche.take() {
+                        None => codes,
+                        Some(before) => before.into_iter().filter(|c| codes.contains(c)).collect(),
+                    });
+                }
+            } else if let Some(known) = IDENTITY_CLAIMS.iter().find(|c| **c == name) {
+                let list = if member == "id_token" {
+                    &mut out.id_token
+                } else {
+                    &mut out.userinfo
+                };
+                if !list.iter().any(|c| c == known) {
+                    list.push(known.to_string());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The usager's claims allowed by `scope`, plus those asked for by name.
+pub fn requested_identity_claims(u: &Usager, scope: &str, asked: &[String]) -> Map<String, Value> {
+    let mut m = identity_claims(u, scope);
+    if !asked.is_empty() {
+        let extra = identity_claims(u, &asked.join(" "));
+        for (k, v) in extra {
+            m.entry(k).or_insert(v);
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claims_request_names_claims_and_restricts_the_demarche() {
+        let r = parse_claims_request(
+            r#"{"id_token":{"given_name":{"essential":true},"demarche":{"essential":true,"values":["logement","impots","social"]}},
+                "userinfo":{"birthplace":null,"unknown":null,"demarche":{"value":"logement"}},"other":1}"#,
+        )
+        .expect("valid");
+        assert_eq!(r.id_token, vec!["given_name"]);
+        assert_eq!(r.userinfo, vec!["birthplace"]);
+        assert_eq!(r.demarche, Some(vec!["logement".to_string()]));
+        assert_eq!(r.preselected(), Some("logement"));
+        assert_eq!(ClaimsRequest::from_stored(r.to_stored().as_deref()), r);
+        assert_eq!(ClaimsRequest::default().to_stored(), None);
+        let none = parse_claims_request(r#"{"id_token":{"demarche":{"value":"impots"}}}"#).unwrap();
+        assert!(none.demarches().is_empty());
+        let any = parse_claims_request(r#"{"userinfo":{"demarche":null}}"#).unwrap();
+        assert_eq!(any.demarches(), DemarcheSet::All);
+        assert_eq!(any.preselected(), None);
+    }
+
+    #[test]
+    fn a_malformed_claims_request_is_refused() {
+        for bad in [
+            "",
+            "[]",
+            "\"x\"",
+            "{",
+            r#"{"id_token":[]}"#,
+            r#"{"userinfo":"given_name"}"#,
+            r#"{"id_token":{"given_name":true}}"#,
+            r#"{"id_token":{"given_name":{"essential":"yes"}}}"#,
+            r#"{"id_token":{"demarche":{"values":"logement"}}}"#,
+            r#"{"id_token":{"demarche":{"value":3}}}"#,
+            r#"{"id_token":{"demarche":{"value":"social","values":["social"]}}}"#,
+        ] {
+            assert!(parse_claims_request(bad).is_err(), "{bad}");
+        }
+    }
 }

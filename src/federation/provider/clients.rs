@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::crypto::{constant_time_eq, new_token, sha256_hex};
+use crate::domain::mandate::DemarcheSet;
 use crate::error::Error;
 use crate::journal::{self, NewEntry};
 use crate::store::schema::{oidc_clients, signing_keys};
@@ -35,6 +36,28 @@ crate::text_enum! {
     }
 }
 
+crate::text_enum! {
+    /// Whether the client must use PKCE.
+    pub enum Pkce {
+        /// Every authorization request carries an S256 challenge (the default).
+        Required = "required",
+        /// A client with a secret may leave PKCE out (FranceConnect's request shape).
+        Optional = "optional",
+    }
+}
+
+crate::text_enum! {
+    /// How userinfo answers the client: JSON, or a JWT signed with the provider's key.
+    pub enum UserinfoAlg {
+        /// `application/json`.
+        None = "none",
+        /// `application/jwt`, ES256.
+        ES256 = "ES256",
+        /// `application/jwt`, RS256.
+        RS256 = "RS256",
+    }
+}
+
 /// A registered client.
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = oidc_clients)]
@@ -60,9 +83,22 @@ pub struct Client {
     pub active: bool,
     /// Creation.
     pub created_at: NaiveDateTime,
+    /// The démarches it serves (NULL: every one), see [`DemarcheSet`].
+    pub demarches: Option<String>,
+    /// PKCE required or optional.
+    #[diesel(deserialize_as = String)]
+    pub pkce: Pkce,
+    /// Signed userinfo, or JSON.
+    #[diesel(deserialize_as = String)]
+    pub userinfo_alg: UserinfoAlg,
 }
 
 impl Client {
+    /// The démarches the client serves.
+    pub fn demarches(&self) -> DemarcheSet {
+        DemarcheSet::from_stored(self.demarches.as_deref())
+    }
+
     /// Registered redirect URIs.
     pub fn redirects(&self) -> Vec<String> {
         serde_json::from_str(&self.redirect_uris).unwrap_or_default()
@@ -82,8 +118,12 @@ impl Client {
     }
 }
 
-/// Checks a redirect URI for registration: absolute, https (or http on loopback), no fragment.
+/// Checks a redirect URI for registration: absolute, https (or http on loopback), no
+/// fragment, no control character.
 pub fn check_redirect_uri(u: &str) -> Result<(), String> {
+    if u.chars().any(char::is_control) {
+        return Err(format!("{u:?} contient un caractère de contrôle"));
+    }
     let url = url::Url::parse(u).map_err(|_| format!("{u:?} n’est pas une URL absolue"))?;
     if url.fragment().is_some() {
         return Err(format!("{u:?} ne doit pas contenir de fragment (#)"));
@@ -101,105 +141,260 @@ pub fn check_redirect_uri(u: &str) -> Result<(), String> {
     }
 }
 
-/// Registers a client signing ID tokens with ES256; returns it and its secret (shown once).
+/// The settings an operator gives a client, at registration or in an update (None: left
+/// as it is; at registration, the default).
+#[derive(Debug, Clone, Default)]
+pub struct ClientSettings {
+    /// Name shown to aidants.
+    pub name: Option<String>,
+    /// Exact redirect URIs (at least one).
+    pub redirect_uris: Option<Vec<String>>,
+    /// Post-logout redirect URIs.
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// `client_secret_basic` (default), `client_secret_post` or `none`.
+    pub auth_method: Option<String>,
+    /// The démarches served (required at registration).
+    pub demarches: Option<DemarcheSet>,
+    /// `required` (default) or `optional`.
+    pub pkce: Option<String>,
+    /// `ES256` (default) or `RS256`.
+    pub id_token_alg: Option<String>,
+    /// `none` (default), `ES256` or `RS256`.
+    pub userinfo_alg: Option<String>,
+}
+
+fn parsed<T>(
+    value: &Option<String>,
+    parse: fn(&str) -> Option<T>,
+    what: &str,
+) -> Result<Option<T>, String> {
+    match value {
+        None => Ok(None),
+        Some(v) => parse(v)
+            .map(Some)
+            .ok_or_else(|| format!("{what} inconnu : {v:?}")),
+    }
+}
+
+/// Applies settings to a client (pure): checks each value and how they go together.
+/// Returns the client and whether it now needs a new secret (it had none).
+pub fn apply_settings(mut c: Client, s: &ClientSettings) -> Result<(Client, bool), String> {
+    if let Some(name) = &s.name {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err("le nom du client est obligatoire (200 caractères au plus)".into());
+        }
+        c.name = name.to_string();
+    }
+    if let Some(list) = &s.redirect_uris {
+        if list.is_empty() {
+            return Err("au moins une --redirect-uri est nécessaire".into());
+        }
+        for u in list {
+            check_redirect_uri(u)?;
+        }
+        c.redirect_uris = serde_json::to_string(list).unwrap_or_default();
+    }
+    if let Some(list) = &s.post_logout_redirect_uris {
+        for u in list {
+            check_redirect_uri(u)?;
+        }
+        c.post_logout_redirect_uris = serde_json::to_string(list).unwrap_or_default();
+    }
+    let had_secret = c.auth_method != AuthMethod::None;
+    if let Some(m) = parsed(
+        &s.auth_method,
+        AuthMethod::parse,
+        "méthode d’authentification (client_secret_basic, client_secret_post ou none)",
+    )? {
+        c.auth_method = m;
+    }
+    if let Some(d) = &s.demarches {
+        if d.is_empty() {
+            return Err(
+                "choisissez au moins une démarche (--demarche CODE ou --all-demarches)".into(),
+            );
+        }
+        c.demarches = d.to_stored();
+    }
+    if let Some(p) = parsed(&s.pkce, Pkce::parse, "réglage PKCE (required ou optional)")? {
+        c.pkce = p;
+    }
+    if let Some(a) = parsed(
+        &s.id_token_alg,
+        SigningAlg::parse,
+        "algorithme (ES256 ou RS256)",
+    )? {
+        c.id_token_alg = a;
+    }
+    if let Some(a) = parsed(
+        &s.userinfo_alg,
+        UserinfoAlg::parse,
+        "algorithme de userinfo (none, ES256 ou RS256)",
+    )? {
+        c.userinfo_alg = a;
+    }
+    if c.pkce == Pkce::Optional && c.auth_method == AuthMethod::None {
+        return Err(
+            "--pkce optional n’est permis qu’à un client qui a un secret (client_secret_basic ou client_secret_post)"
+                .into(),
+        );
+    }
+    let needs_secret = c.auth_method != AuthMethod::None && !had_secret;
+    if c.auth_method == AuthMethod::None {
+        c.secret_hash = None;
+    }
+    Ok((c, needs_secret))
+}
+
+/// True when the client's algorithms need an imported RSA key.
+fn wants_rsa(c: &Client) -> bool {
+    c.id_token_alg == SigningAlg::RS256 || c.userinfo_alg == UserinfoAlg::RS256
+}
+
+fn check_rsa_key(conn: &mut DbConn, c: &Client) -> Result<(), Error> {
+    if !wants_rsa(c) {
+        return Ok(());
+    }
+    let n: i64 = signing_keys::table
+        .filter(signing_keys::alg.eq("RS256"))
+        .filter(signing_keys::retired_at.is_null())
+        .count()
+        .get_result(conn)?;
+    if n == 0 {
+        return Err(Error::Invalid(
+            "RS256 demande une clé RSA importée d’abord (procura keys import-rsa FICHIER)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What is journaled about a client's settings.
+fn describe(entry: NewEntry, c: &Client) -> NewEntry {
+    entry
+        .detail("auth_method", c.auth_method.as_str())
+        .detail("id_token_alg", c.id_token_alg.as_str())
+        .detail("userinfo_alg", c.userinfo_alg.as_str())
+        .detail("pkce", c.pkce.as_str())
+        .detail("demarches", c.demarches().describe())
+        .detail("redirect_uris", c.redirects())
+}
+
+/// Registers a client (in the caller's transaction); returns it and its secret (shown
+/// once). `demarches` is required.
 pub fn create_client(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     actor: &str,
-    name: &str,
-    redirects: &[String],
-    post_logout: &[String],
-    auth_method: &str,
+    settings: &ClientSettings,
 ) -> Result<(Client, Option<String>), Error> {
-    create_client_with_alg(
-        conn,
-        now,
-        actor,
-        name,
-        redirects,
-        post_logout,
-        auth_method,
-        "ES256",
-    )
-}
-
-/// Registers a client; `alg` is `ES256` or `RS256` (RS256 needs an imported RSA key).
-#[allow(clippy::too_many_arguments)]
-pub fn create_client_with_alg(
-    conn: &mut DbConn,
-    now: DateTime<Utc>,
-    actor: &str,
-    name: &str,
-    redirects: &[String],
-    post_logout: &[String],
-    auth_method: &str,
-    alg: &str,
-) -> Result<(Client, Option<String>), Error> {
-    let Some(alg) = SigningAlg::parse(alg) else {
-        return Err(Error::Invalid(format!(
-            "algorithme {alg:?} : ES256 ou RS256"
-        )));
-    };
-    if alg == SigningAlg::RS256 {
-        let n: i64 = signing_keys::table
-            .filter(signing_keys::alg.eq("RS256"))
-            .filter(signing_keys::retired_at.is_null())
-            .count()
-            .get_result(conn)?;
-        if n == 0 {
-            return Err(Error::Invalid(
-                "RS256 demande une clé RSA importée d’abord (procura keys import-rsa FICHIER)"
-                    .into(),
-            ));
-        }
-    }
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
+    if settings.demarches.is_none() {
         return Err(Error::Invalid(
-            "le nom du client est obligatoire (200 caractères au plus)".into(),
+            "précisez les démarches servies : --demarche CODE (une ou plusieurs) ou --all-demarches"
+                .into(),
         ));
     }
-    let Some(auth_method) = AuthMethod::parse(auth_method) else {
-        return Err(Error::Invalid(format!(
-            "méthode d’authentification inconnue {auth_method:?} : client_secret_basic, client_secret_post ou none"
-        )));
-    };
-    if redirects.is_empty() {
+    if settings.redirect_uris.is_none() {
         return Err(Error::Invalid(
             "au moins une --redirect-uri est nécessaire".into(),
         ));
     }
-    for u in redirects.iter().chain(post_logout) {
-        check_redirect_uri(u).map_err(Error::Invalid)?;
-    }
-    let secret = (auth_method != AuthMethod::None).then(new_token);
-    let c = Client {
+    let blank = Client {
         id: format!("procura-{}", &new_token()[..22]),
-        name: name.to_string(),
-        secret_hash: secret.as_ref().map(|s| sha256_hex(s.as_bytes())),
-        auth_method,
-        id_token_alg: alg,
-        redirect_uris: serde_json::to_string(redirects).unwrap_or_default(),
-        post_logout_redirect_uris: serde_json::to_string(post_logout).unwrap_or_default(),
+        name: String::new(),
+        secret_hash: None,
+        auth_method: AuthMethod::ClientSecretBasic,
+        id_token_alg: SigningAlg::ES256,
+        redirect_uris: "[]".into(),
+        post_logout_redirect_uris: "[]".into(),
         active: true,
         created_at: now.naive_utc(),
+        demarches: None,
+        pkce: Pkce::Required,
+        userinfo_alg: UserinfoAlg::None,
     };
+    let with_name = ClientSettings {
+        name: Some(settings.name.clone().unwrap_or_default()),
+        ..settings.clone()
+    };
+    let (mut c, _) = apply_settings(blank, &with_name).map_err(Error::Invalid)?;
+    check_rsa_key(conn, &c)?;
+    let secret = (c.auth_method != AuthMethod::None).then(new_token);
+    c.secret_hash = secret.as_ref().map(|s| sha256_hex(s.as_bytes()));
     insert(conn, &c)?;
     journal::append(
         conn,
         now,
-        NewEntry::new("client.created")
-            .actor(actor)
-            .client(&c.id)
-            .detail("auth_method", auth_method.as_str())
-            .detail("id_token_alg", alg.as_str())
-            .detail("redirect_uris", redirects.to_vec()),
+        describe(
+            NewEntry::new("client.created").actor(actor).client(&c.id),
+            &c,
+        ),
     )?;
     Ok((c, secret))
 }
 
-/// Registers or refreshes the demo's sample client (fixed id and public secret), so its
-/// redirect URIs follow the demo's public URL.
+/// Changes a client's settings (in the caller's transaction). A client that had no
+/// secret and now authenticates with one gets a new secret, returned once.
+pub fn update_client(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    id: &str,
+    settings: &ClientSettings,
+) -> Result<(Client, Option<String>), Error> {
+    let Some(before) = client(conn, id)? else {
+        return Err(Error::Invalid(format!("client inconnu : {id:?}")));
+    };
+    let (mut c, needs_secret) = apply_settings(before.clone(), settings).map_err(Error::Invalid)?;
+    check_rsa_key(conn, &c)?;
+    let secret = needs_secret.then(new_token);
+    if let Some(s) = &secret {
+        c.secret_hash = Some(sha256_hex(s.as_bytes()));
+    }
+    if c.name == before.name
+        && c.redirect_uris == before.redirect_uris
+        && c.post_logout_redirect_uris == before.post_logout_redirect_uris
+        && c.auth_method == before.auth_method
+        && c.secret_hash == before.secret_hash
+        && c.demarches == before.demarches
+        && c.pkce == before.pkce
+        && c.id_token_alg == before.id_token_alg
+        && c.userinfo_alg == before.userinfo_alg
+    {
+        return Ok((c, None));
+    }
+    diesel::update(oidc_clients::table.filter(oidc_clients::id.eq(id)))
+        .set((
+            oidc_clients::name.eq(&c.name),
+            oidc_clients::redirect_uris.eq(&c.redirect_uris),
+            oidc_clients::post_logout_redirect_uris.eq(&c.post_logout_redirect_uris),
+            oidc_clients::auth_method.eq(c.auth_method.as_str()),
+            oidc_clients::secret_hash.eq(&c.secret_hash),
+            oidc_clients::demarches.eq(&c.demarches),
+            oidc_clients::pkce.eq(c.pkce.as_str()),
+            oidc_clients::id_token_alg.eq(c.id_token_alg.as_str()),
+            oidc_clients::userinfo_alg.eq(c.userinfo_alg.as_str()),
+        ))
+        .execute(conn)?;
+    journal::append(
+        conn,
+        now,
+        describe(NewEntry::new("client.updated").actor(actor).client(id), &c)
+            .detail("new_secret", secret.is_some()),
+    )?;
+    Ok((c, secret))
+}
+
+/// Every registered client, by name.
+pub fn clients(conn: &mut DbConn) -> QueryResult<Vec<Client>> {
+    oidc_clients::table
+        .order((oidc_clients::name.asc(), oidc_clients::id.asc()))
+        .select(Client::as_select())
+        .load(conn)
+}
+
+/// Registers or refreshes the demo's sample client (fixed id and public secret, every
+/// démarche), so its redirect URIs follow the demo's public URL.
 pub fn ensure_demo_client(
     conn: &mut DbConn,
     now: DateTime<Utc>,
@@ -240,16 +435,18 @@ pub fn ensure_demo_client(
                 post_logout_redirect_uris: post,
                 active: true,
                 created_at: now.naive_utc(),
+                demarches: None,
+                pkce: Pkce::Required,
+                userinfo_alg: UserinfoAlg::None,
             };
             insert(conn, &c)?;
             journal::append(
                 conn,
                 now,
-                NewEntry::new("client.created")
-                    .actor("system")
-                    .client(id)
-                    .detail("auth_method", "client_secret_basic")
-                    .detail("redirect_uris", vec![redirect]),
+                describe(
+                    NewEntry::new("client.created").actor("system").client(id),
+                    &c,
+                ),
             )?;
             Ok(())
         }
@@ -268,6 +465,9 @@ fn insert(conn: &mut DbConn, c: &Client) -> QueryResult<usize> {
             oidc_clients::post_logout_redirect_uris.eq(&c.post_logout_redirect_uris),
             oidc_clients::active.eq(c.active),
             oidc_clients::created_at.eq(c.created_at),
+            oidc_clients::demarches.eq(&c.demarches),
+            oidc_clients::pkce.eq(c.pkce.as_str()),
+            oidc_clients::userinfo_alg.eq(c.userinfo_alg.as_str()),
         ))
         .execute(conn)
 }

@@ -7,12 +7,14 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::clients::{client, Client};
+use super::claims::{parse_claims_request, ClaimsRequest};
+use super::clients::{client, Client, Pkce};
 use super::codes::issue_code;
 use super::INTERACTION_MINUTES;
 use crate::accounts::sessions::{self, Policy, Stage, Visit, Visitor};
 use crate::accounts::Acting;
 use crate::crypto::new_token;
+use crate::domain::mandate::DemarcheSet;
 use crate::domain::roles::Role;
 use crate::error::Error;
 use crate::mandates::{self, ActiveUsager, Usable, Usager};
@@ -67,6 +69,15 @@ pub struct Interaction {
     pub created_at: NaiveDateTime,
     /// Expiry.
     pub expires_at: NaiveDateTime,
+    /// The `claims` request, normalised (see [`ClaimsRequest`]).
+    pub claims: Option<String>,
+}
+
+impl Interaction {
+    /// The `claims` request.
+    pub fn claims_request(&self) -> ClaimsRequest {
+        ClaimsRequest::from_stored(self.claims.as_deref())
+    }
 }
 
 /// Authorization request parameters, as sent.
@@ -98,6 +109,10 @@ pub struct AuthorizeParams {
     pub request_uri: Option<String>,
     /// response_mode.
     pub response_mode: Option<String>,
+    /// claims (OpenID Connect Core §5.5).
+    pub claims: Option<String>,
+    /// acr_values (Procura asserts `eidas1`).
+    pub acr_values: Option<String>,
 }
 
 /// A request that passed every check.
@@ -113,8 +128,10 @@ pub struct ValidRequest {
     pub nonce: String,
     /// Scope.
     pub scope: String,
-    /// PKCE S256 challenge.
+    /// PKCE S256 challenge (empty: none sent, for a client with PKCE optional).
     pub code_challenge: String,
+    /// The `claims` request.
+    pub claims: Option<ClaimsRequest>,
     /// prompt (non-empty).
     pub prompt: Option<String>,
     /// max_age, seconds.
@@ -183,24 +200,49 @@ pub fn validate_authorize(
         return fail("invalid_request", "nonce is required");
     };
     let challenge = p.code_challenge.clone().unwrap_or_default();
-    if challenge.is_empty() {
+    let pkce_left_out = challenge.is_empty() && p.code_challenge_method.is_none();
+    if pkce_left_out && client.pkce == Pkce::Required {
         return fail("invalid_request", "PKCE code_challenge is required");
     }
-    if p.code_challenge_method.as_deref() != Some("S256") {
-        return fail(
-            "invalid_request",
-            "code_challenge_method must be S256 (plain is refused)",
-        );
+    if !pkce_left_out {
+        if challenge.is_empty() {
+            return fail("invalid_request", "PKCE code_challenge is required");
+        }
+        if p.code_challenge_method.as_deref() != Some("S256") {
+            return fail(
+                "invalid_request",
+                "code_challenge_method must be S256 (plain is refused)",
+            );
+        }
+        if challenge.len() != 43
+            || !challenge
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return fail(
+                "invalid_request",
+                "code_challenge must be a base64url SHA-256",
+            );
+        }
     }
-    if challenge.len() != 43
-        || !challenge
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    let claims = match p.claims.as_deref() {
+        None | Some("") => None,
+        Some(text) => match parse_claims_request(text) {
+            Ok(c) => Some(c),
+            Err(why) => return fail("invalid_request", why),
+        },
+    };
+    if claims
+        .as_ref()
+        .is_some_and(|c| c.demarches().intersect(&client.demarches()).is_empty())
     {
         return fail(
-            "invalid_request",
-            "code_challenge must be a base64url SHA-256",
+            "access_denied",
+            "no mandate can satisfy the requested demarche for this client",
         );
+    }
+    if client.demarches().is_empty() {
+        return fail("access_denied", "this client serves no demarche");
     }
     let max_age = match p.max_age.as_deref() {
         None | Some("") => None,
@@ -228,6 +270,7 @@ pub fn validate_authorize(
         nonce,
         scope,
         code_challenge: challenge,
+        claims,
         prompt,
         max_age,
         prompt_none,
@@ -295,6 +338,7 @@ pub fn authorize(
                 oidc_interactions::created_at.eq(now.naive_utc()),
                 oidc_interactions::expires_at
                     .eq((now + Duration::minutes(INTERACTION_MINUTES)).naive_utc()),
+                oidc_interactions::claims.eq(v.claims.as_ref().and_then(ClaimsRequest::to_stored)),
             ))
             .execute(c)?;
         Ok((Authorized::Interaction(id), Some(visit)))
@@ -330,19 +374,19 @@ pub fn needs_login(v: &Visitor, i: &Interaction) -> bool {
     forced || too_old
 }
 
-/// The pending interaction of this browser, and the name of its (active) client.
+/// The pending interaction of this browser, and its (active) client.
 fn load(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     id: &str,
     v: &Visitor,
-) -> Result<(Interaction, String), Error> {
+) -> Result<(Interaction, Client), Error> {
     oidc_interactions::table
         .inner_join(oidc_clients::table.on(oidc_clients::id.eq(oidc_interactions::client_id)))
         .filter(oidc_interactions::id.eq(id))
         .filter(oidc_clients::active.eq(true))
-        .select((Interaction::as_select(), oidc_clients::name))
-        .first::<(Interaction, String)>(conn)
+        .select((Interaction::as_select(), Client::as_select()))
+        .first::<(Interaction, Client)>(conn)
         .optional()?
         .filter(|(i, _)| {
             i.status == InteractionStatus::Pending
@@ -371,6 +415,23 @@ fn to_login(
     Ok(())
 }
 
+/// The démarches this interaction may end with (pure): those the client and the
+/// aidant's structure serve, and the `claims` request accepts.
+pub fn offered_demarches(client: &Client, structure: &DemarcheSet, i: &Interaction) -> DemarcheSet {
+    client
+        .demarches()
+        .intersect(structure)
+        .intersect(&i.claims_request().demarches())
+}
+
+/// The démarches the visitor's structure serves.
+fn structure_demarches(v: &Visitor) -> DemarcheSet {
+    v.structure
+        .as_ref()
+        .map(|s| s.demarches())
+        .unwrap_or(DemarcheSet::Only(vec![]))
+}
+
 fn aidant(v: &Visitor) -> Result<Acting, Error> {
     let user = v.user.as_ref().ok_or(Error::LoginRequired)?;
     if !user.has(Role::Aidant) {
@@ -393,6 +454,10 @@ pub struct ChoicePage {
     pub interaction: Interaction,
     /// The client's name.
     pub client_name: String,
+    /// The démarches this interaction may end with (client, structure, `claims`).
+    pub offered: DemarcheSet,
+    /// The démarche to preselect (the `claims` request names one).
+    pub preselected: Option<String>,
     /// Usagers to choose from (before a usager is chosen), at most [`CHOOSER_LIMIT`].
     pub usagers: Vec<ActiveUsager>,
     /// The chosen usager.
@@ -422,27 +487,43 @@ pub fn show(
 ) -> Result<Step<Box<ChoicePage>>, Error> {
     let read = read_tx(conn, |c| -> Result<_, Error> {
         let v = sessions::resolve_read(c, now, policy, token)?.ok_or(Error::Gone(GONE.into()))?;
-        let (i, client_name) = load(c, now, id, &v)?;
+        let (i, client) = load(c, now, id, &v)?;
         if needs_login(&v, &i) {
             return Ok(Err((v, i)));
         }
         let acting = aidant(&v)?;
+        let offered = offered_demarches(&client, &structure_demarches(&v), &i);
+        let codes = offered.codes();
         let (usagers, usager, demarches) = match &i.usager_id {
+            None if offered.is_empty() => (vec![], None, vec![]),
             None => (
-                mandates::active_usagers(c, now, &acting.structure_id, search, CHOOSER_LIMIT)?,
+                mandates::active_usagers(
+                    c,
+                    now,
+                    &acting.structure_id,
+                    search,
+                    codes.as_deref(),
+                    CHOOSER_LIMIT,
+                )?,
                 None,
                 vec![],
             ),
             Some(u) => (
                 vec![],
                 mandates::usager_by_id(c, u)?,
-                mandates::usable_authorisations(c, now, &acting.structure_id, u)?,
+                mandates::usable_authorisations(c, now, &acting.structure_id, u)?
+                    .into_iter()
+                    .filter(|a| offered.contains(&a.demarche))
+                    .collect(),
             ),
         };
+        let preselected = i.claims_request().preselected().map(str::to_string);
         Ok(Ok(ChoicePage {
             visitor: v,
             interaction: i,
-            client_name,
+            client_name: client.name,
+            offered,
+            preselected,
             usagers,
             usager,
             demarches,
@@ -478,11 +559,11 @@ fn posted(
     now: DateTime<Utc>,
     policy: &Policy,
     p: &Posted<'_>,
-) -> Result<(Visitor, Interaction), Error> {
+) -> Result<(Visitor, Interaction, Client), Error> {
     let v = sessions::resolve_read(c, now, policy, p.token)?.ok_or(Error::Csrf)?;
     v.check_csrf(p.csrf)?;
-    let (i, _) = load(c, now, p.interaction, &v)?;
-    Ok((v, i))
+    let (i, client) = load(c, now, p.interaction, &v)?;
+    Ok((v, i, client))
 }
 
 /// As [`posted`], then `Err(())` (after noting where to come back) when the aidant must
@@ -492,14 +573,15 @@ fn step(
     now: DateTime<Utc>,
     policy: &Policy,
     p: &Posted<'_>,
-) -> Result<Result<(Visitor, Interaction), ()>, Error> {
-    let (v, i) = posted(c, now, policy, p)?;
+) -> Result<Result<(Visitor, Interaction, DemarcheSet), ()>, Error> {
+    let (v, i, client) = posted(c, now, policy, p)?;
     if needs_login(&v, &i) {
         to_login(c, now, &v, &i)?;
         return Ok(Err(()));
     }
     sessions::touch_if_stale(c, now, &v.session)?;
-    Ok(Ok((v, i)))
+    let offered = offered_demarches(&client, &structure_demarches(&v), &i);
+    Ok(Ok((v, i, offered)))
 }
 
 /// The usager choice, in one transaction.
@@ -511,13 +593,16 @@ pub fn choose_usager(
     usager_id: &str,
 ) -> Result<Step<()>, Error> {
     write_tx(conn, |c| {
-        let Ok((v, i)) = step(c, now, policy, p)? else {
+        let Ok((v, i, offered)) = step(c, now, policy, p)? else {
             return Ok(Step::Login);
         };
         let acting = aidant(&v)?;
-        if mandates::usable_authorisations(c, now, &acting.structure_id, usager_id)?.is_empty() {
+        if !mandates::usable_authorisations(c, now, &acting.structure_id, usager_id)?
+            .iter()
+            .any(|a| offered.contains(&a.demarche))
+        {
             return Err(Error::Invalid(
-                "Cette personne n’a pas de mandat actif dans votre structure.".into(),
+                "Cette personne n’a pas de mandat actif, dans votre structure, pour une démarche de ce site.".into(),
             ));
         }
         diesel::update(oidc_interactions::table.filter(oidc_interactions::id.eq(&i.id)))
@@ -548,10 +633,15 @@ pub fn choose_demarche(
     demarche: &str,
 ) -> Result<Step<CodeRedirect>, Error> {
     write_tx(conn, |c| {
-        let Ok((v, i)) = step(c, now, policy, p)? else {
+        let Ok((v, i, offered)) = step(c, now, policy, p)? else {
             return Ok(Step::Login);
         };
         let acting = aidant(&v)?;
+        if !offered.contains(demarche) {
+            return Err(Error::Invalid(
+                "Cette démarche n’est pas proposée par ce site ou par votre structure.".into(),
+            ));
+        }
         let code =
             issue_code(c, now, &i, &acting, demarche, v.session.created_at)?.ok_or_else(|| {
                 Error::Invalid(
@@ -575,7 +665,7 @@ pub fn cancel(
     p: &Posted<'_>,
 ) -> Result<AuthorizeRefusal, Error> {
     write_tx(conn, |c| {
-        let (_, i) = posted(c, now, policy, p)?;
+        let (_, i, _) = posted(c, now, policy, p)?;
         diesel::update(oidc_interactions::table.filter(oidc_interactions::id.eq(&i.id)))
             .set(oidc_interactions::status.eq(InteractionStatus::Cancelled.as_str()))
             .execute(c)?;
@@ -609,6 +699,9 @@ mod tests {
             post_logout_redirect_uris: "[]".into(),
             active: true,
             created_at: NaiveDateTime::default(),
+            demarches: None,
+            pkce: super::super::clients::Pkce::Required,
+            userinfo_alg: super::super::clients::UserinfoAlg::None,
         }
     }
 
@@ -728,6 +821,7 @@ mod tests {
             status: InteractionStatus::Pending,
             created_at: at(created),
             expires_at: at(created + 15),
+            claims: None,
         }
     }
 

@@ -4,16 +4,19 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
-use super::claims::{at_hash, identity_claims, pairwise, s256};
+use super::claims::{at_hash, pairwise, requested_identity_claims, s256, ClaimsRequest};
 use super::clients::client;
-use super::clients::{AuthMethod, Client};
+use super::clients::{AuthMethod, Client, Pkce, SigningAlg, UserinfoAlg};
 use super::keys::signing_key;
 use super::keys::KeyCache;
 use super::ACR;
+use crate::accounts::{users, Acting};
 use crate::crypto::{constant_time_eq, new_token, sha256_hex, SecretBox};
+use crate::domain::mandate::DemarcheSet;
 use crate::error::Error;
 use crate::journal::{self, NewEntry};
-use crate::store::schema::{access_tokens, authorization_codes};
+use crate::mandates::{self, Usable, Usager};
+use crate::store::schema::{access_tokens, authorization_codes, oidc_clients};
 use crate::store::write_tx;
 use crate::store::DbConn;
 
@@ -50,14 +53,14 @@ pub struct CodeRow {
     pub nonce: String,
     /// Scope.
     pub scope: String,
+    /// The `claims` request, normalised.
+    pub claims: Option<String>,
     /// Aidant.
     pub aidant_id: String,
     /// Structure.
     pub structure_id: String,
     /// Usager.
     pub usager_id: String,
-    /// Mandate.
-    pub mandate_id: String,
     /// Authorisation.
     pub authorisation_id: String,
     /// Démarche.
@@ -313,7 +316,6 @@ fn redeem(
                 .actor(format!("client:{}", client.id))
                 .client(&client.id)
                 .usager(&row.usager_id)
-                .mandate(&row.mandate_id)
                 .authorisation(&row.authorisation_id)
                 .detail("revoked_tokens", revoked as i64),
         )?;
@@ -334,25 +336,19 @@ fn redeem(
             "redirect_uri différente de celle de la demande",
         )));
     }
-    if verifier.is_empty()
-        || !constant_time_eq(s256(verifier).as_bytes(), row.code_challenge.as_bytes())
-    {
+    if let Err(why) = check_pkce(client, &row.code_challenge, verifier) {
         return Ok(TokenOutcome::Refused(TokenRefusal::new(
             "invalid_grant",
-            "code_verifier incorrect ou absent (PKCE)",
+            why,
         )));
     }
-    let still =
-        crate::mandates::usable_authorisations(conn, now, &row.structure_id, &row.usager_id)?
-            .into_iter()
-            .any(|u| u.authorisation_id == row.authorisation_id);
-    if !still {
+    let Some((usable, usager)) = still_usable(conn, now, client, &row.use_of())? else {
         return Ok(TokenOutcome::Refused(TokenRefusal::new(
             "invalid_grant",
-            "l’autorisation a été révoquée ou a expiré depuis le choix",
+            "le droit d’agir pour cette démarche a pris fin depuis le choix (révocation, désactivation ou restriction)",
         )));
-    }
-    let usager = crate::mandates::usager_by_id(conn, &row.usager_id)?.ok_or(Error::NotFound)?;
+    };
+    let claims_req = ClaimsRequest::from_stored(row.claims.as_deref());
     let access = new_token();
     diesel::insert_into(access_tokens::table)
         .values((
@@ -362,10 +358,16 @@ fn redeem(
             access_tokens::usager_id.eq(&row.usager_id),
             access_tokens::scope.eq(&row.scope),
             access_tokens::expires_at.eq((now + Duration::seconds(access_ttl)).naive_utc()),
+            access_tokens::aidant_id.eq(&row.aidant_id),
+            access_tokens::structure_id.eq(&row.structure_id),
+            access_tokens::mandate_id.eq(&usable.mandate_id),
+            access_tokens::authorisation_id.eq(&row.authorisation_id),
+            access_tokens::demarche.eq(&row.demarche),
+            access_tokens::claims.eq(&row.claims),
         ))
         .execute(conn)?;
     let key = signing_key(conn, secrets, issuer.keys, client.id_token_alg.as_str())?;
-    let mut claims = identity_claims(&usager, &row.scope);
+    let mut claims = requested_identity_claims(&usager, &row.scope, &claims_req.id_token);
     claims.insert("iss".into(), json!(issuer.url));
     claims.insert(
         "sub".into(),
@@ -389,6 +391,7 @@ fn redeem(
         "act".into(),
         json!({"sub": pairwise(master, "aidant", &client.id, &row.aidant_id)}),
     );
+    claims.insert("demarche".into(), json!(row.demarche));
     let id_token = key
         .sign("JWT", &Value::Object(claims))
         .map_err(|_| Error::Key)?;
@@ -400,8 +403,9 @@ fn redeem(
             .client(&client.id)
             .structure(&row.structure_id)
             .usager(&row.usager_id)
-            .mandate(&row.mandate_id)
+            .mandate(&usable.mandate_id)
             .authorisation(&row.authorisation_id)
+            .detail("demarche", row.demarche.as_str())
             .detail("kid", key.kid()),
     )?;
     Ok(TokenOutcome::Issued(json!({
@@ -413,49 +417,171 @@ fn redeem(
     })))
 }
 
-/// The userinfo claims of an access token (None: unknown, expired or revoked).
+/// PKCE at redemption: the verifier must match the challenge; without a challenge (a
+/// client with `--pkce optional`), no verifier may come (a downgrade would show as one).
+pub fn check_pkce(client: &Client, challenge: &str, verifier: &str) -> Result<(), &'static str> {
+    if challenge.is_empty() {
+        if client.pkce != Pkce::Optional {
+            return Err("code_verifier incorrect ou absent (PKCE)");
+        }
+        if !verifier.is_empty() {
+            return Err("code_verifier envoyé sans code_challenge à la demande (PKCE)");
+        }
+        return Ok(());
+    }
+    if verifier.is_empty() || !constant_time_eq(s256(verifier).as_bytes(), challenge.as_bytes()) {
+        return Err("code_verifier incorrect ou absent (PKCE)");
+    }
+    Ok(())
+}
+
+/// What a code or an access token depends on.
+#[derive(Debug, Clone)]
+pub struct Use {
+    /// The aidant who acted.
+    pub aidant_id: String,
+    /// For this structure.
+    pub structure_id: String,
+    /// Under this authorisation.
+    pub authorisation_id: String,
+    /// For this démarche.
+    pub demarche: String,
+}
+
+impl CodeRow {
+    fn use_of(&self) -> Use {
+        Use {
+            aidant_id: self.aidant_id.clone(),
+            structure_id: self.structure_id.clone(),
+            authorisation_id: self.authorisation_id.clone(),
+            demarche: self.demarche.clone(),
+        }
+    }
+}
+
+/// True when the démarche is still served by the client and the structure (pure).
+pub fn demarche_still_served(client: &Client, structure: &DemarcheSet, demarche: &str) -> bool {
+    client.demarches().contains(demarche) && structure.contains(demarche)
+}
+
+/// Re-checks a use at redemption and at userinfo: the aidant is still active and a member
+/// of the structure, the structure and the client still serve the démarche, and the
+/// authorisation is still active. Gives the authorisation and the usager's identity.
+fn still_usable(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    client: &Client,
+    u: &Use,
+) -> Result<Option<(Usable, Usager)>, Error> {
+    let acting = Acting::new(&u.aidant_id, &u.structure_id);
+    let Some(served) = users::acting_demarches(conn, &acting)? else {
+        return Ok(None);
+    };
+    if !demarche_still_served(client, &served, &u.demarche) {
+        return Ok(None);
+    }
+    Ok(
+        mandates::usable_authorisation(conn, now, &u.structure_id, &u.authorisation_id)?
+            .filter(|(a, _)| a.demarche == u.demarche),
+    )
+}
+
+/// What userinfo answers.
+#[derive(Debug)]
+pub enum Userinfo {
+    /// Claims as JSON.
+    Json(Value),
+    /// Claims as a signed JWT (`application/jwt`).
+    Jwt(String),
+    /// Unknown, expired or revoked token, or a use that is no longer allowed: 401.
+    Invalid,
+}
+
+/// A live access token, with its client.
+#[derive(Debug, Clone, Queryable)]
+struct TokenRow {
+    usager_id: String,
+    scope: String,
+    expires_at: NaiveDateTime,
+    revoked_at: Option<NaiveDateTime>,
+    aidant_id: String,
+    structure_id: String,
+    authorisation_id: String,
+    demarche: String,
+    claims: Option<String>,
+    client: Client,
+}
+
+/// The userinfo response of an access token. Each use re-checks what the token depends
+/// on (see [`still_usable`]): a revocation, a deactivation or a restriction is seen at
+/// once. Reads only, with no explicit transaction.
 pub fn userinfo(
     conn: &mut DbConn,
     now: DateTime<Utc>,
-    master: &[u8; 32],
+    issuer: &Issuer<'_>,
     token: &str,
-) -> Result<Option<Value>, Error> {
-    // Two reads, each its own statement: no BEGIN and COMMIT round trips around them
-    // (the usager's claims do not depend on seeing the token in the same snapshot).
-    userinfo_in(conn, now, master, token)
-}
-
-fn userinfo_in(
-    conn: &mut DbConn,
-    now: DateTime<Utc>,
-    master: &[u8; 32],
-    token: &str,
-) -> Result<Option<Value>, Error> {
-    let row: Option<(String, String, String, NaiveDateTime, Option<NaiveDateTime>)> =
-        access_tokens::table
-            .filter(access_tokens::token_hash.eq(sha256_hex(token.as_bytes())))
-            .select((
-                access_tokens::client_id,
-                access_tokens::usager_id,
-                access_tokens::scope,
-                access_tokens::expires_at,
-                access_tokens::revoked_at,
-            ))
-            .first(conn)
-            .optional()?;
-    let Some((client_id, usager_id, scope, expires, revoked)) = row else {
-        return Ok(None);
+) -> Result<Userinfo, Error> {
+    let row: Option<TokenRow> = access_tokens::table
+        .inner_join(oidc_clients::table.on(oidc_clients::id.eq(access_tokens::client_id)))
+        .filter(access_tokens::token_hash.eq(sha256_hex(token.as_bytes())))
+        .filter(oidc_clients::active.eq(true))
+        .select((
+            access_tokens::usager_id,
+            access_tokens::scope,
+            access_tokens::expires_at,
+            access_tokens::revoked_at,
+            access_tokens::aidant_id,
+            access_tokens::structure_id,
+            access_tokens::authorisation_id,
+            access_tokens::demarche,
+            access_tokens::claims,
+            Client::as_select(),
+        ))
+        .first(conn)
+        .optional()?;
+    let Some(t) = row else {
+        return Ok(Userinfo::Invalid);
     };
-    if revoked.is_some() || expires <= now.naive_utc() {
-        return Ok(None);
+    if t.revoked_at.is_some() || t.expires_at <= now.naive_utc() {
+        return Ok(Userinfo::Invalid);
     }
-    let u = crate::mandates::usager_by_id(conn, &usager_id)?.ok_or(Error::NotFound)?;
-    let mut claims = identity_claims(&u, &scope);
+    let u = Use {
+        aidant_id: t.aidant_id.clone(),
+        structure_id: t.structure_id.clone(),
+        authorisation_id: t.authorisation_id.clone(),
+        demarche: t.demarche.clone(),
+    };
+    let Some((_, usager)) = still_usable(conn, now, &t.client, &u)? else {
+        return Ok(Userinfo::Invalid);
+    };
+    if usager.id != t.usager_id {
+        return Ok(Userinfo::Invalid);
+    }
+    let master = issuer.master;
+    let asked = ClaimsRequest::from_stored(t.claims.as_deref());
+    let mut claims = requested_identity_claims(&usager, &t.scope, &asked.userinfo);
+    let client = &t.client;
     claims.insert(
         "sub".into(),
-        json!(pairwise(master, "usager", &client_id, &u.id)),
+        json!(pairwise(master, "usager", &client.id, &usager.id)),
     );
-    Ok(Some(Value::Object(claims)))
+    claims.insert(
+        "act".into(),
+        json!({"sub": pairwise(master, "aidant", &client.id, &t.aidant_id)}),
+    );
+    claims.insert("demarche".into(), json!(t.demarche));
+    let alg = match client.userinfo_alg {
+        UserinfoAlg::None => return Ok(Userinfo::Json(Value::Object(claims))),
+        UserinfoAlg::ES256 => SigningAlg::ES256,
+        UserinfoAlg::RS256 => SigningAlg::RS256,
+    };
+    claims.insert("iss".into(), json!(issuer.url));
+    claims.insert("aud".into(), json!(client.id));
+    let key = signing_key(conn, issuer.secrets, issuer.keys, alg.as_str())?;
+    let jwt = key
+        .sign("JWT", &Value::Object(claims))
+        .map_err(|_| Error::Key)?;
+    Ok(Userinfo::Jwt(jwt))
 }
 
 /// Deletes access tokens expired before `before` (housekeeping).
@@ -549,6 +675,9 @@ mod tests {
             post_logout_redirect_uris: "[]".into(),
             active: true,
             created_at: NaiveDateTime::default(),
+            demarches: None,
+            pkce: super::super::clients::Pkce::Required,
+            userinfo_alg: super::super::clients::UserinfoAlg::None,
         }
     }
 

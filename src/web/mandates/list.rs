@@ -180,7 +180,7 @@ pub async fn home_mandates(
             let soon = (now + Duration::days(30)).naive_utc();
             let (found, expiring) = crate::store::read_tx(db, |c| -> Result<_, Error> {
                 let found: Vec<ActiveUsager> =
-                    mandates::active_usagers(c, now, &structure_id, &search, HOME_LIMIT)?;
+                    mandates::active_usagers(c, now, &structure_id, &search, None, HOME_LIMIT)?;
                 let expiring = mandates::expiring_usagers(c, now, &structure_id, soon, HOME_LIMIT)?;
                 Ok((found, expiring))
             })?;

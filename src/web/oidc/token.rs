@@ -5,7 +5,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use super::issuer;
+use crate::error::Error;
 use crate::federation::provider::{self as op, OAuthError, TokenOutcome};
+use crate::store::DbConn;
+use crate::web::session::Env;
 use crate::web::{App, Run, WebError};
 
 fn oauth_json(status: StatusCode, e: &OAuthError) -> HttpResponse {
@@ -37,20 +40,10 @@ pub async fn token(req: HttpRequest, app: App, body: web::Bytes) -> Result<HttpR
             Ok(x) => x,
             Err(r) => return Ok(refused(&r)),
         };
-    let master = master(&app)?;
-    let url = issuer(&app);
-    let outcome = app
-        .run(move |db, env| {
-            let issuer = op::Issuer {
-                url: &url,
-                secrets: env.secrets,
-                keys: &env.state.keys,
-                master: &master,
-                access_ttl: i64::from(env.settings.access_token_seconds),
-            };
-            op::token(db, env.now, &issuer, &auth, &request)
-        })
-        .await?;
+    let outcome = with_issuer(&app, move |db, env, issuer| {
+        op::token(db, env.now, issuer, &auth, &request)
+    })
+    .await?;
     Ok(match outcome {
         TokenOutcome::Issued(v) => HttpResponse::Ok()
             .insert_header((header::PRAGMA, "no-cache"))
@@ -59,10 +52,28 @@ pub async fn token(req: HttpRequest, app: App, body: web::Bytes) -> Result<HttpR
     })
 }
 
-fn master(app: &App) -> Result<[u8; 32], WebError> {
-    app.settings
+/// Runs `f` with the provider's [`op::Issuer`].
+async fn with_issuer<T, F>(app: &App, f: F) -> Result<T, WebError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn, &Env<'_>, &op::Issuer<'_>) -> Result<T, Error> + Send + 'static,
+{
+    let master = app
+        .settings
         .master_key
-        .ok_or_else(|| WebError::Internal("PROCURA_MASTER_KEY manquante".into()))
+        .ok_or_else(|| WebError::Internal("PROCURA_MASTER_KEY manquante".into()))?;
+    let url = issuer(app);
+    app.run(move |db, env| {
+        let issuer = op::Issuer {
+            url: &url,
+            secrets: env.secrets,
+            keys: &env.state.keys,
+            master: &master,
+            access_ttl: i64::from(env.settings.access_token_seconds),
+        };
+        f(db, env, &issuer)
+    })
+    .await
 }
 
 pub async fn userinfo(req: HttpRequest, app: App) -> Result<HttpResponse, WebError> {
@@ -83,12 +94,13 @@ pub async fn userinfo(req: HttpRequest, app: App) -> Result<HttpResponse, WebErr
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Ok(unauthorized("invalid_request"));
     };
-    let master = master(&app)?;
-    let claims = app
-        .run(move |db, env| op::userinfo(db, env.now, &master, &token))
-        .await?;
-    Ok(match claims {
-        Some(c) => HttpResponse::Ok().json(c),
-        None => unauthorized("invalid_token"),
+    let answer = with_issuer(&app, move |db, env, issuer| {
+        op::userinfo(db, env.now, issuer, &token)
+    })
+    .await?;
+    Ok(match answer {
+        op::Userinfo::Json(c) => HttpResponse::Ok().json(c),
+        op::Userinfo::Jwt(jwt) => HttpResponse::Ok().content_type("application/jwt").body(jwt),
+        op::Userinfo::Invalid => unauthorized("invalid_token"),
     })
 }

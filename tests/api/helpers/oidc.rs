@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use procura::clock::{Clock, FixedClock};
-use procura::domain::mandate::MandateDuration;
+use procura::domain::mandate::{DemarcheSet, MandateDuration};
 use procura::domain::roles::Role;
 use procura::federation::jose::verify_es256;
 use procura::federation::provider::{self as op, s256};
@@ -35,19 +35,40 @@ pub struct World {
     pub structure_id: String,
 }
 
-/// Registers a client authenticating with `method`, redirecting to `redirect`.
+/// Registers a client authenticating with `method`, redirecting to `redirect`, for every
+/// démarche.
 pub fn register(store: &Store, clock: &FixedClock, method: &str, redirect: &str) -> Rp {
+    register_with(
+        store,
+        clock,
+        redirect,
+        op::ClientSettings {
+            auth_method: Some(method.into()),
+            ..Default::default()
+        },
+    )
+}
+
+/// Registers a client with these settings (by default: named "Site de test", every
+/// démarche, one post-logout URI).
+pub fn register_with(
+    store: &Store,
+    clock: &FixedClock,
+    redirect: &str,
+    settings: op::ClientSettings,
+) -> Rp {
+    let settings = op::ClientSettings {
+        name: settings.name.or(Some("Site de test".into())),
+        redirect_uris: settings.redirect_uris.or(Some(vec![redirect.to_string()])),
+        post_logout_redirect_uris: settings
+            .post_logout_redirect_uris
+            .or(Some(vec!["https://site.example.fr/au-revoir".to_string()])),
+        demarches: settings.demarches.or(Some(DemarcheSet::All)),
+        ..settings
+    };
     let mut conn = store.conn().expect("conn");
     let (c, secret) = write_tx(&mut conn, |c| {
-        op::create_client(
-            c,
-            clock.now(),
-            "test",
-            "Site de test",
-            &[redirect.to_string()],
-            &["https://site.example.fr/au-revoir".to_string()],
-            method,
-        )
+        op::create_client(c, clock.now(), "test", &settings)
     })
     .expect("client");
     Rp {
