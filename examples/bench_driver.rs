@@ -637,6 +637,23 @@ impl Target {
         })
     }
 
+    /// The authorization request's URL: code flow, PKCE S256.
+    fn authorize_url(&self, state: &str, nonce: &str, challenge: &str) -> String {
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("client_id", self.client_id.as_str()),
+                ("redirect_uri", &self.redirect),
+                ("response_type", "code"),
+                ("scope", &self.scope),
+                ("state", state),
+                ("nonce", nonce),
+                ("code_challenge", challenge),
+                ("code_challenge_method", "S256"),
+            ])
+            .finish();
+        format!("{}?{q}", self.authorize)
+    }
+
     /// Checks an ES256 id_token's signature against the JWKS; returns its claims.
     fn check_id_token(&self, jwt: &str) -> Res<Value> {
         let parts: Vec<&str> = jwt.split('.').collect();
@@ -693,19 +710,10 @@ fn one_flow(t: &Target, vu: &Vu) -> Res<[f64; 7]> {
     };
     let (verifier, nonce, state) = (random_token(), random_token(), random_token());
     let challenge = s256(&verifier);
-    let q: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
-            ("client_id", t.client_id.as_str()),
-            ("redirect_uri", &t.redirect),
-            ("response_type", "code"),
-            ("scope", &t.scope),
-            ("state", &state),
-            ("nonce", &nonce),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ])
-        .finish();
-    let r = send(vu.browser.get(&format!("{}?{q}", t.authorize)), None)?;
+    let r = send(
+        vu.browser.get(&t.authorize_url(&state, &nonce, &challenge)),
+        None,
+    )?;
     if r.status != 303 && r.status != 302 {
         expect(&r, 303, "authorize")?;
     }
@@ -1253,19 +1261,7 @@ fn pages(a: &Args) -> Res<Value> {
     );
     // An interaction: its chooser page, then (usager chosen) its démarche page.
     let challenge = s256(&random_token());
-    let q: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
-            ("client_id", t.client_id.as_str()),
-            ("redirect_uri", &t.redirect),
-            ("response_type", "code"),
-            ("scope", &t.scope),
-            ("state", "s"),
-            ("nonce", "n"),
-            ("code_challenge", &challenge),
-            ("code_challenge_method", "S256"),
-        ])
-        .finish();
-    let r = send(b.get(&format!("{}?{q}", t.authorize)), None)?;
+    let r = send(b.get(&t.authorize_url("s", "n", &challenge)), None)?;
     let interaction = absolute(&base, r.location.as_deref().unwrap_or(""));
     out.insert(
         "usager_choice".into(),

@@ -163,6 +163,21 @@ impl Layers {
             .ok_or_else(|| err(key, format!("missing; expected {expected}")))
     }
 
+    /// A required setting naming one of `choices`: the value it names.
+    fn one_of<T: Copy, const N: usize>(
+        &self,
+        key: &str,
+        choices: [(&str, T); N],
+    ) -> Result<T, ConfigError> {
+        let expected = choices.map(|(name, _)| name).join(" or ");
+        let given = self.req(key, &expected)?;
+        choices
+            .iter()
+            .find(|(name, _)| *name == given)
+            .map(|(_, value)| *value)
+            .ok_or_else(|| err(key, format!("expected {expected}, got {given:?}")))
+    }
+
     /// Validates every setting. `demo` is `serve --demo`.
     pub fn validate(&self, demo: bool) -> Result<Settings, ConfigError> {
         let db = self.req(
@@ -201,26 +216,14 @@ impl Layers {
             0,
             3600,
         )?;
-        let log_format = match self.req("log_format", "text or json")?.as_str() {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            other => {
-                return Err(err(
-                    "log_format",
-                    format!("expected text or json, got {other:?}"),
-                ))
-            }
-        };
-        let theme = match self.req("theme", "procura or dsfr")?.as_str() {
-            "procura" => Theme::Procura,
-            "dsfr" => Theme::Dsfr,
-            other => {
-                return Err(err(
-                    "theme",
-                    format!("expected procura or dsfr, got {other:?}"),
-                ))
-            }
-        };
+        let log_format = self.one_of(
+            "log_format",
+            [("text", LogFormat::Text), ("json", LogFormat::Json)],
+        )?;
+        let theme = self.one_of(
+            "theme",
+            [("procura", Theme::Procura), ("dsfr", Theme::Dsfr)],
+        )?;
         let dsfr_dir = self.opt("dsfr_dir")?.map(PathBuf::from);
         if theme == Theme::Dsfr {
             match &dsfr_dir {

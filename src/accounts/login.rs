@@ -311,55 +311,35 @@ fn code_step_in(
             journal::append(c, now, failed("no_second_factor").actor(user.actor()))?;
             return Ok(CodeStep::NeedsEnrolment);
         }
-        let mut replayed = false;
-        let mut accepted: Option<&str> = None;
+        // The card first, then the app: the first to accept the code wins, and a secret
+        // is opened only when its turn comes.
+        let mut factors = Vec::new();
         if let Some((card_id, seed_enc, last)) = &card {
-            let seed = secrets.open(&format!("card:{card_id}"), seed_enc)?;
-            match totp::check(&seed, code, now, *last) {
+            factors.push((
+                Factor::Card(card_id),
+                format!("card:{card_id}"),
+                seed_enc,
+                *last,
+            ));
+        }
+        if let Some(enc) = &user.totp_secret_enc {
+            let context = user.totp_context();
+            factors.push((Factor::App(&user.id), context, enc, user.totp_last_step));
+        }
+        let mut replayed = false;
+        let mut accepted = None;
+        for (factor, context, enc, last) in factors {
+            let secret = secrets.open(&context, enc)?;
+            match totp::check(&secret, code, now, last) {
                 totp::Check::Accepted(step) => {
-                    // Conditional: of two concurrent uses of one code, only one moves the step.
-                    let moved = diesel::update(
-                        totp_cards::table.filter(totp_cards::id.eq(card_id)).filter(
-                            totp_cards::last_step
-                                .is_null()
-                                .or(totp_cards::last_step.lt(step)),
-                        ),
-                    )
-                    .set(totp_cards::last_step.eq(Some(step)))
-                    .execute(c)?;
-                    if moved == 1 {
-                        accepted = Some("card");
-                    } else {
-                        replayed = true;
+                    if factor.claim(c, step)? {
+                        accepted = Some(factor.name());
+                        break;
                     }
+                    replayed = true;
                 }
                 totp::Check::Replayed => replayed = true,
                 totp::Check::Wrong => {}
-            }
-        }
-        if accepted.is_none() {
-            if let Some(enc) = &user.totp_secret_enc {
-                let secret = secrets.open(&user.totp_context(), enc)?;
-                match totp::check(&secret, code, now, user.totp_last_step) {
-                    totp::Check::Accepted(step) => {
-                        let moved = diesel::update(
-                            users_t::table.filter(users_t::id.eq(&user.id)).filter(
-                                users_t::totp_last_step
-                                    .is_null()
-                                    .or(users_t::totp_last_step.lt(step)),
-                            ),
-                        )
-                        .set(users_t::totp_last_step.eq(Some(step)))
-                        .execute(c)?;
-                        if moved == 1 {
-                            accepted = Some("app");
-                        } else {
-                            replayed = true;
-                        }
-                    }
-                    totp::Check::Replayed => replayed = true,
-                    totp::Check::Wrong => {}
-                }
             }
         }
         let Some(factor) = accepted else {
@@ -408,6 +388,50 @@ fn code_step_in(
             token: String::new(),
             next: None,
         })
+    }
+}
+
+/// A second factor that may accept a TOTP code.
+enum Factor<'a> {
+    /// A TOTP card, by id.
+    Card(&'a str),
+    /// The user's authenticator app, by user id.
+    App(&'a str),
+}
+
+impl Factor<'_> {
+    /// Its name in the journal.
+    fn name(&self) -> &'static str {
+        match self {
+            Factor::Card(_) => "card",
+            Factor::App(_) => "app",
+        }
+    }
+
+    /// Records `step` as its last accepted step. Conditional: of two concurrent uses of
+    /// one code, only one moves the step; false for the other (a replay).
+    fn claim(&self, c: &mut DbConn, step: i64) -> QueryResult<bool> {
+        let moved = match self {
+            Factor::Card(id) => diesel::update(
+                totp_cards::table.filter(totp_cards::id.eq(id)).filter(
+                    totp_cards::last_step
+                        .is_null()
+                        .or(totp_cards::last_step.lt(step)),
+                ),
+            )
+            .set(totp_cards::last_step.eq(Some(step)))
+            .execute(c)?,
+            Factor::App(user_id) => diesel::update(
+                users_t::table.filter(users_t::id.eq(user_id)).filter(
+                    users_t::totp_last_step
+                        .is_null()
+                        .or(users_t::totp_last_step.lt(step)),
+                ),
+            )
+            .set(users_t::totp_last_step.eq(Some(step)))
+            .execute(c)?,
+        };
+        Ok(moved == 1)
     }
 }
 

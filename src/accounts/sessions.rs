@@ -234,14 +234,12 @@ pub fn visit(
     token: Option<&str>,
 ) -> Result<Visit, Error> {
     // Read first: most requests find a live session and write nothing.
-    let found = match token {
-        Some(t) => read_tx(conn, |c| resolve(c, now, policy, t))?,
-        None => None,
-    };
-    match found {
-        Some((visitor, false)) => live(conn, now, visitor),
-        _ => write_tx(conn, |c| visit_in(c, now, policy, token)),
+    if let Some(t) = token {
+        if let Some((visitor, false)) = read_tx(conn, |c| resolve(c, now, policy, t))? {
+            return live(conn, now, visitor);
+        }
     }
+    write_tx(conn, |c| visit_in(c, now, policy, token))
 }
 
 /// A live session's visit (its activity noted at most once a minute).

@@ -399,22 +399,14 @@ mod tests {
     #[test]
     fn each_duration_ends_when_it_should() {
         let created = t("2026-03-01T10:00:00Z");
-        assert_eq!(
-            MandateDuration::Short.expires_at(created),
-            t("2026-03-02T10:00:00Z")
-        );
-        assert_eq!(
-            MandateDuration::Month.expires_at(created),
-            t("2026-04-01T10:00:00Z")
-        );
-        assert_eq!(
-            MandateDuration::Semester.expires_at(created),
-            t("2026-08-30T10:00:00Z")
-        );
-        assert_eq!(
-            MandateDuration::Long.expires_at(created),
-            t("2027-03-01T10:00:00Z")
-        );
+        for (duration, end) in [
+            (MandateDuration::Short, "2026-03-02T10:00:00Z"),
+            (MandateDuration::Month, "2026-04-01T10:00:00Z"),
+            (MandateDuration::Semester, "2026-08-30T10:00:00Z"),
+            (MandateDuration::Long, "2027-03-01T10:00:00Z"),
+        ] {
+            assert_eq!(duration.expires_at(created), t(end), "{duration:?}");
+        }
         assert_eq!(MandateDuration::parse("LONG"), Some(MandateDuration::Long));
         assert_eq!(MandateDuration::parse("FOREVER"), None);
     }

@@ -9,8 +9,9 @@ use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
 };
 use openidconnect::{
-    AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
-    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 
 /// Identity claims asked from FranceConnect.
@@ -27,6 +28,17 @@ pub const SCOPES: [&str; 8] = [
 
 /// Accepted `acr` values (eIDAS levels), weakest first.
 pub const ACCEPTED_ACR: [&str; 3] = ["eidas1", "eidas2", "eidas3"];
+
+/// A client built from discovery: authorization endpoint set, token and userinfo
+/// endpoints as discovered.
+type FcClient = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
 
 /// FranceConnect as configured.
 #[derive(Debug, Clone)]
@@ -58,17 +70,22 @@ impl FranceConnect {
             .map_err(|e| FcError::Unreachable(format!("découverte : {e}")))
     }
 
-    /// Starts a flow: the URL to send the browser to, the `state`, and what to keep.
-    pub fn start(&self) -> Result<(String, String, FlowSecrets), FcError> {
-        let metadata = self.discover()?;
+    /// Our client of the discovered provider, with our callback URL.
+    fn client(&self, metadata: CoreProviderMetadata) -> Result<FcClient, FcError> {
         let redirect = RedirectUrl::new(self.redirect_uri.clone())
             .map_err(|e| FcError::Claims(e.to_string()))?;
-        let client = CoreClient::from_provider_metadata(
+        Ok(CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.client_id.clone()),
             Some(ClientSecret::new(self.client_secret.clone())),
         )
-        .set_redirect_uri(redirect);
+        .set_redirect_uri(redirect))
+    }
+
+    /// Starts a flow: the URL to send the browser to, the `state`, and what to keep.
+    pub fn start(&self) -> Result<(String, String, FlowSecrets), FcError> {
+        let metadata = self.discover()?;
+        let client = self.client(metadata)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut req = client.authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
@@ -105,14 +122,7 @@ impl FranceConnect {
             .userinfo_endpoint()
             .map(|u| u.url().to_string())
             .ok_or_else(|| FcError::Unreachable("pas de userinfo_endpoint".into()))?;
-        let redirect = RedirectUrl::new(self.redirect_uri.clone())
-            .map_err(|e| FcError::Claims(e.to_string()))?;
-        let client = CoreClient::from_provider_metadata(
-            metadata,
-            ClientId::new(self.client_id.clone()),
-            Some(ClientSecret::new(self.client_secret.clone())),
-        )
-        .set_redirect_uri(redirect);
+        let client = self.client(metadata)?;
         let http = http();
         let tokens = client
             .exchange_code(AuthorizationCode::new(code.to_string()))

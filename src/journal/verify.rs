@@ -343,6 +343,14 @@ mod tests {
     }
 
     /// Verifies `entries`, looking wrong links up among the entries before.
+    /// The problem found in `entries`, each linked to the one before, checked against the
+    /// chain head `head`.
+    fn problem_against_head(entries: &[Entry], head: (i64, String)) -> Problem {
+        let mut v = Verifier::default();
+        entries.iter().for_each(|e| assert!(v.push(e)));
+        v.finish(Some(head)).problem.expect("problem")
+    }
+
     fn run(entries: &[Entry]) -> Report {
         let mut v = Verifier::default();
         for (i, e) in entries.iter().enumerate() {
@@ -402,14 +410,7 @@ mod tests {
     #[test]
     fn truncated_end_is_caught_from_the_head() {
         let c = chain(5);
-        let mut v = Verifier::default();
-        for e in &c[..3] {
-            v.push(e);
-        }
-        let p = v
-            .finish(Some((5, c[4].hash.clone())))
-            .problem
-            .expect("problem");
+        let p = problem_against_head(&c[..3], (5, c[4].hash.clone()));
         assert_eq!((p.seq, p.kind), (4, ProblemKind::Missing));
     }
 
@@ -436,12 +437,7 @@ mod tests {
         let c = chain(3);
         let r = run(&c);
         assert_eq!(r.last_hash, c[2].hash);
-        let mut v = Verifier::default();
-        c.iter().for_each(|e| assert!(v.push(e)));
-        let p = v
-            .finish(Some((3, c[1].hash.clone())))
-            .problem
-            .expect("problem");
+        let p = problem_against_head(&c, (3, c[1].hash.clone()));
         assert_eq!((p.seq, p.kind), (3, ProblemKind::Altered));
     }
 

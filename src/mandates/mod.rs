@@ -1437,42 +1437,35 @@ mod callback_tests {
             reason(&Taken::Replayed(request()), &by("s1", Some("a1")), &ok),
             Some("replayed_state")
         );
-        assert_eq!(
-            reason(&fresh(), &by("s2", Some("a1")), &ok),
-            Some("session_mismatch")
-        );
-        assert_eq!(
-            reason(&fresh(), &by("s1", Some("a2")), &ok),
-            Some("session_mismatch")
-        );
-        assert_eq!(
-            reason(&fresh(), &by("s1", None), &ok),
-            Some("session_mismatch")
-        );
+        for (session, user) in [("s2", Some("a1")), ("s1", Some("a2")), ("s1", None)] {
+            assert_eq!(
+                reason(&fresh(), &by(session, user), &ok),
+                Some("session_mismatch"),
+                "{session} {user:?}"
+            );
+        }
         let other_iss = CallbackParams {
             iss: Some("https://evil.example".into()),
             ..ok.clone()
         };
-        assert_eq!(
-            reason(&fresh(), &by("s1", Some("a1")), &other_iss),
-            Some("issuer_mismatch")
-        );
         let cancelled = CallbackParams {
             error: "access_denied".into(),
             ..ok.clone()
         };
-        assert_eq!(
-            reason(&fresh(), &by("s1", Some("a1")), &cancelled),
-            Some("access_denied")
-        );
         let failed = CallbackParams {
             error: "server_error".into(),
             ..ok
         };
-        assert_eq!(
-            reason(&fresh(), &by("s1", Some("a1")), &failed),
-            Some("provider_error")
-        );
+        for (params, expected) in [
+            (other_iss, "issuer_mismatch"),
+            (cancelled, "access_denied"),
+            (failed, "provider_error"),
+        ] {
+            assert_eq!(
+                reason(&fresh(), &by("s1", Some("a1")), &params),
+                Some(expected)
+            );
+        }
     }
 }
 

@@ -73,15 +73,18 @@ fn totp_window_and_replay() {
     let (app, clock) = app_with_clock(&[("PROCURA_LOCKOUT_THRESHOLD", "50")]);
     let s = structure(&app.store, &clock, "S", 2);
     let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
-    let try_code = |delta: i64| -> u16 {
-        let web = Web::new(&app);
-        clock.advance(Duration::seconds(90));
-        let r = web.submit(
+    let password_step = |web: &Web| {
+        web.submit(
             "/connexion",
             "/connexion",
             &[("email", &a.email), ("password", PASSWORD)],
-        );
-        assert_eq!(r.status, 303);
+        )
+        .status
+    };
+    let try_code = |delta: i64| -> u16 {
+        let web = Web::new(&app);
+        clock.advance(Duration::seconds(90));
+        assert_eq!(password_step(&web), 303);
         let c = code(&a.secret, &clock, delta);
         web.submit("/connexion/code", "/connexion/code", &[("otp", &c)])
             .status
@@ -95,30 +98,14 @@ fn totp_window_and_replay() {
     clock.advance(Duration::seconds(90));
     let c = code(&a.secret, &clock, 0);
     let web1 = Web::new(&app);
-    assert_eq!(
-        web1.submit(
-            "/connexion",
-            "/connexion",
-            &[("email", &a.email), ("password", PASSWORD)]
-        )
-        .status,
-        303
-    );
+    assert_eq!(password_step(&web1), 303);
     assert_eq!(
         web1.submit("/connexion/code", "/connexion/code", &[("otp", &c)])
             .status,
         303
     );
     let web2 = Web::new(&app);
-    assert_eq!(
-        web2.submit(
-            "/connexion",
-            "/connexion",
-            &[("email", &a.email), ("password", PASSWORD)]
-        )
-        .status,
-        303
-    );
+    assert_eq!(password_step(&web2), 303);
     let r = web2.submit("/connexion/code", "/connexion/code", &[("otp", &c)]);
     assert_eq!(r.status, 401, "replayed code refused");
     assert!(journal_has(&app.store, "login.failed", "replayed_code"));

@@ -155,24 +155,22 @@ fn openid_client_completes_the_flow_and_validates_everything() {
 fn openid_client_as_a_public_client_with_pkce() {
     let s = setup("none");
     let mut rp = RpClient::start(&s.app.base, &s.client_id, None, REDIRECT, "none");
-    let a = rp.cmd(json!({"cmd": "authorize", "scope": "openid email"}));
-    let redirect = complete(
-        &s,
-        a["url"].as_str().expect("url"),
-        &s.usager_id,
-        "logement",
-    );
+    // Authorizes `scope` for the usager (démarche logement): the client redirect URL.
+    let authorize = |rp: &mut RpClient, scope: &str| {
+        let a = rp.cmd(json!({"cmd": "authorize", "scope": scope}));
+        complete(
+            &s,
+            a["url"].as_str().expect("url"),
+            &s.usager_id,
+            "logement",
+        )
+    };
+    let redirect = authorize(&mut rp, "openid email");
     let c = rp.cmd(json!({"cmd": "callback", "url": redirect}));
     assert_eq!(c["ok"], true, "{c}");
     assert_eq!(c["userinfo"]["email"], "angela@exemple.fr");
     // A wrong verifier is refused by the provider.
-    let a = rp.cmd(json!({"cmd": "authorize", "scope": "openid"}));
-    let redirect = complete(
-        &s,
-        a["url"].as_str().expect("url"),
-        &s.usager_id,
-        "logement",
-    );
+    let redirect = authorize(&mut rp, "openid");
     let c = rp.cmd(json!({"cmd": "callback", "url": redirect, "code_verifier": "a-wrong-verifier-a-wrong-verifier-a-wrong-verifier"}));
     assert_eq!(c["ok"], false, "{c}");
     assert_eq!(c["error"], "invalid_grant", "{c}");

@@ -13,50 +13,30 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { once } from 'node:events';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
+import { commandLine, consoleToStderr } from './common.mjs';
 
 // oidc-provider prints its notices with console.info (stdout). stdout is
 // reserved for the READY line, so route every console output to stderr before
 // the library is loaded (hence its dynamic import further down).
-const toStderr = (...args) => console.error(...args);
-console.log = toStderr;
-console.info = toStderr;
-console.debug = toStderr;
-console.warn = toStderr;
-
+consoleToStderr();
 
 // ---------------------------------------------------------------- arguments
 
-function usage(message) {
-  if (message) process.stderr.write(`fc-provider: ${message}\n`);
-  process.stderr.write(
-    'usage: node fc-provider.mjs --port P --client-id ID --client-secret S '
-    + '--redirect-uri URI [--redirect-uri URI2 ...] [--alg ES256|RS256|HS256] '
-    + '[--post-logout-redirect-uri URI ...] [--verbose]\n',
-  );
-  process.exit(2);
-}
-
-let args;
-try {
-  ({ values: args } = parseArgs({
-    options: {
-      port: { type: 'string' },
-      'client-id': { type: 'string' },
-      'client-secret': { type: 'string' },
-      'redirect-uri': { type: 'string', multiple: true },
-      'post-logout-redirect-uri': { type: 'string', multiple: true },
-      alg: { type: 'string', default: 'ES256' },
-      verbose: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  }));
-} catch (err) {
-  usage(err.message);
-}
-if (args.help) usage();
+const { args, usage, log } = commandLine(
+  'fc-provider',
+  '--port P --client-id ID --client-secret S '
+  + '--redirect-uri URI [--redirect-uri URI2 ...] [--alg ES256|RS256|HS256] '
+  + '[--post-logout-redirect-uri URI ...]',
+  {
+    port: { type: 'string' },
+    'client-id': { type: 'string' },
+    'client-secret': { type: 'string' },
+    'redirect-uri': { type: 'string', multiple: true },
+    'post-logout-redirect-uri': { type: 'string', multiple: true },
+    alg: { type: 'string', default: 'ES256' },
+  },
+);
 
 const port = Number(args.port ?? '0');
 if (!Number.isInteger(port) || port < 0 || port > 65535) usage(`invalid --port ${args.port}`);
@@ -78,7 +58,6 @@ for (const uri of [...redirectUris, ...postLogoutRedirectUris]) {
 }
 
 const verbose = args.verbose;
-const log = (msg) => process.stderr.write(`fc-provider: ${msg}\n`);
 
 // ---------------------------------------------------------------- test state
 

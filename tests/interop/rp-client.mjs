@@ -14,15 +14,11 @@
 
 import * as crypto from 'node:crypto';
 import * as readline from 'node:readline';
-import { parseArgs } from 'node:util';
+import { commandLine, consoleToStderr } from './common.mjs';
 
 // stdout carries the protocol only: whatever a library might print goes to
 // stderr.
-const toStderr = (...args) => console.error(...args);
-console.log = toStderr;
-console.info = toStderr;
-console.debug = toStderr;
-console.warn = toStderr;
+consoleToStderr();
 
 const client = await import('openid-client');
 // `jose` is the copy hoisted to tests/interop/node_modules (a dependency of
@@ -31,36 +27,20 @@ const jose = await import('jose');
 
 // ---------------------------------------------------------------- arguments
 
-function usage(message) {
-  if (message) process.stderr.write(`rp-client: ${message}\n`);
-  process.stderr.write(
-    'usage: node rp-client.mjs --issuer URL --client-id ID [--client-secret S] '
-    + '--redirect-uri URI [--auth-method client_secret_basic|client_secret_post|none] '
-    + '[--id-token-alg ALG] [--verbose]\n',
-  );
-  process.exit(2);
-}
-
-let args;
-try {
-  ({ values: args } = parseArgs({
-    options: {
-      issuer: { type: 'string' },
-      'client-id': { type: 'string' },
-      'client-secret': { type: 'string' },
-      'redirect-uri': { type: 'string' },
-      'auth-method': { type: 'string' },
-      'id-token-alg': { type: 'string' },
-      verbose: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  }));
-} catch (err) {
-  usage(err.message);
-}
-if (args.help) usage();
+const { args, usage, log } = commandLine(
+  'rp-client',
+  '--issuer URL --client-id ID [--client-secret S] '
+  + '--redirect-uri URI [--auth-method client_secret_basic|client_secret_post|none] '
+  + '[--id-token-alg ALG]',
+  {
+    issuer: { type: 'string' },
+    'client-id': { type: 'string' },
+    'client-secret': { type: 'string' },
+    'redirect-uri': { type: 'string' },
+    'auth-method': { type: 'string' },
+    'id-token-alg': { type: 'string' },
+  },
+);
 
 const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'];
 const issuerArg = args.issuer;
@@ -84,8 +64,6 @@ try {
 } catch (err) {
   usage(err.message);
 }
-
-const log = (msg) => process.stderr.write(`rp-client: ${msg}\n`);
 
 // ---------------------------------------------------------------- helpers
 
