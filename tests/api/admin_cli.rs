@@ -208,3 +208,88 @@ fn client_create_through_the_cli() {
     assert_ne!(c.secret_hash.as_deref(), v["client_secret"].as_str());
     assert!(c.secret_matches(v["client_secret"].as_str().expect("s")));
 }
+
+#[test]
+fn client_list_and_update_through_the_cli() {
+    let db = TestDb::new();
+    let run = |line: &str| run_procura(&db.url, &words(line), None);
+    let json = |out: &str| -> Value { serde_json::from_str(out.trim()).expect("json") };
+    let (code, out) = run(
+        "client create --name FranceConnect --redirect-uri https://fc.example.fr/cb --auth-method client_secret_post --pkce optional --demarche social --demarche logement --json",
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let created = json(&out);
+    let id = created["client_id"].as_str().expect("id").to_string();
+    assert_eq!(created["demarches"], serde_json::json!(["social", "logement"]));
+    assert_eq!(created["pkce"], "optional");
+    let secret = created["client_secret"].as_str().expect("secret").to_string();
+    // Refusals: exit 2, nothing registered, nothing journaled.
+    let entries = journal_actions(&db.store(1)).len();
+    for line in [
+        // neither --demarche nor --all-demarches
+        "client create --name X --redirect-uri https://x.fr/cb",
+        "client create --name X --redirect-uri https://x.fr/cb --demarche impots",
+        "client create --name X --redirect-uri https://x.fr/cb --demarche social --all-demarches",
+        // PKCE optional needs a secret
+        "client create --name X --redirect-uri https://x.fr/cb --auth-method none --pkce optional --all-demarches",
+        "client create --name X --redirect-uri https://x.fr/cb --all-demarches --userinfo-alg HS256",
+        "client create --redirect-uri https://x.fr/cb --all-demarches",
+        "client update --client-id nope --all-demarches",
+        &format!("client update --client-id {id} --auth-method none"),
+        &format!("client update --client-id {id} --demarche inconnue"),
+    ] {
+        let (code, out) = run(line);
+        assert_eq!(code, Some(2), "{line}: {out}");
+    }
+    let (code, _) = run_procura(
+        &db.url,
+        &[
+            "client",
+            "create",
+            "--name",
+            "X",
+            "--redirect-uri",
+            "https://x.fr/cb\nhttps://evil.fr/cb",
+            "--all-demarches",
+        ],
+        None,
+    );
+    assert_eq!(code, Some(2), "a control character in a redirect URI");
+    assert_eq!(journal_actions(&db.store(1)).len(), entries, "nothing journaled");
+    // Update: only the flags given change; the secret is kept.
+    let (code, out) = run(&format!(
+        "client update --client-id {id} --all-demarches --userinfo-alg ES256 --json"
+    ));
+    assert_eq!(code, Some(0), "{out}");
+    let updated = json(&out);
+    assert_eq!(updated["demarches"], "*");
+    assert_eq!(updated["userinfo_alg"], "ES256");
+    assert_eq!(updated["pkce"], "optional");
+    assert_eq!(updated["auth_method"], "client_secret_post");
+    assert!(updated["client_secret"].is_null(), "no new secret");
+    let store = db.store(1);
+    let mut conn = store.conn().expect("conn");
+    let c = op::client(&mut conn, &id).expect("q").expect("exists");
+    assert!(c.secret_matches(&secret));
+    assert!(journal_has(&store, "client.updated", "ES256"));
+    // The same update again changes nothing and journals nothing.
+    let entries = journal_actions(&store).len();
+    let (code, _) = run(&format!(
+        "client update --client-id {id} --all-demarches --userinfo-alg ES256"
+    ));
+    assert_eq!(code, Some(0));
+    assert_eq!(journal_actions(&store).len(), entries);
+    // List: every client with its settings, never a secret.
+    let (code, out) = run("client list --json");
+    assert_eq!(code, Some(0), "{out}");
+    let list = json(&out);
+    let listed = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|c| c["client_id"] == id.as_str())
+        .expect("listed");
+    assert_eq!(listed["name"], "FranceConnect");
+    assert_eq!(listed["redirect_uris"], serde_json::json!(["https://fc.example.fr/cb"]));
+    assert!(!out.contains(&secret) && !out.contains("secret_hash"));
+}

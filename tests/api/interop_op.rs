@@ -3,7 +3,7 @@
 
 use procura::clock::{Clock, FixedClock, SystemClock};
 use procura::crypto::SecretBox;
-use procura::domain::mandate::MandateDuration;
+use procura::domain::mandate::{DemarcheSet, MandateDuration};
 use procura::domain::roles::Role;
 use procura::federation::provider as op;
 use procura::store::write_tx;
@@ -14,6 +14,7 @@ use crate::helpers::*;
 struct Setup {
     app: TestApp,
     web: Web,
+    aidant: Account,
     usager_id: String,
     client_id: String,
     secret: Option<String>,
@@ -24,6 +25,17 @@ const REDIRECT: &str = "http://127.0.0.1:9/callback";
 /// A service on the system clock (openid-client checks times against real time), an
 /// aidant logged in, a usager with a mandate, a client with `method`.
 fn setup(method: &str) -> Setup {
+    let s = setup_with(op::ClientSettings {
+        auth_method: Some(method.into()),
+        demarches: Some(DemarcheSet::All),
+        ..Default::default()
+    });
+    login_now(&s.web, &s.aidant);
+    s
+}
+
+/// As [`setup`], for a client with these settings, the aidant not yet logged in.
+fn setup_with(settings: op::ClientSettings) -> Setup {
     let app = TestApp::spawn();
     let clock = FixedClock::new(SystemClock.now());
     let s = structure(&app.store, &clock, "France Services OP", 400);
@@ -46,17 +58,15 @@ fn setup(method: &str) -> Setup {
             &op::ClientSettings {
                 name: Some("Site interop".into()),
                 redirect_uris: Some(vec![REDIRECT.to_string()]),
-                auth_method: Some(method.into()),
-                demarches: Some(procura::domain::mandate::DemarcheSet::All),
-                ..Default::default()
+                ..settings
             },
         )
     })
     .expect("client");
     drop(conn);
     let web = Web::new(&app);
-    login_now(&web, &a);
     Setup {
+        aidant: a,
         usager_id: created.mandate.usager_id,
         app,
         web,
@@ -192,4 +202,146 @@ fn openid_client_as_a_public_client_with_pkce() {
             "{pkce}"
         );
     }
+}
+
+/// FranceConnect is the real client of the provider: the independent client is set up the
+/// way FranceConnect talks to an identity provider (confidential, `client_secret_post`,
+/// no PKCE, `acr_values=eidas1`, `prompt=login`, a `claims` request naming the démarche),
+/// and reads userinfo as a JWT it verifies against the JWKS.
+#[test]
+fn openid_client_talks_to_procura_the_way_franceconnect_does() {
+    let s = setup_with(op::ClientSettings {
+        auth_method: Some("client_secret_post".into()),
+        pkce: Some("optional".into()),
+        userinfo_alg: Some("ES256".into()),
+        demarches: Some(DemarcheSet::parse(&["social", "logement"]).expect("codes")),
+        ..Default::default()
+    });
+    let mut rp = RpClient::start_with(
+        &s.app.base,
+        &s.client_id,
+        s.secret.as_deref(),
+        REDIRECT,
+        "client_secret_post",
+        &["--userinfo-alg", "ES256"],
+    );
+    let d = rp.cmd(json!({"cmd": "discover"}));
+    assert_eq!(d["metadata"]["claims_parameter_supported"], true, "{d}");
+    assert!(d["metadata"]["claims_supported"]
+        .as_array()
+        .expect("claims_supported")
+        .contains(&json!("demarche")));
+    let a = rp.cmd(json!({
+        "cmd": "authorize",
+        "scope": "openid given_name family_name birthdate gender birthplace birthcountry",
+        "pkce": "none",
+        "params": {
+            "acr_values": "eidas1",
+            "prompt": "login",
+            "claims": {
+                "id_token": {"demarche": {"essential": true, "value": "logement"}},
+                "userinfo": {"demarche": null, "preferred_username": null},
+            },
+        },
+    }));
+    assert_eq!(a["ok"], true, "{a}");
+    let url = a["url"].as_str().expect("url");
+    assert!(
+        !url.contains("code_challenge") && url.contains("claims="),
+        "{url}"
+    );
+    // The aidant logs in (prompt=login), then chooses: the démarche is preselected.
+    let r = s.web.get(url.strip_prefix(&s.app.base).expect("ours"));
+    assert_eq!(r.status, 303, "{}", r.body);
+    let i = r.header("location").expect("interaction").to_string();
+    assert_eq!(s.web.get(&i).header("location"), Some("/connexion"));
+    login_now(&s.web, &s.aidant);
+    let r = s
+        .web
+        .submit(&i, &format!("{i}/usager"), &[("usager", &s.usager_id)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = s.web.get(&i);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(r#"value="logement" checked"#),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(r#"value="social""#), "{}", page.body);
+    let r = s
+        .web
+        .submit(&i, &format!("{i}/demarche"), &[("demarche", "logement")]);
+    assert_eq!(r.status, 302, "{}", r.body);
+    let redirect = r.header("location").expect("redirect").to_string();
+    let c = rp.cmd(json!({"cmd": "callback", "url": redirect}));
+    assert_eq!(c["ok"], true, "{c}");
+    assert_eq!(c["signature_checked_by"], "openid-client");
+    let claims = &c["id_token_claims"];
+    assert_eq!(claims["acr"], "eidas1");
+    assert_eq!(claims["demarche"], "logement");
+    assert!(claims["act"]["sub"].is_string());
+    assert_eq!(claims["family_name"], "DUBOIS");
+    // userinfo came signed (openid-client refuses JSON when a JWT is expected) and says
+    // what was consented, for whom, by whom.
+    let info = &c["userinfo"];
+    assert_eq!(info["demarche"], "logement", "{c}");
+    assert_eq!(info["sub"], claims["sub"]);
+    assert_eq!(info["act"], claims["act"]);
+    assert_eq!(info["aud"], s.client_id.as_str());
+    assert_eq!(info["iss"], s.app.base.as_str());
+    assert_eq!(info["birthplace"], claims["birthplace"]);
+    // A verifier sent although no challenge was: refused (a PKCE downgrade shows as one).
+    let a = rp.cmd(json!({"cmd": "authorize", "scope": "openid", "pkce": "none"}));
+    let redirect = complete(&s, a["url"].as_str().expect("url"), &s.usager_id, "social");
+    let code = query_param(&redirect, "code").expect("code");
+    let t = rp.cmd(json!({"cmd": "token", "code": code, "code_verifier": "x".repeat(43)}));
+    assert_eq!(t["status"], 400, "{t}");
+    assert_eq!(t["body"]["error"], "invalid_grant");
+}
+
+/// A public client still has to use PKCE, and `claims` errors go back to the client.
+#[test]
+fn a_public_client_still_needs_pkce_and_claims_errors_reach_the_client() {
+    let s = setup("none");
+    let mut rp = RpClient::start(&s.app.base, &s.client_id, None, REDIRECT, "none");
+    let back = |rp: &mut RpClient, cmd: serde_json::Value| {
+        let a = rp.cmd(cmd);
+        let r = s.web.get(
+            a["url"]
+                .as_str()
+                .expect("url")
+                .strip_prefix(&s.app.base)
+                .expect("ours"),
+        );
+        assert_eq!(r.status, 302, "{}", r.body);
+        let to = r.header("location").expect("redirect").to_string();
+        assert!(to.starts_with(REDIRECT), "{to}");
+        assert_eq!(
+            query_param(&to, "state"),
+            a["state"].as_str().map(String::from)
+        );
+        assert_eq!(
+            query_param(&to, "iss").as_deref(),
+            Some(s.app.base.as_str())
+        );
+        query_param(&to, "error").expect("error")
+    };
+    assert_eq!(
+        back(&mut rp, json!({"cmd": "authorize", "pkce": "none"})),
+        "invalid_request"
+    );
+    assert_eq!(
+        back(
+            &mut rp,
+            json!({"cmd": "authorize", "params": {"claims": "{not json"}})
+        ),
+        "invalid_request"
+    );
+    assert_eq!(
+        back(
+            &mut rp,
+            json!({"cmd": "authorize", "params": {"claims": {"id_token": {"demarche": {"value": "inconnue"}}}}})
+        ),
+        "access_denied"
+    );
 }

@@ -18,6 +18,7 @@ mod space;
 
 // The OpenID provider, by endpoint.
 mod oidc_authorize;
+mod oidc_demarche;
 mod oidc_keys;
 mod oidc_logout;
 mod oidc_token;

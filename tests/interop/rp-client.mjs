@@ -6,7 +6,7 @@
 //   node tests/interop/rp-client.mjs --issuer http://127.0.0.1:PORT \
 //        --client-id ID [--client-secret S] --redirect-uri URI \
 //        [--auth-method client_secret_basic|client_secret_post|none] \
-//        [--id-token-alg ES256|RS256|HS256|...]
+//        [--id-token-alg ES256|RS256|HS256|...] [--userinfo-alg ES256|RS256]
 //
 // Reads one JSON command per line on stdin, writes exactly one JSON line per
 // command on stdout (nothing else there; diagnostics go to stderr), in order.
@@ -31,7 +31,7 @@ const { args, usage, log } = commandLine(
   'rp-client',
   '--issuer URL --client-id ID [--client-secret S] '
   + '--redirect-uri URI [--auth-method client_secret_basic|client_secret_post|none] '
-  + '[--id-token-alg ALG]',
+  + '[--id-token-alg ALG] [--userinfo-alg ALG]',
   {
     issuer: { type: 'string' },
     'client-id': { type: 'string' },
@@ -39,6 +39,7 @@ const { args, usage, log } = commandLine(
     'redirect-uri': { type: 'string' },
     'auth-method': { type: 'string' },
     'id-token-alg': { type: 'string' },
+    'userinfo-alg': { type: 'string' },
   },
 );
 
@@ -49,6 +50,9 @@ const clientSecret = args['client-secret'];
 const redirectUri = args['redirect-uri'];
 const authMethod = args['auth-method'] ?? (clientSecret ? 'client_secret_basic' : 'none');
 const idTokenAlg = args['id-token-alg'];
+// With it, userinfo must answer a JWT signed with this alg (openid-client checks the
+// signature against jwks_uri, as for the ID token).
+const userinfoAlg = args['userinfo-alg'];
 const verbose = args.verbose;
 
 if (!issuerArg) usage('--issuer is required');
@@ -155,6 +159,7 @@ let lastPending;
 function newConfiguration(server) {
   const metadata = { client_secret: clientSecret };
   if (idTokenAlg) metadata.id_token_signed_response_alg = idTokenAlg;
+  if (userinfoAlg) metadata.userinfo_signed_response_alg = userinfoAlg;
   const cfg = new client.Configuration(server, clientId, metadata, clientAuth(authMethod, clientSecret));
   client.allowInsecureRequests(cfg);
   // openid-client validates the id_token signature only with this (the

@@ -43,6 +43,7 @@ pub struct UsagerChoice {
 pub struct DemarcheChoice {
     code: String,
     label: String,
+    checked: bool,
 }
 
 #[derive(Template)]
@@ -56,6 +57,10 @@ struct ChoosePage {
     usagers: Vec<UsagerChoice>,
     usager_name: String,
     demarches: Vec<DemarcheChoice>,
+    /// The démarches this site may be used for, in words ("" when none).
+    offered: String,
+    /// What the site's `claims` request asked for, in words.
+    requested: String,
 }
 
 /// `?q=` narrows the usagers offered.
@@ -63,6 +68,10 @@ struct ChoosePage {
 pub struct ChooserQuery {
     #[serde(default)]
     q: String,
+}
+
+fn labels(list: &[&rules::Demarche]) -> String {
+    list.iter().map(|d| d.label).collect::<Vec<_>>().join(", ")
 }
 
 fn label(code: &str) -> String {
@@ -118,9 +127,17 @@ pub async fn interaction(
             .iter()
             .map(|a| DemarcheChoice {
                 label: label(&a.demarche),
+                checked: page.preselected.as_deref() == Some(a.demarche.as_str()),
                 code: a.demarche.clone(),
             })
             .collect(),
+        offered: labels(&page.offered.list()),
+        requested: page
+            .interaction
+            .claims_request()
+            .demarche
+            .map(|codes| codes.join(", "))
+            .unwrap_or_default(),
     }))
 }
 

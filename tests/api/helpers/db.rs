@@ -178,3 +178,13 @@ pub fn last_journal_entry(store: &Store) -> procura::journal::Entry {
         .pop()
         .expect("entry")
 }
+
+/// Deletes a membership row (until removal from a structure is a use case of its own).
+pub fn remove_membership(store: &Store, user_id: &str, structure_id: &str) {
+    let mut conn = store.conn().expect("conn");
+    diesel::sql_query(format!(
+        "DELETE FROM memberships WHERE user_id = '{user_id}' AND structure_id = '{structure_id}'"
+    ))
+    .execute(&mut *conn)
+    .expect("membership");
+}

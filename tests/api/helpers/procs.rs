@@ -149,6 +149,18 @@ impl RpClient {
         redirect: &str,
         method: &str,
     ) -> Self {
+        Self::start_with(issuer, client_id, secret, redirect, method, &[])
+    }
+
+    /// Starts the client for `issuer` with more command-line options (`extra`).
+    pub fn start_with(
+        issuer: &str,
+        client_id: &str,
+        secret: Option<&str>,
+        redirect: &str,
+        method: &str,
+        extra: &[&str],
+    ) -> Self {
         assert!(
             std::path::Path::new(INTEROP_DIR)
                 .join("node_modules/openid-client")
@@ -169,6 +181,7 @@ impl RpClient {
         if let Some(s) = secret {
             cmd.args(["--client-secret", s]);
         }
+        cmd.args(extra);
         // Diagnostics go to a file, shown if an answer is missing or malformed.
         let log = tempfile::NamedTempFile::new().expect("log file");
         let mut child = cmd
