@@ -304,6 +304,16 @@ pub fn start(conn: &mut DbConn, now: DateTime<Utc>) -> Result<Visit, Error> {
     })
 }
 
+/// The data object of a session, read in the caller's transaction (None: no session).
+pub fn data_of(conn: &mut DbConn, id_hash: &str) -> QueryResult<Option<Map<String, Value>>> {
+    let data: Option<String> = sessions::table
+        .filter(sessions::id_hash.eq(id_hash))
+        .select(sessions::data)
+        .first(conn)
+        .optional()?;
+    Ok(data.map(|d| serde_json::from_str(&d).unwrap_or_default()))
+}
+
 /// Replaces the data object.
 pub fn set_data(conn: &mut DbConn, id_hash: &str, data: &Map<String, Value>) -> QueryResult<()> {
     diesel::update(sessions::table.filter(sessions::id_hash.eq(id_hash)))

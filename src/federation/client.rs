@@ -6,12 +6,13 @@ use std::time::Duration;
 pub use crate::domain::identity::{FcError, FlowSecrets, Identity};
 use chrono::{DateTime, Utc};
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJwsSigningAlgorithm,
 };
 use openidconnect::{
     AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    EndSessionUrl, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, LogoutRequest, Nonce,
+    PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, ProviderMetadataWithLogout,
+    RedirectUrl, Scope, TokenResponse,
 };
 
 /// Identity claims asked from FranceConnect.
@@ -40,6 +41,48 @@ type FcClient = CoreClient<
     EndpointMaybeSet,
 >;
 
+/// How to sign the person out of FranceConnect once their identity is proven
+/// (RP-initiated logout): the discovered `end_session_endpoint` and the id_token just
+/// received, kept in memory only for the redirect.
+#[derive(Clone)]
+pub struct SignOut {
+    endpoint: EndSessionUrl,
+    id_token: CoreIdToken,
+}
+
+impl std::fmt::Debug for SignOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignOut")
+            .field("endpoint", &self.endpoint.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignOut {
+    /// The end_session URL to send the browser to, with `id_token_hint`,
+    /// `post_logout_redirect_uri` and `state`.
+    pub fn url(&self, post_logout_redirect_uri: &str, state: &str) -> Result<String, FcError> {
+        let back = PostLogoutRedirectUrl::new(post_logout_redirect_uri.to_string())
+            .map_err(|e| FcError::Claims(e.to_string()))?;
+        Ok(LogoutRequest::from(self.endpoint.clone())
+            .set_id_token_hint(&self.id_token)
+            .set_post_logout_redirect_uri(back)
+            .set_state(CsrfToken::new(state.to_string()))
+            .http_get_url()
+            .to_string())
+    }
+}
+
+/// A completed flow: the proven identity and, when FranceConnect offers it, how to sign
+/// the person out.
+#[derive(Debug)]
+pub struct Proven {
+    /// The identity read from userinfo.
+    pub identity: Identity,
+    /// None when the discovery gives no `end_session_endpoint`.
+    pub sign_out: Option<SignOut>,
+}
+
 /// FranceConnect as configured.
 #[derive(Debug, Clone)]
 pub struct FranceConnect {
@@ -63,15 +106,15 @@ pub fn http() -> ureq::Agent {
 }
 
 impl FranceConnect {
-    fn discover(&self) -> Result<CoreProviderMetadata, FcError> {
+    fn discover(&self) -> Result<ProviderMetadataWithLogout, FcError> {
         let issuer =
             IssuerUrl::new(self.issuer.clone()).map_err(|e| FcError::Unreachable(e.to_string()))?;
-        CoreProviderMetadata::discover(&issuer, &http())
+        ProviderMetadataWithLogout::discover(&issuer, &http())
             .map_err(|e| FcError::Unreachable(format!("découverte : {e}")))
     }
 
     /// Our client of the discovered provider, with our callback URL.
-    fn client(&self, metadata: CoreProviderMetadata) -> Result<FcClient, FcError> {
+    fn client(&self, metadata: ProviderMetadataWithLogout) -> Result<FcClient, FcError> {
         let redirect = RedirectUrl::new(self.redirect_uri.clone())
             .map_err(|e| FcError::Claims(e.to_string()))?;
         Ok(CoreClient::from_provider_metadata(
@@ -116,8 +159,9 @@ impl FranceConnect {
         code: &str,
         secrets: &FlowSecrets,
         now: DateTime<Utc>,
-    ) -> Result<Identity, FcError> {
+    ) -> Result<Proven, FcError> {
         let metadata = self.discover()?;
+        let end_session = metadata.additional_metadata().end_session_endpoint.clone();
         let userinfo_url = metadata
             .userinfo_endpoint()
             .map(|u| u.url().to_string())
@@ -184,6 +228,12 @@ impl FranceConnect {
                 "nom, prénoms ou date de naissance absents".into(),
             ));
         }
-        Ok(identity)
+        Ok(Proven {
+            identity,
+            sign_out: end_session.map(|endpoint| SignOut {
+                endpoint,
+                id_token: id_token.clone(),
+            }),
+        })
     }
 }

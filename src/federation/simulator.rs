@@ -1,6 +1,8 @@
 //! A FranceConnect simulator for demo mode only: a few fictional identities, an
 //! authorization endpoint where one is picked, and token, userinfo and JWKS endpoints that
 //! Procura's relying-party code reaches over HTTP through discovery, like the real one.
+//! It remembers who signed in from which browser until the relying party signs them out
+//! at its end_session endpoint.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::client::Identity;
 use super::jose::{EcSigningKey, KeyError};
-use crate::crypto::{constant_time_eq, new_token};
+use crate::crypto::{constant_time_eq, new_token, sha256_hex};
 
 /// Path prefix of the simulator's routes.
 pub const PREFIX: &str = "/demo/franceconnect";
@@ -20,6 +22,8 @@ pub const PREFIX: &str = "/demo/franceconnect";
 pub const CLIENT_ID: &str = "procura-demo";
 /// Client secret Procura uses with the simulator (public: demo only).
 pub const CLIENT_SECRET: &str = "simulateur-franceconnect-demo";
+/// How long a simulated sign-in lasts (FranceConnect keeps its session about as long).
+const SIGN_IN_MINUTES: i64 = 30;
 
 /// The fictional identities offered.
 pub fn identities() -> Vec<Identity> {
@@ -84,6 +88,14 @@ struct Grant {
     nonce: String,
     challenge: String,
     redirect_uri: String,
+    browser: String,
+    expires: DateTime<Utc>,
+}
+
+/// A simulated sign-in: who, from which browser, until when.
+struct SignIn {
+    identity: usize,
+    browser: String,
     expires: DateTime<Utc>,
 }
 
@@ -93,6 +105,9 @@ pub struct Simulator {
     issuer: String,
     codes: Mutex<HashMap<String, Grant>>,
     tokens: Mutex<HashMap<String, (usize, DateTime<Utc>)>>,
+    /// Sign-ins by SHA-256 of the id_token issued for them: enough to recognise an
+    /// `id_token_hint` without verifying signatures.
+    signed_in: Mutex<HashMap<String, SignIn>>,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -114,6 +129,7 @@ impl Simulator {
             issuer,
             codes: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
+            signed_in: Mutex::new(HashMap::new()),
         })
     }
 
@@ -126,6 +142,7 @@ impl Simulator {
             "token_endpoint": format!("{i}/token"),
             "userinfo_endpoint": format!("{i}/userinfo"),
             "jwks_uri": format!("{i}/jwks"),
+            "end_session_endpoint": format!("{i}/logout"),
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["ES256"],
@@ -169,13 +186,16 @@ impl Simulator {
         Ok(())
     }
 
-    /// Issues a code for the chosen identity.
+    /// Issues a code for the chosen identity, signed in from `browser` (an opaque id of
+    /// the browser's session).
+    #[allow(clippy::too_many_arguments)]
     pub fn issue_code(
         &self,
         identity: usize,
         nonce: &str,
         challenge: &str,
         redirect_uri: &str,
+        browser: &str,
         now: DateTime<Utc>,
     ) -> String {
         let code = new_token();
@@ -188,6 +208,7 @@ impl Simulator {
                 nonce: nonce.into(),
                 challenge: challenge.into(),
                 redirect_uri: redirect_uri.into(),
+                browser: browser.into(),
                 expires: now + Duration::seconds(60),
             },
         );
@@ -250,6 +271,18 @@ impl Simulator {
                 }),
             )
             .map_err(|_| ("server_error", "signature impossible".to_string()))?;
+        {
+            let mut signed_in = self.signed_in.lock().unwrap_or_else(|p| p.into_inner());
+            signed_in.retain(|_, s| s.expires > now);
+            signed_in.insert(
+                sha256_hex(id_token.as_bytes()),
+                SignIn {
+                    identity: grant.identity,
+                    browser: grant.browser.clone(),
+                    expires: now + Duration::minutes(SIGN_IN_MINUTES),
+                },
+            );
+        }
         let access = new_token();
         self.tokens
             .lock()
@@ -271,5 +304,46 @@ impl Simulator {
             return None;
         }
         identities().into_iter().nth(*i)
+    }
+
+    /// Who is signed in from `browser`, if anyone.
+    pub fn signed_in(&self, browser: &str, now: DateTime<Utc>) -> Option<Identity> {
+        let signed_in = self.signed_in.lock().unwrap_or_else(|p| p.into_inner());
+        let i = signed_in
+            .values()
+            .filter(|s| s.browser == browser && s.expires > now)
+            .max_by_key(|s| s.expires)?
+            .identity;
+        identities().into_iter().nth(i)
+    }
+
+    /// The end_session endpoint (RP-initiated logout): `id_token_hint` must be an
+    /// id_token issued here to a sign-in still open, `post_logout_redirect_uri` the one
+    /// registered (`expected_redirect`), `state` present. The browser's sign-in is
+    /// forgotten; the answer is where to send the browser. A refusal is shown as is.
+    pub fn end_session(
+        &self,
+        id_token_hint: &str,
+        post_logout_redirect_uri: &str,
+        expected_redirect: &str,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, String> {
+        if post_logout_redirect_uri != expected_redirect {
+            return Err("post_logout_redirect_uri non enregistrée".into());
+        }
+        if state.is_empty() {
+            return Err("state obligatoire".into());
+        }
+        let mut signed_in = self.signed_in.lock().unwrap_or_else(|p| p.into_inner());
+        let browser = signed_in
+            .get(&sha256_hex(id_token_hint.as_bytes()))
+            .filter(|s| s.expires > now)
+            .map(|s| s.browser.clone())
+            .ok_or("id_token_hint inconnu ou session déjà terminée")?;
+        // The browser's sign-in ends, whichever id_token of it was presented.
+        signed_in.retain(|_, s| s.browser != browser && s.expires > now);
+        let state = url::form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>();
+        Ok(format!("{post_logout_redirect_uri}?state={state}"))
     }
 }

@@ -7,7 +7,8 @@ use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::crypto::{sha256_hex, SecretBox};
+use crate::accounts::sessions;
+use crate::crypto::{constant_time_eq, new_token, sha256_hex, SecretBox};
 use crate::domain::identity::{FcError, FlowSecrets, Identity};
 use crate::domain::mandate::{
     self as rules, attestation_text, authorisation_state, AttestationFacts, AuthorisationState,
@@ -878,6 +879,14 @@ pub enum Callback {
     Exchange(Box<ConsentRequest>, FlowSecrets),
     /// Consent can be given at this request's page.
     Consent(String),
+    /// Consent can be given at this request's page, once the person is signed out of
+    /// FranceConnect: send the browser to its end_session endpoint with this `state`.
+    SignOut {
+        /// The request awaiting consent.
+        request: String,
+        /// The `state` to send (only its hash is kept, in the session).
+        state: String,
+    },
     /// Refused, journaled; the French message to show.
     Failed(String),
 }
@@ -956,23 +965,100 @@ pub fn callback_begin(
 }
 
 /// The callback's last step, in one transaction: keeps the proven identity (sealed) for
-/// the consent page, or journals why the exchange failed.
+/// the consent page, or journals why the exchange failed. When FranceConnect can sign
+/// the person out (`sign_out`), the browser's session remembers a fresh `state` (hashed)
+/// for the way back from FranceConnect's end_session endpoint.
 pub fn callback_finish(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     secrets: &SecretBox,
     request: &ConsentRequest,
     exchanged: Result<Identity, FcError>,
+    sign_out: bool,
 ) -> Result<Callback, Error> {
     write_tx(conn, |c| match exchanged {
         Ok(identity) => {
             set_identity(c, secrets, &request.id, &identity)?;
-            Ok(Callback::Consent(request.id.clone()))
+            if !sign_out {
+                return Ok(Callback::Consent(request.id.clone()));
+            }
+            let state = new_token();
+            let mut data = sessions::data_of(c, &request.session_hash)?.unwrap_or_default();
+            data.insert(
+                SIGN_OUT_KEY.into(),
+                serde_json::to_value(PendingSignOut {
+                    state_hash: sha256_hex(state.as_bytes()),
+                    request: request.id.clone(),
+                })
+                .unwrap_or_default(),
+            );
+            sessions::set_data(c, &request.session_hash, &data)?;
+            Ok(Callback::SignOut {
+                request: request.id.clone(),
+                state,
+            })
         }
         Err(e) => {
             fail_request(c, now, Some(request), None, e.reason())?;
             Ok(Callback::Failed(e.to_string()))
         }
+    })
+}
+
+/// Session data key of a sign-out from FranceConnect under way.
+const SIGN_OUT_KEY: &str = "fc_sign_out";
+
+/// A sign-out from FranceConnect under way, as the browser's session keeps it for one hop.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingSignOut {
+    /// SHA-256 of the `state` sent to the end_session endpoint.
+    pub state_hash: String,
+    /// The consent request to go on with.
+    pub request: String,
+}
+
+/// Where the way back from FranceConnect's end_session endpoint leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignedOut {
+    /// To this request's consent page.
+    Consent(String),
+    /// Refused, nothing changed: the French message, and the consent request this browser
+    /// still has under way, if any (the way back).
+    Refused(String, Option<String>),
+}
+
+/// Checks the `state` brought back from FranceConnect's end_session endpoint against
+/// the one this session sent (pure).
+pub fn check_sign_out_return(pending: Option<&PendingSignOut>, state: &str) -> SignedOut {
+    let Some(p) = pending else {
+        return SignedOut::Refused("Aucune déconnexion de FranceConnect n’est en cours dans ce navigateur. Aucun mandat n’a été modifié.".into(), None);
+    };
+    let given = sha256_hex(state.as_bytes());
+    if state.is_empty() || !constant_time_eq(given.as_bytes(), p.state_hash.as_bytes()) {
+        return SignedOut::Refused("Ce retour de FranceConnect ne correspond pas à la déconnexion demandée (paramètre state absent ou incorrect). Rien n’a été modifié.".into(), Some(p.request.clone()));
+    }
+    SignedOut::Consent(p.request.clone())
+}
+
+/// The way back from FranceConnect's end_session endpoint, in one transaction: when the
+/// `state` is the one this session sent, it is forgotten (single use) and the consent
+/// page is next; otherwise nothing changes.
+pub fn sign_out_return(
+    conn: &mut DbConn,
+    session_hash: &str,
+    state: &str,
+) -> Result<SignedOut, Error> {
+    write_tx(conn, |c| {
+        let mut data = sessions::data_of(c, session_hash)?.unwrap_or_default();
+        let pending: Option<PendingSignOut> = data
+            .get(SIGN_OUT_KEY)
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        let outcome = check_sign_out_return(pending.as_ref(), state);
+        if matches!(outcome, SignedOut::Consent(_)) {
+            data.remove(SIGN_OUT_KEY);
+            sessions::set_data(c, session_hash, &data)?;
+        }
+        Ok(outcome)
     })
 }
 
@@ -1464,6 +1550,29 @@ mod callback_tests {
             assert_eq!(
                 reason(&fresh(), &by("s1", Some("a1")), &params),
                 Some(expected)
+            );
+        }
+    }
+
+    #[test]
+    fn the_way_back_from_sign_out_needs_the_state_this_session_sent() {
+        let pending = PendingSignOut {
+            state_hash: sha256_hex(b"the-state"),
+            request: "r".into(),
+        };
+        assert_eq!(
+            check_sign_out_return(Some(&pending), "the-state"),
+            SignedOut::Consent("r".into())
+        );
+        for (given, state) in [
+            (Some(&pending), "another-state"),
+            (Some(&pending), ""),
+            (None, "the-state"),
+        ] {
+            let back = given.map(|p| p.request.clone());
+            assert!(
+                matches!(check_sign_out_return(given, state), SignedOut::Refused(_, b) if b == back),
+                "{state:?}"
             );
         }
     }

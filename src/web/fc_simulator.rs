@@ -23,7 +23,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, enabled: bool) {
             .route("/authorize", web::get().to(authorize))
             .route("/authorize", web::post().to(choose))
             .route("/token", web::post().to(token))
-            .route("/userinfo", web::get().to(userinfo)),
+            .route("/userinfo", web::get().to(userinfo))
+            .route("/logout", web::get().to(end_session)),
     );
 }
 
@@ -62,10 +63,15 @@ struct SimPage {
     layout: Layout,
     people: Vec<Identity>,
     p: AuthParams,
+    signed_in: Option<Identity>,
 }
 
 fn expected_redirect(state: &AppState) -> String {
     state.settings.url("/franceconnect/callback")
+}
+
+fn expected_post_logout(state: &AppState) -> String {
+    state.settings.url(crate::web::mandates::SIGNED_OUT_PATH)
 }
 
 async fn authorize(
@@ -94,6 +100,7 @@ async fn authorize(
             layout: ctx.layout(&state),
             people: identities(),
             p,
+            signed_in: s.signed_in(&ctx.session.id_hash, state.clock.now()),
         }),
     ))
 }
@@ -153,6 +160,7 @@ async fn choose(
             &p.nonce,
             &p.code_challenge,
             &p.redirect_uri,
+            &ctx.session.id_hash,
             state.clock.now(),
         );
         format!(
@@ -245,4 +253,39 @@ async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             .insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""))
             .json(serde_json::json!({"error": "invalid_token"})),
     })
+}
+
+/// RP-initiated logout parameters.
+#[derive(Deserialize)]
+pub struct EndSessionParams {
+    #[serde(default)]
+    id_token_hint: String,
+    #[serde(default)]
+    post_logout_redirect_uri: String,
+    #[serde(default)]
+    state: String,
+}
+
+/// The end_session endpoint: ends the browser's simulated sign-in and sends it back.
+async fn end_session(
+    state: web::Data<AppState>,
+    q: web::Query<EndSessionParams>,
+) -> Result<HttpResponse, WebError> {
+    let s = sim(&state)?;
+    let location = s
+        .end_session(
+            &q.id_token_hint,
+            &q.post_logout_redirect_uri,
+            &expected_post_logout(&state),
+            &q.state,
+            state.clock.now(),
+        )
+        .map_err(|m| {
+            WebError::BadRequest(format!(
+                "Simulateur FranceConnect : déconnexion refusée ({m})."
+            ))
+        })?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish())
 }

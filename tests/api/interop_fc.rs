@@ -10,16 +10,28 @@ use procura::domain::roles::Role;
 use procura::federation::client::FlowSecrets;
 use procura::store::schema::{consent_requests, usagers};
 
+use crate::helpers::fc;
 use crate::helpers::*;
 
 /// A service relying on a fresh provider signing with `alg`, and a logged-in aidant.
 fn setup(alg: &str) -> (TestApp, FcProvider, Web, Account) {
+    setup_with(alg, true)
+}
+
+/// As [`setup`], with or without RP-initiated logout at the provider.
+fn setup_with(alg: &str, end_session: bool) -> (TestApp, FcProvider, Web, Account) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let provider = FcProvider::start(
-        &format!("http://127.0.0.1:{port}/franceconnect/callback"),
-        alg,
-    );
+    let callback = format!("http://127.0.0.1:{port}/franceconnect/callback");
+    let provider = if end_session {
+        FcProvider::start(
+            &callback,
+            &format!("http://127.0.0.1:{port}/franceconnect/deconnexion"),
+            alg,
+        )
+    } else {
+        FcProvider::without_end_session(&callback, alg)
+    };
     let env = [
         ("PROCURA_FC_ISSUER", provider.issuer.as_str()),
         ("PROCURA_FC_CLIENT_ID", FC_CLIENT_ID),
@@ -113,7 +125,12 @@ fn the_whole_creation_flow_against_oidc_provider_for_each_algorithm() {
         assert_eq!(last["acr_values"], "eidas1", "{last}");
         let r = web.get(&callback);
         assert_eq!(r.status, 303, "{alg}: {}", r.body);
-        let consent = r.header("location").expect("consent").to_string();
+        let end_session = r.header("location").expect("end_session").to_string();
+        assert!(
+            end_session.starts_with(&format!("{}/session/end?", provider.issuer)),
+            "{end_session}"
+        );
+        let consent = fc::through_sign_out(&app, &web, &end_session);
         let page = web.get(&consent);
         assert!(
             page.body.contains("Jean Pierre Marie MARTIN"),
@@ -239,4 +256,80 @@ fn a_response_naming_another_issuer_creates_nothing() {
     assert_eq!(r.status, 400);
     assert_eq!(counts(&app), before);
     assert!(last_failure(&app).contains("issuer_mismatch"));
+}
+
+#[test]
+fn the_person_is_signed_out_through_the_providers_confirmation_form() {
+    let (app, provider, web, _) = setup("ES256");
+    provider.identity(serde_json::json!({
+        "sub": "fc-interop-logout",
+        "given_name": "Lucie",
+        "family_name": "FONTAINE",
+        "birthdate": "1990-04-12",
+        "gender": "female",
+        "birthplace": "13055",
+        "birthcountry": "99100"
+    }));
+    let callback = round_trip(&app, &web);
+    let r = web.get(&callback);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let end_session = r.header("location").expect("end_session").to_string();
+    assert!(
+        end_session.starts_with(&format!("{}/session/end?", provider.issuer)),
+        "{end_session}"
+    );
+    // The hint is the id_token the provider issued: its signature verifies with the
+    // provider's keys and it names the person and Procura.
+    let hint = query_param(&end_session, "id_token_hint").expect("id_token_hint");
+    let claims = fc::verified_es256(&format!("{}/jwks", provider.issuer), &hint)
+        .expect("signed by the provider");
+    assert_eq!(claims["iss"], provider.issuer.as_str());
+    assert_eq!(claims["aud"], FC_CLIENT_ID);
+    assert_eq!(claims["sub"], "fc-interop-logout");
+    assert_eq!(
+        query_param(&end_session, "post_logout_redirect_uri").as_deref(),
+        Some(app.url("/franceconnect/deconnexion").as_str())
+    );
+    let state = query_param(&end_session, "state").expect("state");
+    // oidc-provider asks the person to confirm with a form to POST; without it, no way back.
+    let page = web.get_abs(&end_session);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let (action, fields) = form_submission(&page.body, "yes").expect("confirmation form");
+    assert_eq!(action, format!("{}/session/end/confirm", provider.issuer));
+    assert!(fields.iter().any(|(k, v)| k == "xsrf" && !v.is_empty()));
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = web.post_abs(&action, &fields);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let back = r.header("location").expect("back").to_string();
+    assert_eq!(
+        query_param(&back, "state").as_deref(),
+        Some(state.as_str()),
+        "{back}"
+    );
+    assert!(back.starts_with(&app.url("/franceconnect/deconnexion?")));
+    let r = web.get(&app.local(&back));
+    assert_eq!(r.status, 303, "{}", r.body);
+    let consent = r.header("location").expect("consent").to_string();
+    assert!(consent.starts_with("/mandats/consentement/"), "{consent}");
+    let before = counts(&app);
+    let r = web.submit(&consent, &consent, &[("consent", "oui")]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(counts(&app).0, before.0 + 1);
+}
+
+#[test]
+fn without_end_session_the_callback_goes_straight_to_consent() {
+    let (app, _provider, web, _) = setup_with("ES256", false);
+    let callback = round_trip(&app, &web);
+    let r = web.get(&callback);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let consent = r.header("location").expect("consent").to_string();
+    assert!(consent.starts_with("/mandats/consentement/"), "{consent}");
+    assert_eq!(web.get(&consent).status, 200);
+    assert!(fc::sessions_data(&app.store)
+        .iter()
+        .all(|d| !d.contains("fc_sign_out")));
 }

@@ -10,6 +10,7 @@ mod helpers;
 // Pages and forms, by route.
 mod auth;
 mod demo;
+mod fc_logout;
 mod health;
 mod manager;
 mod mandates;

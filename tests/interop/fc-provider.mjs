@@ -27,7 +27,7 @@ const { args, usage, log } = commandLine(
   'fc-provider',
   '--port P --client-id ID --client-secret S '
   + '--redirect-uri URI [--redirect-uri URI2 ...] [--alg ES256|RS256|HS256] '
-  + '[--post-logout-redirect-uri URI ...]',
+  + '[--post-logout-redirect-uri URI ...] [--no-end-session]',
   {
     port: { type: 'string' },
     'client-id': { type: 'string' },
@@ -35,6 +35,7 @@ const { args, usage, log } = commandLine(
     'redirect-uri': { type: 'string', multiple: true },
     'post-logout-redirect-uri': { type: 'string', multiple: true },
     alg: { type: 'string', default: 'ES256' },
+    'no-end-session': { type: 'boolean', default: false },
   },
 );
 
@@ -45,6 +46,8 @@ const clientSecret = args['client-secret'];
 const redirectUris = args['redirect-uri'] ?? [];
 const postLogoutRedirectUris = args['post-logout-redirect-uri'] ?? [];
 const alg = args.alg.toUpperCase();
+// Without end_session (RP-initiated logout), the discovery has no end_session_endpoint.
+const endSession = !args['no-end-session'];
 if (!clientId) usage('--client-id is required');
 if (!clientSecret) usage('--client-secret is required');
 if (redirectUris.length === 0) usage('--redirect-uri is required');
@@ -173,7 +176,8 @@ const provider = new Provider(issuer, {
     client_id: clientId,
     client_secret: clientSecret,
     redirect_uris: redirectUris,
-    post_logout_redirect_uris: postLogoutRedirectUris,
+    // recognised only with RP-initiated logout enabled
+    ...(endSession ? { post_logout_redirect_uris: postLogoutRedirectUris } : {}),
     response_types: ['code'],
     grant_types: ['authorization_code'],
     // client_secret_post is accepted too: oidc-provider lets a client
@@ -204,11 +208,17 @@ const provider = new Provider(issuer, {
     pushedAuthorizationRequests: { enabled: false },
     userinfo: { enabled: true },
     rpInitiatedLogout: {
-      enabled: true,
-      // The confirmation form is turned into an automatic redirect by the
-      // middleware below; this page is only a fallback.
+      enabled: endSession,
+      // The End-User confirms the logout by POSTing this form (`xsrf` and
+      // `logout=yes`), as with oidc-provider's default page: a relying party's
+      // tests follow it like a browser.
       async logoutSource(ctx, form) {
-        ctx.body = `<!DOCTYPE html><html><head><title>Déconnexion</title></head><body>${form}</body></html>`;
+        ctx.body = `<!DOCTYPE html><html lang="fr"><head><title>Déconnexion</title></head><body>
+<h1>Se déconnecter ?</h1>
+${form}
+<button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Oui, me déconnecter</button>
+<button type="submit" form="op.logoutForm">Non, rester connecté</button>
+</body></html>`;
       },
       async postLogoutSuccessSource(ctx) {
         ctx.body = '<!DOCTYPE html><html><head><title>Déconnecté</title></head><body>Vous êtes déconnecté.</body></html>';
@@ -345,20 +355,6 @@ async function route(ctx, next) {
     return;
   }
 
-  // ---- end_session without a human: the confirmation step becomes a GET
-  // redirect (see the rewrite after next() below); here it is turned back
-  // into the POST that oidc-provider expects.
-  if (path === '/session/end/confirm' && method === 'GET') {
-    const body = ctx.querystring;
-    ctx.req.resume();
-    if (!ctx.req.readableEnded) await once(ctx.req, 'end');
-    ctx.req.method = 'POST';
-    ctx.req.url = '/session/end/confirm';
-    ctx.req.headers['content-type'] = 'application/x-www-form-urlencoded';
-    ctx.req.headers['content-length'] = String(Buffer.byteLength(body));
-    ctx.req.body = body;
-  }
-
   // ---- remember what the relying party sent to the authorization endpoint
   if (path === '/auth' && method === 'GET') {
     state.lastAuthorization = { ...ctx.query };
@@ -368,18 +364,6 @@ async function route(ctx, next) {
 
   if (path === '/auth' && method === 'POST' && ctx.oidc?.body) {
     state.lastAuthorization = { ...ctx.oidc.body };
-  }
-
-  // Any page asking the browser to confirm a logout (the end_session page, or
-  // the auto-submitting form oidc-provider emits on other occasions) becomes
-  // a plain redirect, so that a client without a browser can follow it.
-  if (ctx.status === 200 && typeof ctx.body === 'string'
-      && ctx.body.includes(`action="${issuer}/session/end/confirm"`)) {
-    const xsrf = /name="xsrf" value="([^"]+)"/.exec(ctx.body)?.[1];
-    if (xsrf) {
-      ctx.status = 303;
-      ctx.redirect(`${issuer}/session/end/confirm?${new URLSearchParams({ xsrf, logout: 'yes' })}`);
-    }
   }
 }
 

@@ -177,6 +177,7 @@ pub(super) async fn callback(
     let mut step = state
         .run(move |db, env| mandates::callback_begin(db, env.now, env.secrets, &by, &q, &issuer))
         .await?;
+    let mut sign_out = None;
     if let Callback::Exchange(request, flow) = step {
         // The code exchange and userinfo are network calls: no connection is held.
         let now = state.clock.now();
@@ -187,17 +188,72 @@ pub(super) async fn callback(
         if let Err(e) = &exchanged {
             tracing::warn!(error = %e, reason = e.reason(), "FranceConnect round trip failed");
         }
+        // The id_token stays in memory, for the redirect to FranceConnect's end_session.
+        let exchanged = exchanged.map(|p| {
+            sign_out = p.sign_out;
+            p.identity
+        });
+        let signs_out = sign_out.is_some();
         step = state
             .run(move |db, env| {
-                mandates::callback_finish(db, env.now, env.secrets, &request, exchanged)
+                mandates::callback_finish(db, env.now, env.secrets, &request, exchanged, signs_out)
             })
             .await?;
     }
-    match step {
-        Callback::Consent(id) => Ok(see_other(&format!("/mandats/consentement/{id}"))),
-        Callback::Failed(m) => Err(WebError::BadRequest(m)),
-        Callback::Exchange(..) => Err(WebError::Internal("the callback did not finish".into())),
+    match (step, sign_out) {
+        (Callback::Consent(id), _) => Ok(see_other(&format!("/mandats/consentement/{id}"))),
+        (Callback::SignOut { state: s, .. }, Some(out)) => {
+            let url = out
+                .url(&state.settings.url(SIGNED_OUT_PATH), &s)
+                .map_err(|e| WebError::BadRequest(e.to_string()))?;
+            Ok(see_other(&url))
+        }
+        (Callback::Failed(m), _) => Err(WebError::BadRequest(m)),
+        (Callback::SignOut { .. } | Callback::Exchange(..), _) => {
+            Err(WebError::Internal("the callback did not finish".into()))
+        }
     }
+}
+
+/// Where FranceConnect sends the browser back after signing the person out.
+pub const SIGNED_OUT_PATH: &str = "/franceconnect/deconnexion";
+
+/// The way back from FranceConnect's end_session endpoint (`?state=`).
+#[derive(Deserialize)]
+pub struct SignedOutQuery {
+    #[serde(default)]
+    state: String,
+}
+
+#[derive(Template)]
+#[template(path = "fc_signed_out_refused.html")]
+struct SignedOutRefused {
+    layout: Layout,
+    message: String,
+    consent: Option<String>,
+}
+
+pub(super) async fn signed_out(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    q: web::Query<SignedOutQuery>,
+) -> Result<HttpResponse, WebError> {
+    let (session, given) = (ctx.session.id_hash.clone(), q.into_inner().state);
+    let back = state
+        .run(move |db, _| mandates::sign_out_return(db, &session, &given))
+        .await?;
+    Ok(match back {
+        mandates::SignedOut::Consent(id) => see_other(&format!("/mandats/consentement/{id}")),
+        mandates::SignedOut::Refused(message, consent) => {
+            let mut r = render(&SignedOutRefused {
+                layout: ctx.layout(&state),
+                message,
+                consent: consent.map(|id| format!("/mandats/consentement/{id}")),
+            });
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            ctx.finish(&state, r)
+        }
+    })
 }
 
 /// A démarche line on the consent page.

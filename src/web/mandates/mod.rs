@@ -23,6 +23,7 @@ mod create;
 mod list;
 mod view;
 
+pub use create::SIGNED_OUT_PATH;
 pub use list::home_mandates;
 
 const ACTORS: [Role; 2] = [Role::Aidant, Role::Manager];
@@ -31,6 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/mandats/nouveau", web::get().to(create::new_form))
         .route("/mandats/nouveau", web::post().to(create::new_submit))
         .route("/franceconnect/callback", web::get().to(create::callback))
+        .route(create::SIGNED_OUT_PATH, web::get().to(create::signed_out))
         .route(
             "/mandats/consentement/{id}",
             web::get().to(create::consent_form),

@@ -8,7 +8,7 @@ use procura::store::schema::{mandates as mandates_t, usagers};
 use procura::store::Store;
 
 use super::app::TestApp;
-use super::http::{csrf_in, query_param, Resp, Web};
+use super::http::{csrf_in, form_submission, query_param, Resp, Web};
 
 /// Starts a creation: the response redirects to the simulator's authorization URL.
 pub fn start(web: &Web, demarches: &[&str], duration: &str) -> Resp {
@@ -74,9 +74,50 @@ pub fn to_consent(
     );
     let r = web.get(&app.local(&callback));
     assert_eq!(r.status, 303, "callback: {}", r.body);
-    let consent = r.header("location").expect("consent page").to_string();
+    let consent = through_sign_out(app, web, r.header("location").expect("redirect"));
     assert!(consent.starts_with("/mandats/consentement/"), "{consent}");
     consent
+}
+
+/// Follows the browser from the callback's redirect to the consent page, through
+/// FranceConnect's end_session when the redirect goes there: redirects are followed and
+/// a logout confirmation form (oidc-provider's) is submitted with its "yes" button, as a
+/// person would. Returns the consent page's path.
+pub fn through_sign_out(app: &TestApp, web: &Web, location: &str) -> String {
+    let mut url = app.local(location);
+    for _ in 0..8 {
+        if url.starts_with("/mandats/consentement/") {
+            return url;
+        }
+        let r = web.visit(&url);
+        let next = match r.status {
+            302 | 303 => r.header("location").expect("redirect").to_string(),
+            200 => {
+                let (action, fields) = form_submission(&r.body, "yes")
+                    .unwrap_or_else(|| panic!("{url}: no logout confirmation form: {}", r.body));
+                let fields: Vec<(&str, &str)> = fields
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                let r = web.post_abs(&absolute(&url, &action), &fields);
+                assert!(matches!(r.status, 302 | 303), "{action}: {}", r.body);
+                r.header("location").expect("redirect").to_string()
+            }
+            s => panic!("{url}: {s} {}", r.body),
+        };
+        url = app.local(&absolute(&url, &next));
+    }
+    panic!("the sign-out never came back to the consent page: {url}");
+}
+
+/// `target` resolved against `base` (a path on the app, or an absolute URL).
+fn absolute(base: &str, target: &str) -> String {
+    if target.starts_with('/') && !base.starts_with('/') {
+        let u = url::Url::parse(base).expect("url");
+        u.join(target).expect("join").to_string()
+    } else {
+        target.to_string()
+    }
 }
 
 /// Creates a mandate end to end; returns its id.
@@ -128,4 +169,42 @@ pub fn auth_states(
         .iter()
         .map(|(a, s)| (a.demarche.clone(), s.code()))
         .collect()
+}
+
+/// The claims of an ES256 `jwt` when a key of the JWKS at `jwks_url` verifies its
+/// signature (checked here with `ring`, independently of Procura's own JOSE code).
+pub fn verified_es256(jwks_url: &str, jwt: &str) -> Option<serde_json::Value> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+    let mut parts = jwt.split('.');
+    let (h, p, s) = (parts.next()?, parts.next()?, parts.next()?);
+    let header: serde_json::Value = serde_json::from_slice(&B64.decode(h).ok()?).ok()?;
+    if header["alg"] != "ES256" {
+        return None;
+    }
+    let signature = B64.decode(s).ok()?;
+    let jwks = super::http::get(jwks_url).json();
+    let verified = jwks["keys"].as_array()?.iter().any(|k| {
+        let (Some(x), Some(y)) = (k["x"].as_str(), k["y"].as_str()) else {
+            return false;
+        };
+        let (Ok(x), Ok(y)) = (B64.decode(x), B64.decode(y)) else {
+            return false;
+        };
+        let point = [&[4u8][..], &x, &y].concat();
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point)
+            .verify(format!("{h}.{p}").as_bytes(), &signature)
+            .is_ok()
+    });
+    verified.then(|| serde_json::from_slice(&B64.decode(p).ok()?).ok())?
+}
+
+/// The data object of every session, as stored.
+pub fn sessions_data(store: &Store) -> Vec<String> {
+    use procura::store::schema::sessions;
+    let mut conn = store.conn().expect("conn");
+    sessions::table
+        .select(sessions::data)
+        .load(&mut *conn)
+        .expect("sessions")
 }

@@ -118,6 +118,20 @@ impl Web {
         send(self.agent.get(url))
     }
 
+    /// POST an urlencoded form to an absolute URL (another server).
+    pub fn post_abs(&self, url: &str, fields: &[(&str, &str)]) -> Resp {
+        send_form(self.agent.post(url), fields)
+    }
+
+    /// GET a path on this app or an absolute URL elsewhere.
+    pub fn visit(&self, url: &str) -> Resp {
+        if url.starts_with('/') {
+            self.get(url)
+        } else {
+            self.get_abs(url)
+        }
+    }
+
     /// The CSRF token of the session, read from the form on `path`.
     pub fn csrf(&self, path: &str) -> String {
         let r = self.get(path);
@@ -177,4 +191,34 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
     url::form_urlencoded::parse(q.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
+}
+
+/// An HTML form as a browser would submit it by pressing the submit button whose value
+/// is `button`: its action and its fields (hidden inputs, then that button's name and
+/// value). Buttons may sit outside the form (`form="id"`), as oidc-provider writes them.
+pub fn form_submission(html: &str, button: &str) -> Option<(String, Vec<(String, String)>)> {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let key = format!("{name}=\"");
+        let i = tag.find(&key)? + key.len();
+        let rest = &tag[i..];
+        Some(html_unescape(&rest[..rest.find('"')?]))
+    };
+    let tags = |name: &str| -> Vec<String> {
+        html.split(&format!("<{name}"))
+            .skip(1)
+            .filter_map(|t| t.find('>').map(|e| t[..e].to_string()))
+            .collect()
+    };
+    let form = tags("form").into_iter().next()?;
+    let action = attr(&form, "action")?;
+    let mut fields: Vec<(String, String)> = tags("input")
+        .iter()
+        .filter(|t| attr(t, "type").as_deref() == Some("hidden"))
+        .filter_map(|t| Some((attr(t, "name")?, attr(t, "value").unwrap_or_default())))
+        .collect();
+    let pressed = tags("button")
+        .into_iter()
+        .find(|t| attr(t, "value").as_deref() == Some(button))?;
+    fields.push((attr(&pressed, "name")?, button.to_string()));
+    Some((action, fields))
 }

@@ -61,8 +61,32 @@ pub struct FcProvider {
 }
 
 impl FcProvider {
-    /// Starts the provider for a relying party whose callback is `redirect_uri`.
-    pub fn start(redirect_uri: &str, alg: &str) -> Self {
+    /// Starts the provider for a relying party whose callback is `redirect_uri` and whose
+    /// post-logout redirect URI is `post_logout` (RP-initiated logout enabled).
+    pub fn start(redirect_uri: &str, post_logout: &str, alg: &str) -> Self {
+        Self::spawn(&[
+            "--redirect-uri",
+            redirect_uri,
+            "--post-logout-redirect-uri",
+            post_logout,
+            "--alg",
+            alg,
+        ])
+    }
+
+    /// Starts the provider without RP-initiated logout: its discovery has no
+    /// `end_session_endpoint`.
+    pub fn without_end_session(redirect_uri: &str, alg: &str) -> Self {
+        Self::spawn(&[
+            "--redirect-uri",
+            redirect_uri,
+            "--alg",
+            alg,
+            "--no-end-session",
+        ])
+    }
+
+    fn spawn(args: &[&str]) -> Self {
         assert!(
             std::path::Path::new(INTEROP_DIR)
                 .join("node_modules/oidc-provider")
@@ -79,7 +103,7 @@ impl FcProvider {
                 "--client-secret",
                 FC_CLIENT_SECRET,
             ])
-            .args(["--redirect-uri", redirect_uri, "--alg", alg])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
