@@ -7,8 +7,8 @@ use procura::domain::mandate::MandateDuration;
 use procura::domain::roles::Role;
 use serde_json::json;
 
-use crate::helpers::oidc::*;
 use crate::helpers::fc;
+use crate::helpers::oidc::*;
 use crate::helpers::*;
 
 /// The démarches stored for a structure, as `--json` describes them.
@@ -351,4 +351,25 @@ fn a_restriction_stops_at_once_the_use_of_mandates_for_the_excluded_demarches() 
     let r = userinfo(&w, &access(&logement));
     assert_eq!(r.status, 401, "{}", r.body);
     assert_eq!(userinfo(&w, &access(&social)).status, 200);
+}
+
+#[test]
+fn a_consent_pending_when_a_demarche_is_unticked_creates_no_mandate() {
+    let (app, clock) = demo_app();
+    let s = structure(&app.store, &clock, "Structure en cours", 45);
+    let a = member(&app, &clock, "ac@exemple.fr", &[Role::Aidant], &s);
+    let web = logged_in(&app, &clock, &a);
+    let consent = fc::to_consent(&app, &web, &["social", "papiers"], "MONTH", "0");
+    offer_only(&app.store, &clock, &s.id, &["social"]);
+    let mandates = count_rows(&app.store, "mandates");
+    let created = count_of(&journal_actions(&app.store), "mandate.created");
+    let r = web.submit(&consent, &consent, &[("consent", "oui")]);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("ne propose pas"), "{}", r.body);
+    assert_eq!(count_rows(&app.store, "mandates"), mandates);
+    assert_eq!(
+        count_of(&journal_actions(&app.store), "mandate.created"),
+        created,
+        "nothing journaled"
+    );
 }
