@@ -252,6 +252,25 @@ enum StructureCommand {
         #[command(flatten)]
         out: Output,
     },
+    /// Choose the démarches a structure offers (its aidants create mandates and act for
+    /// these only).
+    Update {
+        /// Structure id.
+        #[arg(long)]
+        id: String,
+        /// A démarche the structure offers (repeat for several); or --all-demarches.
+        #[arg(
+            long = "demarche",
+            value_name = "CODE",
+            conflicts_with = "all_demarches"
+        )]
+        demarches: Vec<String>,
+        /// The structure offers every démarche.
+        #[arg(long)]
+        all_demarches: bool,
+        #[command(flatten)]
+        out: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -416,6 +435,12 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                 Err(e) => Err(e.into()),
             }
         }
+        Command::Structure(StructureCommand::Update {
+            id,
+            demarches,
+            all_demarches,
+            out,
+        }) => structure_update(&settings, &clock, &id, &demarches, all_demarches, out),
         Command::User(UserCommand::Create {
             email,
             name,
@@ -739,6 +764,56 @@ fn client_change(
         }
         Err(Error::Invalid(m)) => {
             report_refusal(out.json, &m);
+            Ok(2)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `structure update`: sets the démarches a structure offers; prints its id and démarches.
+fn structure_update(
+    settings: &Settings,
+    clock: &SharedClock,
+    id: &str,
+    demarches: &[String],
+    all: bool,
+    out: Output,
+) -> anyhow::Result<i32> {
+    use crate::domain::mandate::DemarcheSet;
+    let set = if all {
+        DemarcheSet::All
+    } else if demarches.is_empty() {
+        report_refusal(
+            out.json,
+            "indiquez les démarches proposées : --demarche CODE (une ou plusieurs fois) \
+             ou --all-demarches",
+        );
+        return Ok(2);
+    } else {
+        match DemarcheSet::parse(demarches) {
+            Ok(set) => set,
+            Err(m) => {
+                report_refusal(out.json, &m);
+                return Ok(2);
+            }
+        }
+    };
+    let mut conn = open_migrated(settings)?;
+    match crate::accounts::structures::set_demarches(&mut conn, clock.now(), "cli", id, &set) {
+        Ok(s) => {
+            let offered = s.demarches().describe();
+            if out.json {
+                println!("{}", serde_json::json!({"id": s.id, "demarches": offered}));
+            } else {
+                println!(
+                    "Structure modifiée : {} ({}), démarches : {offered}",
+                    s.id, s.name
+                );
+            }
+            Ok(0)
+        }
+        Err(e) if e.is_refusal() => {
+            report_refusal(out.json, &e.to_string());
             Ok(2)
         }
         Err(e) => Err(e.into()),

@@ -101,3 +101,40 @@ pub fn by_siret(conn: &mut DbConn, siret: &str) -> QueryResult<Option<Structure>
         .first(conn)
         .optional()
 }
+
+/// Sets the démarches the structure offers and journals `structure.updated` (detail
+/// `demarches`: `"*"` or the codes), in one write transaction; returns the structure as
+/// stored. An empty set and an unknown structure are refused; setting the set it already
+/// has writes and journals nothing.
+pub fn set_demarches(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    structure_id: &str,
+    set: &DemarcheSet,
+) -> Result<Structure, Error> {
+    if set.is_empty() {
+        return Err(Error::Invalid(
+            "Choisissez au moins une démarche proposée par la structure.".into(),
+        ));
+    }
+    crate::store::write_tx(conn, |c| {
+        let mut s = by_id(c, structure_id)?.ok_or(Error::UnknownStructure)?;
+        if s.demarches() == *set {
+            return Ok(s);
+        }
+        s.demarches = set.to_stored();
+        diesel::update(structures::table.filter(structures::id.eq(&s.id)))
+            .set(structures::demarches.eq(&s.demarches))
+            .execute(c)?;
+        journal::append(
+            c,
+            now,
+            NewEntry::new("structure.updated")
+                .actor(actor)
+                .structure(&s.id)
+                .detail("demarches", set.describe()),
+        )?;
+        Ok(s)
+    })
+}

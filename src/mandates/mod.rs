@@ -190,8 +190,29 @@ pub struct NewRequest {
     pub flow: FlowSecrets,
 }
 
+/// Refuses démarches the structure does not offer (its manager's choice, see
+/// `accounts::structures::set_demarches`): a mandate is only made for démarches the
+/// structure's aidants may act for.
+pub fn check_offered(offered: &rules::DemarcheSet, chosen: &[&Demarche]) -> Result<(), Error> {
+    match chosen.iter().find(|d| !offered.contains(d.code)) {
+        None => Ok(()),
+        Some(d) => Err(Error::Invalid(format!(
+            "La structure ne propose pas la démarche « {} » : choisissez parmi celles qu’elle propose.",
+            d.label
+        ))),
+    }
+}
+
+/// The démarches a structure offers, read in the caller's transaction.
+fn offered_by(conn: &mut DbConn, structure_id: &str) -> Result<rules::DemarcheSet, Error> {
+    crate::accounts::structures::by_id(conn, structure_id)?
+        .map(|s| s.demarches())
+        .ok_or(Error::UnknownStructure)
+}
+
 /// Records a started creation (state hashed, flow secrets sealed, bound to the session)
 /// and journals `mandate.consent_started`, in one transaction; returns the request id.
+/// Démarches the structure does not offer are refused, with nothing recorded.
 pub fn start_request(
     conn: &mut DbConn,
     now: DateTime<Utc>,
@@ -202,6 +223,7 @@ pub fn start_request(
         let (session_hash, structure_id, aidant) =
             (&r.session_hash, &r.by.structure_id, &r.by.user_id);
         let (demarches, duration, state, flow) = (&r.demarches, r.duration, &r.state, &r.flow);
+        check_offered(&offered_by(conn, structure_id)?, demarches)?;
         let id = uuid::Uuid::new_v4().to_string();
         let sealed = secrets.seal(
             &format!("consent:{id}"),
@@ -579,6 +601,8 @@ pub fn confirm_consent(
         if req.structure_id != current_structure {
             return Err(Error::RequestInvalid);
         }
+        // The manager may have restricted the structure's démarches since the start.
+        check_offered(&offered_by(conn, &req.structure_id)?, &req.demarche_list())?;
         let moved = diesel::update(
             consent_requests::table
                 .filter(consent_requests::id.eq(&req.id))
@@ -1625,5 +1649,30 @@ mod revocation_tests {
             decide_revocation(&over, None),
             Err(Error::NotActive)
         ));
+    }
+}
+
+#[cfg(test)]
+mod offered_tests {
+    use super::*;
+    use rules::DemarcheSet;
+
+    #[test]
+    fn only_the_structures_demarches_may_be_chosen() {
+        let some = DemarcheSet::parse(&["social", "logement"]).expect("set");
+        let chosen = |codes: &[&str]| rules::parse_demarches(codes).expect("codes");
+        for (offered, codes, ok) in [
+            (&DemarcheSet::All, &["papiers", "social"][..], true),
+            (&some, &["social"][..], true),
+            (&some, &["logement", "social"][..], true),
+            (&some, &["social", "papiers"][..], false),
+            (&some, &["papiers"][..], false),
+        ] {
+            let r = check_offered(offered, &chosen(codes));
+            assert_eq!(r.is_ok(), ok, "{codes:?}");
+            if let Err(e) = r {
+                assert!(e.to_string().contains("Papiers"), "{e}");
+            }
+        }
     }
 }

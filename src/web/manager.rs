@@ -1,5 +1,5 @@
 //! The manager's space: the structure's accounts, adding aidants, deactivation,
-//! second-factor reset and physical TOTP cards. Every action is scoped to the manager's
+//! second-factor reset, physical TOTP cards, and the démarches the structure offers. Every action is scoped to the manager's
 //! current structure (anything else is 404) and journaled with the manager as actor.
 
 use actix_web::http::StatusCode;
@@ -11,11 +11,15 @@ use super::auth::CsrfOnly;
 use super::session::{run_refusable, see_other, with_flash, Manager, Refusable};
 use super::{render, App, ConfirmPage, Layout, Run, WebError};
 use crate::accounts::manage::{self, AccountAction};
+use crate::accounts::structures;
 use crate::accounts::users::MemberRow;
+use crate::domain::mandate::{Demarche, DemarcheSet, DEMARCHES};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/gestion", web::get().to(list))
         .route("/gestion/aidants", web::post().to(add_aidant))
+        .route("/gestion/demarches", web::get().to(demarches_form))
+        .route("/gestion/demarches", web::post().to(demarches_submit))
         .route("/gestion/comptes/{id}", web::get().to(account))
         .route("/gestion/comptes/{id}/carte", web::post().to(assign_card))
         .route("/gestion/comptes/{id}/{action}", web::get().to(confirm))
@@ -64,6 +68,7 @@ impl From<&MemberRow> for Row {
 struct ManagerPage {
     layout: Layout,
     structure_name: String,
+    offered: String,
     rows: Vec<Row>,
     flash: Option<String>,
     error: Option<String>,
@@ -84,6 +89,7 @@ async fn list(m: Manager, app: App) -> Result<HttpResponse, WebError> {
         render(&ManagerPage {
             layout: m.layout(&app),
             structure_name: m.structure().name.clone(),
+            offered: offered_summary(&m.structure().demarches()),
             rows,
             flash: m.flash(),
             error: None,
@@ -138,6 +144,7 @@ async fn add_aidant(
             let mut resp = render(&ManagerPage {
                 layout: m.layout(&app),
                 structure_name: m.structure().name.clone(),
+                offered: offered_summary(&m.structure().demarches()),
                 rows,
                 flash: None,
                 error: Some(message),
@@ -317,5 +324,100 @@ async fn assign_card(
             *resp.status_mut() = StatusCode::BAD_REQUEST;
             Ok(resp)
         }
+    }
+}
+
+/// "toutes les démarches" or "n démarche(s) sur N", for the link on the accounts page.
+fn offered_summary(set: &DemarcheSet) -> String {
+    match set {
+        DemarcheSet::All => "toutes les démarches".into(),
+        DemarcheSet::Only(list) => format!("{} démarche(s) sur {}", list.len(), DEMARCHES.len()),
+    }
+}
+
+/// A démarche checkbox.
+pub struct DemarcheChoice {
+    d: &'static Demarche,
+    checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "manager_demarches.html")]
+struct DemarchesPage {
+    layout: Layout,
+    structure_name: String,
+    demarches: Vec<DemarcheChoice>,
+    flash: Option<String>,
+    error: Option<String>,
+}
+
+fn demarches_page(m: &Manager, app: &App, checked: &[&str], error: Option<String>) -> HttpResponse {
+    render(&DemarchesPage {
+        layout: m.layout(app),
+        structure_name: m.structure().name.clone(),
+        demarches: DEMARCHES
+            .iter()
+            .map(|d| DemarcheChoice {
+                d,
+                checked: checked.contains(&d.code),
+            })
+            .collect(),
+        flash: if error.is_none() { m.flash() } else { None },
+        error,
+    })
+}
+
+async fn demarches_form(m: Manager, app: App) -> Result<HttpResponse, WebError> {
+    let offered = m.structure().demarches();
+    let checked: Vec<&str> = offered.list().iter().map(|d| d.code).collect();
+    Ok(m.finish(&app, demarches_page(&m, &app, &checked, None)))
+}
+
+async fn demarches_submit(
+    m: Manager,
+    app: App,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let csrf = pairs
+        .iter()
+        .find(|(k, _)| k == "csrf_token")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    m.check_csrf(csrf)?;
+    let codes: Vec<&str> = pairs
+        .iter()
+        .filter(|(k, _)| k == "demarches")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let refused = |message: String| {
+        let mut resp = demarches_page(&m, &app, &codes, Some(message));
+        *resp.status_mut() = StatusCode::BAD_REQUEST;
+        resp
+    };
+    let set = match DemarcheSet::parse(&codes) {
+        // Every box ticked means every démarche, those the catalogue may add included.
+        Ok(DemarcheSet::Only(list)) if list.len() == DEMARCHES.len() => DemarcheSet::All,
+        Ok(set) => set,
+        Err(_) if codes.is_empty() => {
+            return Ok(refused(
+                "Choisissez au moins une démarche proposée par la structure.".into(),
+            ))
+        }
+        Err(message) => return Ok(refused(message)),
+    };
+    let by = m.acting().clone();
+    let result = run_refusable(&app, move |db, env| {
+        structures::set_demarches(db, env.now, &by.actor(), &by.structure_id, &set)
+    })
+    .await?;
+    match result {
+        Refusable::Done(_) => Ok(with_flash(
+            &app,
+            &m,
+            see_other("/gestion/demarches"),
+            "Les démarches proposées par la structure sont enregistrées.",
+        )),
+        Refusable::Refused(message) => Ok(refused(message)),
     }
 }

@@ -22,6 +22,7 @@ struct SpacePage {
     name: String,
     roles: String,
     structure: Option<Structure>,
+    offered: Option<String>,
     structures: Vec<Structure>,
     is_aidant: bool,
     is_manager: bool,
@@ -64,6 +65,7 @@ async fn home(ctx: Ctx, app: App, q: web::Query<HomeQuery>) -> Result<HttpRespon
             name: user.name.clone(),
             roles: user.role_set().labels(),
             structure: ctx.structure.clone(),
+            offered: ctx.structure.as_ref().and_then(offered_labels),
             structures,
             is_aidant: user.has(Role::Aidant),
             is_manager: user.has(Role::Manager),
@@ -105,4 +107,15 @@ async fn switch(ctx: Ctx, app: App, form: web::Form<SwitchForm>) -> Result<HttpR
         see_other("/espace"),
         &format!("Vous travaillez maintenant pour : {name}."),
     ))
+}
+
+/// The labels of the démarches a structure offers, when it does not offer every one.
+fn offered_labels(s: &Structure) -> Option<String> {
+    let labels: Vec<&str> = s
+        .demarches()
+        .codes()?
+        .iter()
+        .filter_map(|c| crate::domain::mandate::demarche(c).map(|d| d.label))
+        .collect();
+    Some(labels.join(", "))
 }

@@ -16,6 +16,7 @@ mod manager;
 mod mandates;
 mod review;
 mod space;
+mod structure_demarches;
 
 // The OpenID provider, by endpoint.
 mod oidc_authorize;

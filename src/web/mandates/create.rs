@@ -33,10 +33,17 @@ fn new_page(
     error: Option<String>,
     renewal_of: Option<String>,
 ) -> HttpResponse {
+    // Only the démarches the structure offers (its manager's choice).
+    let offered = ctx
+        .structure
+        .as_ref()
+        .map(|s| s.demarches())
+        .unwrap_or(rules::DemarcheSet::All);
     render(&NewPage {
         layout: ctx.layout(state),
-        demarches: DEMARCHES
-            .iter()
+        demarches: offered
+            .list()
+            .into_iter()
             .map(|d| Choice {
                 d,
                 checked: selected.iter().any(|s| s == d.code),
@@ -137,6 +144,10 @@ pub(super) async fn new_submit(
     let Some(duration) = MandateDuration::parse(&duration_code) else {
         return Ok(bad("Choisissez une durée.".into()));
     };
+    // Checked again by `start_request`; here it spares a FranceConnect round trip.
+    if let Err(e) = mandates::check_offered(&structure.demarches(), &demarches) {
+        return Ok(bad(e.to_string()));
+    }
     let fc = state
         .fc
         .clone()
@@ -154,9 +165,13 @@ pub(super) async fn new_submit(
         state: fc_state,
         flow,
     };
-    state
-        .run(move |db, env| mandates::start_request(db, env.now, env.secrets, &request))
-        .await?;
+    let started = run_refusable(&state, move |db, env| {
+        mandates::start_request(db, env.now, env.secrets, &request)
+    })
+    .await?;
+    if let Refusable::Refused(m) = started {
+        return Ok(bad(m));
+    }
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, url))
         .finish())

@@ -9,7 +9,7 @@ use chrono::{Duration, NaiveDateTime};
 use serde::Deserialize;
 
 use super::auth::CsrfOnly;
-use super::session::{see_other, Ctx, Manager};
+use super::session::{run_refusable, see_other, Ctx, Manager, Refusable};
 use super::{blocking, render, AppState, ConfirmPage, Layout, Run, WebError};
 use crate::domain::mandate::{
     self as rules, consent_statement, AuthorisationState, Demarche, MandateDuration, DEMARCHES,

@@ -271,3 +271,25 @@ pub fn try_login(web: &Web, clock: &FixedClock, a: &Account, secret: &[u8]) -> R
     let otp = code(secret, clock, 0);
     web.submit("/connexion/code", "/connexion/code", &[("otp", &otp)])
 }
+
+/// The structure's row as stored now.
+pub fn structure_row(store: &Store, id: &str) -> Structure {
+    let mut conn = store.conn().expect("conn");
+    structures::by_id(&mut conn, id)
+        .expect("query")
+        .expect("exists")
+}
+
+/// Makes the structure offer only these démarches (directly, not through the web).
+pub fn offer_only(store: &Store, clock: &FixedClock, structure_id: &str, codes: &[&str]) {
+    let set = procura::domain::mandate::DemarcheSet::parse(codes).expect("codes");
+    let mut conn = store.conn().expect("conn");
+    structures::set_demarches(&mut conn, clock.now(), "test", structure_id, &set)
+        .expect("démarches set");
+}
+
+/// Posts the manager's démarches page with these boxes ticked (and its CSRF token).
+pub fn post_demarches(web: &Web, codes: &[&str]) -> Resp {
+    let fields: Vec<(&str, &str)> = codes.iter().map(|c| ("demarches", *c)).collect();
+    web.submit("/gestion/demarches", "/gestion/demarches", &fields)
+}
