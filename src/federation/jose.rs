@@ -1,7 +1,10 @@
-//! JSON Web Signatures with `ring`: ES256 signing keys, their JWKs, compact JWTs.
+//! JSON Web Signatures with `ring`: ES256 signing keys, their JWKs, compact JWTs; signatures
+//! are verified by `openidconnect`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
+use openidconnect::JsonWebKey;
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{json, Value};
@@ -210,41 +213,48 @@ impl SigningKey {
     }
 }
 
-/// Verifies an RS256 compact JWT against an RSA JWK.
-pub fn verify_rs256(jwt: &str, jwk: &Value) -> Option<Value> {
-    if jwk["kty"] != "RSA" {
-        return None;
+/// The single audience of verified claims (`aud` as a string or a one-element array).
+pub fn single_audience(claims: &Value) -> Option<&str> {
+    match &claims["aud"] {
+        Value::String(a) => Some(a),
+        Value::Array(a) if a.len() == 1 => a[0].as_str(),
+        _ => None,
     }
-    let (input, sig) = jwt.rsplit_once('.')?;
-    let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str()?).ok()?;
-    let e = URL_SAFE_NO_PAD.decode(jwk["e"].as_str()?).ok()?;
-    let key = ring::rsa::PublicKeyComponents { n, e };
-    key.verify(
-        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-        input.as_bytes(),
-        &URL_SAFE_NO_PAD.decode(sig).ok()?,
-    )
-    .ok()?;
-    let payload = input.split('.').nth(1)?;
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
 }
 
-/// Verifies an ES256 compact JWT against a JWK (used by tests and the simulator's peers).
-pub fn verify_es256(jwt: &str, jwk: &Value) -> Option<Value> {
-    if jwk["kty"] != "EC" {
+/// The claims of a compact JWS signed (ES256 or RS256) by one of `keys`, or `None`. The
+/// header's `alg` must be one of ours and fit the key's type (so `none` and HMAC are
+/// refused); when the header names a `kid`, only that key is tried.
+pub fn verify_jwt(jwt: &str, keys: &[CoreJsonWebKey]) -> Option<Value> {
+    let mut parts = jwt.split('.');
+    let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
         return None;
     }
-    let (input, sig) = jwt.rsplit_once('.')?;
-    let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str()?).ok()?;
-    let y = URL_SAFE_NO_PAD.decode(jwk["y"].as_str()?).ok()?;
-    let mut point = vec![4u8];
-    point.extend(x);
-    point.extend(y);
-    let key =
-        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point);
-    key.verify(input.as_bytes(), &URL_SAFE_NO_PAD.decode(sig).ok()?)
-        .ok()?;
-    let payload = input.split('.').nth(1)?;
+    let h: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+    if h.get("crit").is_some() {
+        return None;
+    }
+    let (alg, crv) = match h["alg"].as_str()? {
+        "ES256" => (CoreJwsSigningAlgorithm::EcdsaP256Sha256, Some("P-256")),
+        "RS256" => (CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, None),
+        _ => return None,
+    };
+    let kid = match h.get("kid") {
+        Some(k) => Some(k.as_str()?),
+        None => None,
+    };
+    let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+    let input = &jwt[..header.len() + 1 + payload.len()];
+    keys.iter()
+        .filter(|k| kid.is_none_or(|kid| k.key_id().is_some_and(|id| id.as_str() == kid)))
+        // verify_signature checks the key type; the curve is checked here, as openidconnect
+        // picks the curve from the key rather than from the algorithm.
+        .filter(|k| crv.is_none_or(|crv| serde_json::to_value(k).is_ok_and(|v| v["crv"] == crv)))
+        .find(|k| {
+            k.verify_signature(&alg, input.as_bytes(), &signature)
+                .is_ok()
+        })?;
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
 }
 
@@ -252,14 +262,34 @@ pub fn verify_es256(jwt: &str, jwk: &Value) -> Option<Value> {
 mod tests {
     use super::*;
 
+    fn public(k: &EcSigningKey) -> CoreJsonWebKey {
+        serde_json::from_value(k.jwk()).expect("a JWK")
+    }
+
     #[test]
     fn sign_and_verify() {
         let k = EcSigningKey::generate().expect("key");
-        let jwt = k.sign("JWT", &json!({"sub": "x"})).expect("sign");
-        assert_eq!(verify_es256(&jwt, &k.jwk()).expect("valid")["sub"], "x");
+        let jwt = k
+            .sign("JWT", &json!({"sub": "x", "aud": "rp"}))
+            .expect("sign");
+        let claims = verify_jwt(&jwt, &[public(&k)]).expect("valid");
+        assert_eq!(claims["sub"], "x");
+        assert_eq!(single_audience(&claims), Some("rp"));
         let other = EcSigningKey::generate().expect("key");
-        assert!(verify_es256(&jwt, &other.jwk()).is_none());
+        assert!(verify_jwt(&jwt, &[public(&other)]).is_none());
         let again = EcSigningKey::from_pkcs8(k.pkcs8()).expect("reload");
         assert_eq!(again.kid(), k.kid());
+    }
+
+    #[test]
+    fn unsigned_and_hmac_tokens_are_refused() {
+        let k = EcSigningKey::generate().expect("key");
+        let jwt = k.sign("JWT", &json!({"sub": "x"})).expect("sign");
+        let body = jwt.split('.').nth(1).expect("payload");
+        let h = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        let none = format!("{}.{body}.", h(json!({"alg": "none", "kid": k.kid()})));
+        assert!(verify_jwt(&none, &[public(&k)]).is_none());
+        let hs = format!("{}.{body}.c2ln", h(json!({"alg": "HS256"})));
+        assert!(verify_jwt(&hs, &[public(&k)]).is_none());
     }
 }
