@@ -205,8 +205,7 @@ pub fn published_keys(
         if retired.is_some_and(|r| r + grace <= now.naive_utc()) {
             continue;
         }
-        let jwk = cache.get(secrets, &kid, &alg, &enc)?.jwk();
-        keys.push(serde_json::from_value(jwk).map_err(|_| Error::Key)?);
+        keys.push(cache.get(secrets, &kid, &alg, &enc)?.jwk());
     }
     Ok(keys)
 }
