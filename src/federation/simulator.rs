@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
 use super::client::Identity;
-use super::jose::{EcSigningKey, KeyError};
+use super::jose::{EcSigningKey, KeyError, SigningKey};
 use crate::crypto::{constant_time_eq, new_token, sha256_hex};
 
 /// Path prefix of the simulator's routes.
@@ -101,7 +101,7 @@ struct SignIn {
 
 /// The simulator's state (in memory: codes and tokens live a few minutes).
 pub struct Simulator {
-    key: EcSigningKey,
+    key: SigningKey,
     issuer: String,
     codes: Mutex<HashMap<String, Grant>>,
     tokens: Mutex<HashMap<String, (usize, DateTime<Utc>)>>,
@@ -125,7 +125,7 @@ impl Simulator {
     /// A simulator whose issuer is `issuer`.
     pub fn new(issuer: String) -> Result<Self, KeyError> {
         Ok(Simulator {
-            key: EcSigningKey::generate()?,
+            key: SigningKey::Ec(EcSigningKey::generate()?),
             issuer,
             codes: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
@@ -257,19 +257,16 @@ impl Simulator {
             .ok_or(("invalid_grant", "identité inconnue".to_string()))?;
         let id_token = self
             .key
-            .sign(
-                "JWT",
-                &json!({
-                    "iss": self.issuer,
-                    "sub": person.sub,
-                    "aud": CLIENT_ID,
-                    "exp": (now + Duration::seconds(60)).timestamp(),
-                    "iat": now.timestamp(),
-                    "nonce": grant.nonce,
-                    "acr": "eidas1",
-                    "amr": ["pwd"],
-                }),
-            )
+            .sign_id_token(&json!({
+                "iss": self.issuer,
+                "sub": person.sub,
+                "aud": CLIENT_ID,
+                "exp": (now + Duration::seconds(60)).timestamp(),
+                "iat": now.timestamp(),
+                "nonce": grant.nonce,
+                "acr": "eidas1",
+                "amr": ["pwd"],
+            }))
             .map_err(|_| ("server_error", "signature impossible".to_string()))?;
         {
             let mut signed_in = self.signed_in.lock().unwrap_or_else(|p| p.into_inner());

@@ -4,6 +4,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
+use openidconnect::core::CoreJsonWebKeySet;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -11,6 +12,7 @@ use super::session::{see_other, Ctx};
 use super::{blocking, render, AppState, Layout};
 use super::{Run, WebError};
 use crate::accounts::sessions;
+use crate::federation::jose::{single_audience, verify_jwt};
 use crate::federation::provider::s256;
 
 /// The demo client's id.
@@ -168,20 +170,15 @@ async fn callback(
             .into_json()
             .map_err(|e| e.to_string())?;
         let id_token = tokens["id_token"].as_str().ok_or("pas d’id_token")?;
-        let jwks: Value = agent
+        let jwks: CoreJsonWebKeySet = agent
             .get(meta["jwks_uri"].as_str().ok_or("jwks_uri")?)
             .call()
             .map_err(|e| e.to_string())?
             .into_json()
             .map_err(|e| e.to_string())?;
-        let claims = jwks["keys"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find_map(|k| crate::federation::jose::verify_es256(id_token, k))
-            .ok_or("signature de l’id_token invalide")?;
+        let claims = verify_jwt(id_token, jwks.keys()).ok_or("signature de l’id_token invalide")?;
         if claims["nonce"] != saved["nonce"]
-            || claims["aud"] != CLIENT_ID
+            || single_audience(&claims) != Some(CLIENT_ID)
             || claims["iss"] != issuer
         {
             return Err("id_token invalide (nonce, aud ou iss)".into());

@@ -50,7 +50,7 @@ fn the_complete_flow_issues_checked_tokens() {
     assert!(header["kid"].is_string());
     let c = verify(&w, id_token).expect("signature verifies against the JWKS");
     assert_eq!(c["iss"], w.app.base);
-    assert_eq!(c["aud"], w.rp.id);
+    assert_eq!(c["aud"], serde_json::json!([w.rp.id]));
     assert_eq!(c["nonce"], r.nonce);
     assert_eq!(c["acr"], "eidas1");
     assert_eq!(c["amr"], serde_json::json!(["pwd", "otp"]));

@@ -131,5 +131,5 @@ fn rs256_clients_get_tokens_signed_with_the_imported_rsa_key() {
     let header: Value = jwt_header(&id_token);
     assert_eq!(header["alg"], "RS256");
     let c = verify(&w, &id_token).expect("RS256 signature verifies against the JWKS");
-    assert_eq!(c["aud"], rp.id);
+    assert_eq!(c["aud"], serde_json::json!([rp.id]));
 }

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use openidconnect::core::CoreJsonWebKey;
 use serde_json::{json, Value};
 
 use crate::crypto::SecretBox;
@@ -182,14 +183,14 @@ pub fn signing_key(
     cache.get(secrets, &kid, alg, &enc)
 }
 
-/// The published JWKS: current keys and retired ones still in their grace period.
-pub fn jwks(
+/// The published keys: current ones and retired ones still in their grace period.
+pub fn published_keys(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     secrets: &SecretBox,
     cache: &KeyCache,
     grace: Duration,
-) -> Result<Value, Error> {
+) -> Result<Vec<CoreJsonWebKey>, Error> {
     let rows: Vec<(String, String, String, Option<NaiveDateTime>)> = signing_keys::table
         .order(signing_keys::created_at.desc())
         .select((
@@ -206,5 +207,17 @@ pub fn jwks(
         }
         keys.push(cache.get(secrets, &kid, &alg, &enc)?.jwk());
     }
+    Ok(keys)
+}
+
+/// The published JWKS document (`{"keys": [...]}`).
+pub fn jwks(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    secrets: &SecretBox,
+    cache: &KeyCache,
+    grace: Duration,
+) -> Result<Value, Error> {
+    let keys = published_keys(conn, now, secrets, cache, grace)?;
     Ok(json!({ "keys": keys }))
 }

@@ -3,11 +3,11 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::clients::client;
-use super::keys::{jwks, KeyCache};
+use super::keys::{published_keys, KeyCache};
 use crate::accounts::sessions::{self, Policy};
 use crate::crypto::SecretBox;
 use crate::error::Error;
-use crate::federation::jose::{verify_es256, verify_rs256};
+use crate::federation::jose::{single_audience, verify_jwt};
 use crate::store::{write_tx, DbConn};
 
 /// A logout request, as sent.
@@ -51,13 +51,9 @@ pub fn end_session(
         let visitor = sessions::resolve_read(c, now, policy, token)?;
         let aud = match &p.id_token_hint {
             Some(t) => {
-                let set = jwks(c, now, secrets, keys, grace)?;
-                set["keys"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .find_map(|k| verify_es256(t, k).or_else(|| verify_rs256(t, k)))
-                    .and_then(|claims| claims["aud"].as_str().map(str::to_string))
+                let published = published_keys(c, now, secrets, keys, grace)?;
+                verify_jwt(t, &published)
+                    .and_then(|claims| single_audience(&claims).map(str::to_string))
             }
             None => None,
         };

@@ -393,7 +393,7 @@ fn redeem(
     );
     claims.insert("demarche".into(), json!(row.demarche));
     let id_token = key
-        .sign("JWT", &Value::Object(claims))
+        .sign_id_token(&Value::Object(claims))
         .map_err(|_| Error::Key)?;
     journal::append(
         conn,
@@ -579,7 +579,7 @@ pub fn userinfo(
     claims.insert("aud".into(), json!(client.id));
     let key = signing_key(conn, issuer.secrets, issuer.keys, alg.as_str())?;
     let jwt = key
-        .sign("JWT", &Value::Object(claims))
+        .sign_userinfo(&Value::Object(claims))
         .map_err(|_| Error::Key)?;
     Ok(Userinfo::Jwt(jwt))
 }

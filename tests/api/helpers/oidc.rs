@@ -6,7 +6,7 @@ use base64::Engine;
 use procura::clock::{Clock, FixedClock};
 use procura::domain::mandate::{DemarcheSet, MandateDuration};
 use procura::domain::roles::Role;
-use procura::federation::jose::verify_es256;
+use procura::federation::jose::verify_jwt;
 use procura::federation::provider::{self as op, s256};
 use procura::store::{write_tx, Store};
 use serde_json::Value;
@@ -238,13 +238,9 @@ pub fn jwks(w: &World) -> Value {
 
 /// The claims of `jwt` if one of the published keys verifies it.
 pub fn verify(w: &World, jwt: &str) -> Option<Value> {
-    jwks(w)["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find_map(|k| {
-            verify_es256(jwt, k).or_else(|| procura::federation::jose::verify_rs256(jwt, k))
-        })
+    let set: openidconnect::core::CoreJsonWebKeySet =
+        serde_json::from_value(jwks(w)).expect("a JWK set");
+    verify_jwt(jwt, set.keys())
 }
 
 /// The decoded JOSE header of a compact JWT.
