@@ -220,9 +220,15 @@ fn client_list_and_update_through_the_cli() {
     assert_eq!(code, Some(0), "{out}");
     let created = json(&out);
     let id = created["client_id"].as_str().expect("id").to_string();
-    assert_eq!(created["demarches"], serde_json::json!(["social", "logement"]));
+    assert_eq!(
+        created["demarches"],
+        serde_json::json!(["social", "logement"])
+    );
     assert_eq!(created["pkce"], "optional");
-    let secret = created["client_secret"].as_str().expect("secret").to_string();
+    let secret = created["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_string();
     // Refusals: exit 2, nothing registered, nothing journaled.
     let entries = journal_actions(&db.store(1)).len();
     for line in [
@@ -255,7 +261,11 @@ fn client_list_and_update_through_the_cli() {
         None,
     );
     assert_eq!(code, Some(2), "a control character in a redirect URI");
-    assert_eq!(journal_actions(&db.store(1)).len(), entries, "nothing journaled");
+    assert_eq!(
+        journal_actions(&db.store(1)).len(),
+        entries,
+        "nothing journaled"
+    );
     // Update: only the flags given change; the secret is kept.
     let (code, out) = run(&format!(
         "client update --client-id {id} --all-demarches --userinfo-alg ES256 --json"
@@ -271,6 +281,7 @@ fn client_list_and_update_through_the_cli() {
     let mut conn = store.conn().expect("conn");
     let c = op::client(&mut conn, &id).expect("q").expect("exists");
     assert!(c.secret_matches(&secret));
+    drop(conn);
     assert!(journal_has(&store, "client.updated", "ES256"));
     // The same update again changes nothing and journals nothing.
     let entries = journal_actions(&store).len();
@@ -290,6 +301,9 @@ fn client_list_and_update_through_the_cli() {
         .find(|c| c["client_id"] == id.as_str())
         .expect("listed");
     assert_eq!(listed["name"], "FranceConnect");
-    assert_eq!(listed["redirect_uris"], serde_json::json!(["https://fc.example.fr/cb"]));
+    assert_eq!(
+        listed["redirect_uris"],
+        serde_json::json!(["https://fc.example.fr/cb"])
+    );
     assert!(!out.contains(&secret) && !out.contains("secret_hash"));
 }

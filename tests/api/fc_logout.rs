@@ -54,7 +54,7 @@ fn after_the_identity_check_the_person_is_signed_out_then_consents() {
     let claims = verified_es256(&app.url("/demo/franceconnect/jwks"), &hint)
         .expect("the hint is an id_token signed by the simulator");
     assert_eq!(claims["iss"], app.url("/demo/franceconnect"));
-    assert_eq!(claims["aud"], "procura-demo");
+    assert_eq!(claims["aud"], serde_json::json!(["procura-demo"]));
     assert_eq!(claims["sub"], "demo-fc-karim");
     assert_eq!(
         query_param(&end_session, "post_logout_redirect_uri").as_deref(),

@@ -287,7 +287,7 @@ fn openid_client_talks_to_procura_the_way_franceconnect_does() {
     assert_eq!(info["demarche"], "logement", "{c}");
     assert_eq!(info["sub"], claims["sub"]);
     assert_eq!(info["act"], claims["act"]);
-    assert_eq!(info["aud"], s.client_id.as_str());
+    assert_eq!(info["aud"], json!([s.client_id]));
     assert_eq!(info["iss"], s.app.base.as_str());
     assert_eq!(info["birthplace"], claims["birthplace"]);
     // A verifier sent although no challenge was: refused (a PKCE downgrade shows as one).

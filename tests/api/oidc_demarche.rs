@@ -17,7 +17,10 @@ fn client_for(w: &World, demarches: Option<&[&str]>, extra: op::ClientSettings) 
         &w.clock,
         "https://autre.example.fr/callback",
         op::ClientSettings {
-            auth_method: Some("client_secret_basic".into()),
+            auth_method: extra
+                .auth_method
+                .clone()
+                .or(Some("client_secret_basic".into())),
             demarches: Some(match demarches {
                 None => DemarcheSet::All,
                 Some(codes) => DemarcheSet::parse(codes).expect("codes"),
@@ -392,7 +395,7 @@ fn userinfo_is_a_signed_jwt_for_a_client_that_asked() {
     assert_eq!(resp.header("content-type"), Some("application/jwt"));
     assert_eq!(jwt_header(&resp.body)["alg"], "ES256");
     let claims = verify(&w, &resp.body).expect("signed by a published key");
-    assert_eq!(claims["aud"], signed.id.as_str());
+    assert_eq!(claims["aud"], serde_json::json!([signed.id]));
     assert_eq!(claims["iss"], w.app.base.as_str());
     assert_eq!(claims["demarche"], "logement");
     assert_eq!(claims["family_name"], "DUBOIS");
