@@ -68,20 +68,39 @@ fn unsupported(alg: &CoreJwsSigningAlgorithm) -> SigningError {
     SigningError::UnsupportedAlg(format!("{alg:?}"))
 }
 
-/// An ES256 (ECDSA P-256, SHA-256) signing key with its key id.
-pub struct EcSigningKey {
+/// A ring key pair with its key id and the PKCS#8 document it was read from (to store,
+/// sealed). Debug shows the key id only.
+pub struct RingKey<P> {
     kid: String,
-    pair: EcdsaKeyPair,
+    pair: P,
     pkcs8: Vec<u8>,
 }
 
-impl std::fmt::Debug for EcSigningKey {
+impl<P> std::fmt::Debug for RingKey<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EcSigningKey")
+        f.debug_struct("RingKey")
             .field("kid", &self.kid)
             .finish_non_exhaustive()
     }
 }
+
+impl<P> RingKey<P> {
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The PKCS#8 document.
+    pub fn pkcs8(&self) -> &[u8] {
+        &self.pkcs8
+    }
+}
+
+/// An ES256 (ECDSA P-256, SHA-256) signing key.
+pub type EcSigningKey = RingKey<EcdsaKeyPair>;
+
+/// An RS256 signing key imported by the operator (`ring` cannot generate RSA keys).
+pub type RsaSigningKey = RingKey<RsaKeyPair>;
 
 impl EcSigningKey {
     /// A new random key; the key id is derived from the public key.
@@ -98,21 +117,11 @@ impl EcSigningKey {
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &rng)
             .map_err(|_| KeyError)?;
         let kid = crate::crypto::sha256_hex(pair.public_key().as_ref())[..16].to_string();
-        Ok(EcSigningKey {
+        Ok(RingKey {
             kid,
             pair,
             pkcs8: pkcs8.to_vec(),
         })
-    }
-
-    /// The key id.
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
-    /// The PKCS#8 document (to store, encrypted).
-    pub fn pkcs8(&self) -> &[u8] {
-        &self.pkcs8
     }
 }
 
@@ -142,21 +151,6 @@ impl PrivateSigningKey for EcSigningKey {
     }
 }
 
-/// An RS256 signing key imported by the operator (`ring` cannot generate RSA keys).
-pub struct RsaSigningKey {
-    kid: String,
-    pair: RsaKeyPair,
-    pkcs8: Vec<u8>,
-}
-
-impl std::fmt::Debug for RsaSigningKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RsaSigningKey")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
-    }
-}
-
 impl RsaSigningKey {
     /// Reads a PKCS#8 DER document (2048 bits or more).
     pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, KeyError> {
@@ -168,21 +162,11 @@ impl RsaSigningKey {
             "rsa-{}",
             &crate::crypto::sha256_hex(pair.public().as_ref())[..16]
         );
-        Ok(RsaSigningKey {
+        Ok(RingKey {
             kid,
             pair,
             pkcs8: pkcs8.to_vec(),
         })
-    }
-
-    /// The key id.
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
-    /// The PKCS#8 document.
-    pub fn pkcs8(&self) -> &[u8] {
-        &self.pkcs8
     }
 }
 

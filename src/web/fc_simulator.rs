@@ -9,7 +9,7 @@ use super::session::Ctx;
 use super::WebError;
 use super::{render, AppState, Layout};
 use crate::federation::client::Identity;
-use crate::federation::simulator::{identities, PREFIX};
+use crate::federation::simulator::{identities, Simulator, PREFIX};
 
 /// Mounts the simulator's routes when `enabled` (demo mode).
 pub fn routes(cfg: &mut web::ServiceConfig, enabled: bool) {
@@ -81,18 +81,7 @@ async fn authorize(
 ) -> Result<HttpResponse, WebError> {
     let s = sim(&state)?;
     let p = q.into_inner();
-    s.check_request(
-        &p.client_id,
-        &p.redirect_uri,
-        &expected_redirect(&state),
-        &p.code_challenge,
-        &p.code_challenge_method,
-        &p.nonce,
-        &p.state,
-    )
-    .map_err(|m| {
-        WebError::BadRequest(format!("Simulateur FranceConnect : requête refusée ({m})."))
-    })?;
+    check(s, &state, &p)?;
     let ctx = Ctx::load(&req).await?;
     Ok(ctx.finish(
         &state,
@@ -103,6 +92,20 @@ async fn authorize(
             signed_in: s.signed_in(&ctx.session.id_hash, state.clock.now()),
         }),
     ))
+}
+
+/// The authorization request's checks, refused with a 400 page.
+fn check(s: &Simulator, state: &AppState, p: &AuthParams) -> Result<(), WebError> {
+    s.check_request(
+        &p.client_id,
+        &p.redirect_uri,
+        &expected_redirect(state),
+        &p.code_challenge,
+        &p.code_challenge_method,
+        &p.nonce,
+        &p.state,
+    )
+    .map_err(|m| WebError::BadRequest(format!("Simulateur FranceConnect : requête refusée ({m}).")))
 }
 
 /// The person's choice on the simulator page.
@@ -128,18 +131,7 @@ async fn choose(
     ctx.check_csrf(&form.csrf_token)?;
     let f = form.into_inner();
     let p = f.p;
-    s.check_request(
-        &p.client_id,
-        &p.redirect_uri,
-        &expected_redirect(&state),
-        &p.code_challenge,
-        &p.code_challenge_method,
-        &p.nonce,
-        &p.state,
-    )
-    .map_err(|m| {
-        WebError::BadRequest(format!("Simulateur FranceConnect : requête refusée ({m})."))
-    })?;
+    check(s, &state, &p)?;
     let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
     let location = if f.action == "annuler" {
         format!(

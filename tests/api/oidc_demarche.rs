@@ -188,51 +188,15 @@ fn redeem_after(w: &World, end: impl FnOnce(&World)) -> Resp {
 }
 
 fn revoke_social(w: &World) {
-    let mut conn = w.app.store.conn().expect("conn");
-    let view =
-        procura::mandates::mandate_in(&mut conn, w.clock.now(), &w.structure_id, &w.mandate_id)
-            .expect("q")
-            .expect("mandate");
-    let a = view
-        .authorisations
-        .iter()
-        .find(|(a, _)| a.demarche == "social")
-        .expect("social");
-    procura::mandates::revoke_authorisation(
-        &mut conn,
-        w.clock.now(),
-        "test",
-        &w.structure_id,
-        &a.0.id,
-    )
-    .expect("revoke");
+    w.revoke_authorisation("social");
 }
 
 fn revoke_mandate(w: &World) {
-    let mut conn = w.app.store.conn().expect("conn");
-    procura::mandates::revoke_mandate(
-        &mut conn,
-        w.clock.now(),
-        "test",
-        &w.structure_id,
-        &w.mandate_id,
-    )
-    .expect("revoke");
+    w.revoke_mandate();
 }
 
 fn deactivate_aidant(w: &World) {
-    let mut conn = w.app.store.conn().expect("conn");
-    write_tx(&mut conn, |c| {
-        procura::accounts::users::set_active(
-            c,
-            w.clock.now(),
-            "test",
-            None,
-            &w.aidant.user.id,
-            false,
-        )
-    })
-    .expect("deactivate");
+    w.deactivate_aidant();
 }
 
 fn remove_from_structure(w: &World) {

@@ -2,7 +2,6 @@
 //! replay, revocations, pairwise subjects.
 
 use chrono::Duration;
-use procura::clock::Clock;
 
 use crate::helpers::oidc::*;
 use crate::helpers::*;
@@ -147,17 +146,7 @@ fn a_revocation_between_choice_and_token_refuses_the_code() {
     let w = world(&[]);
     let r = new_req();
     let code = code_for(&w, &w.rp, &r, "openid", "social");
-    {
-        let mut conn = w.app.store.conn().expect("conn");
-        procura::mandates::revoke_mandate(
-            &mut conn,
-            w.clock.now(),
-            "test",
-            &w.structure_id,
-            &w.mandate_id,
-        )
-        .expect("revoke");
-    }
+    w.revoke_mandate();
     let tokens = issued_tokens(&w);
     let t = token_request(&w, &w.rp, &code, &r.verifier, w.rp.secret.as_deref());
     assert_eq!(t.status, 400);

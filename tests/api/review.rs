@@ -3,10 +3,10 @@
 //! marked "guard:", which pin a property checked during the review.
 
 use chrono::Duration;
-use procura::clock::{Clock, FixedClock};
+use procura::clock::FixedClock;
 use procura::domain::mandate::MandateDuration;
 use procura::domain::roles::Role;
-use procura::store::{write_tx, Store};
+use procura::store::Store;
 
 use crate::helpers::oidc::{authorize_path, new_req, world, World};
 use crate::helpers::*;
@@ -185,19 +185,7 @@ fn review_idle_session_cannot_issue_a_code() {
 fn review_deactivated_aidant_cannot_issue_a_code() {
     let w = world(&[]);
     let (interaction, token) = usager_chosen(&w);
-    let mut conn = w.app.store.conn().expect("conn");
-    write_tx(&mut conn, |c| {
-        procura::accounts::users::set_active(
-            c,
-            w.clock.now(),
-            "test",
-            None,
-            &w.aidant.user.id,
-            false,
-        )
-    })
-    .expect("deactivate");
-    drop(conn);
+    w.deactivate_aidant();
     let r = choose_social(&w, &interaction, &token);
     assert_ne!(r.status, 302, "a deactivated account issued a code");
     assert_eq!(crate::helpers::oidc::issued_codes(&w), 0);

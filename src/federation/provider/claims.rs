@@ -132,8 +132,8 @@ pub const IDENTITY_CLAIMS: [&str; 8] = [
     "email",
 ];
 
-/// Claims listed in the metadata (`claims_supported`).
-pub const CLAIMS_SUPPORTED: [&str; 20] = [
+/// Claims of the protocol and of acting on behalf, always in the ID token.
+pub const PROTOCOL_CLAIMS: [&str; 12] = [
     "iss",
     "sub",
     "aud",
@@ -146,15 +146,16 @@ pub const CLAIMS_SUPPORTED: [&str; 20] = [
     "at_hash",
     "act",
     "demarche",
-    "given_name",
-    "family_name",
-    "preferred_username",
-    "gender",
-    "birthdate",
-    "birthplace",
-    "birthcountry",
-    "email",
 ];
+
+/// Claims listed in the metadata (`claims_supported`).
+pub fn claims_supported() -> Vec<&'static str> {
+    PROTOCOL_CLAIMS
+        .iter()
+        .chain(&IDENTITY_CLAIMS)
+        .copied()
+        .collect()
+}
 
 /// The `claims` request parameter (OpenID Connect Core §5.5), normalised: the identity
 /// claims asked for by name in the ID token and at userinfo, and the démarches a

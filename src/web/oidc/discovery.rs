@@ -26,7 +26,7 @@ pub async fn metadata(app: App) -> HttpResponse {
         "token_endpoint_auth_methods_supported": op::AUTH_METHODS,
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": [op::ACR],
-        "claims_supported": op::CLAIMS_SUPPORTED,
+        "claims_supported": op::claims_supported(),
         "claims_parameter_supported": true,
         "userinfo_signing_alg_values_supported": ["ES256", "RS256"],
         "request_parameter_supported": false,

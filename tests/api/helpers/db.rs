@@ -140,14 +140,19 @@ pub fn inject_insert_failure(store: &Store, table: &str) {
     }
 }
 
+/// Runs one SQL statement of a test's setup.
+pub fn exec_sql(store: &Store, sql: &str) {
+    let mut conn = store.conn().expect("conn");
+    diesel::sql_query(sql)
+        .execute(&mut *conn)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
 /// Adds `user_id` as a member of `structure_id` (a second structure for one account).
 pub fn add_membership(store: &Store, user_id: &str, structure_id: &str) {
-    let mut conn = store.conn().expect("conn");
-    diesel::sql_query(format!(
+    exec_sql(store, &format!(
         "INSERT INTO memberships (user_id, structure_id, created_at) VALUES ('{user_id}', '{structure_id}', '2030-01-01 00:00:00')"
-    ))
-    .execute(&mut *conn)
-    .expect("membership");
+    ));
 }
 
 /// How many times `action` stands in `actions` (from [`journal_actions`]).
@@ -181,10 +186,10 @@ pub fn last_journal_entry(store: &Store) -> procura::journal::Entry {
 
 /// Deletes a membership row (until removal from a structure is a use case of its own).
 pub fn remove_membership(store: &Store, user_id: &str, structure_id: &str) {
-    let mut conn = store.conn().expect("conn");
-    diesel::sql_query(format!(
+    exec_sql(
+        store,
+        &format!(
         "DELETE FROM memberships WHERE user_id = '{user_id}' AND structure_id = '{structure_id}'"
-    ))
-    .execute(&mut *conn)
-    .expect("membership");
+    ),
+    );
 }

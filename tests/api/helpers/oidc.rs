@@ -35,6 +35,54 @@ pub struct World {
     pub structure_id: String,
 }
 
+impl World {
+    /// Revokes the world's mandate (every authorisation).
+    pub fn revoke_mandate(&self) {
+        let mut conn = self.app.store.conn().expect("conn");
+        procura::mandates::revoke_mandate(
+            &mut conn,
+            self.clock.now(),
+            "test",
+            &self.structure_id,
+            &self.mandate_id,
+        )
+        .expect("revoke");
+    }
+
+    /// Revokes the world's authorisation for `demarche`.
+    pub fn revoke_authorisation(&self, demarche: &str) {
+        let mut conn = self.app.store.conn().expect("conn");
+        let now = self.clock.now();
+        let view =
+            procura::mandates::mandate_in(&mut conn, now, &self.structure_id, &self.mandate_id)
+                .expect("q")
+                .expect("mandate");
+        let (a, _) = view
+            .authorisations
+            .iter()
+            .find(|(a, _)| a.demarche == demarche)
+            .expect("authorisation");
+        procura::mandates::revoke_authorisation(&mut conn, now, "test", &self.structure_id, &a.id)
+            .expect("revoke");
+    }
+
+    /// Deactivates the world's aidant (as the operator would).
+    pub fn deactivate_aidant(&self) {
+        let mut conn = self.app.store.conn().expect("conn");
+        write_tx(&mut conn, |c| {
+            procura::accounts::users::set_active(
+                c,
+                self.clock.now(),
+                "test",
+                None,
+                &self.aidant.user.id,
+                false,
+            )
+        })
+        .expect("deactivate");
+    }
+}
+
 /// Registers a client authenticating with `method`, redirecting to `redirect`, for every
 /// démarche.
 pub fn register(store: &Store, clock: &FixedClock, method: &str, redirect: &str) -> Rp {
