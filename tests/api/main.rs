@@ -29,6 +29,7 @@ mod oidc_userinfo;
 // Commands of the binary.
 mod admin_cli;
 mod binary;
+mod crash;
 mod journal;
 mod migrations;
 

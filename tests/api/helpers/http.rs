@@ -103,6 +103,14 @@ impl Web {
         }
     }
 
+    /// A new client (empty cookie jar) for a service at `base` (a spawned binary).
+    pub fn at(base: &str) -> Self {
+        Web {
+            base: base.to_string(),
+            agent: client(),
+        }
+    }
+
     /// GET `path`.
     pub fn get(&self, path: &str) -> Resp {
         send(self.agent.get(&format!("{}{}", self.base, path)))

@@ -17,6 +17,7 @@ use super::fixtures::{account, app_with_clock, login, seed_mandate, structure, A
 use super::http::{client, get, query_param, send_form, Resp, Web};
 
 /// A registered client with its secret.
+#[derive(Clone)]
 pub struct Rp {
     pub id: String,
     pub secret: Option<String>,
