@@ -13,7 +13,6 @@
 // Exits (status 0) when stdin closes. See README.md beside this file.
 
 import * as crypto from 'node:crypto';
-import * as readline from 'node:readline';
 import { commandLine, consoleToStderr } from './common.mjs';
 
 // stdout carries the protocol only: whatever a library might print goes to
@@ -442,9 +441,22 @@ async function handle(line) {
 process.on('unhandledRejection', (err) => log(`unhandled rejection: ${err?.stack ?? err}`));
 process.stdout.on('error', () => process.exit(0)); // reader gone
 
-const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
-for await (const line of lines) {
-  if (line.trim() === '') continue;
-  await write(await handle(line));
-}
-process.exit(0);
+// Commands are split from stdin by hand and answered one at a time, in order. Not with
+// `for await` over a readline interface: its async iterator is known to drop lines
+// (nodejs/node#28565), and a dropped command is a test that waits for an answer that never
+// comes, the intermittent failure this replaced.
+let buffered = '';
+let queue = Promise.resolve();
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => {
+  buffered += chunk;
+  for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+    const line = buffered.slice(0, nl).replace(/\r$/, '');
+    buffered = buffered.slice(nl + 1);
+    if (line.trim() === '') continue;
+    queue = queue.then(async () => write(await handle(line)));
+  }
+});
+process.stdin.on('end', () => {
+  queue.then(() => process.exit(0));
+});

@@ -161,7 +161,26 @@ pub struct RpClient {
     log: tempfile::NamedTempFile,
     child: Child,
     stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
+    /// Answer lines, read by a thread so that a missing answer fails with the log instead
+    /// of waiting forever.
+    answers: std::sync::mpsc::Receiver<String>,
+}
+
+/// How long an answer of rp-client may take (it makes HTTP requests to the service).
+const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Sends each line of `stdout` on a channel until it closes.
+fn lines_of(stdout: ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 impl RpClient {
@@ -216,12 +235,12 @@ impl RpClient {
             .spawn()
             .expect("node");
         let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let answers = lines_of(child.stdout.take().expect("stdout"));
         RpClient {
             log,
             child,
             stdin,
-            stdout,
+            answers,
         }
     }
 
@@ -230,8 +249,16 @@ impl RpClient {
         let stdin = self.stdin.as_mut().expect("stdin");
         writeln!(stdin, "{v}").expect("write");
         stdin.flush().expect("flush");
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("answer");
+        let line = self
+            .answers
+            .recv_timeout(ANSWER_WITHIN)
+            .unwrap_or_else(|e| {
+                let status = self.child.try_wait();
+                let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+                panic!(
+                    "rp-client gave no answer to {v} ({e}); process: {status:?}; its log:\n{log}"
+                )
+            });
         serde_json::from_str(&line).unwrap_or_else(|e| {
             let status = self.child.try_wait();
             let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
