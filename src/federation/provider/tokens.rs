@@ -275,55 +275,25 @@ fn redeem(
     let master = issuer.master;
     let access_ttl = issuer.access_ttl;
     let hash = sha256_hex(code.as_bytes());
-    let Some(row) = authorization_codes::table
-        .filter(authorization_codes::code_hash.eq(&hash))
-        .select(CodeRow::as_select())
-        .first(conn)
-        .optional()?
-    else {
-        return Ok(TokenOutcome::Refused(TokenRefusal::new(
-            "invalid_grant",
-            "code inconnu",
-        )));
-    };
-    if row.client_id != client.id {
-        return Ok(TokenOutcome::Refused(TokenRefusal::new(
-            "invalid_grant",
-            "ce code a été délivré à un autre client",
-        )));
-    }
-    // Claiming the code is one conditional update: of two concurrent redemptions, the row
-    // lock lets exactly one through, and the other takes the replay branch.
-    let claimed = diesel::update(
+    // Claiming the code is one conditional update that returns the row: of two concurrent
+    // redemptions, the row lock lets exactly one through. Only a refusal reads the code
+    // again, to tell an unknown code, another client's code and a replay apart.
+    let claimed: Option<CodeRow> = diesel::update(
         authorization_codes::table
             .filter(authorization_codes::code_hash.eq(&hash))
+            .filter(authorization_codes::client_id.eq(&client.id))
             .filter(authorization_codes::used_at.is_null()),
     )
     .set(authorization_codes::used_at.eq(Some(now.naive_utc())))
-    .execute(conn)?;
-    if claimed == 0 {
-        let revoked = diesel::update(
-            access_tokens::table
-                .filter(access_tokens::code_hash.eq(&hash))
-                .filter(access_tokens::revoked_at.is_null()),
-        )
-        .set(access_tokens::revoked_at.eq(Some(now.naive_utc())))
-        .execute(conn)?;
-        journal::append(
-            conn,
-            now,
-            NewEntry::new("token.code_replayed")
-                .actor(format!("client:{}", client.id))
-                .client(&client.id)
-                .usager(&row.usager_id)
-                .authorisation(&row.authorisation_id)
-                .detail("revoked_tokens", revoked as i64),
-        )?;
-        return Ok(TokenOutcome::Refused(TokenRefusal::new(
-            "invalid_grant",
-            "code déjà utilisé : les jetons délivrés avec lui sont révoqués",
-        )));
-    }
+    // Every column, in the table's order, which is CodeRow's (`SelectBy` does not cross
+    // the two backends' connection in a RETURNING list).
+    .returning(authorization_codes::all_columns)
+    .get_result(conn)
+    .optional()?;
+    let row = match claimed {
+        Some(row) => row,
+        None => return refuse_unclaimed(conn, now, client, &hash),
+    };
     if row.expires_at <= now.naive_utc() {
         return Ok(TokenOutcome::Refused(TokenRefusal::new(
             "invalid_grant",
@@ -415,6 +385,55 @@ fn redeem(
         "id_token": id_token,
         "scope": row.scope,
     })))
+}
+
+/// Why a code could not be claimed: unknown, another client's, or already used (a
+/// replay: the tokens the first use issued are revoked, journaled, and committed although
+/// the request is refused).
+fn refuse_unclaimed(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    client: &Client,
+    hash: &str,
+) -> Result<TokenOutcome, Error> {
+    let Some(row) = authorization_codes::table
+        .filter(authorization_codes::code_hash.eq(hash))
+        .select(CodeRow::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(TokenOutcome::Refused(TokenRefusal::new(
+            "invalid_grant",
+            "code inconnu",
+        )));
+    };
+    if row.client_id != client.id {
+        return Ok(TokenOutcome::Refused(TokenRefusal::new(
+            "invalid_grant",
+            "ce code a été délivré à un autre client",
+        )));
+    }
+    let revoked = diesel::update(
+        access_tokens::table
+            .filter(access_tokens::code_hash.eq(hash))
+            .filter(access_tokens::revoked_at.is_null()),
+    )
+    .set(access_tokens::revoked_at.eq(Some(now.naive_utc())))
+    .execute(conn)?;
+    journal::append(
+        conn,
+        now,
+        NewEntry::new("token.code_replayed")
+            .actor(format!("client:{}", client.id))
+            .client(&client.id)
+            .usager(&row.usager_id)
+            .authorisation(&row.authorisation_id)
+            .detail("revoked_tokens", revoked as i64),
+    )?;
+    Ok(TokenOutcome::Refused(TokenRefusal::new(
+        "invalid_grant",
+        "code déjà utilisé : les jetons délivrés avec lui sont révoqués",
+    )))
 }
 
 /// PKCE at redemption: the verifier must match the challenge; without a challenge (a
