@@ -153,3 +153,26 @@ fn a_revocation_between_choice_and_token_refuses_the_code() {
     assert_eq!(t.json()["error"], "invalid_grant");
     assert_eq!(issued_tokens(&w), tokens);
 }
+
+#[test]
+fn a_code_presented_by_another_client_is_refused_and_stays_usable_by_its_own() {
+    let w = world(&[]);
+    let other = register(
+        &w.app.store,
+        &w.clock,
+        "client_secret_basic",
+        "https://site.example.fr/callback",
+    );
+    let r = new_req();
+    let code = code_for(&w, &w.rp, &r, "openid", "social");
+    let t = token_request(&w, &other, &code, &r.verifier, other.secret.as_deref());
+    assert_eq!(t.status, 400, "{}", t.body);
+    assert_eq!(t.json()["error"], "invalid_grant");
+    assert_eq!(issued_tokens(&w), 0);
+    let t = token_request(&w, &w.rp, &code, &r.verifier, w.rp.secret.as_deref());
+    assert_eq!(
+        t.status, 200,
+        "the code was not spent by the other client: {}",
+        t.body
+    );
+}
