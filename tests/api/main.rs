@@ -15,6 +15,7 @@ mod health;
 mod manager;
 mod mandates;
 mod review;
+mod review_issue9;
 mod space;
 mod structure_demarches;
 

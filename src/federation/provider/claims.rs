@@ -172,6 +172,12 @@ pub struct ClaimsRequest {
     /// an empty list is a request nothing can satisfy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub demarche: Option<Vec<String>>,
+    /// The `acr` values asked for as essential (None: not asked, or not essential).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<Vec<String>>,
+    /// The `sub` asked for by value: only that subject may be answered for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
 }
 
 impl ClaimsRequest {
@@ -221,8 +227,8 @@ pub fn parse_claims_request(text: &str) -> Result<ClaimsRequest, &'static str> {
             return Err("claims members id_token and userinfo must be JSON objects");
         };
         for (name, spec) in asked {
-            let (value, values) = match spec {
-                Value::Null => (None, None),
+            let (value, values, essential) = match spec {
+                Value::Null => (None, None, false),
                 Value::Object(o) => {
                     if o.get("essential").is_some_and(|e| !e.is_boolean()) {
                         return Err("essential must be true or false");
@@ -232,23 +238,28 @@ pub fn parse_claims_request(text: &str) -> Result<ClaimsRequest, &'static str> {
                         Some(Value::Array(a)) => Some(a.clone()),
                         Some(_) => return Err("values must be a JSON array"),
                     };
-                    (o.get("value").cloned(), values)
+                    let essential = o.get("essential") == Some(&Value::Bool(true));
+                    (o.get("value").cloned(), values, essential)
                 }
                 _ => return Err("each requested claim must be null or a JSON object"),
             };
-            if name == "demarche" {
-                let wanted: Option<Vec<Value>> = match (value, values) {
-                    (None, None) => None,
-                    (Some(_), Some(_)) => return Err("demarche: value and values together"),
-                    (Some(v), None) => Some(vec![v]),
-                    (None, Some(vs)) => Some(vs),
-                };
-                if let Some(wanted) = wanted {
+            if name == "acr" && essential {
+                let wanted = wanted_strings(value, values)?;
+                out.acr = wanted;
+            } else if name == "sub" {
+                if let Some(v) = value {
+                    let Value::String(sub) = v else {
+                        return Err("sub value must be a string");
+                    };
+                    if out.sub.as_ref().is_some_and(|s| s != &sub) {
+                        return Err("sub asked with two different values");
+                    }
+                    out.sub = Some(sub);
+                }
+            } else if name == "demarche" {
+                if let Some(wanted) = wanted_strings(value, values)? {
                     let mut codes = Vec::new();
-                    for w in wanted {
-                        let Value::String(code) = w else {
-                            return Err("demarche values must be strings");
-                        };
+                    for code in wanted {
                         if demarche(&code).is_some() && !codes.contains(&code) {
                             codes.push(code);
                         }
@@ -271,6 +282,36 @@ pub fn parse_claims_request(text: &str) -> Result<ClaimsRequest, &'static str> {
         }
     }
     Ok(out)
+}
+
+/// The string values of a claim asked for with `value` or `values` (None: neither).
+fn wanted_strings(
+    value: Option<Value>,
+    values: Option<Vec<Value>>,
+) -> Result<Option<Vec<String>>, &'static str> {
+    let wanted = match (value, values) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => return Err("value and values together"),
+        (Some(v), None) => vec![v],
+        (None, Some(vs)) => vs,
+    };
+    wanted
+        .into_iter()
+        .map(|w| match w {
+            Value::String(s) => Ok(s),
+            _ => Err("claim values must be strings"),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+impl ClaimsRequest {
+    /// False when an essential `acr` is asked for that Procura does not assert.
+    pub fn acr_met(&self, asserted: &str) -> bool {
+        self.acr
+            .as_ref()
+            .is_none_or(|v| v.iter().any(|a| a == asserted))
+    }
 }
 
 /// The usager's claims allowed by `scope`, plus those asked for by name.
@@ -307,6 +348,28 @@ mod tests {
         let any = parse_claims_request(r#"{"userinfo":{"demarche":null}}"#).unwrap();
         assert_eq!(any.demarches(), DemarcheSet::All);
         assert_eq!(any.preselected(), None);
+    }
+
+    #[test]
+    fn essential_acr_values_and_a_sub_value_are_kept() {
+        let r = parse_claims_request(
+            r#"{"id_token":{"acr":{"essential":true,"values":["eidas2","eidas1"]},"sub":{"value":"abc"}}}"#,
+        )
+        .expect("valid");
+        assert!(r.acr_met("eidas1"));
+        assert_eq!(r.sub.as_deref(), Some("abc"));
+        let strict =
+            parse_claims_request(r#"{"id_token":{"acr":{"essential":true,"value":"eidas3"}}}"#)
+                .unwrap();
+        assert!(!strict.acr_met("eidas1"));
+        let voluntary =
+            parse_claims_request(r#"{"id_token":{"acr":{"values":["eidas3"]}}}"#).unwrap();
+        assert!(voluntary.acr_met("eidas1"), "a voluntary acr does not bind");
+        assert!(parse_claims_request(r#"{"id_token":{"sub":{"value":1}}}"#).is_err());
+        assert!(parse_claims_request(
+            r#"{"id_token":{"sub":{"value":"a"}},"userinfo":{"sub":{"value":"b"}}}"#
+        )
+        .is_err());
     }
 
     #[test]

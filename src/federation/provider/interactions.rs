@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::claims::{parse_claims_request, ClaimsRequest};
+use super::claims::{parse_claims_request, ClaimsRequest, SCOPES};
 use super::clients::{client, Client, Pkce};
 use super::codes::issue_code;
 use super::INTERACTION_MINUTES;
@@ -192,10 +192,18 @@ pub fn validate_authorize(
     if p.response_mode.as_deref().is_some_and(|m| m != "query") {
         return fail("invalid_request", "response_mode must be query");
     }
-    let scope = p.scope.clone().unwrap_or_default();
-    if !scope.split_whitespace().any(|s| s == "openid") {
+    // Only the scopes Procura knows are kept: the rest of what a link carries never reaches
+    // the journal or the token response.
+    let mut known: Vec<&str> = Vec::new();
+    for s in p.scope.as_deref().unwrap_or_default().split_whitespace() {
+        if SCOPES.contains(&s) && !known.contains(&s) {
+            known.push(s);
+        }
+    }
+    if !known.contains(&"openid") {
         return fail("invalid_scope", "scope must contain openid");
     }
+    let scope = known.join(" ");
     let Some(nonce) = p.nonce.clone().filter(|n| !n.is_empty()) else {
         return fail("invalid_request", "nonce is required");
     };
@@ -232,6 +240,12 @@ pub fn validate_authorize(
             Err(why) => return fail("invalid_request", why),
         },
     };
+    if claims.as_ref().is_some_and(|c| !c.acr_met(super::ACR)) {
+        return fail(
+            "access_denied",
+            "the essential acr requested cannot be met: Procura asserts eidas1",
+        );
+    }
     if claims
         .as_ref()
         .is_some_and(|c| c.demarches().intersect(&client.demarches()).is_empty())

@@ -319,6 +319,13 @@ fn redeem(
         )));
     };
     let claims_req = ClaimsRequest::from_stored(row.claims.as_deref());
+    let sub = pairwise(master, "usager", &client.id, &usager.id);
+    if claims_req.sub.as_ref().is_some_and(|wanted| wanted != &sub) {
+        return Ok(TokenOutcome::Refused(TokenRefusal::new(
+            "invalid_grant",
+            "the person chosen is not the subject the request asked for (claims sub)",
+        )));
+    }
     let access = new_token();
     diesel::insert_into(access_tokens::table)
         .values((
@@ -339,10 +346,7 @@ fn redeem(
     let key = signing_key(conn, secrets, issuer.keys, client.id_token_alg.as_str())?;
     let mut claims = requested_identity_claims(&usager, &row.scope, &claims_req.id_token);
     claims.insert("iss".into(), json!(issuer.url));
-    claims.insert(
-        "sub".into(),
-        json!(pairwise(master, "usager", &client.id, &usager.id)),
-    );
+    claims.insert("sub".into(), json!(sub));
     claims.insert("aud".into(), json!(client.id));
     claims.insert(
         "exp".into(),
