@@ -459,3 +459,44 @@ fn housekeeping_purges_expired_sessions_and_old_records() {
     assert_eq!(again, procura::maintenance::Purged::default());
     assert_eq!(journal_actions(&app.store).len(), before);
 }
+
+#[test]
+fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+    // Behind a trusted proxy (the tests' peer is 127.0.0.1): each client has its limit.
+    let (app, _clock) = app_with_clock(&[
+        ("PROCURA_LOGIN_RATE_LIMIT", "2"),
+        ("PROCURA_TRUSTED_PROXIES", "127.0.0.0/8, ::1"),
+    ]);
+    let web = Web::new(&app);
+    let attempt = |client: &str| {
+        web.submit_with_header(
+            "/connexion",
+            "/connexion",
+            ("X-Forwarded-For", client),
+            &[("email", "x@exemple.fr"), ("password", "whatever it is")],
+        )
+        .status
+    };
+    // A client cannot escape its limit by writing addresses on the left.
+    assert_eq!(attempt("198.51.100.1"), 401);
+    assert_eq!(attempt("203.0.113.5, 198.51.100.1"), 401);
+    assert_eq!(attempt("203.0.113.6, 198.51.100.1"), 429);
+    // Another client behind the same proxy is not locked out.
+    assert_eq!(attempt("198.51.100.2"), 401);
+    // Without the setting, the header is ignored: everyone is the peer.
+    let (app, _clock) = app_with_clock(&[("PROCURA_LOGIN_RATE_LIMIT", "2")]);
+    let web = Web::new(&app);
+    let statuses: Vec<u16> = ["198.51.100.1", "198.51.100.2", "198.51.100.3"]
+        .iter()
+        .map(|c| {
+            web.submit_with_header(
+                "/connexion",
+                "/connexion",
+                ("X-Forwarded-For", c),
+                &[("email", "x@exemple.fr"), ("password", "whatever it is")],
+            )
+            .status
+        })
+        .collect();
+    assert_eq!(statuses, [401, 401, 429]);
+}
