@@ -89,8 +89,83 @@ pub struct Settings {
     pub fc_client_id: Option<String>,
     /// FranceConnect client secret.
     pub fc_client_secret: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`PROCURA_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<Cidr>,
     /// Demo mode (`serve --demo`).
     pub demo: bool,
+}
+
+/// An IP network (`192.0.2.0/24`, `2001:db8::/32`; a bare address is a /32 or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Parses one network; None when malformed (host bits set are refused too).
+    pub fn parse(s: &str) -> Option<Cidr> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: std::net::IpAddr = a.trim().parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok()?,
+            Some(_) => return None,
+            None => max,
+        };
+        if prefix > max {
+            return None;
+        }
+        // Host bits set (10.0.0.1/8) are a typo more often than a wish: refused.
+        let bits = match addr {
+            std::net::IpAddr::V4(a) => u128::from(u32::from(a)),
+            std::net::IpAddr::V6(a) => u128::from(a),
+        };
+        let host = u32::from(max - prefix);
+        let host_bits = if host >= 128 {
+            bits
+        } else {
+            bits & ((1u128 << host) - 1)
+        };
+        (host_bits == 0).then_some(Cidr { addr, prefix })
+    }
+
+    /// True when `ip` is in this network (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        let ip = match ip {
+            V6(v6) => v6.to_ipv4_mapped().map(V4).unwrap_or(V6(v6)),
+            v4 => v4,
+        };
+        let (net, ip, bits) = match (self.addr, ip) {
+            (V4(n), V4(i)) => (u128::from(u32::from(n)), u128::from(u32::from(i)), 32),
+            (V6(n), V6(i)) => (u128::from(n), u128::from(i), 128),
+            _ => return false,
+        };
+        let shift = bits - u32::from(self.prefix);
+        shift >= bits || (net >> shift) == (ip >> shift)
+    }
+}
+
+/// Parses `PROCURA_TRUSTED_PROXIES`: comma-separated networks, empty for none.
+fn parse_proxies(s: &str) -> Result<Vec<Cidr>, ConfigError> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            Cidr::parse(p).ok_or_else(|| {
+                err(
+                    "trusted_proxies",
+                    format!(
+                        "expected comma-separated networks such as 10.0.0.0/8 or ::1, got {p:?}"
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 impl std::fmt::Debug for Settings {
@@ -269,7 +344,12 @@ impl Layers {
                 "required when PROCURA_FC_ISSUER is set",
             ));
         }
+        let trusted_proxies = match self.opt("trusted_proxies")? {
+            Some(s) => parse_proxies(&s)?,
+            None => Vec::new(),
+        };
         Ok(Settings {
+            trusted_proxies,
             database,
             bind,
             public_url,
@@ -375,6 +455,32 @@ impl Settings {
 mod tests {
     use super::*;
 
+    #[test]
+    fn trusted_proxies_are_networks() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let c = Cidr::parse("10.1.0.0/16").unwrap();
+        assert!(c.contains(ip("10.1.200.3")));
+        assert!(!c.contains(ip("10.2.0.1")));
+        assert!(c.contains(ip("::ffff:10.1.0.9")));
+        assert!(Cidr::parse("127.0.0.1").unwrap().contains(ip("127.0.0.1")));
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        assert!(Cidr::parse("2001:db8::/32")
+            .unwrap()
+            .contains(ip("2001:db8:1::1")));
+        for bad in [
+            "10.0.0.0/33",
+            "10.0.0.1/8",
+            "nope",
+            "10.0.0.0/",
+            "10.0.0.0/+8",
+        ] {
+            assert_eq!(Cidr::parse(bad), None, "{bad}");
+        }
+        assert_eq!(parse_proxies(" 10.0.0.0/8 , ::1 ").unwrap().len(), 2);
+        let e = parse_proxies("10.0.0.0/8,bogus").unwrap_err();
+        assert_eq!(e.setting, "PROCURA_TRUSTED_PROXIES");
+    }
+
     fn with(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         Layers::load_with_env(
             None,
@@ -402,6 +508,7 @@ mod tests {
             ("PROCURA_FC_ISSUER", "not a url"),
             ("PROCURA_FC_ISSUER", "https://fc.example.fr"),
             ("PROCURA_THEME", "dsfr"),
+            ("PROCURA_TRUSTED_PROXIES", "10.0.0.0/33"),
         ] {
             let e = with(&[(k, v)])
                 .err()

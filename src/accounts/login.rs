@@ -141,7 +141,91 @@ fn register_failure(
     Ok(())
 }
 
-/// The password step. The Argon2 check runs outside the transaction and always runs,
+/// Serialises the use cases of one client address until the transaction ends: SQLite's
+/// `BEGIN IMMEDIATE` already runs one writer at a time; on PostgreSQL a transaction-scoped
+/// advisory lock on the address makes "count, then record" exact under concurrency.
+fn lock_address(conn: &mut DbConn, addr: &str) -> QueryResult<()> {
+    if let DbConn::Pg(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind::<diesel::sql_types::Text, _>(format!("login:{addr}"))
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// Takes the account's row lock (PostgreSQL: a no-op update locks the row until the
+/// transaction ends), so that reading the lock state, checking a factor and counting the
+/// failure happen one request at a time; the reads that follow see the last commit.
+fn lock_account(conn: &mut DbConn, user_id: &str) -> QueryResult<()> {
+    diesel::update(users_t::table.filter(users_t::id.eq(user_id)))
+        .set(users_t::failed_logins.eq(users_t::failed_logins))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The address under which a rate-limited address is noted once per window (a row of
+/// `login_attempts` that the per-address count does not see).
+fn limited_marker(addr: &str) -> String {
+    format!("limited:{addr}")
+}
+
+/// What the per-address limit decides before a password is checked.
+enum Slot {
+    /// Under the limit: this attempt is recorded (by id) before the check, so concurrent
+    /// attempts cannot all pass the count.
+    Reserved(String),
+    /// Over the limit.
+    Limited,
+}
+
+/// Counts the address's recent attempts and, under the limit, records this one, in one
+/// transaction serialised per address. Over the limit, the first refusal of a window is
+/// journaled, the others only refused (anyone can send them).
+fn reserve_attempt(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    addr: &str,
+) -> Result<Slot, Error> {
+    let since = (now - policy.window).naive_utc();
+    write_tx(conn, |c| {
+        lock_address(c, addr)?;
+        let recent: i64 = login_attempts::table
+            .filter(login_attempts::client_addr.eq(addr))
+            .filter(login_attempts::at.gt(since))
+            .count()
+            .get_result(c)?;
+        if recent < policy.per_address {
+            let id = uuid::Uuid::new_v4().to_string();
+            diesel::insert_into(login_attempts::table)
+                .values((
+                    login_attempts::id.eq(&id),
+                    login_attempts::client_addr.eq(addr),
+                    login_attempts::at.eq(now.naive_utc()),
+                ))
+                .execute(c)?;
+            return Ok(Slot::Reserved(id));
+        }
+        let marker = limited_marker(addr);
+        let noted: i64 = login_attempts::table
+            .filter(login_attempts::client_addr.eq(&marker))
+            .filter(login_attempts::at.gt(since))
+            .count()
+            .get_result(c)?;
+        if noted == 0 {
+            record_attempt(c, now, &marker)?;
+            journal::append(
+                c,
+                now,
+                NewEntry::new("login.rate_limited").detail("attempts", recent),
+            )?;
+        }
+        Ok(Slot::Limited)
+    })
+}
+
+/// The password step. The per-address limit is taken first (the attempt recorded, so a
+/// burst cannot pass it); the Argon2 check runs outside any transaction and always runs,
 /// against a dummy hash for an unknown e-mail, so timing does not reveal accounts.
 pub fn password_step(
     conn: &mut DbConn,
@@ -152,23 +236,9 @@ pub fn password_step(
     email: &str,
     password_given: &str,
 ) -> Result<PasswordStep, Error> {
-    let since = (now - policy.window).naive_utc();
-    let recent: i64 = login_attempts::table
-        .filter(login_attempts::client_addr.eq(addr))
-        .filter(login_attempts::at.gt(since))
-        .count()
-        .get_result(conn)?;
-    if recent >= policy.per_address {
-        write_tx(conn, |c| -> Result<(), Error> {
-            journal::append(
-                c,
-                now,
-                NewEntry::new("login.rate_limited").detail("attempts", recent),
-            )?;
-            Ok(())
-        })?;
+    let Slot::Reserved(attempt) = reserve_attempt(conn, now, policy, addr)? else {
         return Ok(PasswordStep::RateLimited);
-    }
+    };
     let found = users::find_by_email(conn, email)?;
     let stored = found.as_ref().and_then(|u| u.password_hash.clone());
     let ok = password::verify(
@@ -176,24 +246,26 @@ pub fn password_step(
         password_given,
     ) && stored.is_some();
     write_tx(conn, |c| {
-        let user = match found
-            .as_ref()
-            .map(|u| u.id.clone())
-            .map(|id| users::find(c, &id))
-            .transpose()?
-            .flatten()
-        {
-            Some(u) => Some(lift_expired_lock(c, now, u)?),
+        let user = match found.as_ref().map(|u| u.id.clone()) {
+            Some(id) => {
+                lock_account(c, &id)?;
+                match users::find(c, &id)? {
+                    Some(u) => Some(lift_expired_lock(c, now, u)?),
+                    None => None,
+                }
+            }
             None => None,
         };
         match (password_refusal(user.as_ref(), ok, now), user) {
             (None, Some(user)) => {
+                // Only failures count against the address.
+                diesel::delete(login_attempts::table.filter(login_attempts::id.eq(&attempt)))
+                    .execute(c)?;
                 sessions::set_stage(c, &session.id_hash, Some(&user.id), Stage::Password, now)?;
                 Ok(PasswordStep::Accepted(Box::new(user)))
             }
             (reason, user) => {
                 let reason = reason.unwrap_or("unknown_account");
-                record_attempt(c, now, addr)?;
                 match user {
                     Some(u) if reason == "wrong_password" => {
                         register_failure(c, now, policy, &u, reason)?
@@ -293,6 +365,9 @@ fn code_step_in(
     code: &str,
 ) -> Result<CodeStep, Error> {
     {
+        // One code checked at a time per account: the lock state read below is the last
+        // committed one, so no more than the threshold of wrong codes are ever checked.
+        lock_account(c, user_id)?;
         let Some(user) = users::find(c, user_id)? else {
             return Ok(CodeStep::Refused);
         };

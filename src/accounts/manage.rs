@@ -1,5 +1,8 @@
 //! The manager's use cases, each one transaction with its journal entries, scoped to the
-//! manager's current structure: an account of another structure is "not found".
+//! manager's current structure: an account of another structure is "not found". What
+//! reaches beyond the structure is the operator's: deactivating or resetting the second
+//! factor of an account that also belongs elsewhere, reactivating an account the manager's
+//! structure did not deactivate. A request that would change nothing journals nothing.
 
 use chrono::{DateTime, Utc};
 
@@ -21,6 +24,52 @@ pub enum AccountAction {
     ResetSecondFactor,
     /// Take its card back.
     UnassignCard,
+    /// Remove it from the structure (the account itself stays as it is).
+    Remove,
+}
+
+/// What an action did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acted {
+    /// Done.
+    Done,
+    /// Done; the new enrolment link's token (second-factor reset).
+    Link(String),
+    /// Nothing to do: the account already was in that state (nothing journaled).
+    Unchanged(&'static str),
+}
+
+const ELSEWHERE: &str = "Ce compte appartient aussi à d’autres structures : vous pouvez le retirer de la vôtre ; le désactiver ou réinitialiser son second facteur revient à l’administrateur.";
+const NOT_OURS: &str = "Ce compte n’a pas été désactivé par un responsable de votre structure : seul l’administrateur peut le réactiver.";
+/// The answer to an e-mail that exists outside the structure: it must not tell whether
+/// the address is known anywhere else.
+pub const NOT_CREATED: &str = "Aucun compte n’a été créé avec cette adresse. Vérifiez-la ; si la personne a déjà un compte Procura, demandez à l’administrateur de la rattacher à votre structure.";
+
+/// Decides a manager's action on an account of the structure (pure): None to go on, or
+/// why it changes nothing, or why it is refused.
+pub fn decide(
+    action: AccountAction,
+    active: bool,
+    has_card: bool,
+    elsewhere: bool,
+    deactivated_here: bool,
+) -> Result<Option<&'static str>, Error> {
+    match action {
+        AccountAction::Deactivate if !active => {
+            Ok(Some("Ce compte est déjà désactivé : rien n’a changé."))
+        }
+        AccountAction::Deactivate | AccountAction::ResetSecondFactor if elsewhere => {
+            Err(Error::Forbidden(ELSEWHERE.into()))
+        }
+        AccountAction::Reactivate if active => {
+            Ok(Some("Ce compte est déjà actif : rien n’a changé."))
+        }
+        AccountAction::Reactivate if !deactivated_here => Err(Error::Forbidden(NOT_OURS.into())),
+        AccountAction::UnassignCard if !has_card => {
+            Ok(Some("Ce compte n’a pas de carte : rien n’a changé."))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The structure's accounts, by name.
@@ -44,6 +93,15 @@ pub fn add_aidant(
 ) -> Result<(User, String), Error> {
     write_tx(conn, |c| {
         let actor = by.actor();
+        if let Some(existing) = users::find_by_email(c, &users::normalize_email(&email)?)? {
+            return Err(if users::is_member(c, &existing.id, &by.structure_id)? {
+                Error::Invalid(
+                    "Un compte de votre structure existe déjà avec cette adresse.".into(),
+                )
+            } else {
+                Error::Invalid(NOT_CREATED.into())
+            });
+        }
         let user = users::create(
             c,
             now,
@@ -62,34 +120,57 @@ pub fn add_aidant(
     })
 }
 
-/// Applies `action` to an account of the structure; a reset returns the new link.
+/// Applies `action` to an account of the structure.
 pub fn act(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     by: &Acting,
     user_id: &str,
     action: AccountAction,
-) -> Result<Option<String>, Error> {
-    if by.user_id == user_id && action == AccountAction::Deactivate {
-        return Err(Error::Invalid(
-            "Vous ne pouvez pas désactiver votre propre compte.".into(),
-        ));
-    }
-    write_tx(conn, |c| {
-        users::member(c, &by.structure_id, user_id)?.ok_or(Error::NotFound)?;
-        let (actor, sid) = (by.actor(), by.structure_id.as_str());
+) -> Result<Acted, Error> {
+    if by.user_id == user_id {
         match action {
             AccountAction::Deactivate => {
-                users::set_active(c, now, &actor, Some(sid), user_id, false).map(|_| None)
+                return Err(Error::Invalid(
+                    "Vous ne pouvez pas désactiver votre propre compte.".into(),
+                ))
+            }
+            AccountAction::Remove => {
+                return Err(Error::Invalid(
+                    "Vous ne pouvez pas vous retirer vous-même de la structure.".into(),
+                ))
+            }
+            _ => {}
+        }
+    }
+    write_tx(conn, |c| {
+        let m = users::member(c, &by.structure_id, user_id)?.ok_or(Error::NotFound)?;
+        let (actor, sid) = (by.actor(), by.structure_id.as_str());
+        let elsewhere = users::belongs_elsewhere(c, user_id, sid)?;
+        let here = users::deactivated_in(c, user_id)?.as_deref() == Some(sid);
+        let active = m.user.active;
+        if let Some(message) = decide(action, active, m.card_serial.is_some(), elsewhere, here)? {
+            return Ok(Acted::Unchanged(message));
+        }
+        match action {
+            AccountAction::Deactivate => {
+                users::set_active(c, now, &actor, Some(sid), user_id, false)?;
+                Ok(Acted::Done)
             }
             AccountAction::Reactivate => {
-                users::set_active(c, now, &actor, Some(sid), user_id, true).map(|_| None)
+                users::set_active(c, now, &actor, Some(sid), user_id, true)?;
+                Ok(Acted::Done)
             }
             AccountAction::ResetSecondFactor => {
-                users::reset_second_factor(c, now, &actor, sid, user_id).map(Some)
+                users::reset_second_factor(c, now, &actor, sid, user_id).map(Acted::Link)
             }
             AccountAction::UnassignCard => {
-                cards::unassign(c, now, &actor, sid, user_id).map(|_| None)
+                cards::unassign(c, now, &actor, sid, user_id)?;
+                Ok(Acted::Done)
+            }
+            AccountAction::Remove => {
+                users::remove_member(c, now, &actor, sid, user_id)?;
+                Ok(Acted::Done)
             }
         }
     })
@@ -118,4 +199,29 @@ pub fn assign_card(
             code,
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_op_actions_change_nothing_and_foreign_ones_are_refused() {
+        use AccountAction::*;
+        assert!(decide(Deactivate, false, false, false, false)
+            .unwrap()
+            .is_some());
+        assert!(decide(Reactivate, true, false, false, false)
+            .unwrap()
+            .is_some());
+        assert!(decide(UnassignCard, true, false, false, false)
+            .unwrap()
+            .is_some());
+        assert!(decide(Deactivate, true, false, true, false).is_err());
+        assert!(decide(ResetSecondFactor, true, false, true, false).is_err());
+        assert!(decide(Reactivate, false, false, false, false).is_err());
+        assert_eq!(decide(Reactivate, false, false, true, true).unwrap(), None);
+        assert_eq!(decide(Remove, true, false, true, false).unwrap(), None);
+        assert_eq!(decide(Deactivate, true, false, false, false).unwrap(), None);
+    }
 }

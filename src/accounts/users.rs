@@ -14,6 +14,18 @@ use crate::journal::{self, NewEntry};
 use crate::store::schema::{enrolment_tokens, memberships, structures, totp_cards, users};
 use crate::store::{write_tx, DbConn};
 
+mod deactivations {
+    diesel::table! {
+        /// Which structure's manager deactivated an account (read and written here only).
+        account_deactivations (user_id) {
+            user_id -> Text,
+            structure_id -> Text,
+            at -> Timestamp,
+        }
+    }
+}
+use deactivations::account_deactivations;
+
 /// Validity of an enrolment link.
 pub const ENROLMENT_VALIDITY_HOURS: i64 = 48;
 
@@ -271,7 +283,10 @@ pub fn member(
     Ok(row.map(|(user, card_serial)| MemberRow { user, card_serial }))
 }
 
-/// Activates or deactivates an account; deactivation ends its sessions at once.
+/// Activates or deactivates an account; deactivation ends its sessions at once. A
+/// manager's deactivation (`structure` given) remembers the structure, so that only its
+/// managers may undo it; the operator's (`None`) also clears the lock. Returns false, with
+/// nothing changed or journaled, when the account is already in that state.
 pub fn set_active(
     conn: &mut DbConn,
     now: DateTime<Utc>,
@@ -279,16 +294,37 @@ pub fn set_active(
     structure: Option<&str>,
     user_id: &str,
     active: bool,
-) -> Result<(), Error> {
-    let n = diesel::update(users::table.filter(users::id.eq(user_id)))
-        .set((
-            users::active.eq(active),
-            users::failed_logins.eq(0),
-            users::locked_until.eq(None::<NaiveDateTime>),
-        ))
+) -> Result<bool, Error> {
+    let current: bool = users::table
+        .filter(users::id.eq(user_id))
+        .select(users::active)
+        .first(conn)
+        .optional()?
+        .ok_or(Error::NotFound)?;
+    if current == active {
+        return Ok(false);
+    }
+    diesel::update(users::table.filter(users::id.eq(user_id)))
+        .set(users::active.eq(active))
         .execute(conn)?;
-    if n == 0 {
-        return Err(Error::NotFound);
+    diesel::delete(account_deactivations::table.filter(account_deactivations::user_id.eq(user_id)))
+        .execute(conn)?;
+    if let (false, Some(s)) = (active, structure) {
+        diesel::insert_into(account_deactivations::table)
+            .values((
+                account_deactivations::user_id.eq(user_id),
+                account_deactivations::structure_id.eq(s),
+                account_deactivations::at.eq(now.naive_utc()),
+            ))
+            .execute(conn)?;
+    }
+    if structure.is_none() {
+        diesel::update(users::table.filter(users::id.eq(user_id)))
+            .set((
+                users::failed_logins.eq(0),
+                users::locked_until.eq(None::<NaiveDateTime>),
+            ))
+            .execute(conn)?;
     }
     if !active {
         sessions::delete_for_user(conn, user_id)?;
@@ -302,6 +338,72 @@ pub fn set_active(
     .detail("account", user_id)
     .structure_opt(structure);
     journal::append(conn, now, e)?;
+    Ok(true)
+}
+
+/// The structure whose manager deactivated the account (None: active, or deactivated
+/// by the operator).
+pub fn deactivated_in(conn: &mut DbConn, user_id: &str) -> QueryResult<Option<String>> {
+    account_deactivations::table
+        .filter(account_deactivations::user_id.eq(user_id))
+        .select(account_deactivations::structure_id)
+        .first(conn)
+        .optional()
+}
+
+/// True when the account belongs to a structure other than `structure_id`.
+pub fn belongs_elsewhere(
+    conn: &mut DbConn,
+    user_id: &str,
+    structure_id: &str,
+) -> QueryResult<bool> {
+    let n: i64 = memberships::table
+        .filter(memberships::user_id.eq(user_id))
+        .filter(memberships::structure_id.ne(structure_id))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// Removes the account from a structure (the account itself stays as it is): its current
+/// structure becomes its oldest other one, if any. Journaled.
+pub fn remove_member(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    structure_id: &str,
+    user_id: &str,
+) -> Result<(), Error> {
+    let n = diesel::delete(
+        memberships::table
+            .filter(memberships::user_id.eq(user_id))
+            .filter(memberships::structure_id.eq(structure_id)),
+    )
+    .execute(conn)?;
+    if n == 0 {
+        return Err(Error::NotFound);
+    }
+    let next: Option<String> = memberships::table
+        .filter(memberships::user_id.eq(user_id))
+        .select(memberships::structure_id)
+        .order(memberships::created_at.asc())
+        .first(conn)
+        .optional()?;
+    diesel::update(
+        users::table
+            .filter(users::id.eq(user_id))
+            .filter(users::current_structure_id.eq(structure_id)),
+    )
+    .set(users::current_structure_id.eq(next))
+    .execute(conn)?;
+    journal::append(
+        conn,
+        now,
+        NewEntry::new("account.removed_from_structure")
+            .actor(actor)
+            .structure(structure_id)
+            .detail("account", user_id),
+    )?;
     Ok(())
 }
 

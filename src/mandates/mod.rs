@@ -6,6 +6,7 @@
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::accounts::sessions;
 use crate::crypto::{constant_time_eq, new_token, sha256_hex, SecretBox};
@@ -951,8 +952,16 @@ pub fn check_callback(
     Ok(())
 }
 
+static UNKNOWN_STATE_CALLBACKS: AtomicU64 = AtomicU64::new(0);
+
+/// FranceConnect callbacks with a missing or unknown `state` since start (exposed in
+/// `/metrics`; not journaled, since anyone can send them).
+pub fn unknown_state_callbacks() -> u64 {
+    UNKNOWN_STATE_CALLBACKS.load(Ordering::Relaxed)
+}
+
 /// The callback's first step, in one transaction: consumes the state once (a second use
-/// is a replay) and checks the answer; a refusal is journaled (`mandate.consent_failed`).
+/// is a replay) and checks the answer; a refusal of a known request is journaled (`mandate.consent_failed`).
 pub fn callback_begin(
     conn: &mut DbConn,
     now: DateTime<Utc>,
@@ -962,13 +971,14 @@ pub fn callback_begin(
     fc_issuer: &str,
 ) -> Result<Callback, Error> {
     let actor = by.user_id.as_ref().map(|u| format!("user:{u}"));
+    if q.state.is_empty() {
+        // Anyone can send these: counted, not journaled (the journal is never purged).
+        UNKNOWN_STATE_CALLBACKS.fetch_add(1, Ordering::Relaxed);
+        return Ok(Callback::Failed(UNKNOWN_ANSWER.into()));
+    }
     write_tx(conn, |c| {
-        if q.state.is_empty() {
-            fail_request(c, now, None, actor.as_deref(), "missing_state")?;
-            return Ok(Callback::Failed(UNKNOWN_ANSWER.into()));
-        }
         let Some(taken) = take_by_state(c, now, secrets, &q.state)? else {
-            fail_request(c, now, None, actor.as_deref(), "unknown_state")?;
+            UNKNOWN_STATE_CALLBACKS.fetch_add(1, Ordering::Relaxed);
             return Ok(Callback::Failed(UNKNOWN_ANSWER.into()));
         };
         let checked = check_callback(&taken, by, q, fc_issuer);

@@ -6,12 +6,13 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::session::{
-    client_addr, run_refusable, see_other, session_cookie, session_cookie_removal, with_flash, Ctx,
-    Refusable,
+    run_refusable, see_other, session_cookie, session_cookie_removal, with_flash, Ctx, Refusable,
 };
 use super::{render, App, AppState, Layout, Run, WebError};
 use crate::accounts::login::{self, CodeStep, PasswordStep};
 use crate::accounts::{sessions, totp, users};
+use crate::config::Cidr;
+use std::net::IpAddr;
 
 /// The one message for every login refusal: it must not tell which part was wrong.
 pub const LOGIN_REFUSED: &str =
@@ -25,6 +26,53 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/deconnexion", web::post().to(logout))
         .route("/activation/{token}", web::get().to(enrol_form))
         .route("/activation/{token}", web::post().to(enrol_submit));
+}
+
+/// The client's address for the per-address limit: the peer, unless the peer is a trusted
+/// proxy (`PROCURA_TRUSTED_PROXIES`); then `X-Forwarded-For` read from the right, taking
+/// the first address that is not a trusted proxy (a client can write anything on the
+/// left of that header, but not on the right of what our proxies appended).
+pub fn client_addr(req: &HttpRequest, trusted: &[Cidr]) -> String {
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+        return "unknown".into();
+    };
+    forwarded_client(peer, forwarded_for(req), trusted).to_string()
+}
+
+/// Every address of every `X-Forwarded-For` header, in order (None: unreadable entries).
+fn forwarded_for(req: &HttpRequest) -> Vec<Option<IpAddr>> {
+    req.headers()
+        .get_all("x-forwarded-for")
+        .flat_map(|v| {
+            v.to_str()
+                .unwrap_or("")
+                .split(',')
+                .map(|a| a.trim().parse::<IpAddr>().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The client behind `peer` (pure): see [`client_addr`]. An unreadable entry stops the
+/// walk at the last trusted hop.
+pub fn forwarded_client(peer: IpAddr, chain: Vec<Option<IpAddr>>, trusted: &[Cidr]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    let mut client = peer;
+    if !is_trusted(peer) {
+        return peer;
+    }
+    for hop in chain.into_iter().rev() {
+        match hop {
+            Some(ip) => {
+                client = ip;
+                if !is_trusted(ip) {
+                    break;
+                }
+            }
+            None => break,
+        }
+    }
+    client
 }
 
 #[derive(Template)]
@@ -83,7 +131,7 @@ async fn login_submit(
 ) -> Result<HttpResponse, WebError> {
     ctx.check_csrf(&form.csrf_token)?;
     let form = form.into_inner();
-    let addr = client_addr(&req);
+    let addr = client_addr(&req, &app.settings.trusted_proxies);
     let (email, password, session) = (form.email.clone(), form.password, ctx.session.clone());
     let outcome = app
         .run(move |db, env| {
@@ -140,7 +188,7 @@ async fn code_submit(
     if ctx.session.pending_user().is_none() {
         return Ok(ctx.finish(&app, see_other("/connexion")));
     }
-    let addr = client_addr(&req);
+    let addr = client_addr(&req, &app.settings.trusted_proxies);
     let session = ctx.session.clone();
     let code = form.into_inner().otp;
     let outcome = app
@@ -303,5 +351,40 @@ async fn enrol_submit(
             StatusCode::BAD_REQUEST,
             enrol_page(&ctx, &app, &v, Some(message)),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_read_only_from_trusted_proxies() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted = [Cidr::parse("10.0.0.0/8").unwrap()];
+        let chain = |l: &[&str]| l.iter().map(|s| s.parse().ok()).collect::<Vec<_>>();
+        // An untrusted peer: the header is ignored.
+        assert_eq!(
+            forwarded_client(ip("192.0.2.1"), chain(&["203.0.113.9"]), &trusted),
+            ip("192.0.2.1")
+        );
+        // A trusted peer: the right-most untrusted address, whatever the client wrote.
+        assert_eq!(
+            forwarded_client(
+                ip("10.0.0.2"),
+                chain(&["1.1.1.1", "203.0.113.9", "10.0.0.5"]),
+                &trusted
+            ),
+            ip("203.0.113.9")
+        );
+        // Nothing forwarded, or garbage: the last trusted hop.
+        assert_eq!(
+            forwarded_client(ip("10.0.0.2"), chain(&[]), &trusted),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            forwarded_client(ip("10.0.0.2"), chain(&["bogus", "10.0.0.7"]), &trusted),
+            ip("10.0.0.7")
+        );
     }
 }

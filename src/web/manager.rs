@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::auth::CsrfOnly;
 use super::session::{run_refusable, see_other, with_flash, Manager, Refusable};
 use super::{render, App, ConfirmPage, Layout, Run, WebError};
-use crate::accounts::manage::{self, AccountAction};
+use crate::accounts::manage::{self, AccountAction, Acted};
 use crate::accounts::structures;
 use crate::accounts::users::MemberRow;
 use crate::domain::mandate::{Demarche, DemarcheSet, DEMARCHES};
@@ -194,6 +194,7 @@ fn parse_action(s: &str) -> Option<AccountAction> {
         "reactiver" => Some(AccountAction::Reactivate),
         "second-facteur" => Some(AccountAction::ResetSecondFactor),
         "retirer-carte" => Some(AccountAction::UnassignCard),
+        "retirer" => Some(AccountAction::Remove),
         _ => None,
     }
 }
@@ -220,6 +221,11 @@ fn question(action: AccountAction, name: &str) -> (String, String, &'static str)
                 format!("Retirer la carte de {name} ?"),
                 "La carte retournera dans le stock de la structure et ne permettra plus de se connecter à ce compte.".into(),
                 "Retirer la carte",
+            ),
+            AccountAction::Remove => (
+                format!("Retirer {name} de la structure ?"),
+                "Le compte ne pourra plus agir pour votre structure ; il reste actif dans ses autres structures. Seul l’administrateur peut désactiver un compte partout.".into(),
+                "Retirer de la structure",
             ),
         }
     }
@@ -256,22 +262,33 @@ async fn act(
     let action = parse_action(&action).ok_or(WebError::NotFound)?;
     let t = target(&app, &m, &id).await?;
     let (by, uid) = (m.acting().clone(), t.user.id.clone());
-    let link = app
+    let acted = app
         .run(move |db, env| manage::act(db, env.now, &by, &uid, action))
         .await?;
-    if let Some(token) = link {
-        return Ok(render(&LinkPage {
-            layout: m.layout(&app),
-            title: "Second facteur réinitialisé".into(),
-            name: t.user.name.clone(),
-            link: app.settings.url(&format!("/activation/{token}")),
-        }));
-    }
-    let done = match action {
-        AccountAction::Deactivate => "Le compte est désactivé.",
-        AccountAction::Reactivate => "Le compte est réactivé.",
-        AccountAction::UnassignCard => "La carte est retirée.",
-        AccountAction::ResetSecondFactor => "",
+    let done = match acted {
+        Acted::Link(token) => {
+            return Ok(render(&LinkPage {
+                layout: m.layout(&app),
+                title: "Second facteur réinitialisé".into(),
+                name: t.user.name.clone(),
+                link: app.settings.url(&format!("/activation/{token}")),
+            }))
+        }
+        Acted::Unchanged(message) => message,
+        Acted::Done => match action {
+            AccountAction::Deactivate => "Le compte est désactivé.",
+            AccountAction::Reactivate => "Le compte est réactivé.",
+            AccountAction::UnassignCard => "La carte est retirée.",
+            AccountAction::Remove => {
+                return Ok(with_flash(
+                    &app,
+                    &m,
+                    see_other("/gestion"),
+                    "Le compte est retiré de la structure.",
+                ))
+            }
+            AccountAction::ResetSecondFactor => "",
+        },
     };
     Ok(with_flash(
         &app,

@@ -16,6 +16,7 @@ pub struct Metrics {
     pool_max: IntGauge,
     journal_entries: IntGauge,
     password_verifications: IntCounter,
+    unknown_state_callbacks: IntCounter,
     render_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
@@ -50,6 +51,11 @@ impl Metrics {
             "Argon2 password verifications (an unknown e-mail costs one too)",
         )
         .expect("valid metric");
+        let unknown_state_callbacks = IntCounter::new(
+            "fc_callback_unknown_state_total",
+            "FranceConnect callbacks with a missing or unknown state (counted, not journaled)",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -58,6 +64,7 @@ impl Metrics {
             Box::new(pool_max.clone()),
             Box::new(journal_entries.clone()),
             Box::new(password_verifications.clone()),
+            Box::new(unknown_state_callbacks.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
@@ -70,6 +77,7 @@ impl Metrics {
             pool_max,
             journal_entries,
             password_verifications,
+            unknown_state_callbacks,
             render_lock: Default::default(),
         }
     }
@@ -94,6 +102,11 @@ impl Metrics {
         let shown = self.password_verifications.get();
         if seen > shown {
             self.password_verifications.inc_by(seen - shown);
+        }
+        let seen = crate::mandates::unknown_state_callbacks();
+        let shown = self.unknown_state_callbacks.get();
+        if seen > shown {
+            self.unknown_state_callbacks.inc_by(seen - shown);
         }
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);

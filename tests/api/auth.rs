@@ -459,3 +459,142 @@ fn housekeeping_purges_expired_sessions_and_old_records() {
     assert_eq!(again, procura::maintenance::Purged::default());
     assert_eq!(journal_actions(&app.store).len(), before);
 }
+
+#[test]
+fn a_rate_limited_address_is_journaled_once_per_window() {
+    let (app, clock) = app_with_clock(&[("PROCURA_LOGIN_RATE_LIMIT", "2")]);
+    let web = Web::new(&app);
+    let attempt = |i: usize| {
+        web.submit(
+            "/connexion",
+            "/connexion",
+            &[
+                ("email", &format!("x{i}@exemple.fr")),
+                ("password", "whatever it is"),
+            ],
+        )
+        .status
+    };
+    let statuses: Vec<u16> = (0..8).map(attempt).collect();
+    assert_eq!(statuses, [401, 401, 429, 429, 429, 429, 429, 429]);
+    let limited = |store| count_of(&journal_actions(store), "login.rate_limited");
+    assert_eq!(limited(&app.store), 1, "one entry for the whole burst");
+    // The next window: limited again, journaled once more.
+    clock.advance(Duration::minutes(16));
+    let statuses: Vec<u16> = (0..5).map(attempt).collect();
+    assert_eq!(statuses, [401, 401, 429, 429, 429]);
+    assert_eq!(limited(&app.store), 2);
+}
+
+#[test]
+fn parallel_wrong_passwords_from_one_address_get_exactly_the_limit() {
+    // Default limit: 30 failures per address per window; 60 attempts at once.
+    let (app, _clock) = app_with_clock(&[]);
+    let web = Web::new(&app);
+    let token = web.csrf("/connexion");
+    let verified = password_verifications(&app);
+    let answers = in_parallel(60, |i| {
+        web.post(
+            "/connexion",
+            &[
+                ("email", &format!("p{i}@exemple.fr")),
+                ("password", "whatever it is"),
+                ("csrf_token", &token),
+            ],
+        )
+    });
+    let count = |s: u16| answers.iter().filter(|r| r.status == s).count();
+    assert_eq!(
+        (count(401), count(429)),
+        (30, 30),
+        "{:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    // Only the attempts under the limit cost a password check.
+    assert_eq!(password_verifications(&app) - verified, 30);
+    assert_eq!(
+        count_rows(&app.store, "login_attempts"),
+        31,
+        "30 failures and one mark"
+    );
+    assert_eq!(
+        count_of(&journal_actions(&app.store), "login.rate_limited"),
+        1
+    );
+}
+
+#[test]
+fn parallel_wrong_codes_on_one_session_check_exactly_the_threshold() {
+    let (app, clock, _, a) = lone_aidant(30);
+    let web = Web::new(&app);
+    clock.advance(Duration::seconds(30));
+    let r = web.submit(
+        "/connexion",
+        "/connexion",
+        &[("email", &a.email), ("password", &a.password)],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let token = web.csrf("/connexion/code");
+    let right = code(&a.secret, &clock, 0);
+    let wrong = format!(
+        "{:06}",
+        (right.parse::<u32>().expect("digits") + 500_000) % 1_000_000
+    );
+    let answers = in_parallel(60, |_| {
+        web.post(
+            "/connexion/code",
+            &[("otp", &wrong), ("csrf_token", &token)],
+        )
+    });
+    assert!(answers.iter().all(|r| r.status != 500), "no failure");
+    assert!(answers
+        .iter()
+        .all(|r| r.status != 303 || r.header("location") == Some("/connexion")));
+    // Exactly the threshold of codes were checked; the others met the lock.
+    assert_eq!(journal_count(&app.store, "login.failed", "wrong_code"), 5);
+    assert_eq!(count_of(&journal_actions(&app.store), "account.locked"), 1);
+    let row = user_row(&app.store, &a.user.id);
+    assert_eq!(row.failed_logins, 5);
+    assert!(row.locked_until.is_some());
+}
+
+#[test]
+fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+    // Behind a trusted proxy (the tests' peer is 127.0.0.1): each client has its limit.
+    let (app, _clock) = app_with_clock(&[
+        ("PROCURA_LOGIN_RATE_LIMIT", "2"),
+        ("PROCURA_TRUSTED_PROXIES", "127.0.0.0/8, ::1"),
+    ]);
+    let web = Web::new(&app);
+    let attempt = |client: &str| {
+        web.submit_with_header(
+            "/connexion",
+            "/connexion",
+            ("X-Forwarded-For", client),
+            &[("email", "x@exemple.fr"), ("password", "whatever it is")],
+        )
+        .status
+    };
+    // A client cannot escape its limit by writing addresses on the left.
+    assert_eq!(attempt("198.51.100.1"), 401);
+    assert_eq!(attempt("203.0.113.5, 198.51.100.1"), 401);
+    assert_eq!(attempt("203.0.113.6, 198.51.100.1"), 429);
+    // Another client behind the same proxy is not locked out.
+    assert_eq!(attempt("198.51.100.2"), 401);
+    // Without the setting, the header is ignored: everyone is the peer.
+    let (app, _clock) = app_with_clock(&[("PROCURA_LOGIN_RATE_LIMIT", "2")]);
+    let web = Web::new(&app);
+    let statuses: Vec<u16> = ["198.51.100.1", "198.51.100.2", "198.51.100.3"]
+        .iter()
+        .map(|c| {
+            web.submit_with_header(
+                "/connexion",
+                "/connexion",
+                ("X-Forwarded-For", c),
+                &[("email", "x@exemple.fr"), ("password", "whatever it is")],
+            )
+            .status
+        })
+        .collect();
+    assert_eq!(statuses, [401, 401, 429]);
+}

@@ -32,6 +32,7 @@ fn each_malformed_setting_stops_with_exit_2_naming_it() {
         ("PROCURA_SHUTDOWN_TIMEOUT", "-1"),
         ("PROCURA_FC_ISSUER", "javascript:alert(1)"),
         ("PROCURA_THEME", "rose"),
+        ("PROCURA_TRUSTED_PROXIES", "10.0.0.0/8, proxy.example.fr"),
     ] {
         let out = procura(&db)
             .args(["config"])

@@ -310,3 +310,131 @@ fn physical_totp_cards_are_imported_assigned_and_unassigned() {
 fn link_in(body: &str) -> String {
     between(body, "id=\"enrolment-link\" href=\"", "\"")
 }
+
+#[test]
+fn a_change_that_changes_nothing_is_not_journaled() {
+    let (app, clock, _s, m, target) = team(40);
+    let manager = logged_in(&app, &clock, &m);
+    let t = target.user.id.as_str();
+    let act = |action: &str| {
+        let r = manager.submit("/gestion", &format!("/gestion/comptes/{t}/{action}"), &[]);
+        assert_eq!(r.status, 303, "{action}: {}", r.body);
+        manager.get(&format!("/gestion/comptes/{t}")).body
+    };
+    assert!(act("desactiver").contains("Le compte est désactivé."));
+    let before = journal_actions(&app.store).len();
+    let page = act("desactiver");
+    assert!(page.contains("déjà désactivé"), "{page}");
+    assert_eq!(
+        journal_actions(&app.store).len(),
+        before,
+        "nothing journaled"
+    );
+    assert!(act("reactiver").contains("Le compte est réactivé."));
+    let before = journal_actions(&app.store).len();
+    let page = act("reactiver");
+    assert!(page.contains("déjà actif"), "{page}");
+    let page = act("retirer-carte");
+    assert!(page.contains("pas de carte"), "{page}");
+    assert_eq!(
+        journal_actions(&app.store).len(),
+        before,
+        "nothing journaled"
+    );
+    let actions = journal_actions(&app.store);
+    assert_eq!(count_of(&actions, "account.deactivated"), 1);
+    assert_eq!(count_of(&actions, "account.reactivated"), 1);
+}
+
+#[test]
+fn a_manager_acts_only_within_the_structure() {
+    let (app, clock, a, m, _) = team(41);
+    let b = structure(&app.store, &clock, "B", 42);
+    // An aidant of both structures, acting for B.
+    let shared = member(&app, &clock, "shared@exemple.fr", &[Role::Aidant], &b);
+    add_membership(&app.store, &shared.user.id, &a.id);
+    let manager = logged_in(&app, &clock, &m);
+    let sid = shared.user.id.as_str();
+    let before = journal_actions(&app.store).len();
+    for action in ["second-facteur", "desactiver"] {
+        let r = manager.submit("/gestion", &format!("/gestion/comptes/{sid}/{action}"), &[]);
+        assert_eq!(r.status, 403, "{action}: {}", r.body);
+        assert!(r.body.contains("administrateur"), "{}", r.body);
+    }
+    let row = user_row(&app.store, sid);
+    assert!(row.active && row.totp_secret_enc.is_some(), "unchanged");
+    assert_eq!(
+        journal_actions(&app.store).len(),
+        before,
+        "nothing journaled"
+    );
+    // Removing the aidant from A leaves the account, and B, as they were.
+    let r = manager.submit("/gestion", &format!("/gestion/comptes/{sid}/retirer"), &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let row = user_row(&app.store, sid);
+    assert!(row.active);
+    assert_eq!(row.current_structure_id.as_deref(), Some(b.id.as_str()));
+    assert_eq!(manager.get(&format!("/gestion/comptes/{sid}")).status, 404);
+    assert!(journal_has(
+        &app.store,
+        "account.removed_from_structure",
+        sid
+    ));
+    assert_eq!(
+        login(&Web::new(&app), &clock, &shared).status,
+        303,
+        "still logs in"
+    );
+    // An account of A only that the operator deactivated: not the manager's to reactivate,
+    // and its lock stays.
+    let alone = member(&app, &clock, "alone@exemple.fr", &[Role::Aidant], &a);
+    let mut conn = app.store.conn().expect("conn");
+    write_tx(&mut conn, |c| {
+        users::set_active(c, clock.now(), "cli", None, &alone.user.id, false)
+    })
+    .expect("deactivated by the operator");
+    drop(conn);
+    let r = manager.submit(
+        "/gestion",
+        &format!("/gestion/comptes/{}/reactiver", alone.user.id),
+        &[],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(!user_row(&app.store, &alone.user.id).active);
+    // One the manager's structure deactivated: theirs to reactivate.
+    let path = |action: &str| format!("/gestion/comptes/{}/{action}", alone.user.id);
+    let mut conn = app.store.conn().expect("conn");
+    write_tx(&mut conn, |c| {
+        users::set_active(c, clock.now(), "cli", None, &alone.user.id, true)
+    })
+    .expect("reactivated by the operator");
+    drop(conn);
+    assert_eq!(
+        manager.submit("/gestion", &path("desactiver"), &[]).status,
+        303
+    );
+    assert_eq!(
+        manager.submit("/gestion", &path("reactiver"), &[]).status,
+        303
+    );
+    assert!(user_row(&app.store, &alone.user.id).active);
+}
+
+#[test]
+fn adding_an_aidant_whose_email_exists_elsewhere_leaks_nothing() {
+    let (app, clock, _a, m, _) = team(43);
+    let b = structure(&app.store, &clock, "B", 44);
+    member(&app, &clock, "elsewhere@exemple.fr", &[Role::Aidant], &b);
+    let manager = logged_in(&app, &clock, &m);
+    let before = journal_actions(&app.store).len();
+    let r = manager.submit(
+        "/gestion",
+        "/gestion/aidants",
+        &[("email", "Elsewhere@exemple.fr"), ("name", "Quelqu’un")],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(!r.body.contains("existe"), "{}", r.body);
+    assert!(r.body.contains("Aucun compte n’a été créé"), "{}", r.body);
+    assert_eq!(journal_actions(&app.store).len(), before);
+    assert_eq!(count_rows(&app.store, "users"), 3);
+}

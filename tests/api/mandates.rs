@@ -143,7 +143,28 @@ fn a_replayed_or_unknown_state_creates_nothing() {
     assert_eq!(r.status, 400);
     assert_eq!(count_rows(&app.store, "mandates"), before);
     assert!(journal_mentions(&app.store, "replayed_state"));
-    assert!(journal_mentions(&app.store, "unknown_state"));
+}
+
+#[test]
+fn unknown_or_missing_states_are_counted_not_journaled() {
+    let (app, _clock) = demo_app();
+    const COUNTER: &str = "procura_fc_callback_unknown_state_total";
+    let before = journal_actions(&app.store).len();
+    let counted = metric_total(&app, COUNTER);
+    // Anyone, without a session: each answer is refused and the journal does not grow.
+    for path in [
+        "/franceconnect/callback?code=abc&state=never-issued",
+        "/franceconnect/callback?state=another",
+        "/franceconnect/callback?code=abc",
+        "/franceconnect/callback",
+    ] {
+        let r = get(&app.url(path));
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+    }
+    assert_eq!(journal_actions(&app.store).len(), before);
+    assert!(!journal_mentions(&app.store, "unknown_state"));
+    assert!(!journal_mentions(&app.store, "missing_state"));
+    assert!(metric_total(&app, COUNTER) >= counted + 4);
 }
 
 #[test]

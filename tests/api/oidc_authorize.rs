@@ -268,15 +268,14 @@ fn login_is_required_and_prompt_login_forces_it() {
     let resp = login(&anon, &w.clock, &w.aidant);
     assert_eq!(resp.header("location"), Some(interaction.as_str()));
     assert_eq!(anon.get(&interaction).status, 200);
-    // prompt=login: a logged-in aidant must log in again.
+    // prompt=login: a logged-in aidant must log in again, once they confirm.
     let r = new_req();
     w.clock.advance(Duration::seconds(5));
     let resp = w
         .web
         .get(&authorize_path(&w.rp, &r, "openid", &[("prompt", "login")]));
     let interaction = resp.header("location").expect("interaction").to_string();
-    let resp = w.web.get(&interaction);
-    assert_eq!(resp.header("location"), Some("/connexion"));
+    confirm_reconnection(&w.web, &interaction);
     assert_eq!(
         login(&w.web, &w.clock, &w.aidant).header("location"),
         Some(interaction.as_str())
@@ -293,11 +292,8 @@ fn max_age_forces_a_fresh_login() {
         .web
         .get(&authorize_path(&w.rp, &r, "openid", &[("max_age", "10")]));
     let interaction = resp.header("location").expect("interaction").to_string();
-    assert_eq!(
-        w.web.get(&interaction).header("location"),
-        Some("/connexion"),
-        "login older than max_age"
-    );
+    // The login is older than max_age: the aidant is asked, then logs in.
+    confirm_reconnection(&w.web, &interaction);
     assert_eq!(
         login(&w.web, &w.clock, &w.aidant).header("location"),
         Some(interaction.as_str())
@@ -348,7 +344,7 @@ fn a_stale_session_and_a_slow_choice_still_complete() {
         &[("prompt", "login"), ("max_age", "60")],
     ));
     let i = resp.header("location").expect("interaction").to_string();
-    assert_eq!(w.web.get(&i).header("location"), Some("/connexion"));
+    confirm_reconnection(&w.web, &i);
     assert_eq!(
         login(&w.web, &w.clock, &w.aidant).header("location"),
         Some(i.as_str())
@@ -375,4 +371,61 @@ fn a_stale_session_and_a_slow_choice_still_complete() {
     assert_eq!(again.status, 404);
     assert_eq!(issued_codes(&w), 1);
     assert_eq!(uses(&w), 1);
+}
+
+#[test]
+fn a_site_asking_for_a_new_login_cannot_log_the_aidant_out_without_asking() {
+    let w = world(&[]);
+    w.clock.advance(Duration::seconds(5));
+    let sessions_before = count_rows(&w.app.store, "sessions");
+    // Any public client's link with prompt=login: the aidant is asked, nothing changes.
+    let r = new_req();
+    let resp = w
+        .web
+        .get(&authorize_path(&w.rp, &r, "openid", &[("prompt", "login")]));
+    let i = resp.header("location").expect("interaction").to_string();
+    let page = w.web.get(&i);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page
+        .body
+        .contains("Ce site demande que vous vous reconnectiez"));
+    assert!(page.body.contains(&format!("action=\"{i}/reconnexion\"")));
+    assert!(page.body.contains(&format!("action=\"{i}/annuler\"")));
+    assert_eq!(w.web.get("/espace").status, 200, "still logged in");
+    assert_eq!(w.web.get(&i).status, 200, "asked again, not logged out");
+    // A forged confirmation (no CSRF token) changes nothing.
+    assert_eq!(w.web.post(&format!("{i}/reconnexion"), &[]).status, 403);
+    assert_eq!(w.web.get("/espace").status, 200, "still logged in");
+    // Cancelling tells the site that no new login happened; the session stays.
+    let resp = w.web.submit(&i, &format!("{i}/annuler"), &[]);
+    assert_eq!(resp.status, 302, "{}", resp.body);
+    let to = resp.header("location").expect("redirect");
+    assert!(to.starts_with(&w.rp.redirect), "{to}");
+    assert_eq!(query_param(to, "error").as_deref(), Some("login_required"));
+    assert_eq!(query_param(to, "state").as_deref(), Some(r.state.as_str()));
+    assert_eq!(w.web.get("/espace").status, 200, "still logged in");
+    assert_eq!(count_rows(&w.app.store, "sessions"), sessions_before);
+    // Confirming logs out and goes to the login page, then back to the request.
+    let r = new_req();
+    let resp = w
+        .web
+        .get(&authorize_path(&w.rp, &r, "openid", &[("prompt", "login")]));
+    let i = resp.header("location").expect("interaction").to_string();
+    confirm_reconnection(&w.web, &i);
+    assert_eq!(w.web.get("/espace").status, 303, "logged out");
+    assert_eq!(
+        login(&w.web, &w.clock, &w.aidant).header("location"),
+        Some(i.as_str())
+    );
+    assert_eq!(w.web.get(&i).status, 200);
+    // A fresh browser with no session goes straight to the login page, as before.
+    let fresh = Web::new(&w.app);
+    let resp = fresh.get(&authorize_path(
+        &w.rp,
+        &new_req(),
+        "openid",
+        &[("prompt", "login")],
+    ));
+    let i = resp.header("location").expect("interaction").to_string();
+    assert_eq!(fresh.get(&i).header("location"), Some("/connexion"));
 }

@@ -1,5 +1,7 @@
 //! RP-initiated logout (`/oidc/logout`).
 
+use procura::domain::roles::Role;
+
 use crate::helpers::oidc::*;
 use crate::helpers::*;
 
@@ -58,4 +60,45 @@ fn logout_without_our_id_token_asks_first() {
         303,
         "logged out after confirming"
     );
+}
+
+#[test]
+fn an_id_token_of_another_aidant_asks_first() {
+    let w = world(&[]);
+    let s = structure_row(&w.app.store, &w.structure_id);
+    let b = member(&w.app, &w.clock, "b@exemple.fr", &[Role::Aidant], &s);
+    let web_b = logged_in(&w.app, &w.clock, &b);
+    let r = new_req();
+    let redirect = interact(
+        &web_b,
+        &authorize_path(&w.rp, &r, "openid", &[]),
+        &w.usager_id,
+        "social",
+    );
+    let code = query_param(&redirect, "code").expect("code");
+    let t = token_request(&w, &w.rp, &code, &r.verifier, w.rp.secret.as_deref());
+    assert_eq!(t.status, 200, "{}", t.body);
+    let id_token_b = t.json()["id_token"].as_str().expect("id").to_string();
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("id_token_hint", id_token_b.as_str()),
+            (
+                "post_logout_redirect_uri",
+                "https://site.example.fr/au-revoir",
+            ),
+        ])
+        .finish();
+    // B's token, valid and ours, does not end A's session silently.
+    let resp = w.web.get(&format!("/oidc/logout?{q}"));
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert!(
+        resp.body.contains("Se déconnecter de Procura"),
+        "{}",
+        resp.body
+    );
+    assert_eq!(w.web.get("/espace").status, 200, "A still logged in");
+    // B's own token ends B's session without a question.
+    let resp = web_b.get(&format!("/oidc/logout?{q}"));
+    assert_eq!(resp.status, 302, "{}", resp.body);
+    assert_eq!(web_b.get("/espace").status, 303, "B logged out");
 }

@@ -485,8 +485,20 @@ pub struct ChoicePage {
 pub enum Step<T> {
     /// The aidant must log in first (the session now remembers where to come back).
     Login,
+    /// A logged-in aidant must log in again (`prompt=login`, `max_age`): nothing changed
+    /// yet; the aidant confirms first, since any site can send such a request.
+    Reauthenticate(Box<Reauth>),
     /// The step's result.
     Done(T),
+}
+
+/// Who is asked to log in again, and by which site.
+#[derive(Debug)]
+pub struct Reauth {
+    /// The logged-in visitor.
+    pub visitor: Visitor,
+    /// The site's name.
+    pub client_name: String,
 }
 
 /// The interaction page: one read transaction (a write only when the aidant must log
@@ -503,7 +515,7 @@ pub fn show(
         let v = sessions::resolve_read(c, now, policy, token)?.ok_or(Error::Gone(GONE.into()))?;
         let (i, client) = load(c, now, id, &v)?;
         if needs_login(&v, &i) {
-            return Ok(Err((v, i)));
+            return Ok(Err((v, i, client.name)));
         }
         let acting = aidant(&v)?;
         let offered = offered_demarches(&client, &structure_demarches(&v), &i);
@@ -548,11 +560,34 @@ pub fn show(
             sessions::touch_if_stale(conn, now, &page.visitor.session)?;
             Ok(Step::Done(Box::new(page)))
         }
-        Err((v, i)) => {
+        Err((visitor, _, client_name)) if visitor.user.is_some() => {
+            Ok(Step::Reauthenticate(Box::new(Reauth {
+                visitor,
+                client_name,
+            })))
+        }
+        Err((v, i, _)) => {
             write_tx(conn, |c| to_login(c, now, &v, &i))?;
             Ok(Step::Login)
         }
     }
+}
+
+/// The aidant confirmed that the site may ask for a new login (POST with CSRF): the
+/// session stops being authenticated and remembers the interaction, in one transaction.
+pub fn reauthenticate(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    p: &Posted<'_>,
+) -> Result<(), Error> {
+    write_tx(conn, |c| {
+        let (v, i, _) = posted(c, now, policy, p)?;
+        if needs_login(&v, &i) {
+            to_login(c, now, &v, &i)?;
+        }
+        Ok(())
+    })
 }
 
 /// A form the browser posted at a step of an interaction.
@@ -679,15 +714,24 @@ pub fn cancel(
     p: &Posted<'_>,
 ) -> Result<AuthorizeRefusal, Error> {
     write_tx(conn, |c| {
-        let (_, i, _) = posted(c, now, policy, p)?;
+        let (v, i, _) = posted(c, now, policy, p)?;
         diesel::update(oidc_interactions::table.filter(oidc_interactions::id.eq(&i.id)))
             .set(oidc_interactions::status.eq(InteractionStatus::Cancelled.as_str()))
             .execute(c)?;
+        // Declining to log in again is the answer to the login the site asked for.
+        let (error, description) = if v.user.is_some() && needs_login(&v, &i) {
+            (
+                "login_required",
+                "l’aidant n’a pas accepté de se reconnecter",
+            )
+        } else {
+            ("access_denied", "l’aidant a annulé")
+        };
         Ok(AuthorizeRefusal::Redirect {
             redirect_uri: i.redirect_uri,
             state: i.state,
-            error: "access_denied",
-            description: "l’aidant a annulé",
+            error,
+            description,
         })
     })
 }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::claims::pairwise;
 use super::clients::client;
 use super::keys::{published_keys, KeyCache};
 use crate::accounts::sessions::{self, Policy};
@@ -34,7 +35,9 @@ pub enum LogoutOutcome {
 }
 
 /// The end-session endpoint's use case, in one transaction. `confirmed`: the aidant
-/// confirmed on our page (POST), so no hint is needed.
+/// confirmed on our page (POST), so no hint is needed. A hint ends a logged-in session
+/// without asking only when it was issued to that session's aidant (its `act` names
+/// them): a token of another aidant, which any site that ever received one holds, asks.
 #[allow(clippy::too_many_arguments)]
 pub fn end_session(
     conn: &mut DbConn,
@@ -43,23 +46,32 @@ pub fn end_session(
     secrets: &SecretBox,
     keys: &KeyCache,
     grace: Duration,
+    master: Option<&[u8; 32]>,
     token: Option<&str>,
     p: &LogoutParams,
     confirmed: bool,
 ) -> Result<LogoutOutcome, Error> {
     write_tx(conn, |c| {
         let visitor = sessions::resolve_read(c, now, policy, token)?;
-        let aud = match &p.id_token_hint {
+        let hint = match &p.id_token_hint {
             Some(t) => {
                 let published = published_keys(c, now, secrets, keys, grace)?;
-                verify_jwt(t, &published)
-                    .and_then(|claims| single_audience(&claims).map(str::to_string))
+                verify_jwt(t, &published).and_then(|claims| {
+                    let aud = single_audience(&claims)?.to_string();
+                    let act = claims["act"]["sub"].as_str().map(str::to_string);
+                    Some((aud, act))
+                })
             }
             None => None,
         };
+        let aud = hint.as_ref().map(|(aud, _)| aud.clone());
         let valid = aud.is_some();
-        let logged_in = visitor.as_ref().is_some_and(|v| v.user.is_some());
-        if !valid && logged_in && !confirmed {
+        let user = visitor.as_ref().and_then(|v| v.user.as_ref());
+        let same_aidant = match (&hint, user, master) {
+            (Some((aud, Some(act))), Some(u), Some(m)) => *act == pairwise(m, "aidant", aud, &u.id),
+            _ => false,
+        };
+        if user.is_some() && !same_aidant && !confirmed {
             return Ok(LogoutOutcome::Confirm);
         }
         let client_id = aud.or(p.client_id.clone().filter(|_| p.id_token_hint.is_none()));

@@ -63,6 +63,15 @@ struct ChoosePage {
     requested: String,
 }
 
+/// Asks a logged-in aidant before a site's `prompt=login` (or `max_age`) ends the session.
+#[derive(Template)]
+#[template(path = "oidc_reauth.html")]
+struct ReauthPage {
+    layout: Layout,
+    id: String,
+    client: String,
+}
+
 /// `?q=` narrows the usagers offered.
 #[derive(Deserialize)]
 pub struct ChooserQuery {
@@ -87,6 +96,7 @@ pub async fn interaction(
     q: web::Query<ChooserQuery>,
 ) -> Result<HttpResponse, WebError> {
     let id = path.into_inner();
+    let path_id = id.clone();
     let search: String = q.into_inner().q.chars().take(100).collect();
     let term = search.clone();
     let step = app
@@ -94,6 +104,13 @@ pub async fn interaction(
         .await?;
     let page = match step {
         Step::Login => return Ok(see_other("/connexion")),
+        Step::Reauthenticate(r) => {
+            return Ok(render(&ReauthPage {
+                layout: layout_of(&app, &r.visitor),
+                id: path_id,
+                client: r.client_name,
+            }))
+        }
         Step::Done(page) => page,
     };
     let more = page.usagers.len() as i64 >= op::CHOOSER_LIMIT;
@@ -189,7 +206,7 @@ pub async fn choose_usager(
     })
     .await?;
     Ok(match step {
-        Step::Login => see_other("/connexion"),
+        Step::Login | Step::Reauthenticate(_) => see_other("/connexion"),
         Step::Done(()) => see_other(&next),
     })
 }
@@ -219,7 +236,7 @@ pub async fn choose_demarche(
     )
     .await?;
     let r = match step {
-        Step::Login => return Ok(see_other("/connexion")),
+        Step::Login | Step::Reauthenticate(_) => return Ok(see_other("/connexion")),
         Step::Done(r) => r,
     };
     let mut params = vec![("code", r.code.as_str())];
@@ -238,4 +255,17 @@ pub async fn cancel(
     let csrf = form.into_inner().csrf_token;
     let r = run_step(&app, token, path.into_inner(), csrf, op::cancel).await?;
     refusal(&app, r)
+}
+
+/// The aidant agreed to log in again: the session ends and the login page follows, back
+/// to the interaction afterwards.
+pub async fn reauthenticate(
+    app: App,
+    token: SessionToken,
+    path: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, WebError> {
+    let csrf = form.into_inner().csrf_token;
+    run_step(&app, token, path.into_inner(), csrf, op::reauthenticate).await?;
+    Ok(see_other("/connexion"))
 }

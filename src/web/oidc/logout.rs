@@ -25,6 +25,7 @@ async fn end(
     confirmed: bool,
 ) -> Result<HttpResponse, WebError> {
     let client_state = p.state.clone();
+    let master = app.settings.master_key;
     let outcome = app
         .run(move |db, env| {
             op::end_session(
@@ -34,6 +35,7 @@ async fn end(
                 env.secrets,
                 &env.state.keys,
                 Duration::hours(i64::from(env.settings.key_grace_hours)),
+                master.as_ref(),
                 token.get(),
                 &p,
                 confirmed,
@@ -45,7 +47,7 @@ async fn end(
             return Ok(render(&ConfirmPage {
                 layout: ctx.layout(app),
                 title: "Se déconnecter de Procura ?".into(),
-                message: "Un site demande la fin de votre session Procura.".into(),
+                message: "Un site demande la fin de votre session Procura. Si vous n’en êtes pas à l’origine, annulez : votre session reste ouverte.".into(),
                 button: "Se déconnecter".into(),
                 action: "/oidc/logout".into(),
                 back: "/espace".into(),

@@ -36,6 +36,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/oidc/interaction/{id}/annuler",
         web::post().to(authorize::cancel),
     )
+    .route(
+        "/oidc/interaction/{id}/reconnexion",
+        web::post().to(authorize::reauthenticate),
+    )
     .route("/oidc/token", web::post().to(token::token))
     .route("/oidc/userinfo", web::get().to(token::userinfo))
     .route("/oidc/userinfo", web::post().to(token::userinfo))

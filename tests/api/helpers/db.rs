@@ -193,3 +193,13 @@ pub fn remove_membership(store: &Store, user_id: &str, structure_id: &str) {
     ),
     );
 }
+
+/// How many journal entries `action` have details containing `detail`.
+pub fn journal_count(store: &Store, action: &str, detail: &str) -> usize {
+    let mut conn = store.conn().expect("conn");
+    procura::journal::entries_after(&mut conn, 0, 1_000_000)
+        .expect("entries")
+        .iter()
+        .filter(|e| e.action == action && e.details.contains(detail))
+        .count()
+}

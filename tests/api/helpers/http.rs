@@ -155,6 +155,24 @@ impl Web {
         self.post(action, &all)
     }
 
+    /// As [`Web::submit`], with one more request header (`X-Forwarded-For`, say).
+    pub fn submit_with_header(
+        &self,
+        form_page: &str,
+        action: &str,
+        header: (&str, &str),
+        fields: &[(&str, &str)],
+    ) -> Resp {
+        let token = self.csrf(form_page);
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("csrf_token", &token));
+        let req = self
+            .agent
+            .post(&format!("{}{}", self.base, action))
+            .set(header.0, header.1);
+        send_form(req, &all)
+    }
+
     /// The session cookie's value, if any.
     pub fn session_cookie(&self) -> Option<String> {
         self.agent
@@ -229,4 +247,48 @@ pub fn form_submission(html: &str, button: &str) -> Option<(String, Vec<(String,
         .find(|t| attr(t, "value").as_deref() == Some(button))?;
     fields.push((attr(&pressed, "name")?, button.to_string()));
     Some((action, fields))
+}
+
+/// The sum of every sample of the counter `name` that `app` reports in /metrics (absent:
+/// none yet).
+pub fn metric_total(app: &TestApp, name: &str) -> u64 {
+    let r = get(&app.url("/metrics"));
+    assert_eq!(r.status, 200);
+    r.body
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .map(|l| {
+            let value = l.rsplit(' ').next().unwrap_or_default();
+            value
+                .parse::<f64>()
+                .unwrap_or_else(|e| panic!("{name} sample {l:?}: {e}")) as u64
+        })
+        .sum()
+}
+
+/// Sends `n` requests at once (one thread each, released together); their answers.
+pub fn in_parallel<F>(n: usize, f: F) -> Vec<Resp>
+where
+    F: Fn(usize) -> Resp + Sync,
+{
+    let barrier = std::sync::Barrier::new(n);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (f, barrier) = (&f, &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    f(i)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("request thread"))
+            .collect()
+    })
 }

@@ -319,3 +319,20 @@ pub fn uses(w: &World) -> usize {
         .filter(|a| *a == "mandate.used")
         .count()
 }
+
+/// A logged-in aidant's answer to a site asking for a new login (`prompt=login`,
+/// `max_age`): the interaction shows the question, nothing changed yet; the aidant
+/// confirms and goes to the login page.
+pub fn confirm_reconnection(web: &Web, interaction: &str) {
+    let page = web.get(interaction);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body
+            .contains("Ce site demande que vous vous reconnectiez"),
+        "{}",
+        page.body
+    );
+    let r = web.submit(interaction, &format!("{interaction}/reconnexion"), &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/connexion"));
+}
