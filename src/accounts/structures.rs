@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::domain::mandate::DemarcheSet;
+use crate::domain::mandate::{DemarcheSet, Removals};
 use crate::domain::valid_siret;
 use crate::error::Error;
 use crate::journal::{self, NewEntry};
@@ -29,6 +29,8 @@ pub struct Structure {
     pub created_at: NaiveDateTime,
     /// The démarches it offers (NULL: every one), see [`DemarcheSet`].
     pub demarches: Option<String>,
+    /// When each démarche was last taken away, see [`Removals`].
+    pub demarches_removed: Option<String>,
 }
 
 impl Structure {
@@ -70,6 +72,7 @@ pub fn create(
         active: true,
         created_at: now.naive_utc(),
         demarches: None,
+        demarches_removed: None,
     };
     diesel::insert_into(structures::table)
         .values(&s)
@@ -123,9 +126,16 @@ pub fn set_demarches(
         if s.demarches() == *set {
             return Ok(s);
         }
+        let mut removed = Removals::from_stored(s.demarches_removed.as_deref());
+        if removed.note(&s.demarches(), set, now.naive_utc()) {
+            s.demarches_removed = removed.to_stored();
+        }
         s.demarches = set.to_stored();
         diesel::update(structures::table.filter(structures::id.eq(&s.id)))
-            .set(structures::demarches.eq(&s.demarches))
+            .set((
+                structures::demarches.eq(&s.demarches),
+                structures::demarches_removed.eq(&s.demarches_removed),
+            ))
             .execute(c)?;
         journal::append(
             c,

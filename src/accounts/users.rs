@@ -190,6 +190,7 @@ pub fn create(
                 memberships::user_id.eq(&user.id),
                 memberships::structure_id.eq(s),
                 memberships::created_at.eq(now.naive_utc()),
+                memberships::rights_since.eq(now.naive_utc()),
             ))
             .execute(conn)?;
         entry = entry.structure(s);
@@ -306,6 +307,10 @@ pub fn set_active(
     }
     diesel::update(users::table.filter(users::id.eq(user_id)))
         .set(users::active.eq(active))
+        .execute(conn)?;
+    // Codes and tokens issued before stay void, even once the account is active again.
+    diesel::update(memberships::table.filter(memberships::user_id.eq(user_id)))
+        .set(memberships::rights_since.eq(now.naive_utc()))
         .execute(conn)?;
     diesel::delete(account_deactivations::table.filter(account_deactivations::user_id.eq(user_id)))
         .execute(conn)?;
@@ -602,24 +607,46 @@ pub fn switch_structure(
     })
 }
 
-/// The démarches an aidant may still act for in a structure, read in one statement:
-/// None when the account is inactive or no longer an aidant, is not a member of the
-/// structure any more, or the structure is inactive. A code's redemption and each use of
-/// an access token ask this, so that a deactivation or a removal takes effect at once.
-pub fn acting_demarches(
+/// What an aidant may still do in a structure, for re-checking a code or a token.
+#[derive(Debug, Clone)]
+pub struct ActingRights {
+    /// The démarches the structure offers.
+    pub demarches: crate::domain::mandate::DemarcheSet,
+    /// When the structure last took each démarche away.
+    pub removed: crate::domain::mandate::Removals,
+    /// Since when the aidant's rights in the structure run unbroken (membership created,
+    /// account deactivated or reactivated): a use issued before is void.
+    pub since: NaiveDateTime,
+}
+
+/// The rights an aidant still has in a structure, read in one statement: None when the
+/// account is inactive or no longer an aidant, is not a member of the structure any more,
+/// or the structure is inactive. A code's redemption and each use of an access token ask
+/// this, so that a deactivation, a removal or a restriction takes effect at once, and for
+/// good.
+pub fn acting_rights(
     conn: &mut DbConn,
     acting: &super::Acting,
-) -> QueryResult<Option<crate::domain::mandate::DemarcheSet>> {
-    let row: Option<(String, Option<String>)> = users::table
+) -> QueryResult<Option<ActingRights>> {
+    let row: Option<(String, Option<String>, Option<String>, NaiveDateTime)> = users::table
         .inner_join(memberships::table.inner_join(structures::table))
         .filter(users::id.eq(&acting.user_id))
         .filter(memberships::structure_id.eq(&acting.structure_id))
         .filter(users::active.eq(true))
         .filter(structures::active.eq(true))
-        .select((users::roles, structures::demarches))
+        .select((
+            users::roles,
+            structures::demarches,
+            structures::demarches_removed,
+            memberships::rights_since,
+        ))
         .first(conn)
         .optional()?;
     Ok(row
-        .filter(|(roles, _)| Roles::parse(roles).has(Role::Aidant))
-        .map(|(_, d)| crate::domain::mandate::DemarcheSet::from_stored(d.as_deref())))
+        .filter(|(roles, ..)| Roles::parse(roles).has(Role::Aidant))
+        .map(|(_, d, removed, since)| ActingRights {
+            demarches: crate::domain::mandate::DemarcheSet::from_stored(d.as_deref()),
+            removed: crate::domain::mandate::Removals::from_stored(removed.as_deref()),
+            since,
+        }))
 }

@@ -181,6 +181,48 @@ impl DemarcheSet {
     }
 }
 
+/// When each démarche was last removed from a set (a structure's, a client's), stored as
+/// a JSON object of code → time: a use issued before its démarche's removal stays invalid
+/// when the démarche comes back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Removals(std::collections::BTreeMap<String, chrono::NaiveDateTime>);
+
+impl Removals {
+    /// Reads a stored value (None or unreadable: nothing removed).
+    pub fn from_stored(stored: Option<&str>) -> Self {
+        Removals(
+            stored
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The stored value (None when nothing was ever removed).
+    pub fn to_stored(&self) -> Option<String> {
+        (!self.0.is_empty()).then(|| serde_json::to_string(&self.0).unwrap_or_default())
+    }
+
+    /// Notes, at `at`, the démarches of `before` that `after` no longer holds; true when
+    /// there was one.
+    pub fn note(&mut self, before: &DemarcheSet, after: &DemarcheSet, at: NaiveDateTime) -> bool {
+        let mut any = false;
+        for d in before.list() {
+            if !after.contains(d.code) {
+                self.0.insert(d.code.to_string(), at);
+                any = true;
+            }
+        }
+        any
+    }
+
+    /// True when `code` was removed at or after `issued_at` (a use issued then is void).
+    pub fn voids(&self, code: &str, issued_at: NaiveDateTime) -> bool {
+        self.0
+            .get(code)
+            .is_some_and(|removed| *removed >= issued_at)
+    }
+}
+
 /// Mandate durations, counted from creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MandateDuration {
@@ -363,6 +405,27 @@ pub fn attestation_text(f: &AttestationFacts<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_removal_voids_the_uses_issued_before_it_even_once_the_demarche_is_back() {
+        let t = |m: i64| {
+            DateTime::from_timestamp(1_700_000_000 + m * 60, 0)
+                .unwrap()
+                .naive_utc()
+        };
+        let all = DemarcheSet::All;
+        let housing = DemarcheSet::parse(&["logement"]).unwrap();
+        let mut r = Removals::default();
+        assert!(!r.note(&housing, &all, t(1)), "widening removes nothing");
+        assert_eq!(r.to_stored(), None);
+        assert!(r.note(&all, &housing, t(5)));
+        assert!(r.voids("social", t(4)) && r.voids("social", t(5)));
+        assert!(!r.voids("social", t(6)), "issued after the removal");
+        assert!(!r.voids("logement", t(4)), "kept");
+        r.note(&housing, &all, t(7));
+        assert!(r.voids("social", t(4)), "still void once social is back");
+        assert_eq!(Removals::from_stored(r.to_stored().as_deref()), r);
+    }
 
     #[test]
     fn demarche_sets_intersect_and_round_trip() {

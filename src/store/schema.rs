@@ -10,6 +10,7 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamp,
         demarches -> Nullable<Text>,
+        demarches_removed -> Nullable<Text>,
     }
 }
 
@@ -61,6 +62,7 @@ diesel::table! {
         user_id -> Text,
         structure_id -> Text,
         created_at -> Timestamp,
+        rights_since -> Timestamp,
     }
 }
 
@@ -181,6 +183,7 @@ diesel::table! {
         demarches -> Nullable<Text>,
         pkce -> Text,
         userinfo_alg -> Text,
+        demarches_removed -> Nullable<Text>,
     }
 }
 
@@ -250,6 +253,7 @@ diesel::table! {
         authorisation_id -> Text,
         demarche -> Text,
         claims -> Nullable<Text>,
+        issued_at -> Timestamp,
     }
 }
 

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::crypto::{constant_time_eq, new_token, sha256_hex};
-use crate::domain::mandate::DemarcheSet;
+use crate::domain::mandate::{DemarcheSet, Removals};
 use crate::error::Error;
 use crate::journal::{self, NewEntry};
 use crate::store::schema::{oidc_clients, signing_keys};
@@ -91,6 +91,8 @@ pub struct Client {
     /// Signed userinfo, or JSON.
     #[diesel(deserialize_as = String)]
     pub userinfo_alg: UserinfoAlg,
+    /// When each démarche was last taken away from the client, see [`Removals`].
+    pub demarches_removed: Option<String>,
 }
 
 impl Client {
@@ -312,6 +314,7 @@ pub fn create_client(
         demarches: None,
         pkce: Pkce::Required,
         userinfo_alg: UserinfoAlg::None,
+        demarches_removed: None,
     };
     let with_name = ClientSettings {
         name: Some(settings.name.clone().unwrap_or_default()),
@@ -351,6 +354,10 @@ pub fn update_client(
     if let Some(s) = &secret {
         c.secret_hash = Some(sha256_hex(s.as_bytes()));
     }
+    let mut removed = Removals::from_stored(before.demarches_removed.as_deref());
+    if removed.note(&before.demarches(), &c.demarches(), now.naive_utc()) {
+        c.demarches_removed = removed.to_stored();
+    }
     if c.name == before.name
         && c.redirect_uris == before.redirect_uris
         && c.post_logout_redirect_uris == before.post_logout_redirect_uris
@@ -374,6 +381,7 @@ pub fn update_client(
             oidc_clients::pkce.eq(c.pkce.as_str()),
             oidc_clients::id_token_alg.eq(c.id_token_alg.as_str()),
             oidc_clients::userinfo_alg.eq(c.userinfo_alg.as_str()),
+            oidc_clients::demarches_removed.eq(&c.demarches_removed),
         ))
         .execute(conn)?;
     journal::append(
@@ -438,6 +446,7 @@ pub fn ensure_demo_client(
                 demarches: None,
                 pkce: Pkce::Required,
                 userinfo_alg: UserinfoAlg::None,
+                demarches_removed: None,
             };
             insert(conn, &c)?;
             journal::append(

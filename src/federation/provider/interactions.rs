@@ -760,6 +760,7 @@ mod tests {
             demarches: None,
             pkce: super::super::clients::Pkce::Required,
             userinfo_alg: super::super::clients::UserinfoAlg::None,
+            demarches_removed: None,
         }
     }
 

@@ -10,9 +10,10 @@ use super::clients::{AuthMethod, Client, Pkce, SigningAlg, UserinfoAlg};
 use super::keys::signing_key;
 use super::keys::KeyCache;
 use super::ACR;
-use crate::accounts::{users, Acting};
+use crate::accounts::users::{self, ActingRights};
+use crate::accounts::Acting;
 use crate::crypto::{constant_time_eq, new_token, sha256_hex, SecretBox};
-use crate::domain::mandate::DemarcheSet;
+use crate::domain::mandate::Removals;
 use crate::error::Error;
 use crate::journal::{self, NewEntry};
 use crate::mandates::{self, Usable, Usager};
@@ -341,6 +342,7 @@ fn redeem(
             access_tokens::authorisation_id.eq(&row.authorisation_id),
             access_tokens::demarche.eq(&row.demarche),
             access_tokens::claims.eq(&row.claims),
+            access_tokens::issued_at.eq(now.naive_utc()),
         ))
         .execute(conn)?;
     let key = signing_key(conn, secrets, issuer.keys, client.id_token_alg.as_str())?;
@@ -469,6 +471,8 @@ pub struct Use {
     pub authorisation_id: String,
     /// For this démarche.
     pub demarche: String,
+    /// When the code or the token was issued.
+    pub issued_at: NaiveDateTime,
 }
 
 impl CodeRow {
@@ -478,13 +482,21 @@ impl CodeRow {
             structure_id: self.structure_id.clone(),
             authorisation_id: self.authorisation_id.clone(),
             demarche: self.demarche.clone(),
+            issued_at: self.created_at,
         }
     }
 }
 
-/// True when the démarche is still served by the client and the structure (pure).
-pub fn demarche_still_served(client: &Client, structure: &DemarcheSet, demarche: &str) -> bool {
-    client.demarches().contains(demarche) && structure.contains(demarche)
+/// True when a use is still allowed by the aidant's rights and the client (pure): the
+/// démarche is served by both, was taken away from neither since the use was issued, and
+/// the aidant's rights in the structure began before it.
+pub fn use_still_allowed(client: &Client, rights: &ActingRights, u: &Use) -> bool {
+    let client_removed = Removals::from_stored(client.demarches_removed.as_deref());
+    client.demarches().contains(&u.demarche)
+        && rights.demarches.contains(&u.demarche)
+        && u.issued_at > rights.since
+        && !rights.removed.voids(&u.demarche, u.issued_at)
+        && !client_removed.voids(&u.demarche, u.issued_at)
 }
 
 /// Re-checks a use at redemption and at userinfo: the aidant is still active and a member
@@ -497,10 +509,10 @@ fn still_usable(
     u: &Use,
 ) -> Result<Option<(Usable, Usager)>, Error> {
     let acting = Acting::new(&u.aidant_id, &u.structure_id);
-    let Some(served) = users::acting_demarches(conn, &acting)? else {
+    let Some(rights) = users::acting_rights(conn, &acting)? else {
         return Ok(None);
     };
-    if !demarche_still_served(client, &served, &u.demarche) {
+    if !use_still_allowed(client, &rights, u) {
         return Ok(None);
     }
     Ok(
@@ -532,6 +544,7 @@ struct TokenRow {
     authorisation_id: String,
     demarche: String,
     claims: Option<String>,
+    issued_at: NaiveDateTime,
     client: Client,
 }
 
@@ -558,6 +571,7 @@ pub fn userinfo(
             access_tokens::authorisation_id,
             access_tokens::demarche,
             access_tokens::claims,
+            access_tokens::issued_at,
             Client::as_select(),
         ))
         .first(conn)
@@ -573,6 +587,7 @@ pub fn userinfo(
         structure_id: t.structure_id.clone(),
         authorisation_id: t.authorisation_id.clone(),
         demarche: t.demarche.clone(),
+        issued_at: t.issued_at,
     };
     let Some((_, usager)) = still_usable(conn, now, &t.client, &u)? else {
         return Ok(Userinfo::Invalid);
@@ -701,6 +716,7 @@ mod tests {
             demarches: None,
             pkce: super::super::clients::Pkce::Required,
             userinfo_alg: super::super::clients::UserinfoAlg::None,
+            demarches_removed: None,
         }
     }
 
