@@ -119,7 +119,13 @@ impl Application {
         clock: SharedClock,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
-        let store = Store::open(settings.database.clone(), settings.pool_size)?;
+        // A power loss must not drop acknowledged actions, except in the demo.
+        let durability = if settings.demo {
+            crate::store::Durability::Normal
+        } else {
+            crate::store::Durability::Full
+        };
+        let store = Store::open_with(settings.database.clone(), settings.pool_size, durability)?;
         store.migrate()?;
         if settings.demo {
             crate::demo::seed(
