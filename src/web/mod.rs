@@ -370,12 +370,13 @@ pub fn app(
         .wrap(headers)
         .wrap_fn(move |req, srv| {
             let started = Instant::now();
-            let method = req.method().to_string();
+            let method = req.method().clone();
             let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
             let fut = srv.call(req);
             let metrics = metrics.clone();
             async move {
                 let mut res = fut.await?;
+                // A registered pattern, never the path: unmatched paths share one label.
                 let route = res
                     .request()
                     .match_pattern()
