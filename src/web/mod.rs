@@ -394,7 +394,7 @@ pub fn app(
                 Ok(res)
             }
         })
-        .wrap(TracingLogger::default())
+        .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
         // The acting-on-behalf flow first: routes are tried in order, and its requests
         // then skip the other routes' patterns.
         .configure(oidc::routes)
