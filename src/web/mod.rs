@@ -1,9 +1,11 @@
 //! HTTP surface: the app factory, middleware, routes and error pages.
 
 mod auth;
+pub mod body;
 mod demo_site;
 mod errors;
 mod fc_simulator;
+mod head;
 mod health;
 mod manager;
 mod mandates;
@@ -17,12 +19,12 @@ pub use session::{App, Run};
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{web, App as ActixApp, HttpMessage, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, App as ActixApp, HttpMessage, HttpRequest, HttpResponse};
 use askama::Template;
 use tracing_actix_web::{RequestId, TracingLogger};
 
@@ -211,15 +213,33 @@ impl Application {
         }
         let data = state.clone();
         let pool_size = data.store.pool_size() as usize;
-        let server = HttpServer::new(move || app(data.clone()))
+        let local = listener.local_addr()?;
+        let server = actix_server::Server::build()
             // Database work waits for one of the pool's connections anyway: more blocking
             // threads than connections only add threads, stacks and malloc arenas.
             .worker_max_blocking_threads(pool_size.max(2))
-            .listen(listener)?
             .shutdown_timeout(shutdown_timeout)
             // Signals are handled in `run_until_stopped`: actix treats SIGINT as a forced
             // stop, and both SIGINT and SIGTERM must let in-flight requests finish.
             .disable_signals()
+            // actix-web's HttpServer, with one step before HTTP: an over-long request
+            // line gets a clean 414 instead of a reset (see `head`).
+            .listen("procura", listener, move || {
+                let http = actix_http::HttpService::build()
+                    .keep_alive(actix_http::KeepAlive::Timeout(Duration::from_secs(5)))
+                    .client_request_timeout(Duration::from_secs(5))
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    .local_addr(local)
+                    // Host and address come from each request; nothing reads these.
+                    .finish(actix_service::map_config(app(data.clone()), |_| {
+                        actix_web::dev::AppConfig::default()
+                    }))
+                    .tcp();
+                actix_service::ServiceFactoryExt::and_then(
+                    actix_service::fn_service(head::check),
+                    http,
+                )
+            })?
             .run();
         Ok(Application {
             port,
@@ -344,28 +364,9 @@ pub fn app(
         .app_data(errors::form_config())
         .app_data(errors::query_config())
         .app_data(errors::path_config())
-        .wrap_fn(|req, srv| {
-            // A NUL character is never meaningful in an address, and PostgreSQL refuses
-            // it in text: refused here, before any handler, with a clear 400.
-            let nul = |s: &str| s.contains('\0') || s.to_ascii_lowercase().contains("%00");
-            let refused = nul(req.uri().path()) || nul(req.query_string());
-            let fut = if refused {
-                let page = errors::error_page(
-                    req.request(),
-                    actix_web::http::StatusCode::BAD_REQUEST,
-                    "L’adresse contient un caractère interdit (caractère nul).",
-                );
-                futures_util::future::Either::Left(std::future::ready(Ok(req
-                    .into_response(page)
-                    .map_into_right_body())))
-            } else {
-                let call = srv.call(req);
-                futures_util::future::Either::Right(async move {
-                    call.await.map(|r| r.map_into_left_body())
-                })
-            };
-            fut
-        })
+        .app_data(web::PayloadConfig::new(body::BODY_LIMIT))
+        // Before any handler: NUL characters, compressed, non-form or oversized bodies.
+        .wrap(actix_web::middleware::from_fn(body::guard))
         .wrap(errors::fill_empty_errors())
         .wrap(headers)
         .wrap_fn(move |req, srv| {
@@ -449,7 +450,12 @@ pub fn basic_credentials(req: &HttpRequest) -> Option<Result<(String, String), (
                 .map(|(_, v)| v.into_owned())
                 .ok_or(())
         };
-        Ok((dec(id)?, dec(secret)?))
+        let (id, secret) = (dec(id)?, dec(secret)?);
+        // PostgreSQL refuses NUL in text: malformed, like any other bad credential.
+        if id.contains('\0') || secret.contains('\0') {
+            return Err(());
+        }
+        Ok((id, secret))
     }))
 }
 
