@@ -367,6 +367,8 @@ pub fn app(
         .app_data(web::PayloadConfig::new(body::BODY_LIMIT))
         // Before any handler: NUL characters, compressed, non-form or oversized bodies.
         .wrap(actix_web::middleware::from_fn(body::guard))
+        // Sessions started in memory by a page with a form are stored here.
+        .wrap(actix_web::middleware::from_fn(session::store_new_sessions))
         .wrap(errors::fill_empty_errors())
         .wrap(headers)
         .wrap_fn(move |req, srv| {
