@@ -321,11 +321,22 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let clock: SharedClock = Arc::new(SystemClock);
     match execute(cli.command, settings, clock) {
         Ok(code) => code,
+        // The reader went away (`procura journal export | head`): nothing is wrong
+        // with the command, and no one is left to read a message.
+        Err(e) if closed_pipe(&e) => 0,
         Err(e) => {
             eprintln!("erreur : {e:#}");
             1
         }
     }
+}
+
+/// True when `e` comes from writing to a pipe whose reader has closed it.
+fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn load_settings(

@@ -1,8 +1,9 @@
 //! Server-side sessions stored in the database (several instances can serve one
 //! deployment). The cookie carries a random 256-bit token; only its SHA-256 is stored.
 //!
-//! A request resolves its session with one read transaction; it writes only when the
-//! session is new, ends, or was last touched more than [`TOUCH_EVERY_SECONDS`] ago.
+//! A request resolves its session with one read transaction; it writes only when a new
+//! session is needed (a form's CSRF token, a login, an authorization request), when one
+//! ends, or when it was last touched more than [`TOUCH_EVERY_SECONDS`] ago.
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -125,15 +126,18 @@ pub struct Visit {
     pub visitor: Visitor,
     /// Set when this request started a session (the cookie to send).
     pub new_token: Option<String>,
+    /// False for a new session not stored yet ([`visit_lazy`]): it is stored with
+    /// [`store`] only if the response needs it.
+    pub stored: bool,
 }
 
-fn insert(
-    conn: &mut DbConn,
+/// A new session and its cookie token, not stored.
+fn new_session(
     now: DateTime<Utc>,
     user_id: Option<&str>,
     stage: Stage,
     data: &Map<String, Value>,
-) -> QueryResult<(String, Session)> {
+) -> (String, Session) {
     let token = new_token();
     let s = Session {
         id_hash: sha256_hex(token.as_bytes()),
@@ -144,18 +148,36 @@ fn insert(
         last_seen: now.naive_utc(),
         data: Value::Object(data.clone()).to_string(),
     };
+    (token, s)
+}
+
+fn insert(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    user_id: Option<&str>,
+    stage: Stage,
+    data: &Map<String, Value>,
+) -> QueryResult<(String, Session)> {
+    let (token, s) = new_session(now, user_id, stage, data);
+    store(conn, &s)?;
+    Ok((token, s))
+}
+
+/// Stores a session started by [`visit_lazy`] (the page it was started for carries a
+/// form, whose CSRF token the session holds).
+pub fn store(conn: &mut DbConn, s: &Session) -> QueryResult<()> {
     diesel::insert_into(sessions::table)
         .values((
             sessions::id_hash.eq(&s.id_hash),
             sessions::user_id.eq(&s.user_id),
-            sessions::stage.eq(stage.as_str()),
+            sessions::stage.eq(s.stage.as_str()),
             sessions::csrf_token.eq(&s.csrf_token),
             sessions::created_at.eq(s.created_at),
             sessions::last_seen.eq(s.last_seen),
             sessions::data.eq(&s.data),
         ))
         .execute(conn)?;
-    Ok((token, s))
+    Ok(())
 }
 
 /// Reads the visitor of a cookie token (no write). None: no such live session, or its
@@ -242,12 +264,67 @@ pub fn visit(
     write_tx(conn, |c| visit_in(c, now, policy, token))
 }
 
+/// As [`visit`], but a visitor without a live session gets a new session that is not
+/// stored: an anonymous request writes nothing unless its page needs the session (a
+/// form's CSRF token), in which case the caller stores it with [`store`].
+pub fn visit_lazy(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    token: Option<&str>,
+) -> Result<Visit, Error> {
+    let found = match token {
+        Some(t) => read_tx(conn, |c| resolve(c, now, policy, t))?,
+        None => None,
+    };
+    match found {
+        Some((visitor, false)) => live(conn, now, visitor),
+        Some((ended, true)) => {
+            write_tx(conn, |c| delete(c, &ended.session.id_hash))?;
+            Ok(pending(now))
+        }
+        None => Ok(pending(now)),
+    }
+}
+
+/// As [`visit_lazy`], inside the caller's write transaction.
+pub fn visit_lazy_in(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    token: Option<&str>,
+) -> Result<Visit, Error> {
+    let found = match token {
+        Some(t) => resolve(conn, now, policy, t)?,
+        None => None,
+    };
+    match found {
+        Some((visitor, false)) => live(conn, now, visitor),
+        Some((ended, true)) => {
+            delete(conn, &ended.session.id_hash)?;
+            Ok(pending(now))
+        }
+        None => Ok(pending(now)),
+    }
+}
+
+/// A new anonymous session, not stored yet.
+fn pending(now: DateTime<Utc>) -> Visit {
+    let (t, s) = new_session(now, None, Stage::Anonymous, &Map::new());
+    Visit {
+        visitor: invalid(s),
+        new_token: Some(t),
+        stored: false,
+    }
+}
+
 /// A live session's visit (its activity noted at most once a minute).
 fn live(conn: &mut DbConn, now: DateTime<Utc>, visitor: Visitor) -> Result<Visit, Error> {
     touch_if_stale(conn, now, &visitor.session)?;
     Ok(Visit {
         visitor,
         new_token: None,
+        stored: true,
     })
 }
 
@@ -301,6 +378,7 @@ pub fn start(conn: &mut DbConn, now: DateTime<Utc>) -> Result<Visit, Error> {
     Ok(Visit {
         visitor: invalid(s),
         new_token: Some(t),
+        stored: true,
     })
 }
 

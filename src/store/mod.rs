@@ -94,26 +94,55 @@ pub enum StoreError {
     Other(String),
 }
 
+/// How hard SQLite works to keep the last commits through a power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous = FULL`: a commit is on disk before it is acknowledged (production).
+    #[default]
+    Full,
+    /// `synchronous = NORMAL`: a process crash loses nothing, a power loss may lose the
+    /// last commits; faster (demo mode).
+    Normal,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
+}
+
 /// r2d2 manager that opens the right backend and prepares SQLite connections.
 #[derive(Debug, Clone)]
 pub struct Manager {
     backend: Backend,
+    durability: Durability,
 }
 
-/// Opens one connection to `backend`, with SQLite pragmas applied.
+/// Opens one connection to `backend`, with SQLite pragmas applied (durable: see
+/// [`connect_with`]).
 pub fn connect(backend: &Backend) -> Result<DbConn, StoreError> {
+    connect_with(backend, Durability::Full)
+}
+
+/// Opens one connection to `backend`; a SQLite file is kept private to its owner.
+pub fn connect_with(backend: &Backend, durability: Durability) -> Result<DbConn, StoreError> {
     match backend {
         Backend::Sqlite(path) => {
             let path_str = path
                 .to_str()
                 .ok_or_else(|| StoreError::Other("SQLite path is not UTF-8".into()))?;
+            private_files(path)?;
             let mut c = SqliteConnection::establish(path_str)?;
             // WAL lets readers run beside the single writer; the busy timeout makes a
             // second writer wait instead of failing; foreign keys are off by default.
-            c.batch_execute(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+            c.batch_execute(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; \
                  PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-            )?;
+                durability.pragma()
+            ))?;
             lower_utils::register_impl(&mut c, |s: String| s.to_lowercase())?;
             Ok(DbConn::Sqlite(c))
         }
@@ -121,12 +150,73 @@ pub fn connect(backend: &Backend) -> Result<DbConn, StoreError> {
     }
 }
 
+/// Makes the SQLite database readable by its owner only: its folder 700 (created so if
+/// missing), the file and its `-wal`/`-shm` companions 600. SQLite gives the companions
+/// the database file's mode, so the file is created 600 before SQLite opens it.
+fn private_files(path: &Path) -> Result<(), StoreError> {
+    let other = |what: &Path, e: std::io::Error| {
+        StoreError::Other(format!("cannot protect {}: {e}", what.display()))
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        private_dir(dir).map_err(|e| other(dir, e))?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        // Only a missing file is opened here: closing a descriptor of a file drops every
+        // POSIX lock this process holds on it, SQLite's included.
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| other(path, e))?;
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = PathBuf::from(name);
+            match std::fs::metadata(&file) {
+                Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                        .map_err(|e| other(&file, e))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates the database's folder 700, or narrows an existing one to 700 unless it is
+/// a shared folder (sticky, like /tmp).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        if !dir.exists() {
+            return std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir);
+        }
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 && mode & 0o1000 == 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir)
+}
+
 impl r2d2::ManageConnection for Manager {
     type Connection = DbConn;
     type Error = StoreError;
 
     fn connect(&self) -> Result<DbConn, StoreError> {
-        connect(&self.backend)
+        connect_with(&self.backend, self.durability)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), StoreError> {
@@ -160,16 +250,18 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens a pool of `size` connections. The first connection is made at once, so an
-    /// unreachable database is reported here.
+    /// Opens a pool of `size` durable connections. The first connection is made at
+    /// once, so an unreachable database is reported here.
     pub fn open(backend: Backend, size: u32) -> Result<Self, StoreError> {
-        if let Backend::Sqlite(path) = &backend {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Other(format!("cannot create {}: {e}", dir.display()))
-                })?;
-            }
-        }
+        Self::open_with(backend, size, Durability::Full)
+    }
+
+    /// As [`Store::open`], with SQLite's durability chosen (relaxed in demo mode only).
+    pub fn open_with(
+        backend: Backend,
+        size: u32,
+        durability: Durability,
+    ) -> Result<Self, StoreError> {
         let pool = r2d2::Pool::builder()
             .max_size(size.max(1))
             .min_idle(Some(1))
@@ -179,6 +271,7 @@ impl Store {
             .connection_timeout(Duration::from_secs(5))
             .build(Manager {
                 backend: backend.clone(),
+                durability,
             })?;
         Ok(Store { pool, backend })
     }
@@ -257,8 +350,19 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    // SQLite has one writer at a time, and its busy handler polls with growing sleeps: with
+    // many writers (and a flush per commit, `synchronous = FULL`) a waiting writer can lose
+    // every round until its timeout. This process's writers queue on a lock instead.
+    let _turn = match conn {
+        DbConn::Sqlite(_) => Some(SQLITE_WRITER.lock().unwrap_or_else(|p| p.into_inner())),
+        DbConn::Pg(_) => None,
+    };
     transaction(conn, "BEGIN IMMEDIATE", "BEGIN", f)
 }
+
+/// Held by the SQLite write transaction in progress in this process (one database per
+/// process; write transactions never nest).
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs `f` inside a read-only transaction: one consistent snapshot, and one transaction
 /// instead of one per statement. The closure's error rolls back.

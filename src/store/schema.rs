@@ -214,6 +214,7 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         claims -> Nullable<Text>,
+        client_addr -> Nullable<Text>,
     }
 }
 

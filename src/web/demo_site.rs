@@ -50,7 +50,8 @@ async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
 }
 
 async fn start(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    let ctx = Ctx::load(&req).await?;
+    // The flow's secrets are written into the session at once.
+    let ctx = Ctx::load_stored(&req).await?;
     let (verifier, nonce, st) = (
         crate::crypto::new_token(),
         crate::crypto::new_token(),

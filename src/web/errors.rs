@@ -240,14 +240,14 @@ fn bad_input(err: actix_web::Error, req: &HttpRequest, what: &str) -> actix_web:
 /// JSON body errors → 400 with a clear message.
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
-        .limit(64 * 1024)
+        .limit(super::body::BODY_LIMIT)
         .error_handler(|e, req| bad_input(e.into(), req, "Contenu JSON"))
 }
 
 /// Form body errors → 400 with a clear message.
 pub fn form_config() -> web::FormConfig {
     web::FormConfig::default()
-        .limit(64 * 1024)
+        .limit(super::body::BODY_LIMIT)
         .error_handler(|e, req| bad_input(e.into(), req, "Formulaire"))
 }
 

@@ -82,10 +82,18 @@ impl Metrics {
         }
     }
 
-    /// Records one finished request.
-    pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
+    /// Records one finished request. Every label comes from a fixed set, so that no
+    /// client can grow the series: the method is one of the standard ones or `other`,
+    /// the route is a registered pattern or `unmatched`, the status a number.
+    pub fn observe(
+        &self,
+        route: &str,
+        method: &actix_web::http::Method,
+        status: u16,
+        seconds: f64,
+    ) {
         let status = status.to_string();
-        let labels = [route, method, status.as_str()];
+        let labels = [route, method_label(method), status.as_str()];
         self.requests.with_label_values(&labels).inc();
         self.latency.with_label_values(&labels).observe(seconds);
     }
@@ -114,8 +122,45 @@ impl Metrics {
     }
 }
 
+/// The metric label of a request method: the standard methods by name, anything else
+/// (made-up methods, extension methods) as `other`.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    const STANDARD: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::HEAD, "HEAD"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::TRACE, "TRACE"),
+        (Method::PATCH, "PATCH"),
+    ];
+    STANDARD
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("other", |(_, name)| name)
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::method_label;
+    use actix_web::http::Method;
+
+    #[test]
+    fn methods_are_labelled_from_a_fixed_set() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for made_up in ["FOO", "BREW", "get", "PROPFIND"] {
+            let m = Method::from_bytes(made_up.as_bytes()).expect("token");
+            assert_eq!(method_label(&m), "other", "{made_up}");
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! HTTP surface: the app factory, middleware, routes and error pages.
 
 mod auth;
+pub mod body;
 mod demo_site;
 mod errors;
 mod fc_simulator;
+mod head;
 mod health;
 mod manager;
 mod mandates;
@@ -17,12 +19,12 @@ pub use session::{App, Run};
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
-use actix_web::{web, App as ActixApp, HttpMessage, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, App as ActixApp, HttpMessage, HttpRequest, HttpResponse};
 use askama::Template;
 use tracing_actix_web::{RequestId, TracingLogger};
 
@@ -119,7 +121,13 @@ impl Application {
         clock: SharedClock,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
-        let store = Store::open(settings.database.clone(), settings.pool_size)?;
+        // A power loss must not drop acknowledged actions, except in the demo.
+        let durability = if settings.demo {
+            crate::store::Durability::Normal
+        } else {
+            crate::store::Durability::Full
+        };
+        let store = Store::open_with(settings.database.clone(), settings.pool_size, durability)?;
         store.migrate()?;
         if settings.demo {
             crate::demo::seed(
@@ -205,15 +213,33 @@ impl Application {
         }
         let data = state.clone();
         let pool_size = data.store.pool_size() as usize;
-        let server = HttpServer::new(move || app(data.clone()))
+        let local = listener.local_addr()?;
+        let server = actix_server::Server::build()
             // Database work waits for one of the pool's connections anyway: more blocking
             // threads than connections only add threads, stacks and malloc arenas.
             .worker_max_blocking_threads(pool_size.max(2))
-            .listen(listener)?
             .shutdown_timeout(shutdown_timeout)
             // Signals are handled in `run_until_stopped`: actix treats SIGINT as a forced
             // stop, and both SIGINT and SIGTERM must let in-flight requests finish.
             .disable_signals()
+            // actix-web's HttpServer, with one step before HTTP: an over-long request
+            // line gets a clean 414 instead of a reset (see `head`).
+            .listen("procura", listener, move || {
+                let http = actix_http::HttpService::build()
+                    .keep_alive(actix_http::KeepAlive::Timeout(Duration::from_secs(5)))
+                    .client_request_timeout(Duration::from_secs(5))
+                    .client_disconnect_timeout(Duration::from_secs(1))
+                    .local_addr(local)
+                    // Host and address come from each request; nothing reads these.
+                    .finish(actix_service::map_config(app(data.clone()), |_| {
+                        actix_web::dev::AppConfig::default()
+                    }))
+                    .tcp();
+                actix_service::ServiceFactoryExt::and_then(
+                    actix_service::fn_service(head::check),
+                    http,
+                )
+            })?
             .run();
         Ok(Application {
             port,
@@ -338,38 +364,22 @@ pub fn app(
         .app_data(errors::form_config())
         .app_data(errors::query_config())
         .app_data(errors::path_config())
-        .wrap_fn(|req, srv| {
-            // A NUL character is never meaningful in an address, and PostgreSQL refuses
-            // it in text: refused here, before any handler, with a clear 400.
-            let nul = |s: &str| s.contains('\0') || s.to_ascii_lowercase().contains("%00");
-            let refused = nul(req.uri().path()) || nul(req.query_string());
-            let fut = if refused {
-                let page = errors::error_page(
-                    req.request(),
-                    actix_web::http::StatusCode::BAD_REQUEST,
-                    "L’adresse contient un caractère interdit (caractère nul).",
-                );
-                futures_util::future::Either::Left(std::future::ready(Ok(req
-                    .into_response(page)
-                    .map_into_right_body())))
-            } else {
-                let call = srv.call(req);
-                futures_util::future::Either::Right(async move {
-                    call.await.map(|r| r.map_into_left_body())
-                })
-            };
-            fut
-        })
+        .app_data(web::PayloadConfig::new(body::BODY_LIMIT))
+        // Before any handler: NUL characters, compressed, non-form or oversized bodies.
+        .wrap(actix_web::middleware::from_fn(body::guard))
+        // Sessions started in memory by a page with a form are stored here.
+        .wrap(actix_web::middleware::from_fn(session::store_new_sessions))
         .wrap(errors::fill_empty_errors())
         .wrap(headers)
         .wrap_fn(move |req, srv| {
             let started = Instant::now();
-            let method = req.method().to_string();
+            let method = req.method().clone();
             let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
             let fut = srv.call(req);
             let metrics = metrics.clone();
             async move {
                 let mut res = fut.await?;
+                // A registered pattern, never the path: unmatched paths share one label.
                 let route = res
                     .request()
                     .match_pattern()
@@ -387,7 +397,7 @@ pub fn app(
                 Ok(res)
             }
         })
-        .wrap(TracingLogger::default())
+        .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
         // The acting-on-behalf flow first: routes are tried in order, and its requests
         // then skip the other routes' patterns.
         .configure(oidc::routes)
@@ -442,7 +452,12 @@ pub fn basic_credentials(req: &HttpRequest) -> Option<Result<(String, String), (
                 .map(|(_, v)| v.into_owned())
                 .ok_or(())
         };
-        Ok((dec(id)?, dec(secret)?))
+        let (id, secret) = (dec(id)?, dec(secret)?);
+        // PostgreSQL refuses NUL in text: malformed, like any other bad credential.
+        if id.contains('\0') || secret.contains('\0') {
+            return Err(());
+        }
+        Ok((id, secret))
     }))
 }
 

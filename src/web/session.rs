@@ -116,9 +116,19 @@ pub struct Ctx {
     pub user: Option<User>,
     /// Its current structure.
     pub structure: Option<Structure>,
+    /// False while a new session exists only in memory (see [`Ctx::finish`]).
+    stored: bool,
     flash: Option<String>,
     clear_flash: bool,
 }
+
+/// How a request's session is resolved ([`sessions::visit`] or [`sessions::visit_lazy`]).
+type VisitFn =
+    fn(&mut DbConn, DateTime<Utc>, &sessions::Policy, Option<&str>) -> Result<Visit, Error>;
+
+/// A new session to store before the response leaves: its page carries a form.
+#[derive(Clone)]
+struct StoreSession(Session);
 
 impl Ctx {
     fn from_visit(v: Visit, flash: Option<String>) -> Self {
@@ -127,14 +137,26 @@ impl Ctx {
             new_token: v.new_token,
             user: v.visitor.user,
             structure: v.visitor.structure,
+            stored: v.stored,
             flash,
             clear_flash: false,
         }
     }
 
-    /// Resolves the request's session (one read transaction; a write only to start a
-    /// session or note activity once a minute).
+    /// Resolves the request's session (one read transaction; a write only to end a
+    /// session or note activity once a minute). A visitor without a session gets one in
+    /// memory, stored only when the page needs it ([`Ctx::finish`]).
     pub async fn load(req: &HttpRequest) -> Result<Ctx, WebError> {
+        Self::load_with(req, sessions::visit_lazy).await
+    }
+
+    /// As [`Ctx::load`], with the session stored at once (for handlers that write into
+    /// the session before answering).
+    pub async fn load_stored(req: &HttpRequest) -> Result<Ctx, WebError> {
+        Self::load_with(req, sessions::visit).await
+    }
+
+    async fn load_with(req: &HttpRequest, visit: VisitFn) -> Result<Ctx, WebError> {
         let app = req
             .app_data::<App>()
             .cloned()
@@ -144,7 +166,7 @@ impl Ctx {
             .map(|c| c.value().to_string());
         let cookie_present = req.cookie(flash_cookie_name(&app)).is_some();
         let visit = app
-            .run(move |db, env| sessions::visit(db, env.now, &env.sessions, token.as_deref()))
+            .run(move |db, env| visit(db, env.now, &env.sessions, token.as_deref()))
             .await?;
         let flash = read_flash(req, &app, &visit.visitor.session);
         let mut ctx = Ctx::from_visit(visit, flash);
@@ -226,10 +248,24 @@ impl Ctx {
     }
 
     /// Adds the session cookie when this request created the session, and clears a
-    /// flash message that was shown.
+    /// flash message that was shown. A session still in memory is kept only when the
+    /// page carries its CSRF token (a form to post back): it is then stored by
+    /// [`store_new_sessions`] before the response leaves; otherwise it is forgotten and
+    /// the request wrote nothing.
     pub fn finish(&self, state: &AppState, mut resp: HttpResponse) -> HttpResponse {
         if let Some(token) = &self.new_token {
-            let _ = resp.add_cookie(&session_cookie(state, token.clone()));
+            let keep = self.stored || {
+                let (r, needed) = carries(resp, &self.session.csrf_token);
+                resp = r;
+                if needed {
+                    resp.extensions_mut()
+                        .insert(StoreSession(self.session.clone()));
+                }
+                needed
+            };
+            if keep {
+                let _ = resp.add_cookie(&session_cookie(state, token.clone()));
+            }
         }
         let flash_name = flash_cookie_name(state);
         let flash_set = resp.cookies().any(|c| c.name() == flash_name);
@@ -240,6 +276,37 @@ impl Ctx {
         }
         resp
     }
+}
+
+/// Whether the body of `resp` contains `token`; the response comes back unchanged.
+fn carries(resp: HttpResponse, token: &str) -> (HttpResponse, bool) {
+    use actix_web::body::MessageBody;
+    let (resp, body) = resp.into_parts();
+    match body.try_into_bytes() {
+        Ok(bytes) => {
+            let found =
+                !token.is_empty() && bytes.windows(token.len()).any(|w| w == token.as_bytes());
+            (resp.set_body(bytes).map_into_boxed_body(), found)
+        }
+        // A streamed body holds no form of ours.
+        Err(body) => (resp.set_body(body), false),
+    }
+}
+
+/// Middleware: stores the sessions that [`Ctx::finish`] kept, before the response
+/// (and its cookie) leaves.
+pub async fn store_new_sessions(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let app = req.app_data::<App>().cloned();
+    let mut res = next.call(req).await?;
+    let pending = res.response_mut().extensions_mut().remove::<StoreSession>();
+    if let (Some(StoreSession(session)), Some(app)) = (pending, app) {
+        app.run(move |db, _| Ok(sessions::store(db, &session)?))
+            .await?;
+    }
+    Ok(res)
 }
 
 impl FromRequest for Ctx {
@@ -426,11 +493,4 @@ pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location.to_string()))
         .finish()
-}
-
-/// The client address used for rate limiting (the TCP peer; proxies are not trusted).
-pub fn client_addr(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
 }

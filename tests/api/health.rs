@@ -147,7 +147,12 @@ fn unknown_routes_get_a_french_page_or_json() {
             .set("Content-Type", "application/json"),
         "{not json",
     );
-    assert!(r.status == 404 || r.status == 405, "{}", r.status);
+    // (or 415: a JSON body is refused before routing, forms are the only bodies taken)
+    assert!(
+        r.status == 404 || r.status == 405 || r.status == 415,
+        "{}",
+        r.status
+    );
     assert!(!r.body.is_empty());
     // A malformed request line or header never crashes the service.
     let r = send(client().get(&app.url("/%ff%fe")));

@@ -11,6 +11,7 @@ mod helpers;
 mod auth;
 mod demo;
 mod fc_logout;
+mod hardening;
 mod health;
 mod manager;
 mod mandates;

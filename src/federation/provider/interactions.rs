@@ -300,14 +300,21 @@ pub enum Authorized {
     Refused(AuthorizeRefusal),
 }
 
+/// Pending interactions one client address may hold at once: every anonymous request
+/// writes a session and an interaction, so a flood from one address is refused early.
+/// Generous for an office behind one address (interactions end or expire in 15 minutes).
+pub const PENDING_PER_ADDRESS: i64 = 50;
+
 /// The authorization endpoint's use case, in one transaction: checks the request,
-/// resolves (or starts) the browser's session and stores the interaction bound to it.
+/// resolves (or starts) the browser's session and stores the interaction bound to it,
+/// unless `addr` already holds [`PENDING_PER_ADDRESS`] pending interactions.
 /// `prompt=none` is refused: acting on behalf always needs the aidant's choices.
 pub fn authorize(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     policy: &Policy,
     token: Option<&str>,
+    addr: &str,
     p: &AuthorizeParams,
 ) -> Result<(Authorized, Option<Visit>), Error> {
     write_tx(conn, |c| {
@@ -316,7 +323,8 @@ pub fn authorize(
             Ok(v) => v,
             Err(r) => return Ok((Authorized::Refused(r), None)),
         };
-        let visit = sessions::visit_in(c, now, policy, token)?;
+        // Stored only once an interaction needs it: a refusal writes nothing.
+        let mut visit = sessions::visit_lazy_in(c, now, policy, token)?;
         if v.prompt_none {
             let (error, description) = if visit.visitor.user.is_none() {
                 ("login_required", "no aidant session")
@@ -332,7 +340,27 @@ pub fn authorize(
                 error,
                 description,
             };
-            return Ok((Authorized::Refused(r), Some(visit)));
+            return Ok((Authorized::Refused(r), visit.stored.then_some(visit)));
+        }
+        let open: i64 = oidc_interactions::table
+            .filter(oidc_interactions::client_addr.eq(addr))
+            .filter(oidc_interactions::status.eq(InteractionStatus::Pending.as_str()))
+            .filter(oidc_interactions::expires_at.gt(now.naive_utc()))
+            .count()
+            .get_result(c)?;
+        if open >= PENDING_PER_ADDRESS {
+            let r = AuthorizeRefusal::Redirect {
+                redirect_uri: v.redirect_uri,
+                state: v.state,
+                error: "temporarily_unavailable",
+                description: "too many pending authorization requests from this address; \
+                              try again in a few minutes",
+            };
+            return Ok((Authorized::Refused(r), visit.stored.then_some(visit)));
+        }
+        if !visit.stored {
+            sessions::store(c, &visit.visitor.session)?;
+            visit.stored = true;
         }
         let id = new_token();
         diesel::insert_into(oidc_interactions::table)
@@ -353,6 +381,7 @@ pub fn authorize(
                 oidc_interactions::expires_at
                     .eq((now + Duration::minutes(INTERACTION_MINUTES)).naive_utc()),
                 oidc_interactions::claims.eq(v.claims.as_ref().and_then(ClaimsRequest::to_stored)),
+                oidc_interactions::client_addr.eq(addr),
             ))
             .execute(c)?;
         Ok((Authorized::Interaction(id), Some(visit)))

@@ -17,13 +17,15 @@ use crate::web::session::{layout_of, see_other, with_new_session, SessionToken};
 use crate::web::{render, App, Layout, Run, WebError};
 
 pub async fn authorize(
+    req: actix_web::HttpRequest,
     app: App,
     token: SessionToken,
     q: web::Query<AuthorizeParams>,
 ) -> Result<HttpResponse, WebError> {
     let p = q.into_inner();
+    let addr = crate::web::auth::client_addr(&req, &app.settings.trusted_proxies);
     let (outcome, visit) = app
-        .run(move |db, env| op::authorize(db, env.now, &env.sessions, token.get(), &p))
+        .run(move |db, env| op::authorize(db, env.now, &env.sessions, token.get(), &addr, &p))
         .await?;
     let resp = match outcome {
         Authorized::Interaction(id) => see_other(&format!("/oidc/interaction/{id}")),

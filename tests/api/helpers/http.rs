@@ -292,3 +292,23 @@ where
             .collect()
     })
 }
+
+/// Sends `request` as raw bytes on a new connection and returns everything the server
+/// answered before closing (or the error that ended the exchange, prefixed `ERROR:`).
+/// For requests no HTTP client would send: made-up methods, huge request lines.
+pub fn raw_http(app: &TestApp, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let addr = app.base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("timeout");
+    if let Err(e) = s.write_all(request) {
+        return format!("ERROR: {e}");
+    }
+    let mut out = Vec::new();
+    match s.read_to_end(&mut out) {
+        Ok(_) => String::from_utf8_lossy(&out).to_string(),
+        Err(e) if out.is_empty() => format!("ERROR: {e}"),
+        Err(_) => String::from_utf8_lossy(&out).to_string(),
+    }
+}
