@@ -721,6 +721,69 @@ mod tests {
     }
 
     #[test]
+    fn a_use_is_void_once_its_right_was_broken_even_if_it_came_back() {
+        use crate::domain::mandate::DemarcheSet;
+        let t = |m: i64| {
+            chrono::DateTime::from_timestamp(1_700_000_000 + m * 60, 0)
+                .unwrap()
+                .naive_utc()
+        };
+        let rights = |since: i64, removed: Removals| ActingRights {
+            demarches: DemarcheSet::All,
+            removed,
+            since: t(since),
+        };
+        let use_at = |m: i64| Use {
+            aidant_id: "a".into(),
+            structure_id: "s".into(),
+            authorisation_id: "x".into(),
+            demarche: "social".into(),
+            issued_at: t(m),
+        };
+        let c = client(AuthMethod::ClientSecretBasic, Some("s"));
+        assert!(use_still_allowed(
+            &c,
+            &rights(0, Removals::default()),
+            &use_at(5)
+        ));
+        // Rights that began again after the use (reactivation, a new membership).
+        assert!(!use_still_allowed(
+            &c,
+            &rights(6, Removals::default()),
+            &use_at(5)
+        ));
+        assert!(!use_still_allowed(
+            &c,
+            &rights(5, Removals::default()),
+            &use_at(5)
+        ));
+        // The démarche was taken from the structure, then given back.
+        let mut gone = Removals::default();
+        let social = DemarcheSet::parse(&["social"]).unwrap();
+        let housing = DemarcheSet::parse(&["logement"]).unwrap();
+        gone.note(&social, &housing, t(7));
+        assert!(!use_still_allowed(&c, &rights(0, gone.clone()), &use_at(5)));
+        assert!(use_still_allowed(&c, &rights(0, gone), &use_at(8)));
+        // The client no longer serves it, or took it away once.
+        let mut narrow = c.clone();
+        narrow.demarches = housing.to_stored();
+        assert!(!use_still_allowed(
+            &narrow,
+            &rights(0, Removals::default()),
+            &use_at(5)
+        ));
+        let mut back = c.clone();
+        let mut r = Removals::default();
+        r.note(&social, &housing, t(7));
+        back.demarches_removed = r.to_stored();
+        assert!(!use_still_allowed(
+            &back,
+            &rights(0, Removals::default()),
+            &use_at(5)
+        ));
+    }
+
+    #[test]
     fn clients_authenticate_with_their_registered_method_only() {
         let basic = client(AuthMethod::ClientSecretBasic, Some("s"));
         assert!(authenticate(Some(&basic), &ClientAuth::Basic("c".into(), "s".into())).is_ok());
