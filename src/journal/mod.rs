@@ -647,8 +647,12 @@ mod canonical {
 }
 
 /// Appends `entry` at time `at`, inside the caller's transaction (see
-/// [`crate::store::write_tx`]). The chain head row is updated first, which serialises
-/// concurrent appenders on both backends; a rollback takes the sequence number back.
+/// [`crate::store::write_tx`]), in two statements: read the chain head, insert.
+///
+/// The database accepts the insert only at the head's next number with the head's hash
+/// as `prev_hash`, and moves the head itself (migration `journal_guard`). Appenders are
+/// serialised by the head's row lock on PostgreSQL (`FOR UPDATE`) and by the write lock
+/// that `BEGIN IMMEDIATE` took on SQLite; a rollback takes the sequence number back.
 pub fn append(
     conn: &mut DbConn,
     at: DateTime<Utc>,
@@ -661,13 +665,15 @@ pub fn append(
     }
     let details = Value::Object(entry.details);
     check_value(&details)?;
-    let (seq, prev_hash): (i64, String) =
-        diesel::update(journal_head::table.filter(journal_head::id.eq(1)))
-            .set(journal_head::seq.eq(journal_head::seq + 1))
-            .returning((journal_head::seq, journal_head::hash))
-            .get_result(conn)?;
+    let head = journal_head::table
+        .filter(journal_head::id.eq(1))
+        .select((journal_head::seq, journal_head::hash));
+    let (head_seq, prev_hash): (i64, String) = match conn {
+        DbConn::Pg(c) => head.for_update().first(c)?,
+        DbConn::Sqlite(c) => head.first(c)?,
+    };
     let mut stored = Entry {
-        seq,
+        seq: head_seq + 1,
         at: at.naive_utc(),
         action: entry.action,
         actor: entry.actor,
@@ -683,9 +689,6 @@ pub fn append(
     stored.hash = stored.compute_hash();
     diesel::insert_into(journal_entries::table)
         .values(&stored)
-        .execute(conn)?;
-    diesel::update(journal_head::table.filter(journal_head::id.eq(1)))
-        .set(journal_head::hash.eq(&stored.hash))
         .execute(conn)?;
     Ok(stored)
 }
