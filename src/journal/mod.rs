@@ -5,7 +5,7 @@
 
 mod verify;
 
-pub use verify::{verify, Problem, ProblemKind, Report, Verifier};
+pub use verify::{verify, verify_export, Problem, ProblemKind, Report, Verifier};
 
 use std::borrow::Cow;
 
@@ -175,23 +175,50 @@ pub fn canonical_json(v: &Value) -> String {
     v.to_string()
 }
 
-/// Only integers (no floats, whose text form differs between languages) and ASCII keys.
-fn check_value(v: &Value) -> Result<(), JournalError> {
+/// How deep containers may nest in `details`, the details object being level 1.
+pub const MAX_DETAILS_DEPTH: usize = 32;
+
+/// The values `details` may hold (docs/journal.md): integers from -2^63 to 2^63-1 only (no
+/// floats, whose text form differs between languages), non-empty ASCII keys, containers
+/// nested at most [`MAX_DETAILS_DEPTH`] deep. `level` is the level of `v` if it is a
+/// container.
+fn check_value(v: &Value, level: usize) -> Result<(), JournalError> {
+    let deep = || {
+        JournalError::Invalid(format!(
+            "details nest deeper than {MAX_DETAILS_DEPTH} levels"
+        ))
+    };
     match v {
-        Value::Number(n) if !(n.is_i64() || n.is_u64()) => Err(JournalError::Invalid(format!(
-            "detail number {n} is not an integer"
+        Value::Number(n) if !n.is_i64() => Err(JournalError::Invalid(format!(
+            "detail number {n} is not an integer from -2^63 to 2^63-1"
         ))),
-        Value::Array(items) => items.iter().try_for_each(check_value),
+        Value::Array(_) | Value::Object(_) if level > MAX_DETAILS_DEPTH => Err(deep()),
+        Value::Array(items) => items.iter().try_for_each(|v| check_value(v, level + 1)),
         Value::Object(map) => map.iter().try_for_each(|(k, v)| {
             if !k.is_ascii() || k.is_empty() {
                 return Err(JournalError::Invalid(format!(
                     "detail key {k:?} is not ASCII"
                 )));
             }
-            check_value(v)
+            check_value(v, level + 1)
         }),
         _ => Ok(()),
     }
+}
+
+/// True when `at` is in the journal's text form, `YYYY-MM-DDTHH:MM:SS.ffffffZ` (digits
+/// where the form has letters; the calendar is not checked).
+pub fn at_is_journal_form(at: &str) -> bool {
+    let b = at.as_bytes();
+    b.len() == 27
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b'T',
+            13 | 16 => c == b':',
+            19 => c == b'.',
+            26 => c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
 }
 
 impl Entry {
@@ -472,20 +499,34 @@ pub fn canonical_details(details: &str) -> Option<Cow<'_, str>> {
     })
 }
 
-/// True when `details` is exactly `canonical_json(parse(details))`.
+/// True when `details` is a JSON object of the allowed values ([`check_value`]) written
+/// exactly as `canonical_json(parse(details))`: what is stored is what is hashed, so it
+/// must already be canonical. Duplicate keys, whitespace, floats, other escapes or number
+/// forms make it false.
 pub fn details_are_canonical(details: &str) -> bool {
-    matches!(canonical_details(details), Some(Cow::Borrowed(_)))
+    if !details.starts_with('{') {
+        return false;
+    }
+    if canonical::is_canonical(details.as_bytes()) {
+        return true;
+    }
+    let Ok(v) = serde_json::from_str::<Value>(details) else {
+        return false;
+    };
+    v.is_object() && check_value(&v, 1).is_ok() && canonical_json(&v) == details
 }
 
 /// A conservative check of canonical JSON text, without parsing into values.
 ///
-/// It accepts only text that [`canonical_json`] would write back unchanged: no
-/// whitespace, object keys without escapes in strictly increasing byte order, strings
-/// escaped exactly as [`push_json_str`] does, integers without sign on zero, leading
-/// zeros or more than 18 digits. Whatever it refuses is decided by parsing and
-/// re-encoding ([`canonical_details`]), so a refusal is never wrong, only slower.
+/// It accepts only text that [`canonical_json`] would write back unchanged and that
+/// [`check_value`] allows: no whitespace, non-empty ASCII object keys without escapes in
+/// strictly increasing byte order, strings escaped exactly as [`push_json_str`] does,
+/// integers without sign on zero, leading zeros or more than 18 digits, containers
+/// nested less than [`super::MAX_DETAILS_DEPTH`] deep. Whatever it refuses is decided by
+/// parsing and re-encoding ([`details_are_canonical`]), so a refusal is never wrong, only
+/// slower.
 mod canonical {
-    const MAX_DEPTH: usize = 64;
+    const MAX_DEPTH: usize = super::MAX_DETAILS_DEPTH - 1;
 
     pub fn is_canonical(s: &[u8]) -> bool {
         let mut p = Parser { s, i: 0 };
@@ -547,6 +588,9 @@ mod canonical {
                 let Some(key) = self.key().map(|(a, b)| &s[a..b]) else {
                     return false;
                 };
+                if key.is_empty() || !key.is_ascii() {
+                    return false;
+                }
                 if prev.is_some_and(|p| p >= key) {
                     return false;
                 }
@@ -664,7 +708,7 @@ pub fn append(
         ));
     }
     let details = Value::Object(entry.details);
-    check_value(&details)?;
+    check_value(&details, 1)?;
     let head = journal_head::table
         .filter(journal_head::id.eq(1))
         .select((journal_head::seq, journal_head::hash));
@@ -715,25 +759,97 @@ pub fn entries_after(
         .load(conn)?)
 }
 
-/// Writes entries with `seq >= since` as JSON Lines to `out`; returns how many.
+/// The `format` of an export's first line (docs/journal.md, "Exports").
+pub const EXPORT_FORMAT: &str = "procura-journal-export-1";
+
+/// The chain head recorded beside the journal: its `seq` and `hash`.
+pub fn head(conn: &mut DbConn) -> Result<(i64, String), JournalError> {
+    Ok(journal_head::table
+        .filter(journal_head::id.eq(1))
+        .select((journal_head::seq, journal_head::hash))
+        .first(conn)?)
+}
+
+/// Writes an export's first line: canonical JSON (keys sorted, no whitespace) stating
+/// what follows, so that a verifier tells an export `--since` from a truncated one.
+pub(crate) fn write_header(
+    buf: &mut Vec<u8>,
+    since: i64,
+    prev_hash: &str,
+    head_seq: i64,
+    head_hash: &str,
+) {
+    buf.extend_from_slice(b"{\"format\":");
+    push_json_str(buf, EXPORT_FORMAT);
+    buf.extend_from_slice(b",\"head_hash\":");
+    push_json_str(buf, head_hash);
+    buf.extend_from_slice(b",\"head_seq\":");
+    push_i64(buf, head_seq);
+    buf.extend_from_slice(b",\"prev_hash\":");
+    push_json_str(buf, prev_hash);
+    buf.extend_from_slice(b",\"since\":");
+    push_i64(buf, since);
+    buf.extend_from_slice(b"}\n");
+}
+
+/// A JSON string holding `s`, escaped as the journal escapes strings.
+pub(crate) fn json_string(s: &str) -> String {
+    let mut buf = Vec::with_capacity(s.len() + 2);
+    push_json_str(&mut buf, s);
+    // Only `s` and ASCII escapes were written.
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// Writes the export of entries with `seq >= since` to `out` (docs/journal.md, "Exports"):
+/// a header line, then one entry a line; returns how many entries.
 ///
-/// Rows are read in keyset-paginated batches and written as they come, so memory stays
-/// constant whatever the length of the journal.
+/// The header and the entries come from one snapshot of the database. Entries are
+/// written as stored: `details` as its stored text when that is canonical and as a JSON
+/// string of it otherwise, `at` in the journal's form when stored as Procura stores it
+/// and as `stored:<text>` otherwise, so that a verifier of the export finds what
+/// `procura journal verify` finds. Rows are read in keyset-paginated batches and written
+/// as they come: memory stays constant whatever the length of the journal.
 pub fn export(
     conn: &mut DbConn,
     since: i64,
     out: &mut dyn std::io::Write,
 ) -> Result<u64, anyhow::Error> {
-    let mut after = since.saturating_sub(1).max(0);
-    let mut n = 0;
+    crate::store::snapshot_tx(conn, |conn| export_snapshot(conn, since, out))
+}
+
+fn export_snapshot(
+    conn: &mut DbConn,
+    since: i64,
+    out: &mut dyn std::io::Write,
+) -> Result<u64, anyhow::Error> {
+    let (head_seq, head_hash) = head(conn)?;
+    // From 1 to one past the head: an export past the head holds no entry.
+    let since = since.clamp(1, head_seq.saturating_add(1).max(1));
+    let prev_hash = if since == 1 {
+        GENESIS_HASH.to_string()
+    } else {
+        // Absent when entry `since - 1` was removed: the first entry's link then fails.
+        journal_entries::table
+            .filter(journal_entries::seq.eq(since - 1))
+            .select(journal_entries::hash)
+            .first::<String>(conn)
+            .optional()?
+            .unwrap_or_default()
+    };
     let mut line = Vec::with_capacity(CANONICAL_CAPACITY);
+    write_header(&mut line, since, &prev_hash, head_seq, &head_hash);
+    out.write_all(&line)?;
+    let mut after = since - 1;
+    let mut n = 0;
     loop {
         let read = rows::for_each(conn, after, EXPORT_BATCH, |row| -> anyhow::Result<bool> {
             after = row.seq;
             let f = row.fields();
-            let details = canonical_details(f.details).ok_or_else(|| {
-                JournalError::Invalid(format!("entry {}: details are not JSON", row.seq))
-            })?;
+            let details = if details_are_canonical(f.details) {
+                Cow::Borrowed(f.details)
+            } else {
+                Cow::Owned(json_string(f.details))
+            };
             line.clear();
             write_export_line(
                 &mut line,
@@ -887,11 +1003,12 @@ pub(crate) mod rows {
             let mut r = StoredRow::new(row.get_value::<BigInt, i64, _>(0)?);
             let field = row.get(1).ok_or(UnexpectedEndOfRow)?;
             let mut value = field.value().ok_or(UnexpectedNullError)?;
-            if !sqlite_time(value.read_text(), &mut r.text) {
-                let at = <NaiveDateTime as FromSql<Timestamp, Sqlite>>::from_nullable_sql(
-                    field.value(),
-                )?;
-                r.text.push_str(&format_time(&at));
+            let stored = value.read_text();
+            // What is hashed is what is stored: only the text that diesel writes for the
+            // time it denotes reads as that time; any other text form stays visible.
+            if !(diesel_writes(stored) && sqlite_time(stored, &mut r.text)) {
+                r.text.push_str(STORED_PREFIX);
+                r.text.push_str(stored);
             }
             r.end(AT);
             r.read_texts(row, |row, i, out| {
@@ -933,6 +1050,26 @@ pub(crate) mod rows {
                 })
             })?;
             Ok(r)
+        }
+    }
+
+    /// How `at` reads when SQLite holds it in a text form Procura does not write: this
+    /// prefix and the stored text, which no verifier accepts as a time.
+    pub const STORED_PREFIX: &str = "stored:";
+
+    /// True when the fraction of a SQLite time is as chrono's `%.f` writes it (what
+    /// diesel stores): none for whole seconds, else 3, 6 or 9 digits, the fewest that
+    /// hold the value. The rest of the text is checked by [`sqlite_time`].
+    fn diesel_writes(text: &str) -> bool {
+        let b = text.as_bytes();
+        match b.get(19..) {
+            Some([]) => true,
+            Some([b'.', digits @ ..]) => match digits.len() {
+                3 => digits != b"000",
+                6 | 9 => &digits[digits.len() - 3..] != b"000",
+                _ => false,
+            },
+            _ => false,
         }
     }
 
@@ -1335,6 +1472,9 @@ mod tests {
             r#"{"a":1,"b":2}"#,
             r#"{"b":1,"a":2}"#,
             r#"{"a":1,"a":1}"#,
+            r#"{"":1}"#,
+            r#"{"a":9223372036854775807,"b":-9223372036854775808}"#,
+            r#"{"a":9223372036854775808}"#,
             r#"{"a" :1}"#,
             r#"{"a":1,}"#,
             r#"[1,]"#,
@@ -1354,21 +1494,45 @@ mod tests {
                 .ok()
                 .map(|v| canonical_json(&v));
             let truly = reencoded.as_deref() == Some(t);
+            let allowed = serde_json::from_str::<Value>(t)
+                .is_ok_and(|v| v.is_object() && check_value(&v, 1).is_ok());
             if canonical::is_canonical(t.as_bytes()) {
                 assert!(truly, "accepted {t:?}, re-encoded {reencoded:?}");
+                assert!(!t.starts_with('{') || allowed, "accepted {t:?}");
             }
-            assert_eq!(details_are_canonical(t), truly, "{t:?}");
+            assert_eq!(details_are_canonical(t), truly && allowed, "{t:?}");
         }
         for s in awkward_strings() {
             // Keys with escapes are left to re-encoding; values are checked directly.
             let c = canonical_json(&serde_json::json!({ "k": s, "l": [s, {"m": s}] }));
             assert!(canonical::is_canonical(c.as_bytes()), "{c}");
             let c = canonical_json(&serde_json::json!({ s.clone(): s, "k": [s] }));
-            assert!(details_are_canonical(&c), "{c}");
+            assert_eq!(
+                details_are_canonical(&c),
+                !s.is_empty() && s.is_ascii(),
+                "{c}"
+            );
         }
         let deep = "[".repeat(100) + &"]".repeat(100);
         assert!(!canonical::is_canonical(deep.as_bytes()));
-        assert!(details_are_canonical(&deep));
+        assert!(!details_are_canonical(&deep), "not an object");
+        // The details object is level 1; level 32 is the deepest allowed.
+        let nested = |levels: usize| "{\"a\":".repeat(levels - 1) + "{}" + &"}".repeat(levels - 1);
+        assert!(details_are_canonical(&nested(MAX_DETAILS_DEPTH)));
+        assert!(!details_are_canonical(&nested(MAX_DETAILS_DEPTH + 1)));
+        // Keys repeated, floats and numbers beyond 64-bit signed integers are refused.
+        for t in [
+            r#"{"a":1,"a":1}"#,
+            r#"{"a":1.5}"#,
+            r#"{"a":9223372036854775808}"#,
+            r#"{"":1}"#,
+            r#"{"é":1}"#,
+        ] {
+            assert!(!details_are_canonical(t), "{t}");
+        }
+        assert!(details_are_canonical(
+            r#"{"a":-9223372036854775808,"b":9223372036854775807}"#
+        ));
     }
 
     #[test]
