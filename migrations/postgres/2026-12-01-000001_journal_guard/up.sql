@@ -1,12 +1,14 @@
 -- The database keeps the chain itself (issue 10): an entry is accepted only at the head's
--- next number and linked to the head's hash, the head follows each insert, and the head
--- moves only with the entry it names. `journal::append` reads the head (FOR UPDATE) and
--- inserts.
+-- next number and linked to the head's hash, and the head moves with it, and only so.
+-- `journal::append` reads the head (FOR UPDATE) and inserts.
 CREATE FUNCTION journal_entries_in_chain() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- The row lock serialises even inserts that did not lock the head first.
-    PERFORM 1 FROM journal_head
-        WHERE id = 1 AND seq + 1 = NEW.seq AND hash = NEW.prev_hash FOR UPDATE;
+    -- Checks and moves the head in one statement, under its row lock: this serialises
+    -- even inserts that did not lock the head first. Moving it before the row is written
+    -- (AFTER row triggers wait for the end of the statement) lets one INSERT of several
+    -- chained rows pass, as on SQLite; a failed insert rolls the move back.
+    UPDATE journal_head SET seq = NEW.seq, hash = NEW.hash
+        WHERE id = 1 AND seq + 1 = NEW.seq AND hash = NEW.prev_hash;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'journal entries are append-only: INSERT refused, not at the chain head';
     END IF;
@@ -16,20 +18,10 @@ $$;
 CREATE TRIGGER journal_entries_in_chain BEFORE INSERT ON journal_entries
     FOR EACH ROW EXECUTE FUNCTION journal_entries_in_chain();
 
-CREATE FUNCTION journal_entries_move_head() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE journal_head SET seq = NEW.seq, hash = NEW.hash WHERE id = 1;
-    RETURN NULL;
-END;
-$$;
-CREATE TRIGGER journal_entries_move_head AFTER INSERT ON journal_entries
-    FOR EACH ROW EXECUTE FUNCTION journal_entries_move_head();
-
 CREATE FUNCTION journal_head_follows_entries() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.id IS DISTINCT FROM OLD.id OR NEW.seq IS DISTINCT FROM OLD.seq + 1 OR NOT EXISTS (
-        SELECT 1 FROM journal_entries WHERE seq = NEW.seq AND hash = NEW.hash
-    ) THEN
+    -- Only journal_entries_in_chain (a trigger, so depth 2) moves the head.
+    IF pg_trigger_depth() < 2 THEN
         RAISE EXCEPTION 'the journal head moves only with a new entry: UPDATE refused';
     END IF;
     RETURN NEW;
