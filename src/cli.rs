@@ -699,14 +699,22 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
         }
         Command::Journal(JournalCommand::Verify { export, out }) => {
             let report = match export {
-                Some(path) if path.as_os_str() == "-" => {
-                    journal::verify_export(&mut std::io::stdin().lock())?
-                }
+                // An export that cannot be read is a usage error (exit 2), as for
+                // docs/verify_journal.py.
                 Some(path) => {
-                    let file = std::fs::File::open(&path).map_err(|e| {
-                        anyhow::anyhow!("impossible de lire {} : {e}", path.display())
-                    })?;
-                    journal::verify_export(&mut std::io::BufReader::new(file))?
+                    let read = if path.as_os_str() == "-" {
+                        journal::verify_export(&mut std::io::stdin().lock())
+                    } else {
+                        std::fs::File::open(&path)
+                            .and_then(|f| journal::verify_export(&mut std::io::BufReader::new(f)))
+                    };
+                    match read {
+                        Ok(report) => report,
+                        Err(e) => {
+                            eprintln!("erreur : impossible de lire {} : {e}", path.display());
+                            return Ok(2);
+                        }
+                    }
                 }
                 None => journal::verify(&mut open_migrated(&settings)?)?,
             };

@@ -947,6 +947,10 @@ fn both_verifiers_agree_on_crafted_exports() {
         v["problem"]["seq"], 3,
         "32 levels pass, so entry 3 no longer links: {v}"
     );
+    // An export that cannot be read is a usage error.
+    let out = procura_run(&db, &["journal", "verify", "--export", "absent.jsonl"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("absent.jsonl"));
 }
 
 #[test]
