@@ -277,12 +277,16 @@ enum StructureCommand {
 enum JournalCommand {
     /// Verify the whole chain: exit 0 when intact, 1 naming the first bad entry.
     Verify {
+        /// Verify this export (`-`: standard input) instead of the database, as
+        /// docs/verify_journal.py does.
+        #[arg(long, value_name = "FILE")]
+        export: Option<std::path::PathBuf>,
         #[command(flatten)]
         out: Output,
     },
-    /// Export entries as JSON Lines (one entry a line, docs/journal.md).
+    /// Export entries as JSON Lines: a header line, then one entry a line (docs/journal.md).
     Export {
-        /// First sequence number to export.
+        /// First sequence number to export (included).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
         since: i64,
     },
@@ -704,9 +708,27 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                 Err(e) => Err(e.into()),
             }
         }
-        Command::Journal(JournalCommand::Verify { out }) => {
-            let mut conn = open_migrated(&settings)?;
-            let report = journal::verify(&mut conn)?;
+        Command::Journal(JournalCommand::Verify { export, out }) => {
+            let report = match export {
+                // An export that cannot be read is a usage error (exit 2), as for
+                // docs/verify_journal.py.
+                Some(path) => {
+                    let read = if path.as_os_str() == "-" {
+                        journal::verify_export(&mut std::io::stdin().lock())
+                    } else {
+                        std::fs::File::open(&path)
+                            .and_then(|f| journal::verify_export(&mut std::io::BufReader::new(f)))
+                    };
+                    match read {
+                        Ok(report) => report,
+                        Err(e) => {
+                            eprintln!("erreur : impossible de lire {} : {e}", path.display());
+                            return Ok(2);
+                        }
+                    }
+                }
+                None => journal::verify(&mut open_migrated(&settings)?)?,
+            };
             if out.json {
                 println!("{}", serde_json::to_string(&report)?);
             } else if let Some(p) = &report.problem {

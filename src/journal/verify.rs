@@ -1,33 +1,48 @@
-//! Chain verification: recomputes every hash and checks every link and number.
+//! Chain verification, of the database ([`verify`]) and of an export
+//! ([`verify_export`]), with the same checks in the same order (docs/journal.md,
+//! "Verification"): every hash recomputed from what is stored, every link and number
+//! checked, and the end compared with the chain head.
+
+use std::collections::HashMap;
+use std::io::BufRead;
 
 use diesel::prelude::*;
 use ring::digest;
 use serde::Serialize;
+use serde_json::Value;
 
 use super::{
-    hex_digest, rows, write_canonical, Entry, Fields, JournalError, TimeText, GENESIS_HASH,
+    at_is_journal_form, canonical_json, check_value, details_are_canonical, hex_digest, rows,
+    write_canonical, write_export_line, write_header, Entry, Fields, JournalError, TimeText,
+    EXPORT_FORMAT, GENESIS_HASH,
 };
-use crate::store::schema::{journal_entries, journal_head};
+use crate::store::schema::journal_entries;
 use crate::store::DbConn;
 
-/// What is wrong with an entry.
+/// What is wrong with an entry (docs/journal.md lists them in the order they are checked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemKind {
-    /// The entry's content no longer matches its hash.
-    Altered,
+    /// A line of an export is not an entry (or not the header) at all.
+    Malformed,
     /// One or more entries are absent (a gap, or the end of the chain removed).
     Missing,
-    /// The entry links to an earlier entry that is not its predecessor.
+    /// An entry's number is not above the previous one's (a duplicate, or going back),
+    /// or the entry links to an earlier entry that is not its predecessor.
     Reordered,
-    /// The entry links to a hash that no entry has (a predecessor was replaced).
+    /// The entry's content is not canonical or no longer matches its hash.
+    Altered,
+    /// The entry links to a hash that no earlier entry has (a predecessor was replaced).
     BrokenLink,
+    /// The chain head disagrees with the last entry: entries beyond the head, or another
+    /// hash.
+    HeadMismatch,
 }
 
 /// The first problem found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
-    /// The first bad sequence number.
+    /// The first bad sequence number (0: an export's header).
     pub seq: i64,
     /// What is wrong.
     pub kind: ProblemKind,
@@ -38,13 +53,14 @@ pub struct Problem {
 /// The outcome of a verification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
-    /// True when every entry and link verified.
+    /// True when every entry and link verified and the end matches the chain head.
     pub intact: bool,
-    /// Entries read.
+    /// Entries checked, the one with the problem included.
     pub entries: u64,
-    /// Last sequence number read.
+    /// Sequence number of the last entry that verified (one before the first checked when
+    /// none did).
     pub last_seq: i64,
-    /// Hash of the last entry read.
+    /// Hash of that entry (the genesis value, or an export's `prev_hash`, when none).
     pub last_hash: String,
     /// The first problem, if any.
     pub problem: Option<Problem>,
@@ -60,7 +76,7 @@ pub struct Report {
 #[derive(Debug)]
 pub struct Verifier {
     expected_seq: i64,
-    prev_hash: [u8; 64],
+    prev_hash: String,
     entries: u64,
     problem: Option<Problem>,
     /// A wrong link found, waiting for the look-up of the hash it names.
@@ -70,20 +86,23 @@ pub struct Verifier {
 
 impl Default for Verifier {
     fn default() -> Self {
-        let mut prev_hash = [0u8; 64];
-        prev_hash.copy_from_slice(GENESIS_HASH.as_bytes());
+        Verifier::starting(1, GENESIS_HASH)
+    }
+}
+
+impl Verifier {
+    /// A verifier whose first entry is `since`, linked to `prev_hash`.
+    pub fn starting(since: i64, prev_hash: &str) -> Self {
         Verifier {
-            expected_seq: 1,
-            prev_hash,
+            expected_seq: since,
+            prev_hash: prev_hash.to_string(),
             entries: 0,
             problem: None,
             pending_link: None,
             buf: Vec::with_capacity(1024),
         }
     }
-}
 
-impl Verifier {
     /// Checks the next entry; returns false once a problem has been found.
     ///
     /// Without a way to look earlier entries up, a wrong link is reported as a broken
@@ -110,7 +129,7 @@ impl Verifier {
             details: &e.details,
             prev_hash: &e.prev_hash,
         };
-        let ok = self.check(&fields, &e.hash);
+        let ok = self.check(&fields, &e.hash, None);
         if let Some((_, hash)) = &self.pending_link {
             let linked = earlier(hash);
             self.resolve_link(linked);
@@ -118,9 +137,10 @@ impl Verifier {
         ok
     }
 
-    /// Checks one entry given as stored text. A wrong link leaves the problem pending
-    /// until [`Verifier::resolve_link`].
-    pub(crate) fn check(&mut self, f: &Fields<'_>, hash: &str) -> bool {
+    /// Checks one entry given as text, in the documented order: its number, its form
+    /// (`form` is a reason already found, then `at` and `details` are checked), its hash,
+    /// its link. A wrong link leaves the problem pending until [`Verifier::resolve_link`].
+    pub(crate) fn check(&mut self, f: &Fields<'_>, hash: &str, form: Option<String>) -> bool {
         if self.problem.is_some() || self.pending_link.is_some() {
             return false;
         }
@@ -145,16 +165,11 @@ impl Verifier {
                     self.expected_seq - 1
                 ),
             })
-        } else if !super::details_are_canonical(f.details) {
-            // What is hashed is what is stored; an outside verifier re-encodes the
-            // exported details, so stored text must already be canonical.
+        } else if let Some(why) = form.or_else(|| form_problem(f)) {
             Some(Problem {
                 seq: f.seq,
                 kind: ProblemKind::Altered,
-                message: format!(
-                    "entry {} was altered: its details are not stored in canonical form",
-                    f.seq
-                ),
+                message: format!("entry {} was altered: {why}", f.seq),
             })
         } else if !self.hash_matches(f, hash) {
             Some(Problem {
@@ -165,7 +180,7 @@ impl Verifier {
                     f.seq
                 ),
             })
-        } else if f.prev_hash.as_bytes() != self.prev_hash {
+        } else if f.prev_hash != self.prev_hash {
             self.pending_link = Some((f.seq, f.prev_hash.to_string()));
             return false;
         } else {
@@ -175,10 +190,26 @@ impl Verifier {
             self.problem = Some(p);
             return false;
         }
-        // The hash matched 64 hex digits.
-        self.prev_hash.copy_from_slice(hash.as_bytes());
+        self.prev_hash.clear();
+        self.prev_hash.push_str(hash);
         self.expected_seq += 1;
         true
+    }
+
+    /// Records that the next line of an export is not an entry.
+    pub(crate) fn malformed(&mut self, why: &str) {
+        if self.problem.is_some() || self.pending_link.is_some() {
+            return;
+        }
+        self.entries += 1;
+        self.problem = Some(Problem {
+            seq: self.expected_seq,
+            kind: ProblemKind::Malformed,
+            message: format!(
+                "the line of entry {} is malformed: {why}",
+                self.expected_seq
+            ),
+        });
     }
 
     fn hash_matches(&mut self, f: &Fields<'_>, hash: &str) -> bool {
@@ -224,36 +255,16 @@ impl Verifier {
         });
     }
 
-    /// Ends verification; `head` is the chain head recorded by the database, if known.
+    /// Ends verification; `head` is the chain head (`seq`, `hash`) recorded by the
+    /// database or stated by an export's header, if known. Any difference between it
+    /// and the last entry is a problem, in both directions.
     pub fn finish(mut self, head: Option<(i64, String)>) -> Report {
         self.resolve_link(None);
         let last_seq = self.expected_seq - 1;
-        let last_hash = String::from_utf8_lossy(&self.prev_hash).into_owned();
+        let last_hash = self.prev_hash.clone();
         if self.problem.is_none() {
             if let Some((head_seq, head_hash)) = head {
-                if head_seq > last_seq {
-                    self.problem = Some(Problem {
-                        seq: last_seq + 1,
-                        kind: ProblemKind::Missing,
-                        message: if head_seq == last_seq + 1 {
-                            format!(
-                                "entry {} is missing (the chain head is at {head_seq})",
-                                last_seq + 1
-                            )
-                        } else {
-                            format!(
-                                "entries {} to {head_seq} are missing (the chain head is at {head_seq})",
-                                last_seq + 1
-                            )
-                        },
-                    });
-                } else if head_seq == last_seq && head_hash != last_hash {
-                    self.problem = Some(Problem {
-                        seq: last_seq,
-                        kind: ProblemKind::Altered,
-                        message: format!("entry {last_seq} differs from the recorded chain head"),
-                    });
-                }
+                self.problem = head_problem(last_seq, &last_hash, head_seq, &head_hash);
             }
         }
         Report {
@@ -266,36 +277,85 @@ impl Verifier {
     }
 }
 
+/// The difference between the last entry verified and the chain head, if any.
+fn head_problem(last_seq: i64, last_hash: &str, head_seq: i64, head_hash: &str) -> Option<Problem> {
+    if head_seq > last_seq {
+        Some(Problem {
+            seq: last_seq + 1,
+            kind: ProblemKind::Missing,
+            message: if head_seq == last_seq + 1 {
+                format!(
+                    "entry {} is missing (the chain head is at {head_seq})",
+                    last_seq + 1
+                )
+            } else {
+                format!(
+                    "entries {} to {head_seq} are missing (the chain head is at {head_seq})",
+                    last_seq + 1
+                )
+            },
+        })
+    } else if head_seq < last_seq {
+        Some(Problem {
+            seq: head_seq + 1,
+            kind: ProblemKind::HeadMismatch,
+            message: format!(
+                "entries {} to {last_seq} are beyond the chain head (at {head_seq})",
+                head_seq + 1
+            ),
+        })
+    } else if head_hash != last_hash {
+        Some(Problem {
+            seq: last_seq,
+            kind: ProblemKind::HeadMismatch,
+            message: format!("entry {last_seq} differs from the recorded chain head"),
+        })
+    } else {
+        None
+    }
+}
+
+/// What makes an entry's stored form non-canonical, if anything: `at` not in the
+/// journal's form, or `details` not canonical.
+fn form_problem(f: &Fields<'_>) -> Option<String> {
+    if !at_is_journal_form(f.at) {
+        Some(format!("its time {:?} is not in the journal's form", f.at))
+    } else if !details_are_canonical(f.details) {
+        Some("its details are not stored in canonical form".into())
+    } else {
+        None
+    }
+}
+
 /// Rows read per query (one at a time: see [`rows::for_each`]).
 const BATCH: usize = 100_000;
 
-/// Verifies the whole journal in the database.
+/// Verifies the whole journal in the database, against its chain head, in one snapshot.
 ///
 /// Rows are read in keyset-paginated batches and hashed from their stored text (the
 /// canonical encoding is written around the stored `details`, which must already be
 /// canonical), so memory stays constant. Only when a link is wrong is the database asked
 /// which earlier entry, if any, holds the hash it names.
 pub fn verify(conn: &mut DbConn) -> Result<Report, JournalError> {
-    let head: (i64, String) = journal_head::table
-        .filter(journal_head::id.eq(1))
-        .select((journal_head::seq, journal_head::hash))
-        .first(conn)?;
-    let mut v = Verifier::default();
-    let mut after = 0;
-    loop {
-        let read = rows::for_each(conn, after, BATCH, |row| -> Result<bool, JournalError> {
-            after = row.seq;
-            Ok(v.check(&row.fields(), row.hash()))
-        })?;
-        if let Some((seq, hash)) = v.pending_link() {
-            let linked = earlier_entry(conn, seq, hash)?;
-            v.resolve_link(linked);
+    crate::store::snapshot_tx(conn, |conn| {
+        let head = super::head(conn)?;
+        let mut v = Verifier::default();
+        let mut after = 0;
+        loop {
+            let read = rows::for_each(conn, after, BATCH, |row| -> Result<bool, JournalError> {
+                after = row.seq;
+                Ok(v.check(&row.fields(), row.hash(), None))
+            })?;
+            if let Some((seq, hash)) = v.pending_link() {
+                let linked = earlier_entry(conn, seq, hash)?;
+                v.resolve_link(linked);
+            }
+            if read < BATCH || v.problem.is_some() {
+                break;
+            }
         }
-        if read < BATCH || v.problem.is_some() {
-            break;
-        }
-    }
-    Ok(v.finish(Some(head)))
+        Ok(v.finish(Some(head)))
+    })
 }
 
 /// The latest entry before `seq` whose hash is `hash`. There is no index on `hash`:
@@ -308,6 +368,288 @@ fn earlier_entry(conn: &mut DbConn, seq: i64, hash: &str) -> Result<Option<i64>,
         .select(journal_entries::seq)
         .first(conn)
         .optional()?)
+}
+
+/// How deep a line of an export may nest, at most; deeper lines are malformed.
+const MAX_LINE_DEPTH: usize = 100;
+
+/// Verifies an export (docs/journal.md, "Exports"): its header, then each entry line as
+/// [`verify`] checks a stored entry, then the end against the head the header states.
+///
+/// A wrong link is told a reordering when an earlier line (or the header's `prev_hash`,
+/// for an export `--since`) has the hash it names: the hashes seen are kept for that.
+pub fn verify_export(input: &mut dyn BufRead) -> std::io::Result<Report> {
+    let mut line = Vec::new();
+    let header = if next_line(input, &mut line)? {
+        parse_header(&line)
+    } else {
+        Err("the export is empty: it has no header line".to_string())
+    };
+    let header = match header {
+        Ok(h) => h,
+        Err(why) => {
+            return Ok(Report {
+                intact: false,
+                entries: 0,
+                last_seq: 0,
+                last_hash: GENESIS_HASH.to_string(),
+                problem: Some(Problem {
+                    seq: 0,
+                    kind: ProblemKind::Malformed,
+                    message: format!("the header line is malformed: {why}"),
+                }),
+            })
+        }
+    };
+    let mut v = Verifier::starting(header.since, &header.prev_hash);
+    let mut seen: HashMap<String, i64> = HashMap::new();
+    if header.since > 1 {
+        seen.insert(header.prev_hash.clone(), header.since - 1);
+    }
+    while next_line(input, &mut line)? {
+        let entry = match parse_entry(&line) {
+            Ok(e) => e,
+            Err(why) => {
+                v.malformed(&why);
+                break;
+            }
+        };
+        if !v.check(&entry.fields(), &entry.hash, entry.form.clone()) {
+            if let Some((_, hash)) = v.pending_link() {
+                let linked = seen.get(hash).copied();
+                v.resolve_link(linked);
+            }
+            break;
+        }
+        seen.insert(entry.hash, entry.seq);
+    }
+    Ok(v.finish(Some((header.head_seq, header.head_hash))))
+}
+
+/// Reads the next line into `line`, without its LF; false at the end of the input.
+fn next_line(input: &mut dyn BufRead, line: &mut Vec<u8>) -> std::io::Result<bool> {
+    line.clear();
+    if input.read_until(b'\n', line)? == 0 {
+        return Ok(false);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    }
+    Ok(true)
+}
+
+/// The deepest nesting of arrays and objects in JSON text (outside strings).
+fn nesting(text: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for &b in text {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    max = max.max(depth);
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    max
+}
+
+/// A line as a JSON object, or why it is not one.
+fn parse_object(line: &[u8]) -> Result<serde_json::Map<String, Value>, String> {
+    let text = std::str::from_utf8(line).map_err(|_| "it is not UTF-8".to_string())?;
+    if text.ends_with('\r') {
+        return Err("it ends with CR (CRLF line ending)".into());
+    }
+    if nesting(line) > MAX_LINE_DEPTH {
+        return Err(format!("it nests deeper than {MAX_LINE_DEPTH} levels"));
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err("it is not a JSON object".into()),
+        Err(e) => Err(format!("it is not JSON ({e})")),
+    }
+}
+
+/// An export's header line, checked.
+struct Header {
+    since: i64,
+    prev_hash: String,
+    head_seq: i64,
+    head_hash: String,
+}
+
+fn parse_header(line: &[u8]) -> Result<Header, String> {
+    let m = parse_object(line)?;
+    const MEMBERS: [&str; 5] = ["format", "head_hash", "head_seq", "prev_hash", "since"];
+    if m.len() != MEMBERS.len() || !MEMBERS.iter().all(|k| m.contains_key(*k)) {
+        return Err(format!(
+            "its members are not exactly {}",
+            MEMBERS.join(", ")
+        ));
+    }
+    if m["format"] != Value::String(EXPORT_FORMAT.into()) {
+        return Err(format!("its format is not {EXPORT_FORMAT:?}"));
+    }
+    let (Some(since), Some(head_seq)) = (m["since"].as_i64(), m["head_seq"].as_i64()) else {
+        return Err("since or head_seq is not an integer".into());
+    };
+    let (Some(prev_hash), Some(head_hash)) = (m["prev_hash"].as_str(), m["head_hash"].as_str())
+    else {
+        return Err("prev_hash or head_hash is not a string".into());
+    };
+    if since < 1 || head_seq < 0 || since > head_seq.saturating_add(1) {
+        return Err("since is not from 1 to head_seq + 1".into());
+    }
+    if since == 1 && prev_hash != GENESIS_HASH {
+        return Err("an export since 1 must start from the genesis value".into());
+    }
+    let mut canonical = Vec::with_capacity(line.len() + 1);
+    write_header(&mut canonical, since, prev_hash, head_seq, head_hash);
+    canonical.pop();
+    if canonical != line {
+        return Err("it is not in canonical form".into());
+    }
+    Ok(Header {
+        since,
+        prev_hash: prev_hash.to_string(),
+        head_seq,
+        head_hash: head_hash.to_string(),
+    })
+}
+
+/// An entry line read from an export; `form` is what makes it non-canonical, if
+/// anything (members, types, values or bytes other than the export writes).
+struct LineEntry {
+    seq: i64,
+    at: String,
+    action: String,
+    refs: [Option<String>; 6],
+    details: String,
+    prev_hash: String,
+    hash: String,
+    form: Option<String>,
+}
+
+impl LineEntry {
+    fn fields(&self) -> Fields<'_> {
+        let r = |i: usize| self.refs[i].as_deref();
+        Fields {
+            seq: self.seq,
+            at: &self.at,
+            action: &self.action,
+            actor: r(0),
+            structure: r(1),
+            usager: r(2),
+            mandate: r(3),
+            authorisation: r(4),
+            client: r(5),
+            details: &self.details,
+            prev_hash: &self.prev_hash,
+        }
+    }
+}
+
+/// The members of an entry line, in the order the export writes them.
+const ENTRY_MEMBERS: [&str; 12] = [
+    "seq",
+    "at",
+    "action",
+    "actor",
+    "structure",
+    "usager",
+    "mandate",
+    "authorisation",
+    "client",
+    "details",
+    "prev_hash",
+    "hash",
+];
+
+/// Reads an entry line: `Err` when it is malformed (not a JSON object with an integer
+/// `seq`), otherwise the entry with its form problem, if any.
+fn parse_entry(line: &[u8]) -> Result<LineEntry, String> {
+    let mut m = parse_object(line)?;
+    let seq = match m.get("seq") {
+        None => return Err("it has no seq".into()),
+        Some(s) => s
+            .as_i64()
+            .ok_or_else(|| "its seq is not an integer".to_string())?,
+    };
+    let mut form = None;
+    let mut note = |why: String| {
+        form.get_or_insert(why);
+    };
+    if m.len() != ENTRY_MEMBERS.len() || !ENTRY_MEMBERS.iter().all(|k| m.contains_key(*k)) {
+        note("its members are not exactly those of an entry".into());
+    }
+    let mut text = |m: &mut serde_json::Map<String, Value>, k: &str| match m.remove(k) {
+        Some(Value::String(s)) => s,
+        _ => {
+            note(format!("its {k} is not a string"));
+            String::new()
+        }
+    };
+    let at = text(&mut m, "at");
+    let action = text(&mut m, "action");
+    let prev_hash = text(&mut m, "prev_hash");
+    let hash = text(&mut m, "hash");
+    let refs = [
+        "actor",
+        "structure",
+        "usager",
+        "mandate",
+        "authorisation",
+        "client",
+    ]
+    .map(|k| match m.remove(k) {
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Null) => None,
+        _ => {
+            note(format!("its {k} is neither a string nor null"));
+            None
+        }
+    });
+    let details = match m.remove("details") {
+        Some(v @ Value::Object(_)) => {
+            if let Err(e) = check_value(&v, 1) {
+                note(format!("its details are not allowed ({e})"));
+            }
+            canonical_json(&v)
+        }
+        _ => {
+            note("its details are not an object".into());
+            String::new()
+        }
+    };
+    let mut entry = LineEntry {
+        seq,
+        at,
+        action,
+        refs,
+        details,
+        prev_hash,
+        hash,
+        form,
+    };
+    if entry.form.is_none() {
+        let mut canonical = Vec::with_capacity(line.len() + 1);
+        write_export_line(&mut canonical, &entry.fields(), &entry.hash);
+        canonical.pop();
+        if canonical != line {
+            entry.form = Some("its line is not in canonical form".into());
+        }
+    }
+    Ok(entry)
 }
 
 #[cfg(test)]
@@ -438,7 +780,53 @@ mod tests {
         let r = run(&c);
         assert_eq!(r.last_hash, c[2].hash);
         let p = problem_against_head(&c, (3, c[1].hash.clone()));
-        assert_eq!((p.seq, p.kind), (3, ProblemKind::Altered));
+        assert_eq!((p.seq, p.kind), (3, ProblemKind::HeadMismatch));
+    }
+
+    #[test]
+    fn a_head_behind_the_last_entry_is_a_mismatch() {
+        let c = chain(5);
+        let p = problem_against_head(&c, (3, c[2].hash.clone()));
+        assert_eq!((p.seq, p.kind), (4, ProblemKind::HeadMismatch));
+        let p = problem_against_head(&c, (0, GENESIS_HASH.into()));
+        assert_eq!((p.seq, p.kind), (1, ProblemKind::HeadMismatch));
+    }
+
+    #[test]
+    fn an_empty_journal_is_intact() {
+        let r = Verifier::default().finish(Some((0, GENESIS_HASH.into())));
+        assert!(r.intact);
+        assert_eq!(
+            (r.entries, r.last_seq, r.last_hash.as_str()),
+            (0, 0, GENESIS_HASH)
+        );
+    }
+
+    #[test]
+    fn a_time_not_in_the_journal_form_is_an_alteration() {
+        for at in ["stored:2026-11-28 01:02:03", "2026-11-28T01:02:03Z", ""] {
+            let c = chain(1);
+            let f = Fields {
+                seq: 1,
+                at,
+                action: &c[0].action,
+                actor: c[0].actor.as_deref(),
+                structure: None,
+                usager: None,
+                mandate: None,
+                authorisation: None,
+                client: None,
+                details: &c[0].details,
+                prev_hash: GENESIS_HASH,
+            };
+            let mut buf = Vec::new();
+            write_canonical(&mut buf, &f);
+            let hash = hex::encode(digest::digest(&digest::SHA256, &buf));
+            let mut v = Verifier::default();
+            assert!(!v.check(&f, &hash, None), "{at}");
+            let p = v.finish(None).problem.expect("problem");
+            assert_eq!((p.seq, p.kind), (1, ProblemKind::Altered), "{at}");
+        }
     }
 
     #[test]

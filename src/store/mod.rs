@@ -374,6 +374,22 @@ where
     transaction(conn, "BEGIN", "BEGIN READ ONLY", f)
 }
 
+/// Runs `f` inside a read-only transaction that sees one snapshot from its first
+/// statement to its last, on PostgreSQL too (`REPEATABLE READ`): for reads that must agree
+/// with each other across many statements, such as the journal's head and its entries.
+pub fn snapshot_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    transaction(
+        conn,
+        "BEGIN",
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        f,
+    )
+}
+
 fn transaction<T, E, F>(conn: &mut DbConn, sqlite: &str, pg: &str, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E>,

@@ -169,6 +169,94 @@ mod sql {
             "drop function journal_entries_append_only()",
             "the trigger function exists only in PostgreSQL",
         ),
+        // The chain guard (issue 10): inline triggers in SQLite, whose AFTER INSERT trigger
+        // moves the head row by row; plpgsql functions in PostgreSQL, where the BEFORE
+        // INSERT trigger moves the head (AFTER row triggers wait for the statement's end)
+        // and TRUNCATE of the head is refused too. Exercised by journal::the_database_accepts_an_insert_only_at_the_head.
+        (
+            "_journal_guard",
+            "up.sql",
+            Tree::Sqlite,
+            "create trigger journal_entries_in_chain before insert on journal_entries begin select raise(abort,",
+            "SQLite trigger with an inline body",
+        ),
+        (
+            "_journal_guard",
+            "up.sql",
+            Tree::Sqlite,
+            "create trigger journal_entries_move_head after insert on journal_entries begin update journal_head",
+            "SQLite trigger with an inline body",
+        ),
+        (
+            "_journal_guard",
+            "up.sql",
+            Tree::Sqlite,
+            "create trigger journal_head_follows_entries before update on journal_head begin select raise(abort,",
+            "SQLite trigger with an inline body",
+        ),
+        (
+            "_journal_guard",
+            "up.sql",
+            Tree::Sqlite,
+            "create trigger journal_head_no_delete before delete on journal_head begin select raise(abort,",
+            "SQLite trigger with an inline body",
+        ),
+        (
+            "_journal_guard",
+            "up.sql",
+            Tree::Postgres,
+            "create function journal_",
+            "PostgreSQL trigger functions",
+        ),
+        (
+            "_journal_guard",
+            "up.sql",
+            Tree::Postgres,
+            "create trigger journal_entries_in_chain before insert on journal_entries for each row execute function journal_entries_in_chain()",
+            "PostgreSQL trigger calling the function",
+        ),
+        (
+            "_journal_guard",
+            "up.sql",
+            Tree::Postgres,
+            "create trigger journal_head_follows_entries before update on journal_head for each row execute function journal_head_follows_entries()",
+            "PostgreSQL trigger calling the function",
+        ),
+        (
+            "_journal_guard",
+            "up.sql",
+            Tree::Postgres,
+            "create trigger journal_head_no_delete before delete on journal_head for each row execute function journal_head_fixed()",
+            "PostgreSQL trigger calling the function",
+        ),
+        (
+            "_journal_guard",
+            "up.sql",
+            Tree::Postgres,
+            "create trigger journal_head_no_truncate before truncate on journal_head for each statement execute function journal_head_fixed()",
+            "SQLite has no TRUNCATE",
+        ),
+        (
+            "_journal_guard",
+            "down.sql",
+            Tree::Sqlite,
+            "drop trigger journal_",
+            "SQLite names a trigger without its table",
+        ),
+        (
+            "_journal_guard",
+            "down.sql",
+            Tree::Postgres,
+            "drop trigger journal_",
+            "PostgreSQL names a trigger with its table",
+        ),
+        (
+            "_journal_guard",
+            "down.sql",
+            Tree::Postgres,
+            "drop function journal_",
+            "the trigger functions exist only in PostgreSQL",
+        ),
     ];
 
     /// One migration file in both trees.

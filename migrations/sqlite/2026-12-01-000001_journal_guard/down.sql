@@ -1,0 +1,4 @@
+DROP TRIGGER journal_head_no_delete;
+DROP TRIGGER journal_head_follows_entries;
+DROP TRIGGER journal_entries_move_head;
+DROP TRIGGER journal_entries_in_chain;
