@@ -152,4 +152,73 @@ mod tests {
         assert!(from_base32("not base32!").is_err());
         assert!(from_base32("JBSWY3DP").is_err());
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn at(step: i64, second: i64) -> DateTime<Utc> {
+            DateTime::from_timestamp(step * STEP + second, 0).expect("time")
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(200))]
+
+            /// A code is accepted within one step either side of now and nowhere else
+            /// (unless, by chance, it equals a code of the window), at any second of
+            /// the step, and the step accepted is the one whose code it is.
+            #[test]
+            fn codes_are_accepted_within_one_step_either_side(
+                secret in proptest::collection::vec(any::<u8>(), 10..40),
+                now_step in 1_000i64..100_000_000,
+                offset in -4i64..=4,
+                second in 0i64..STEP,
+            ) {
+                let code = code_for_step(&secret, now_step + offset);
+                let window: Vec<i64> = (now_step - 1..=now_step + 1).collect();
+                let in_window = window
+                    .iter()
+                    .find(|s| code_for_step(&secret, **s) == code)
+                    .copied();
+                let got = check(&secret, &code, at(now_step, second), None);
+                match in_window {
+                    Some(step) => {
+                        prop_assert_eq!(got, Check::Accepted(step));
+                        if offset.abs() <= 1 {
+                            prop_assert_eq!(step, now_step + offset);
+                        }
+                    }
+                    None => {
+                        prop_assert!(offset.abs() > 1);
+                        prop_assert_eq!(got, Check::Wrong);
+                    }
+                }
+            }
+
+            /// A step at or before the last accepted one is never accepted again.
+            #[test]
+            fn an_accepted_step_is_never_accepted_again(
+                secret in proptest::collection::vec(any::<u8>(), 10..40),
+                now_step in 1_000i64..100_000_000,
+                offset in -1i64..=1,
+                last_delta in 0i64..3,
+            ) {
+                let step = now_step + offset;
+                let code = code_for_step(&secret, step);
+                let got = check(&secret, &code, at(now_step, 0), Some(step + last_delta));
+                prop_assert!(!matches!(got, Check::Accepted(s) if s <= step + last_delta));
+            }
+
+            /// Anything but six digits (spaces aside) is wrong, whatever the secret.
+            #[test]
+            fn malformed_codes_are_wrong(
+                secret in proptest::collection::vec(any::<u8>(), 10..40),
+                code in "\\PC{0,12}",
+            ) {
+                let digits: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+                prop_assume!(!(digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit())));
+                prop_assert_eq!(check(&secret, &code, at(50_000_000, 0), None), Check::Wrong);
+            }
+        }
+    }
 }

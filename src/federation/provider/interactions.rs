@@ -976,4 +976,126 @@ mod tests {
             &interaction("s", 5, None, Some(600))
         ));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn opt(s: impl Strategy<Value = String>) -> impl Strategy<Value = Option<String>> {
+            proptest::option::of(s)
+        }
+
+        /// Any text, including what browsers and attackers send.
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "\\PC{0,50}",
+                Just(String::new()),
+                Just("openid".to_string()),
+                Just("code".to_string()),
+                Just("S256".to_string()),
+                Just("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_string()),
+            ]
+        }
+
+        /// Mostly the valid value, else anything (absent included): most generated
+        /// requests are one or two faults away from valid, so every branch is reached.
+        fn field(valid: &'static str) -> impl Strategy<Value = Option<String>> {
+            prop_oneof![3 => Just(Some(valid.to_string())), 1 => opt(text())]
+        }
+
+        fn params() -> impl Strategy<Value = AuthorizeParams> {
+            (
+                (
+                    field("https://site.example/cb"),
+                    field("code"),
+                    field("openid profile"),
+                    field("st"),
+                    field("n"),
+                ),
+                (
+                    field("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+                    field("S256"),
+                    prop_oneof![3 => Just(None), 1 => opt(text())],
+                    prop_oneof![3 => Just(None), 1 => opt(text())],
+                    prop_oneof![3 => Just(None), 1 => opt(text())],
+                    prop_oneof![3 => Just(None), 1 => opt(text())],
+                    prop_oneof![3 => Just(None), 1 => opt(text())],
+                ),
+            )
+                .prop_map(|((ru, rt, sc, st, no), (cc, ccm, pr, ma, rq, rm, cl))| {
+                    AuthorizeParams {
+                        client_id: Some("c1".into()),
+                        redirect_uri: ru,
+                        response_type: rt,
+                        scope: sc,
+                        state: st,
+                        nonce: no,
+                        code_challenge: cc,
+                        code_challenge_method: ccm,
+                        prompt: pr,
+                        max_age: ma,
+                        request: rq,
+                        request_uri: None,
+                        response_mode: rm,
+                        claims: cl,
+                        acr_values: None,
+                    }
+                })
+        }
+
+        /// The generator reaches acceptances, refusals sent back and refusals kept here: a
+        /// property over requests that are all refused would prove little.
+        #[test]
+        fn the_generated_requests_reach_every_outcome() {
+            use proptest::strategy::ValueTree;
+            let mut runner = proptest::test_runner::TestRunner::deterministic();
+            let (mut ok, mut back, mut here) = (0, 0, 0);
+            for _ in 0..400 {
+                let p = params().new_tree(&mut runner).expect("value").current();
+                match validate_authorize(&p, Some(&client())) {
+                    Ok(_) => ok += 1,
+                    Err(AuthorizeRefusal::Redirect { .. }) => back += 1,
+                    Err(AuthorizeRefusal::NoRedirect(_)) => here += 1,
+                }
+            }
+            assert!(ok >= 20 && back >= 20 && here >= 20, "{ok} {back} {here}");
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(400))]
+
+            /// Whatever is sent: no panic; an unregistered redirect URI is never
+            /// redirected to; a refusal sent back carries the registered URI and the
+            /// state as sent; an accepted request meets every rule.
+            #[test]
+            fn validation_is_total_and_never_redirects_elsewhere(p in params(), pkce_optional in any::<bool>()) {
+                let mut c = client();
+                if pkce_optional {
+                    c.pkce = Pkce::Optional;
+                }
+                let registered = p.redirect_uri.as_deref() == Some("https://site.example/cb");
+                match validate_authorize(&p, Some(&c)) {
+                    Err(AuthorizeRefusal::NoRedirect(_)) => prop_assert!(!registered),
+                    Err(AuthorizeRefusal::Redirect { redirect_uri, state, .. }) => {
+                        prop_assert!(registered);
+                        prop_assert_eq!(redirect_uri, "https://site.example/cb");
+                        prop_assert_eq!(state, p.state.clone().filter(|s| !s.is_empty()));
+                    }
+                    Ok(v) => {
+                        prop_assert!(registered);
+                        prop_assert_eq!(p.response_type.as_deref(), Some("code"));
+                        prop_assert!(v.scope.split_whitespace().any(|s| s == "openid"));
+                        prop_assert!(!v.nonce.is_empty());
+                        prop_assert!(p.request.is_none());
+                        if v.code_challenge.is_empty() {
+                            prop_assert!(pkce_optional);
+                        } else {
+                            prop_assert_eq!(v.code_challenge.len(), 43);
+                            prop_assert_eq!(p.code_challenge_method.as_deref(), Some("S256"));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
