@@ -780,19 +780,10 @@ mod tests {
 
     fn client() -> Client {
         Client {
-            id: "c1".into(),
             name: "Site".into(),
-            secret_hash: None,
             auth_method: super::super::clients::AuthMethod::None,
-            id_token_alg: super::super::clients::SigningAlg::ES256,
             redirect_uris: r#"["https://site.example/cb"]"#.into(),
-            post_logout_redirect_uris: "[]".into(),
-            active: true,
-            created_at: NaiveDateTime::default(),
-            demarches: None,
-            pkce: super::super::clients::Pkce::Required,
-            userinfo_alg: super::super::clients::UserinfoAlg::None,
-            demarches_removed: None,
+            ..Client::new("c1".into(), NaiveDateTime::default())
         }
     }
 
