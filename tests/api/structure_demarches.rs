@@ -295,9 +295,8 @@ fn start_request_refuses_a_demarche_the_structure_does_not_offer() {
 #[test]
 fn a_restriction_stops_at_once_the_use_of_mandates_for_the_excluded_demarches() {
     let w = world(&[]);
+    let manager_web = w.logged_in_member("m.op@exemple.fr", &[Role::Manager]);
     let s = structure_row(&w.app.store, &w.structure_id);
-    let manager = member(&w.app, &w.clock, "m.op@exemple.fr", &[Role::Manager], &s);
-    let manager_web = logged_in(&w.app, &w.clock, &manager);
     // A second usager whose only authorisation is for "logement".
     let only_logement = seed_mandate(
         &w.app.store,
