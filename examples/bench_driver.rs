@@ -954,6 +954,16 @@ fn pg_report(b: &Sample, after: &Option<DbStats>, ops: f64, unit: &str) -> Value
     }
 }
 
+/// The report fields of one load level that every scenario shares.
+fn level_report(c: usize, elapsed: f64, errors: &[String]) -> Value {
+    json!({
+        "concurrency": c,
+        "seconds": round(elapsed, 2),
+        "errors": errors.len(),
+        "error_samples": errors.iter().take(3).collect::<Vec<_>>(),
+    })
+}
+
 fn merge(into: &mut Value, from: Value) {
     if let (Some(a), Value::Object(b)) = (into.as_object_mut(), from) {
         a.extend(b);
@@ -1100,18 +1110,18 @@ fn flows(a: &Args) -> Res<Value> {
         }
         let totals: Vec<f64> = done.iter().map(|s| s.iter().sum()).collect();
         let lat = stats_ms(totals);
-        let mut r = json!({
-            "concurrency": c,
-            "seconds": round(elapsed, 2),
+        let mut r = level_report(c, elapsed, &errors);
+        merge(
+            &mut r,
+            json!({
             "flows": done.len(),
-            "errors": errors.len(),
-            "error_samples": errors.iter().take(3).collect::<Vec<_>>(),
             "flows_per_s": round(n / elapsed, 1),
             "p50_ms": lat["p50_ms"],
             "p99_ms": lat["p99_ms"],
             "max_ms": lat["max_ms"],
             "steps": steps,
-        });
+            }),
+        );
         merge(&mut r, cpu_report(&before, &end, n, "flow"));
         merge(&mut r, pg_report(&before, &stats_after, n, "flow"));
         eprintln!(
@@ -1201,16 +1211,16 @@ fn writes(a: &Args) -> Res<Value> {
     let stats_after = meter.settle_stats()?;
     let journaled = (seq1 - seq0) as f64;
     let elapsed = (end.at - before.at).as_secs_f64();
-    let mut r = json!({
-        "concurrency": c,
-        "seconds": round(elapsed, 2),
-        "requests": lat.len(),
-        "errors": errors.len(),
-        "error_samples": errors.iter().take(3).collect::<Vec<_>>(),
-        "journaled_entries": seq1 - seq0,
-        "journaled_writes_per_s": round(journaled / elapsed, 1),
-        "latency": stats_ms(lat),
-    });
+    let mut r = level_report(c, elapsed, &errors);
+    merge(
+        &mut r,
+        json!({
+            "requests": lat.len(),
+            "journaled_entries": seq1 - seq0,
+            "journaled_writes_per_s": round(journaled / elapsed, 1),
+            "latency": stats_ms(lat),
+        }),
+    );
     merge(&mut r, cpu_report(&before, &end, journaled, "write"));
     merge(&mut r, pg_report(&before, &stats_after, journaled, "write"));
     Ok(r)

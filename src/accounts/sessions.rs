@@ -294,18 +294,7 @@ pub fn visit_lazy_in(
     policy: &Policy,
     token: Option<&str>,
 ) -> Result<Visit, Error> {
-    let found = match token {
-        Some(t) => resolve(conn, now, policy, t)?,
-        None => None,
-    };
-    match found {
-        Some((visitor, false)) => live(conn, now, visitor),
-        Some((ended, true)) => {
-            delete(conn, &ended.session.id_hash)?;
-            Ok(pending(now))
-        }
-        None => Ok(pending(now)),
-    }
+    visit_or(conn, now, policy, token, |_, now| Ok(pending(now)))
 }
 
 /// A new anonymous session, not stored yet.
@@ -335,6 +324,18 @@ pub fn visit_in(
     policy: &Policy,
     token: Option<&str>,
 ) -> Result<Visit, Error> {
+    visit_or(conn, now, policy, token, start)
+}
+
+/// The visit of a live session, in the caller's write transaction; otherwise (no session,
+/// or one whose account was deactivated, which ends now) the visit `fresh` begins.
+fn visit_or(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    token: Option<&str>,
+    fresh: fn(&mut DbConn, DateTime<Utc>) -> Result<Visit, Error>,
+) -> Result<Visit, Error> {
     let found = match token {
         Some(t) => resolve(conn, now, policy, t)?,
         None => None,
@@ -343,9 +344,9 @@ pub fn visit_in(
         Some((visitor, false)) => live(conn, now, visitor),
         Some((ended, true)) => {
             delete(conn, &ended.session.id_hash)?;
-            start(conn, now)
+            fresh(conn, now)
         }
-        None => start(conn, now),
+        None => fresh(conn, now),
     }
 }
 

@@ -237,11 +237,29 @@ pub fn structures_of(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<Struct
 
 /// True when the account belongs to the structure.
 pub fn is_member(conn: &mut DbConn, user_id: &str, structure_id: &str) -> QueryResult<bool> {
-    let n: i64 = memberships::table
+    has_membership(conn, user_id, structure_id, true)
+}
+
+/// True when the account has a membership in `structure_id` (`inside`), or else in another
+/// structure (one query either way).
+fn has_membership(
+    conn: &mut DbConn,
+    user_id: &str,
+    structure_id: &str,
+    inside: bool,
+) -> QueryResult<bool> {
+    let of_user = memberships::table
         .filter(memberships::user_id.eq(user_id))
-        .filter(memberships::structure_id.eq(structure_id))
-        .count()
-        .get_result(conn)?;
+        .count();
+    let n: i64 = if inside {
+        of_user
+            .filter(memberships::structure_id.eq(structure_id))
+            .get_result(conn)?
+    } else {
+        of_user
+            .filter(memberships::structure_id.ne(structure_id))
+            .get_result(conn)?
+    };
     Ok(n > 0)
 }
 
@@ -362,12 +380,7 @@ pub fn belongs_elsewhere(
     user_id: &str,
     structure_id: &str,
 ) -> QueryResult<bool> {
-    let n: i64 = memberships::table
-        .filter(memberships::user_id.eq(user_id))
-        .filter(memberships::structure_id.ne(structure_id))
-        .count()
-        .get_result(conn)?;
-    Ok(n > 0)
+    has_membership(conn, user_id, structure_id, false)
 }
 
 /// Removes the account from a structure (the account itself stays as it is): its current

@@ -142,36 +142,21 @@ pub fn wants_json(req: &HttpRequest) -> bool {
         || (accept.is_empty() && content_type.starts_with("application/json"))
 }
 
-fn title_for(status: StatusCode) -> &'static str {
+/// The error's code (in JSON answers) and title (on pages) for `status`.
+fn names_of(status: StatusCode) -> (&'static str, &'static str) {
     match status.as_u16() {
-        400 => "Requête invalide",
-        401 => "Authentification requise",
-        403 => "Accès refusé",
-        404 => "Page introuvable",
-        405 => "Méthode non autorisée",
-        408 => "Délai dépassé",
-        413 => "Requête trop volumineuse",
-        415 => "Format non pris en charge",
-        429 => "Trop de tentatives",
-        503 => "Service momentanément indisponible",
-        s if s >= 500 => "Erreur interne",
-        _ => "Erreur",
-    }
-}
-
-fn code_for(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        400 => "invalid_request",
-        401 => "unauthorized",
-        403 => "forbidden",
-        404 => "not_found",
-        405 => "method_not_allowed",
-        413 => "payload_too_large",
-        415 => "unsupported_media_type",
-        429 => "too_many_requests",
-        503 => "unavailable",
-        s if s >= 500 => "server_error",
-        _ => "error",
+        400 => ("invalid_request", "Requête invalide"),
+        401 => ("unauthorized", "Authentification requise"),
+        403 => ("forbidden", "Accès refusé"),
+        404 => ("not_found", "Page introuvable"),
+        405 => ("method_not_allowed", "Méthode non autorisée"),
+        408 => ("error", "Délai dépassé"),
+        413 => ("payload_too_large", "Requête trop volumineuse"),
+        415 => ("unsupported_media_type", "Format non pris en charge"),
+        429 => ("too_many_requests", "Trop de tentatives"),
+        503 => ("unavailable", "Service momentanément indisponible"),
+        s if s >= 500 => ("server_error", "Erreur interne"),
+        _ => ("error", "Erreur"),
     }
 }
 
@@ -190,7 +175,7 @@ fn default_message(status: StatusCode) -> &'static str {
 pub fn error_page(req: &HttpRequest, status: StatusCode, message: &str) -> HttpResponse {
     if wants_json(req) {
         return HttpResponse::build(status).json(serde_json::json!({
-            "error": code_for(status),
+            "error": names_of(status).0,
             "error_description": message,
         }));
     }
@@ -208,7 +193,7 @@ pub fn error_page(req: &HttpRequest, status: StatusCode, message: &str) -> HttpR
     let page = ErrorPage {
         layout,
         status: status.as_u16(),
-        title: title_for(status),
+        title: names_of(status).1,
         message,
     };
     let body = page.render().unwrap_or_else(|_| message.to_string());

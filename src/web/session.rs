@@ -233,13 +233,12 @@ impl Ctx {
 
     /// The page layout for this request.
     pub fn layout(&self, state: &AppState) -> Layout {
-        Layout {
-            stylesheets: state.layout.stylesheets.clone(),
-            user_name: self.user.as_ref().map(|u| u.name.clone()),
-            structure_name: self.structure.as_ref().map(|s| s.name.clone()),
-            csrf_token: self.session.csrf_token.clone(),
-            demo: state.settings.demo,
-        }
+        page_layout(
+            state,
+            &self.session,
+            self.user.as_ref(),
+            self.structure.as_ref(),
+        )
     }
 
     /// The flash message left by the previous response (cleared by [`Ctx::finish`]).
@@ -407,11 +406,21 @@ impl FromRequest for SessionToken {
 
 /// The page layout for a visitor resolved by a use case.
 pub fn layout_of(state: &AppState, v: &Visitor) -> Layout {
+    page_layout(state, &v.session, v.user.as_ref(), v.structure.as_ref())
+}
+
+/// The page layout for a session, its account and that account's current structure.
+fn page_layout(
+    state: &AppState,
+    session: &Session,
+    user: Option<&User>,
+    structure: Option<&Structure>,
+) -> Layout {
     Layout {
         stylesheets: state.layout.stylesheets.clone(),
-        user_name: v.user.as_ref().map(|u| u.name.clone()),
-        structure_name: v.structure.as_ref().map(|s| s.name.clone()),
-        csrf_token: v.session.csrf_token.clone(),
+        user_name: user.map(|u| u.name.clone()),
+        structure_name: structure.map(|s| s.name.clone()),
+        csrf_token: session.csrf_token.clone(),
         demo: state.settings.demo,
     }
 }

@@ -73,14 +73,7 @@ fn totp_window_and_replay() {
     let (app, clock) = app_with_clock(&[("PROCURA_LOCKOUT_THRESHOLD", "50")]);
     let s = structure(&app.store, &clock, "S", 2);
     let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
-    let password_step = |web: &Web| {
-        web.submit(
-            "/connexion",
-            "/connexion",
-            &[("email", &a.email), ("password", PASSWORD)],
-        )
-        .status
-    };
+    let password_step = |web: &Web| submit_password(web, &a.email, PASSWORD).status;
     let try_code = |delta: i64| -> u16 {
         let web = Web::new(&app);
         clock.advance(Duration::seconds(90));
@@ -124,11 +117,7 @@ fn one_generic_message_for_every_refusal() {
     }
     let refusal = |email: &str, password: &str| {
         let web = Web::new(&app);
-        let r = web.submit(
-            "/connexion",
-            "/connexion",
-            &[("email", email), ("password", password)],
-        );
+        let r = submit_password(&web, email, password);
         assert_eq!(r.status, 401, "{email}");
         let i = r.body.find("id=\"login-error\"").expect("error shown");
         r.body[i..i + 200].to_string()
@@ -141,11 +130,7 @@ fn one_generic_message_for_every_refusal() {
     // A wrong code gives the same sentence.
     let web = Web::new(&app);
     clock.advance(Duration::seconds(30));
-    web.submit(
-        "/connexion",
-        "/connexion",
-        &[("email", &a.email), ("password", PASSWORD)],
-    );
+    submit_password(&web, &a.email, PASSWORD);
     let r = web.submit("/connexion/code", "/connexion/code", &[("otp", "000000")]);
     assert_eq!(r.status, 401);
     assert!(r.body.contains(procura_login_refused()), "{}", r.body);
@@ -160,21 +145,13 @@ fn lockout_after_five_failures_then_unlock_after_the_delay() {
     let (app, clock, _, a) = lone_aidant(4);
     let web = Web::new(&app);
     for _ in 0..5 {
-        let r = web.submit(
-            "/connexion",
-            "/connexion",
-            &[("email", &a.email), ("password", "not the password")],
-        );
+        let r = submit_password(&web, &a.email, "not the password");
         assert_eq!(r.status, 401);
     }
     let row = user_row(&app.store, &a.user.id);
     assert!(row.locked_until.is_some(), "locked after 5 failures");
     // Locked: even the right password and code are refused.
-    let r = web.submit(
-        "/connexion",
-        "/connexion",
-        &[("email", &a.email), ("password", PASSWORD)],
-    );
+    let r = submit_password(&web, &a.email, PASSWORD);
     assert_eq!(r.status, 401);
     // 15 minutes later the account works again.
     clock.advance(Duration::minutes(15) + Duration::seconds(1));
@@ -210,11 +187,7 @@ fn lockout_settings_are_configurable() {
     let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
     let web = Web::new(&app);
     for _ in 0..2 {
-        web.submit(
-            "/connexion",
-            "/connexion",
-            &[("email", &a.email), ("password", "not the password")],
-        );
+        submit_password(&web, &a.email, "not the password");
     }
     let until = user_row(&app.store, &a.user.id)
         .locked_until
@@ -228,29 +201,14 @@ fn attempts_per_client_address_are_rate_limited() {
     let _ = &clock;
     let web = Web::new(&app);
     for i in 0..3 {
-        let r = web.submit(
-            "/connexion",
-            "/connexion",
-            &[
-                ("email", &format!("x{i}@exemple.fr")),
-                ("password", "whatever it is"),
-            ],
-        );
+        let r = submit_password(&web, &format!("x{i}@exemple.fr"), "whatever it is");
         assert_eq!(r.status, 401);
     }
-    let r = web.submit(
-        "/connexion",
-        "/connexion",
-        &[("email", "y@exemple.fr"), ("password", "whatever it is")],
-    );
+    let r = submit_password(&web, "y@exemple.fr", "whatever it is");
     assert_eq!(r.status, 429, "{}", r.body);
     assert!(journal_actions(&app.store).contains(&"login.rate_limited".to_string()));
     clock.advance(Duration::minutes(16));
-    let r = web.submit(
-        "/connexion",
-        "/connexion",
-        &[("email", "y@exemple.fr"), ("password", "whatever it is")],
-    );
+    let r = submit_password(&web, "y@exemple.fr", "whatever it is");
     assert_eq!(r.status, 401, "window passed");
 }
 
@@ -361,23 +319,7 @@ fn logout_and_deactivation_end_sessions_at_once() {
 /// Argon2 verifications the service reports in /metrics (`procura_password_verifications_total`,
 /// every sample of the counter summed; absent means none yet).
 fn password_verifications(app: &TestApp) -> u64 {
-    const NAME: &str = "procura_password_verifications_total";
-    let r = get(&app.url("/metrics"));
-    assert_eq!(r.status, 200);
-    r.body
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.strip_prefix(NAME)
-                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
-        })
-        .map(|l| {
-            let value = l.rsplit(' ').next().unwrap_or_default();
-            value
-                .parse::<f64>()
-                .unwrap_or_else(|e| panic!("{NAME} sample {l:?}: {e}")) as u64
-        })
-        .sum()
+    metric_total(app, "procura_password_verifications_total")
 }
 
 #[test]
@@ -392,11 +334,7 @@ fn unknown_email_costs_as_much_as_a_wrong_password() {
     let (app, _, _, a) = lone_aidant(19);
     let attempt = |email: &str, password: &str| -> u64 {
         let before = password_verifications(&app);
-        let r = Web::new(&app).submit(
-            "/connexion",
-            "/connexion",
-            &[("email", email), ("password", password)],
-        );
+        let r = submit_password(&Web::new(&app), email, password);
         assert_eq!(r.status, 401, "{email}: {}", r.body);
         password_verifications(&app) - before
     };
@@ -419,15 +357,7 @@ fn housekeeping_purges_expired_sessions_and_old_records() {
     let stale = logged_in(&app, &clock, &a);
     let anon = Web::new(&app);
     assert_eq!(
-        anon.submit(
-            "/connexion",
-            "/connexion",
-            &[
-                ("email", "x@exemple.fr"),
-                ("password", "wrong password here")
-            ]
-        )
-        .status,
+        submit_password(&anon, "x@exemple.fr", "wrong password here").status,
         401
     );
     clock.advance(Duration::hours(25));
@@ -464,17 +394,8 @@ fn housekeeping_purges_expired_sessions_and_old_records() {
 fn a_rate_limited_address_is_journaled_once_per_window() {
     let (app, clock) = app_with_clock(&[("PROCURA_LOGIN_RATE_LIMIT", "2")]);
     let web = Web::new(&app);
-    let attempt = |i: usize| {
-        web.submit(
-            "/connexion",
-            "/connexion",
-            &[
-                ("email", &format!("x{i}@exemple.fr")),
-                ("password", "whatever it is"),
-            ],
-        )
-        .status
-    };
+    let attempt =
+        |i: usize| submit_password(&web, &format!("x{i}@exemple.fr"), "whatever it is").status;
     let statuses: Vec<u16> = (0..8).map(attempt).collect();
     assert_eq!(statuses, [401, 401, 429, 429, 429, 429, 429, 429]);
     let limited = |store| count_of(&journal_actions(store), "login.rate_limited");
@@ -528,11 +449,7 @@ fn parallel_wrong_codes_on_one_session_check_exactly_the_threshold() {
     let (app, clock, _, a) = lone_aidant(30);
     let web = Web::new(&app);
     clock.advance(Duration::seconds(30));
-    let r = web.submit(
-        "/connexion",
-        "/connexion",
-        &[("email", &a.email), ("password", &a.password)],
-    );
+    let r = submit_password(&web, &a.email, &a.password);
     assert_eq!(r.status, 303, "{}", r.body);
     let token = web.csrf("/connexion/code");
     let right = code(&a.secret, &clock, 0);

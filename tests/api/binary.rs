@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::helpers::*;
 
@@ -91,42 +90,10 @@ fn production_start_without_master_key_is_refused() {
 #[test]
 fn serve_demo_answers_readyz_and_stops_on_sigterm() {
     let db = TestDb::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let mut cmd = procura(&db);
-    if db.sqlite_path().is_some() {
-        // The demo's own default: SQLite under ./data of the working folder.
-        cmd.env_remove("PROCURA_DATABASE_URL");
-    }
-    let mut child = cmd
-        .args(["serve", "--demo"])
-        .env_remove("PROCURA_MASTER_KEY")
-        .env("PROCURA_BIND", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let url = format!("http://127.0.0.1:{port}/readyz");
-    let ready = loop {
-        if let Ok(r) = client().get(&url).call() {
-            break r.status() == 200;
-        }
-        if Instant::now() > deadline {
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (mut child, base) = spawn_demo(&db, Stdio::piped(), Stdio::null());
+    let ready = ready_within_a_minute(&base);
     let _ = std::io::stderr().flush();
-    let pid = child.id().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    assert!(sigterm(&child));
     let status = child.wait().expect("wait");
     assert!(ready, "serve --demo never became ready");
     assert_eq!(status.code(), Some(0));

@@ -91,13 +91,7 @@ fn aidant_logs_in_and_reaches_home() {
 fn manager_adds_an_aidant_who_enrols() {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "France Services Est", 22);
-    let m = member(
-        &app,
-        &clock,
-        "dominique@exemple.fr",
-        &[Role::Manager, Role::Aidant],
-        &s,
-    );
+    let m = member(&app, &clock, "dominique@exemple.fr", AIDANT_AND_MANAGER, &s);
     let b = browser();
     browser_login(&b, &app, &clock, &m);
     b.goto(&app.url("/gestion"));

@@ -13,7 +13,7 @@ use procura::clock::{Clock, FixedClock, SystemClock};
 use procura::domain::mandate::MandateDuration;
 use procura::domain::roles::Role;
 
-use crate::helpers::oidc::{authorize_path, new_req, register, Rp};
+use crate::helpers::oidc::{authorize_path, choose_demarche, choose_usager, new_req, register, Rp};
 use crate::helpers::*;
 
 /// How many times the service is killed.
@@ -69,8 +69,8 @@ fn flow(web: &Web, rp: &Rp, usager: &str, acks: &Acks) -> Option<()> {
     let r = new_req();
     let resp = try_send(|| web.get(&authorize_path(rp, &r, "openid", &[])))?;
     let i = resp.header("location")?.to_string();
-    try_send(|| web.submit(&i, &format!("{i}/usager"), &[("usager", usager)]))?;
-    let resp = try_send(|| web.submit(&i, &format!("{i}/demarche"), &[("demarche", "social")]))?;
+    try_send(|| choose_usager(web, &i, usager))?;
+    let resp = try_send(|| choose_demarche(web, &i, "social"))?;
     let code = query_param(resp.header("location")?, "code")?;
     acks.codes.fetch_add(1, Ordering::SeqCst);
     let secret = rp.secret.as_deref().unwrap_or_default();

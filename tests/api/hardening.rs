@@ -3,7 +3,6 @@
 //! SQLite durability, log redaction, closed pipes.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use crate::helpers::oidc::{authorize_path, new_req, register};
 use crate::helpers::*;
@@ -55,11 +54,7 @@ fn nul_bytes_get_400_in_addresses_and_forms_and_change_nothing() {
     assert_eq!(get(&app.url("/oidc/interaction/%00")).status, 400);
 
     let anonymous = Web::new(&app);
-    let r = anonymous.submit(
-        "/connexion",
-        "/connexion",
-        &[("email", "a\0b@exemple.fr"), ("password", "x")],
-    );
+    let r = submit_password(&anonymous, "a\0b@exemple.fr", "x");
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("caractère nul"), "{}", r.body);
 
@@ -165,11 +160,7 @@ fn anonymous_requests_write_no_session_unless_a_form_needs_one() {
     assert_eq!(count_rows(&app.store, "sessions"), before + 1);
     // The form's CSRF token works: a wrong password is refused as such, not as CSRF.
     let web = Web::new(&app);
-    let r = web.submit(
-        "/connexion",
-        "/connexion",
-        &[("email", "x@exemple.fr"), ("password", "not the password")],
-    );
+    let r = submit_password(&web, "x@exemple.fr", "not the password");
     assert_eq!(r.status, 401, "{}", r.body);
     // A POST without a session is a CSRF refusal, and writes no session either.
     let n = count_rows(&app.store, "sessions");
@@ -301,30 +292,10 @@ fn sqlite_syncs_fully_outside_demo_mode() {
 #[test]
 fn logs_carry_no_query_string_and_the_demo_database_is_private() {
     let db = TestDb::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
     let log = db.dir.path().join("stderr.log");
-    let mut cmd = procura(&db);
-    if db.sqlite_path().is_some() {
-        cmd.env_remove("PROCURA_DATABASE_URL");
-    }
-    let mut child = cmd
-        .args(["serve", "--demo"])
-        .env_remove("PROCURA_MASTER_KEY")
-        .env("PROCURA_BIND", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("spawn");
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client().get(&format!("{base}/readyz")).call().is_err() {
-        assert!(Instant::now() < deadline, "never ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let stderr = std::fs::File::create(&log).expect("log file");
+    let (mut child, base) = spawn_demo(&db, Stdio::null(), stderr.into());
+    assert!(ready_within_a_minute(&base), "never ready");
     if db.sqlite_path().is_some() {
         let data = db.dir.path().join("data");
         assert_eq!(mode(&data), 0o700);
@@ -340,9 +311,7 @@ fn logs_carry_no_query_string_and_the_demo_database_is_private() {
         "{base}/readyz?code=ONE-TIME-CODE-42&state=ONE-TIME-STATE-42"
     ));
     assert_eq!(r.status, 503);
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    sigterm(&child);
     let _ = child.wait();
     let text = std::fs::read_to_string(&log).expect("log");
     assert!(text.contains("not ready"), "{text}");

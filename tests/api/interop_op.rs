@@ -9,6 +9,7 @@ use procura::federation::provider as op;
 use procura::store::write_tx;
 use serde_json::json;
 
+use crate::helpers::oidc::{assert_preselected, choose_demarche, choose_usager};
 use crate::helpers::*;
 
 struct Setup {
@@ -75,6 +76,13 @@ fn setup_with(settings: op::ClientSettings) -> Setup {
     }
 }
 
+/// The independent client for the setup's client, authenticating with `method`, with
+/// more command-line options (`extra`).
+fn rp_client(s: &Setup, method: &str, extra: &[&str]) -> RpClient {
+    let secret = s.secret.as_deref();
+    RpClient::start_with(&s.app.base, &s.client_id, secret, REDIRECT, method, extra)
+}
+
 /// Completes the interaction through the HTTP forms; returns the client redirect URL.
 fn complete(s: &Setup, authorize_url: &str, usager: &str, demarche: &str) -> String {
     let path = authorize_url
@@ -83,15 +91,8 @@ fn complete(s: &Setup, authorize_url: &str, usager: &str, demarche: &str) -> Str
     let r = s.web.get(path);
     assert_eq!(r.status, 303, "{}", r.body);
     let i = r.header("location").expect("interaction").to_string();
-    assert_eq!(
-        s.web
-            .submit(&i, &format!("{i}/usager"), &[("usager", usager)])
-            .status,
-        303
-    );
-    let r = s
-        .web
-        .submit(&i, &format!("{i}/demarche"), &[("demarche", demarche)]);
+    assert_eq!(choose_usager(&s.web, &i, usager).status, 303);
+    let r = choose_demarche(&s.web, &i, demarche);
     assert_eq!(r.status, 302, "{}", r.body);
     r.header("location").expect("redirect").to_string()
 }
@@ -99,13 +100,7 @@ fn complete(s: &Setup, authorize_url: &str, usager: &str, demarche: &str) -> Str
 #[test]
 fn openid_client_completes_the_flow_and_validates_everything() {
     let s = setup("client_secret_basic");
-    let mut rp = RpClient::start(
-        &s.app.base,
-        &s.client_id,
-        s.secret.as_deref(),
-        REDIRECT,
-        "client_secret_basic",
-    );
+    let mut rp = rp_client(&s, "client_secret_basic", &[]);
     let d = rp.cmd(json!({"cmd": "discover"}));
     assert_eq!(d["ok"], true, "{d}");
     assert_eq!(d["metadata"]["issuer"], s.app.base);
@@ -217,14 +212,7 @@ fn openid_client_talks_to_procura_the_way_franceconnect_does() {
         demarches: Some(DemarcheSet::parse(&["social", "logement"]).expect("codes")),
         ..Default::default()
     });
-    let mut rp = RpClient::start_with(
-        &s.app.base,
-        &s.client_id,
-        s.secret.as_deref(),
-        REDIRECT,
-        "client_secret_post",
-        &["--userinfo-alg", "ES256"],
-    );
+    let mut rp = rp_client(&s, "client_secret_post", &["--userinfo-alg", "ES256"]);
     let d = rp.cmd(json!({"cmd": "discover"}));
     assert_eq!(d["metadata"]["claims_parameter_supported"], true, "{d}");
     assert!(d["metadata"]["claims_supported"]
@@ -256,21 +244,12 @@ fn openid_client_talks_to_procura_the_way_franceconnect_does() {
     let i = r.header("location").expect("interaction").to_string();
     assert_eq!(s.web.get(&i).header("location"), Some("/connexion"));
     login_now(&s.web, &s.aidant);
-    let r = s
-        .web
-        .submit(&i, &format!("{i}/usager"), &[("usager", &s.usager_id)]);
+    let r = choose_usager(&s.web, &i, &s.usager_id);
     assert_eq!(r.status, 303, "{}", r.body);
     let page = s.web.get(&i);
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(
-        page.body.contains(r#"value="logement" checked"#),
-        "{}",
-        page.body
-    );
-    assert!(!page.body.contains(r#"value="social""#), "{}", page.body);
-    let r = s
-        .web
-        .submit(&i, &format!("{i}/demarche"), &[("demarche", "logement")]);
+    assert_preselected(&page, "logement", "social");
+    let r = choose_demarche(&s.web, &i, "logement");
     assert_eq!(r.status, 302, "{}", r.body);
     let redirect = r.header("location").expect("redirect").to_string();
     let c = rp.cmd(json!({"cmd": "callback", "url": redirect}));

@@ -39,13 +39,7 @@ fn authorisation_matrix() {
         ),
         (
             "manager",
-            member(
-                &app,
-                &clock,
-                "manager@exemple.fr",
-                &[Role::Manager, Role::Aidant],
-                &s,
-            ),
+            member(&app, &clock, "manager@exemple.fr", AIDANT_AND_MANAGER, &s),
         ),
         (
             "auditor",
@@ -107,26 +101,13 @@ fn authorisation_matrix() {
 #[test]
 fn manager_adds_an_aidant_who_enrols_through_the_link() {
     let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "S", 11);
-    let m = member(&app, &clock, "m@exemple.fr", &[Role::Manager], &s);
-    let manager = logged_in(&app, &clock, &m);
-    let r = manager.submit(
-        "/gestion",
-        "/gestion/aidants",
-        &[
-            ("email", "Nouvelle.Aidante@Exemple.fr"),
-            ("name", "Nouvelle Aidante"),
-        ],
-    );
+    let manager = new_manager(&app, &clock, "S", 11, "m@exemple.fr");
+    let r = add_aidant(&manager, "Nouvelle.Aidante@Exemple.fr", "Nouvelle Aidante");
     assert_eq!(r.status, 200, "{}", r.body);
     let link = link_in(&r.body);
     let path = link.trim_start_matches(&app.base).to_string();
     // Duplicate e-mail (case-insensitive) is refused with a clear message.
-    let r = manager.submit(
-        "/gestion",
-        "/gestion/aidants",
-        &[("email", "nouvelle.aidante@exemple.fr"), ("name", "Autre")],
-    );
+    let r = add_aidant(&manager, "nouvelle.aidante@exemple.fr", "Autre");
     assert_eq!(r.status, 400);
     assert!(r.body.contains("existe déjà"));
     // The new aidant opens the link, sets a password and confirms a first code.
@@ -321,26 +302,18 @@ fn a_change_that_changes_nothing_is_not_journaled() {
         assert_eq!(r.status, 303, "{action}: {}", r.body);
         manager.get(&format!("/gestion/comptes/{t}")).body
     };
+    let unchanged = |action: &str, says: &str| {
+        let before = journal_actions(&app.store).len();
+        let page = act(action);
+        assert!(page.contains(says), "{action}: {page}");
+        let after = journal_actions(&app.store).len();
+        assert_eq!(after, before, "{action}: nothing journaled");
+    };
     assert!(act("desactiver").contains("Le compte est désactivé."));
-    let before = journal_actions(&app.store).len();
-    let page = act("desactiver");
-    assert!(page.contains("déjà désactivé"), "{page}");
-    assert_eq!(
-        journal_actions(&app.store).len(),
-        before,
-        "nothing journaled"
-    );
+    unchanged("desactiver", "déjà désactivé");
     assert!(act("reactiver").contains("Le compte est réactivé."));
-    let before = journal_actions(&app.store).len();
-    let page = act("reactiver");
-    assert!(page.contains("déjà actif"), "{page}");
-    let page = act("retirer-carte");
-    assert!(page.contains("pas de carte"), "{page}");
-    assert_eq!(
-        journal_actions(&app.store).len(),
-        before,
-        "nothing journaled"
-    );
+    unchanged("reactiver", "déjà actif");
+    unchanged("retirer-carte", "pas de carte");
     let actions = journal_actions(&app.store);
     assert_eq!(count_of(&actions, "account.deactivated"), 1);
     assert_eq!(count_of(&actions, "account.reactivated"), 1);
@@ -427,11 +400,7 @@ fn adding_an_aidant_whose_email_exists_elsewhere_leaks_nothing() {
     member(&app, &clock, "elsewhere@exemple.fr", &[Role::Aidant], &b);
     let manager = logged_in(&app, &clock, &m);
     let before = journal_actions(&app.store).len();
-    let r = manager.submit(
-        "/gestion",
-        "/gestion/aidants",
-        &[("email", "Elsewhere@exemple.fr"), ("name", "Quelqu’un")],
-    );
+    let r = add_aidant(&manager, "Elsewhere@exemple.fr", "Quelqu’un");
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(!r.body.contains("existe"), "{}", r.body);
     assert!(r.body.contains("Aucun compte n’a été créé"), "{}", r.body);

@@ -269,17 +269,8 @@ fn login_is_required_and_prompt_login_forces_it() {
     assert_eq!(resp.header("location"), Some(interaction.as_str()));
     assert_eq!(anon.get(&interaction).status, 200);
     // prompt=login: a logged-in aidant must log in again, once they confirm.
-    let r = new_req();
     w.clock.advance(Duration::seconds(5));
-    let resp = w
-        .web
-        .get(&authorize_path(&w.rp, &r, "openid", &[("prompt", "login")]));
-    let interaction = resp.header("location").expect("interaction").to_string();
-    confirm_reconnection(&w.web, &interaction);
-    assert_eq!(
-        login(&w.web, &w.clock, &w.aidant).header("location"),
-        Some(interaction.as_str())
-    );
+    let interaction = log_in_again_for(&w, &[("prompt", "login")]);
     assert_eq!(w.web.get(&interaction).status, 200);
 }
 
@@ -287,17 +278,8 @@ fn login_is_required_and_prompt_login_forces_it() {
 fn max_age_forces_a_fresh_login() {
     let w = world(&[]);
     w.clock.advance(Duration::seconds(20));
-    let r = new_req();
-    let resp = w
-        .web
-        .get(&authorize_path(&w.rp, &r, "openid", &[("max_age", "10")]));
-    let interaction = resp.header("location").expect("interaction").to_string();
     // The login is older than max_age: the aidant is asked, then logs in.
-    confirm_reconnection(&w.web, &interaction);
-    assert_eq!(
-        login(&w.web, &w.clock, &w.aidant).header("location"),
-        Some(interaction.as_str())
-    );
+    let interaction = log_in_again_for(&w, &[("max_age", "10")]);
     assert_eq!(
         w.web.get(&interaction).status,
         200,
@@ -312,16 +294,9 @@ fn the_code_and_its_use_entry_commit_together() {
     let r = new_req();
     let resp = w.web.get(&authorize_path(&w.rp, &r, "openid", &[]));
     let i = resp.header("location").expect("interaction").to_string();
-    assert_eq!(
-        w.web
-            .submit(&i, &format!("{i}/usager"), &[("usager", &w.usager_id)])
-            .status,
-        303
-    );
+    assert_eq!(choose_usager(&w.web, &i, &w.usager_id).status, 303);
     let before = journal_actions(&w.app.store).len();
-    let resp = w
-        .web
-        .submit(&i, &format!("{i}/demarche"), &[("demarche", "social")]);
+    let resp = choose_demarche(&w.web, &i, "social");
     assert_eq!(resp.status, 500);
     assert_eq!(uses(&w), 0, "no use entry without its code");
     assert_eq!(journal_actions(&w.app.store).len(), before);
@@ -351,12 +326,7 @@ fn a_stale_session_and_a_slow_choice_still_complete() {
     );
     // Choosing takes longer than max_age: max_age counts at the request, not at each step.
     w.clock.advance(Duration::seconds(90));
-    assert_eq!(
-        w.web
-            .submit(&i, &format!("{i}/usager"), &[("usager", &w.usager_id)])
-            .status,
-        303
-    );
+    assert_eq!(choose_usager(&w.web, &i, &w.usager_id).status, 303);
     let token = w.web.csrf(&i);
     let resp = w.web.post(
         &format!("{i}/demarche"),

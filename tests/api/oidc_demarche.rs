@@ -67,34 +67,26 @@ fn a_site_is_offered_only_the_demarches_it_serves() {
     let page = w.web.get(&i);
     assert_eq!(page.status, 200);
     assert!(!page.body.contains(&w.usager_id), "{}", page.body);
-    let r = w
-        .web
-        .submit(&i, &format!("{i}/usager"), &[("usager", &w.usager_id)]);
+    let r = choose_usager(&w.web, &i, &w.usager_id);
     assert_eq!(r.status, 400, "{}", r.body);
     // A housing site: the usager is offered, for logement only.
     let housing = client_for(&w, Some(&["logement"]), Default::default());
     let i = open(&w, &housing, &new_req(), &[]);
     assert!(w.web.get(&i).body.contains(&w.usager_id));
-    let r = w
-        .web
-        .submit(&i, &format!("{i}/usager"), &[("usager", &w.usager_id)]);
+    let r = choose_usager(&w.web, &i, &w.usager_id);
     assert_eq!(r.status, 303);
     let page = w.web.get(&i);
     assert!(page.body.contains(r#"value="logement""#), "{}", page.body);
     assert!(!page.body.contains(r#"value="social""#), "{}", page.body);
     let (codes, used) = (issued_codes(&w), uses(&w));
-    let r = w
-        .web
-        .submit(&i, &format!("{i}/demarche"), &[("demarche", "social")]);
+    let r = choose_demarche(&w.web, &i, "social");
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(
         (issued_codes(&w), uses(&w)),
         (codes, used),
         "nothing issued"
     );
-    let r = w
-        .web
-        .submit(&i, &format!("{i}/demarche"), &[("demarche", "logement")]);
+    let r = choose_demarche(&w.web, &i, "logement");
     assert_eq!(r.status, 302, "{}", r.body);
 }
 
@@ -104,18 +96,10 @@ fn the_claims_request_narrows_preselects_and_adds_claims() {
     let r = new_req();
     let claims = r#"{"id_token":{"demarche":{"essential":true,"value":"social"},"given_name":null},"userinfo":{"birthplace":{"essential":true}}}"#;
     let i = open(&w, &w.rp, &r, &[("claims", claims)]);
-    w.web
-        .submit(&i, &format!("{i}/usager"), &[("usager", &w.usager_id)]);
+    choose_usager(&w.web, &i, &w.usager_id);
     let page = w.web.get(&i);
-    assert!(
-        page.body.contains(r#"value="social" checked"#),
-        "{}",
-        page.body
-    );
-    assert!(!page.body.contains(r#"value="logement""#), "{}", page.body);
-    let resp = w
-        .web
-        .submit(&i, &format!("{i}/demarche"), &[("demarche", "social")]);
+    assert_preselected(&page, "social", "logement");
+    let resp = choose_demarche(&w.web, &i, "social");
     let code = query_param(resp.header("location").expect("redirect"), "code").expect("code");
     let t = token_request(&w, &w.rp, &code, &r.verifier, w.rp.secret.as_deref());
     assert_eq!(t.status, 200, "{}", t.body);
@@ -132,8 +116,7 @@ fn the_claims_request_narrows_preselects_and_adds_claims() {
     // Two values: both offered, nothing preselected.
     let two = r#"{"userinfo":{"demarche":{"values":["social","logement","papiers"]}}}"#;
     let i = open(&w, &w.rp, &new_req(), &[("claims", two)]);
-    w.web
-        .submit(&i, &format!("{i}/usager"), &[("usager", &w.usager_id)]);
+    choose_usager(&w.web, &i, &w.usager_id);
     let page = w.web.get(&i).body;
     assert!(
         page.contains(r#"value="social" required"#)
@@ -270,15 +253,12 @@ fn an_access_token_stops_at_once_when_the_right_ends() {
 #[test]
 fn pkce_may_be_left_out_by_a_client_with_a_secret_that_asked_for_it() {
     let w = world(&[]);
-    let fc = client_for(
-        &w,
-        None,
-        op::ClientSettings {
-            auth_method: Some("client_secret_post".into()),
-            pkce: Some("optional".into()),
-            ..Default::default()
-        },
-    );
+    let fc_like = op::ClientSettings {
+        auth_method: Some("client_secret_post".into()),
+        pkce: Some("optional".into()),
+        ..Default::default()
+    };
+    let fc = client_for(&w, None, fc_like);
     let r = new_req();
     let path = authorize_path(
         &fc,
@@ -342,14 +322,11 @@ fn pkce_may_be_left_out_by_a_client_with_a_secret_that_asked_for_it() {
 #[test]
 fn userinfo_is_a_signed_jwt_for_a_client_that_asked() {
     let w = world(&[]);
-    let signed = client_for(
-        &w,
-        None,
-        op::ClientSettings {
-            userinfo_alg: Some("ES256".into()),
-            ..Default::default()
-        },
-    );
+    let jwt_userinfo = op::ClientSettings {
+        userinfo_alg: Some("ES256".into()),
+        ..Default::default()
+    };
+    let signed = client_for(&w, None, jwt_userinfo);
     let r = new_req();
     let code = code_for(&w, &signed, &r, "openid family_name", "logement");
     let t = token_request(&w, &signed, &code, &r.verifier, signed.secret.as_deref());

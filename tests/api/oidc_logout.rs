@@ -65,9 +65,7 @@ fn logout_without_our_id_token_asks_first() {
 #[test]
 fn an_id_token_of_another_aidant_asks_first() {
     let w = world(&[]);
-    let s = structure_row(&w.app.store, &w.structure_id);
-    let b = member(&w.app, &w.clock, "b@exemple.fr", &[Role::Aidant], &s);
-    let web_b = logged_in(&w.app, &w.clock, &b);
+    let web_b = w.logged_in_member("b@exemple.fr", &[Role::Aidant]);
     let r = new_req();
     let redirect = interact(
         &web_b,

@@ -9,12 +9,7 @@ use crate::helpers::*;
 #[test]
 fn subjects_are_pairwise_per_client_and_stable() {
     let w = world(&[]);
-    let other = register(
-        &w.app.store,
-        &w.clock,
-        "client_secret_post",
-        "https://autre.example.fr/cb",
-    );
+    let other = w.register("client_secret_post", "https://autre.example.fr/cb");
     let sub_for = |rp: &Rp| {
         let r = new_req();
         let code = code_for(&w, rp, &r, "openid", "logement");
@@ -157,12 +152,7 @@ fn a_revocation_between_choice_and_token_refuses_the_code() {
 #[test]
 fn a_code_presented_by_another_client_is_refused_and_stays_usable_by_its_own() {
     let w = world(&[]);
-    let other = register(
-        &w.app.store,
-        &w.clock,
-        "client_secret_basic",
-        "https://site.example.fr/callback",
-    );
+    let other = w.register("client_secret_basic", "https://site.example.fr/callback");
     let r = new_req();
     let code = code_for(&w, &w.rp, &r, "openid", "social");
     let t = token_request(&w, &other, &code, &r.verifier, other.secret.as_deref());

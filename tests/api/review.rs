@@ -5,7 +5,6 @@
 use chrono::Duration;
 use procura::clock::FixedClock;
 use procura::domain::mandate::MandateDuration;
-use procura::domain::roles::Role;
 use procura::store::Store;
 
 use crate::helpers::oidc::{authorize_path, new_req, world, World};
@@ -60,13 +59,7 @@ fn choose_social(w: &World, interaction: &str, token: &str) -> Resp {
 fn home_world() -> (TestApp, FixedClock, Web, String, String) {
     let (app, clock) = app_with_clock(&[]);
     let s = structure(&app.store, &clock, "France Services Recherche", 700);
-    let a = member(
-        &app,
-        &clock,
-        "recherche@exemple.fr",
-        &[Role::Aidant, Role::Manager],
-        &s,
-    );
+    let a = member(&app, &clock, "recherche@exemple.fr", AIDANT_AND_MANAGER, &s);
     let angela = usager_named(
         &app.store,
         &clock,
@@ -196,17 +189,9 @@ fn review_deactivated_aidant_cannot_issue_a_code() {
 #[test]
 fn review_enrolment_secret_differs_per_link() {
     let (app, clock) = app_with_clock(&[]);
-    let s = structure(&app.store, &clock, "France Services Enrôlement", 710);
-    let m = member(&app, &clock, "resp.enrol@exemple.fr", &[Role::Manager], &s);
-    let web = logged_in(&app, &clock, &m);
-    let r = web.submit(
-        "/gestion",
-        "/gestion/aidants",
-        &[
-            ("email", "nouvel.aidant@exemple.fr"),
-            ("name", "Nouvel Aidant"),
-        ],
-    );
+    let enrolment = "France Services Enrôlement";
+    let web = new_manager(&app, &clock, enrolment, 710, "resp.enrol@exemple.fr");
+    let r = add_aidant(&web, "nouvel.aidant@exemple.fr", "Nouvel Aidant");
     assert_eq!(r.status, 200, "{}", r.body);
     let link1 = between(&r.body, "/activation/", "\"");
     let anon = Web::new(&app);

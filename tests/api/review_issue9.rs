@@ -3,25 +3,9 @@
 
 use procura::clock::Clock;
 use procura::domain::mandate::DemarcheSet;
-use procura::store::write_tx;
 
 use crate::helpers::oidc::*;
 use crate::helpers::*;
-
-fn set_aidant_active(w: &World, active: bool) {
-    let mut conn = w.app.store.conn().expect("conn");
-    write_tx(&mut conn, |c| {
-        procura::accounts::users::set_active(
-            c,
-            w.clock.now(),
-            "test",
-            None,
-            &w.aidant.user.id,
-            active,
-        )
-    })
-    .expect("set_active");
-}
 
 fn offer(w: &World, set: &DemarcheSet) {
     let mut conn = w.app.store.conn().expect("conn");
@@ -44,12 +28,11 @@ fn offer(w: &World, set: &DemarcheSet) {
 #[test]
 fn review9_a_token_invalidated_by_deactivation_stays_invalid_after_reactivation() {
     let w = world(&[]);
-    let t = tokens(&w, "openid profile", "social");
-    let at = t["access_token"].as_str().expect("at").to_string();
+    let at = access_token(&w, "openid profile", "social");
     assert_eq!(userinfo(&w, &at).status, 200, "before");
-    set_aidant_active(&w, false);
+    w.set_aidant_active(false);
     assert_eq!(userinfo(&w, &at).status, 401, "deactivated");
-    set_aidant_active(&w, true);
+    w.set_aidant_active(true);
     let again = userinfo(&w, &at);
     assert_eq!(
         again.status, 401,
@@ -63,8 +46,7 @@ fn review9_a_token_invalidated_by_deactivation_stays_invalid_after_reactivation(
 #[test]
 fn review9_a_token_invalidated_by_a_restriction_stays_invalid_after_widening() {
     let w = world(&[]);
-    let t = tokens(&w, "openid", "social");
-    let at = t["access_token"].as_str().expect("at").to_string();
+    let at = access_token(&w, "openid", "social");
     assert_eq!(userinfo(&w, &at).status, 200, "before");
     offer(&w, &DemarcheSet::parse(&["logement"]).expect("codes"));
     assert_eq!(userinfo(&w, &at).status, 401, "restricted");
@@ -84,8 +66,8 @@ fn review9_a_code_chosen_before_a_deactivation_is_not_redeemed_after_reactivatio
     let w = world(&[]);
     let r = new_req();
     let code = code_for(&w, &w.rp, &r, "openid", "social");
-    set_aidant_active(&w, false);
-    set_aidant_active(&w, true);
+    w.set_aidant_active(false);
+    w.set_aidant_active(true);
     let resp = token_request(&w, &w.rp, &code, &r.verifier, w.rp.secret.as_deref());
     assert_eq!(
         resp.status, 400,

@@ -19,11 +19,7 @@ fn offered(db: &TestDb, id: &str) -> serde_json::Value {
 #[test]
 fn structure_update_sets_the_demarches_and_journals_each_change() {
     let db = TestDb::new();
-    let v = json_of(&procura_run(
-        &db,
-        &words("structure create --name S --siret 73282932000074 --json"),
-    ));
-    let id = v["id"].as_str().expect("id").to_string();
+    let id = structure_by_cli(&db);
     let update =
         |flags: &str| procura_run(&db, &words(&format!("structure update --id {id} {flags}")));
 
@@ -57,11 +53,7 @@ fn structure_update_sets_the_demarches_and_journals_each_change() {
 #[test]
 fn structure_update_refuses_bad_input_and_changes_nothing() {
     let db = TestDb::new();
-    let v = json_of(&procura_run(
-        &db,
-        &words("structure create --name S --siret 73282932000074 --json"),
-    ));
-    let id = v["id"].as_str().expect("id").to_string();
+    let id = structure_by_cli(&db);
     json_of(&procura_run(
         &db,
         &words(&format!(
@@ -232,13 +224,7 @@ fn only_a_manager_changes_and_only_their_own_structure() {
 fn mandate_creation_offers_and_accepts_only_the_structures_demarches() {
     let (app, clock) = demo_app();
     let s = structure(&app.store, &clock, "Structure restreinte", 43);
-    let a = member(
-        &app,
-        &clock,
-        "ar@exemple.fr",
-        &[Role::Aidant, Role::Manager],
-        &s,
-    );
+    let a = member(&app, &clock, "ar@exemple.fr", AIDANT_AND_MANAGER, &s);
     let web = logged_in(&app, &clock, &a);
     assert!(web
         .get("/mandats/nouveau")
@@ -309,9 +295,8 @@ fn start_request_refuses_a_demarche_the_structure_does_not_offer() {
 #[test]
 fn a_restriction_stops_at_once_the_use_of_mandates_for_the_excluded_demarches() {
     let w = world(&[]);
+    let manager_web = w.logged_in_member("m.op@exemple.fr", &[Role::Manager]);
     let s = structure_row(&w.app.store, &w.structure_id);
-    let manager = member(&w.app, &w.clock, "m.op@exemple.fr", &[Role::Manager], &s);
-    let manager_web = logged_in(&w.app, &w.clock, &manager);
     // A second usager whose only authorisation is for "logement".
     let only_logement = seed_mandate(
         &w.app.store,

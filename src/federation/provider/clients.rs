@@ -96,6 +96,26 @@ pub struct Client {
 }
 
 impl Client {
+    /// A new active client without name or secret: HTTP Basic, ES256 ID tokens, PKCE
+    /// required, JSON userinfo, every démarche, no redirect URI yet.
+    pub fn new(id: String, created_at: NaiveDateTime) -> Client {
+        Client {
+            id,
+            name: String::new(),
+            secret_hash: None,
+            auth_method: AuthMethod::ClientSecretBasic,
+            id_token_alg: SigningAlg::ES256,
+            redirect_uris: "[]".into(),
+            post_logout_redirect_uris: "[]".into(),
+            active: true,
+            created_at,
+            demarches: None,
+            pkce: Pkce::Required,
+            userinfo_alg: UserinfoAlg::None,
+            demarches_removed: None,
+        }
+    }
+
     /// The démarches the client serves.
     pub fn demarches(&self) -> DemarcheSet {
         DemarcheSet::from_stored(self.demarches.as_deref())
@@ -301,21 +321,7 @@ pub fn create_client(
             "au moins une --redirect-uri est nécessaire".into(),
         ));
     }
-    let blank = Client {
-        id: format!("procura-{}", &new_token()[..22]),
-        name: String::new(),
-        secret_hash: None,
-        auth_method: AuthMethod::ClientSecretBasic,
-        id_token_alg: SigningAlg::ES256,
-        redirect_uris: "[]".into(),
-        post_logout_redirect_uris: "[]".into(),
-        active: true,
-        created_at: now.naive_utc(),
-        demarches: None,
-        pkce: Pkce::Required,
-        userinfo_alg: UserinfoAlg::None,
-        demarches_removed: None,
-    };
+    let blank = Client::new(format!("procura-{}", &new_token()[..22]), now.naive_utc());
     let with_name = ClientSettings {
         name: Some(settings.name.clone().unwrap_or_default()),
         ..settings.clone()
@@ -434,19 +440,11 @@ pub fn ensure_demo_client(
         }
         None => {
             let c = Client {
-                id: id.to_string(),
                 name: "Site administratif de démonstration".into(),
                 secret_hash: Some(sha256_hex(secret.as_bytes())),
-                auth_method: AuthMethod::ClientSecretBasic,
-                id_token_alg: SigningAlg::ES256,
                 redirect_uris: redirects,
                 post_logout_redirect_uris: post,
-                active: true,
-                created_at: now.naive_utc(),
-                demarches: None,
-                pkce: Pkce::Required,
-                userinfo_alg: UserinfoAlg::None,
-                demarches_removed: None,
+                ..Client::new(id.to_string(), now.naive_utc())
             };
             insert(conn, &c)?;
             journal::append(

@@ -51,11 +51,11 @@ pub fn issue_code(
     diesel::insert_into(authorization_codes::table)
         .values((
             authorization_codes::code_hash.eq(&code_hash),
-            authorization_codes::client_id.eq(&i.client_id),
-            authorization_codes::redirect_uri.eq(&i.redirect_uri),
-            authorization_codes::code_challenge.eq(&i.code_challenge),
-            authorization_codes::nonce.eq(&i.nonce),
-            authorization_codes::scope.eq(&i.scope),
+            authorization_codes::client_id.eq(&i.request.client_id),
+            authorization_codes::redirect_uri.eq(&i.request.redirect_uri),
+            authorization_codes::code_challenge.eq(&i.request.code_challenge),
+            authorization_codes::nonce.eq(&i.request.nonce),
+            authorization_codes::scope.eq(&i.request.scope),
             authorization_codes::claims.eq(&i.claims),
             authorization_codes::aidant_id.eq(aidant_id),
             authorization_codes::structure_id.eq(structure_id),
@@ -76,9 +76,9 @@ pub fn issue_code(
             .usager(&usager_id)
             .mandate(&u.mandate_id)
             .authorisation(&u.authorisation_id)
-            .client(&i.client_id)
+            .client(&i.request.client_id)
             .detail("demarche", demarche)
-            .detail("scope", i.scope.as_str()),
+            .detail("scope", i.request.scope.as_str()),
     )?;
     Ok(Some(code))
 }

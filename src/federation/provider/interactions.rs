@@ -44,22 +44,9 @@ pub struct Interaction {
     pub id: String,
     /// Session that started it.
     pub session_hash: String,
-    /// Client.
-    pub client_id: String,
-    /// Validated redirect URI.
-    pub redirect_uri: String,
-    /// Client state.
-    pub state: Option<String>,
-    /// Nonce.
-    pub nonce: String,
-    /// Scope.
-    pub scope: String,
-    /// PKCE S256 challenge.
-    pub code_challenge: String,
-    /// prompt.
-    pub prompt: Option<String>,
-    /// max_age.
-    pub max_age: Option<i64>,
+    /// What the client asked for.
+    #[diesel(embed)]
+    pub request: Requested,
     /// Chosen usager.
     pub usager_id: Option<String>,
     /// Where it stands.
@@ -115,9 +102,10 @@ pub struct AuthorizeParams {
     pub acr_values: Option<String>,
 }
 
-/// A request that passed every check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidRequest {
+/// What a validated authorization request asks for, as its interaction stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = oidc_interactions)]
+pub struct Requested {
     /// The client.
     pub client_id: String,
     /// Its registered redirect URI.
@@ -130,12 +118,19 @@ pub struct ValidRequest {
     pub scope: String,
     /// PKCE S256 challenge (empty: none sent, for a client with PKCE optional).
     pub code_challenge: String,
-    /// The `claims` request.
-    pub claims: Option<ClaimsRequest>,
     /// prompt (non-empty).
     pub prompt: Option<String>,
     /// max_age, seconds.
     pub max_age: Option<i64>,
+}
+
+/// A request that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidRequest {
+    /// What it asks for.
+    pub request: Requested,
+    /// The `claims` request.
+    pub claims: Option<ClaimsRequest>,
     /// `prompt=none`.
     pub prompt_none: bool,
 }
@@ -278,15 +273,17 @@ pub fn validate_authorize(
     }
     let prompt_none = prompts.contains(&"none");
     Ok(ValidRequest {
-        client_id: client.id.clone(),
-        redirect_uri,
-        state,
-        nonce,
-        scope,
-        code_challenge: challenge,
+        request: Requested {
+            client_id: client.id.clone(),
+            redirect_uri,
+            state,
+            nonce,
+            scope,
+            code_challenge: challenge,
+            prompt,
+            max_age,
+        },
         claims,
-        prompt,
-        max_age,
         prompt_none,
     })
 }
@@ -335,8 +332,8 @@ pub fn authorize(
                 )
             };
             let r = AuthorizeRefusal::Redirect {
-                redirect_uri: v.redirect_uri,
-                state: v.state,
+                redirect_uri: v.request.redirect_uri,
+                state: v.request.state,
                 error,
                 description,
             };
@@ -350,8 +347,8 @@ pub fn authorize(
             .get_result(c)?;
         if open >= PENDING_PER_ADDRESS {
             let r = AuthorizeRefusal::Redirect {
-                redirect_uri: v.redirect_uri,
-                state: v.state,
+                redirect_uri: v.request.redirect_uri,
+                state: v.request.state,
                 error: "temporarily_unavailable",
                 description: "too many pending authorization requests from this address; \
                               try again in a few minutes",
@@ -367,14 +364,7 @@ pub fn authorize(
             .values((
                 oidc_interactions::id.eq(&id),
                 oidc_interactions::session_hash.eq(&visit.visitor.session.id_hash),
-                oidc_interactions::client_id.eq(&v.client_id),
-                oidc_interactions::redirect_uri.eq(&v.redirect_uri),
-                oidc_interactions::state.eq(&v.state),
-                oidc_interactions::nonce.eq(&v.nonce),
-                oidc_interactions::scope.eq(&v.scope),
-                oidc_interactions::code_challenge.eq(&v.code_challenge),
-                oidc_interactions::prompt.eq(&v.prompt),
-                oidc_interactions::max_age.eq(v.max_age),
+                &v.request,
                 oidc_interactions::usager_id.eq(None::<String>),
                 oidc_interactions::status.eq(InteractionStatus::Pending.as_str()),
                 oidc_interactions::created_at.eq(now.naive_utc()),
@@ -407,11 +397,13 @@ pub fn needs_login(v: &Visitor, i: &Interaction) -> bool {
     }
     let auth_time = v.session.created_at;
     let forced = i
+        .request
         .prompt
         .as_deref()
         .is_some_and(|p| p.split_whitespace().any(|x| x == "login"))
         && auth_time < i.created_at;
     let too_old = i
+        .request
         .max_age
         .is_some_and(|m| (i.created_at - auth_time).num_seconds() > m);
     forced || too_old
@@ -731,9 +723,9 @@ pub fn choose_demarche(
                 )
             })?;
         Ok(Step::Done(CodeRedirect {
-            redirect_uri: i.redirect_uri,
+            redirect_uri: i.request.redirect_uri,
             code,
-            state: i.state,
+            state: i.request.state,
         }))
     })
 }
@@ -760,8 +752,8 @@ pub fn cancel(
             ("access_denied", "l’aidant a annulé")
         };
         Ok(AuthorizeRefusal::Redirect {
-            redirect_uri: i.redirect_uri,
-            state: i.state,
+            redirect_uri: i.request.redirect_uri,
+            state: i.request.state,
             error,
             description,
         })
@@ -780,19 +772,10 @@ mod tests {
 
     fn client() -> Client {
         Client {
-            id: "c1".into(),
             name: "Site".into(),
-            secret_hash: None,
             auth_method: super::super::clients::AuthMethod::None,
-            id_token_alg: super::super::clients::SigningAlg::ES256,
             redirect_uris: r#"["https://site.example/cb"]"#.into(),
-            post_logout_redirect_uris: "[]".into(),
-            active: true,
-            created_at: NaiveDateTime::default(),
-            demarches: None,
-            pkce: super::super::clients::Pkce::Required,
-            userinfo_alg: super::super::clients::UserinfoAlg::None,
-            demarches_removed: None,
+            ..Client::new("c1".into(), NaiveDateTime::default())
         }
     }
 
@@ -821,7 +804,7 @@ mod tests {
     #[test]
     fn a_complete_request_passes() {
         let v = validate_authorize(&good(), Some(&client())).expect("valid");
-        assert_eq!(v.state.as_deref(), Some("st"));
+        assert_eq!(v.request.state.as_deref(), Some("st"));
         assert!(!v.prompt_none);
     }
 
@@ -900,14 +883,16 @@ mod tests {
         Interaction {
             id: "i1".into(),
             session_hash: session_hash.into(),
-            client_id: "c1".into(),
-            redirect_uri: String::new(),
-            state: None,
-            nonce: String::new(),
-            scope: String::new(),
-            code_challenge: String::new(),
-            prompt: prompt.map(str::to_string),
-            max_age,
+            request: Requested {
+                client_id: "c1".into(),
+                redirect_uri: String::new(),
+                state: None,
+                nonce: String::new(),
+                scope: String::new(),
+                code_challenge: String::new(),
+                prompt: prompt.map(str::to_string),
+                max_age,
+            },
             usager_id: None,
             status: InteractionStatus::Pending,
             created_at: at(created),

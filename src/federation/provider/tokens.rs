@@ -704,19 +704,10 @@ mod tests {
 
     fn client(method: AuthMethod, secret: Option<&str>) -> Client {
         Client {
-            id: "c".into(),
             name: "Site".into(),
             secret_hash: secret.map(|s| sha256_hex(s.as_bytes())),
             auth_method: method,
-            id_token_alg: super::super::clients::SigningAlg::ES256,
-            redirect_uris: "[]".into(),
-            post_logout_redirect_uris: "[]".into(),
-            active: true,
-            created_at: NaiveDateTime::default(),
-            demarches: None,
-            pkce: super::super::clients::Pkce::Required,
-            userinfo_alg: super::super::clients::UserinfoAlg::None,
-            demarches_removed: None,
+            ..Client::new("c".into(), NaiveDateTime::default())
         }
     }
 

@@ -1,7 +1,10 @@
 //! The authorization endpoint and the aidant's choices (usager, then démarche).
 
-use actix_web::{web, HttpResponse};
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use askama::Template;
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::{refusal, to_client};
@@ -160,6 +163,64 @@ pub async fn interaction(
     }))
 }
 
+/// A form posted to an interaction page: the session cookie, the interaction's id (from
+/// the path) and the form, extracted in that order as separate arguments would be.
+pub struct StepPost<F> {
+    token: SessionToken,
+    id: String,
+    form: F,
+}
+
+impl<F: DeserializeOwned + 'static> FromRequest for StepPost<F> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let parts = <(SessionToken, web::Path<String>, web::Form<F>)>::from_request(req, payload);
+        Box::pin(async move {
+            let (token, id, form) = parts.await?;
+            Ok(StepPost {
+                token,
+                id: id.into_inner(),
+                form: form.into_inner(),
+            })
+        })
+    }
+}
+
+/// A form posted to an interaction page carries the page's CSRF token.
+pub trait StepForm {
+    /// The CSRF token posted.
+    fn csrf_token(&self) -> &str;
+}
+
+impl StepForm for CsrfOnly {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+/// Runs a step of the interaction on the posted form; `f` also gets the form.
+async fn run_step<P, T, F>(app: &App, post: StepPost<P>, f: F) -> Result<T, WebError>
+where
+    P: StepForm + Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn, DateTime<Utc>, &Policy, &Posted<'_>, &P) -> Result<T, Error>
+        + Send
+        + 'static,
+{
+    let StepPost { token, id, form } = post;
+    app.run(move |db, env| {
+        let posted = Posted {
+            token: token.get(),
+            csrf: form.csrf_token(),
+            interaction: &id,
+        };
+        f(db, env.now, &env.sessions, &posted, &form)
+    })
+    .await
+}
+
 /// The usager choice.
 #[derive(Deserialize)]
 pub struct UsagerForm {
@@ -169,41 +230,15 @@ pub struct UsagerForm {
     usager: String,
 }
 
-/// Runs a step of the interaction on the posted form.
-async fn run_step<T, F>(
-    app: &App,
-    token: SessionToken,
-    id: String,
-    csrf: String,
-    f: F,
-) -> Result<T, WebError>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut DbConn, DateTime<Utc>, &Policy, &Posted<'_>) -> Result<T, Error>
-        + Send
-        + 'static,
-{
-    app.run(move |db, env| {
-        let posted = Posted {
-            token: token.get(),
-            csrf: &csrf,
-            interaction: &id,
-        };
-        f(db, env.now, &env.sessions, &posted)
-    })
-    .await
+impl StepForm for UsagerForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
 }
 
-pub async fn choose_usager(
-    app: App,
-    token: SessionToken,
-    path: web::Path<String>,
-    form: web::Form<UsagerForm>,
-) -> Result<HttpResponse, WebError> {
-    let id = path.into_inner();
-    let f = form.into_inner();
-    let next = format!("/oidc/interaction/{id}");
-    let step = run_step(&app, token, id, f.csrf_token, move |db, now, policy, p| {
+pub async fn choose_usager(app: App, post: StepPost<UsagerForm>) -> Result<HttpResponse, WebError> {
+    let next = format!("/oidc/interaction/{}", post.id);
+    let step = run_step(&app, post, |db, now, policy, p, f| {
         op::choose_usager(db, now, policy, p, &f.usager)
     })
     .await?;
@@ -222,20 +257,19 @@ pub struct DemarcheForm {
     demarche: String,
 }
 
+impl StepForm for DemarcheForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 pub async fn choose_demarche(
     app: App,
-    token: SessionToken,
-    path: web::Path<String>,
-    form: web::Form<DemarcheForm>,
+    post: StepPost<DemarcheForm>,
 ) -> Result<HttpResponse, WebError> {
-    let f = form.into_inner();
-    let step = run_step(
-        &app,
-        token,
-        path.into_inner(),
-        f.csrf_token,
-        move |db, now, policy, p| op::choose_demarche(db, now, policy, p, &f.demarche),
-    )
+    let step = run_step(&app, post, |db, now, policy, p, f| {
+        op::choose_demarche(db, now, policy, p, &f.demarche)
+    })
     .await?;
     let r = match step {
         Step::Login | Step::Reauthenticate(_) => return Ok(see_other("/connexion")),
@@ -248,26 +282,20 @@ pub async fn choose_demarche(
     Ok(to_client(&app, &r.redirect_uri, params))
 }
 
-pub async fn cancel(
-    app: App,
-    token: SessionToken,
-    path: web::Path<String>,
-    form: web::Form<CsrfOnly>,
-) -> Result<HttpResponse, WebError> {
-    let csrf = form.into_inner().csrf_token;
-    let r = run_step(&app, token, path.into_inner(), csrf, op::cancel).await?;
+pub async fn cancel(app: App, post: StepPost<CsrfOnly>) -> Result<HttpResponse, WebError> {
+    let r = run_step(&app, post, |db, now, policy, p, _| {
+        op::cancel(db, now, policy, p)
+    })
+    .await?;
     refusal(&app, r)
 }
 
 /// The aidant agreed to log in again: the session ends and the login page follows, back
 /// to the interaction afterwards.
-pub async fn reauthenticate(
-    app: App,
-    token: SessionToken,
-    path: web::Path<String>,
-    form: web::Form<CsrfOnly>,
-) -> Result<HttpResponse, WebError> {
-    let csrf = form.into_inner().csrf_token;
-    run_step(&app, token, path.into_inner(), csrf, op::reauthenticate).await?;
+pub async fn reauthenticate(app: App, post: StepPost<CsrfOnly>) -> Result<HttpResponse, WebError> {
+    run_step(&app, post, |db, now, policy, p, _| {
+        op::reauthenticate(db, now, policy, p)
+    })
+    .await?;
     Ok(see_other("/connexion"))
 }

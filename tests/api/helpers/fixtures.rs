@@ -61,6 +61,9 @@ pub struct Account {
 /// The password of accounts made by [`account`].
 pub const PASSWORD: &str = "correct horse battery";
 
+/// Both roles of a structure's usual first account (stored sorted: order does not matter).
+pub const AIDANT_AND_MANAGER: &[Role] = &[Role::Aidant, Role::Manager];
+
 /// Creates an enrolled account in `structure` with `roles`.
 pub fn account(
     store: &Store,
@@ -121,14 +124,19 @@ pub fn code(secret: &[u8], clock: &FixedClock, steps: i64) -> String {
     totp::code_for_step(secret, totp::step_at(clock.now()) + steps)
 }
 
+/// Posts the login form's password step (with its CSRF token); the answer, unchecked.
+pub fn submit_password(web: &Web, email: &str, password: &str) -> Resp {
+    web.submit(
+        "/connexion",
+        "/connexion",
+        &[("email", email), ("password", password)],
+    )
+}
+
 /// Logs in through the forms; the clock moves one step first so codes are never replays.
 pub fn login(web: &Web, clock: &FixedClock, a: &Account) -> Resp {
     clock.advance(Duration::seconds(30));
-    let r = web.submit(
-        "/connexion",
-        "/connexion",
-        &[("email", &a.email), ("password", &a.password)],
-    );
+    let r = submit_password(web, &a.email, &a.password);
     assert_eq!(r.status, 303, "password step: {}", r.body);
     assert_eq!(r.header("location"), Some("/connexion/code"));
     let c = code(&a.secret, clock, 0);
@@ -138,11 +146,7 @@ pub fn login(web: &Web, clock: &FixedClock, a: &Account) -> Resp {
 /// Logs in through the forms on a service running on the system clock (outside programs
 /// check real times); both steps must succeed.
 pub fn login_now(web: &Web, a: &Account) {
-    let r = web.submit(
-        "/connexion",
-        "/connexion",
-        &[("email", &a.email), ("password", &a.password)],
-    );
+    let r = submit_password(web, &a.email, &a.password);
     assert_eq!(r.status, 303);
     let code = totp::code_for_step(&a.secret, totp::step_at(SystemClock.now()));
     assert_eq!(
@@ -155,13 +159,7 @@ pub fn login_now(web: &Web, a: &Account) {
 /// A logged-in aidant (and manager) of a new structure numbered `n`.
 pub fn aidant_of(app: &TestApp, clock: &FixedClock, n: u32, email: &str) -> (Account, Web) {
     let s = structure(&app.store, clock, &format!("Structure {n}"), 100 + n);
-    let a = account(
-        &app.store,
-        clock,
-        email,
-        &[Role::Aidant, Role::Manager],
-        Some(&s),
-    );
+    let a = account(&app.store, clock, email, AIDANT_AND_MANAGER, Some(&s));
     let web = Web::new(app);
     assert_eq!(login(&web, clock, &a).status, 303);
     (a, web)
@@ -240,6 +238,14 @@ pub fn logged_in(app: &TestApp, clock: &FixedClock, a: &Account) -> Web {
     web
 }
 
+/// A browser session logged in as `email`, the manager of a new structure `name` (SIRET
+/// derived from `n`).
+pub fn new_manager(app: &TestApp, clock: &FixedClock, name: &str, n: u32, email: &str) -> Web {
+    let s = structure(&app.store, clock, name, n);
+    let m = member(app, clock, email, &[Role::Manager], &s);
+    logged_in(app, clock, &m)
+}
+
 /// A service with a settable clock, a structure "S" (SIRET derived from `n`), its manager
 /// m@exemple.fr and its aidant a@exemple.fr.
 pub fn team(n: u32) -> (TestApp, FixedClock, Structure, Account, Account) {
@@ -263,11 +269,7 @@ pub fn lone_aidant(n: u32) -> (TestApp, FixedClock, Structure, Account) {
 /// first); the code step's answer, with no check on the password step.
 pub fn try_login(web: &Web, clock: &FixedClock, a: &Account, secret: &[u8]) -> Resp {
     clock.advance(Duration::seconds(30));
-    web.submit(
-        "/connexion",
-        "/connexion",
-        &[("email", &a.email), ("password", PASSWORD)],
-    );
+    submit_password(web, &a.email, PASSWORD);
     let otp = code(secret, clock, 0);
     web.submit("/connexion/code", "/connexion/code", &[("otp", &otp)])
 }
@@ -278,6 +280,15 @@ pub fn structure_row(store: &Store, id: &str) -> Structure {
     structures::by_id(&mut conn, id)
         .expect("query")
         .expect("exists")
+}
+
+/// Posts the manager's form adding an aidant (with its CSRF token); the answer, unchecked.
+pub fn add_aidant(web: &Web, email: &str, name: &str) -> Resp {
+    web.submit(
+        "/gestion",
+        "/gestion/aidants",
+        &[("email", email), ("name", name)],
+    )
 }
 
 /// Makes the structure offer only these démarches (directly, not through the web).

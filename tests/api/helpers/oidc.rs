@@ -13,7 +13,10 @@ use serde_json::Value;
 
 use super::app::TestApp;
 use super::db::{count_rows, journal_actions};
-use super::fixtures::{account, app_with_clock, login, seed_mandate, structure, Account};
+use super::fixtures::{
+    account, app_with_clock, logged_in, login, member, seed_mandate, structure, structure_row,
+    Account,
+};
 use super::http::{client, get, query_param, send_form, Resp, Web};
 
 /// A registered client with its secret.
@@ -69,6 +72,11 @@ impl World {
 
     /// Deactivates the world's aidant (as the operator would).
     pub fn deactivate_aidant(&self) {
+        self.set_aidant_active(false);
+    }
+
+    /// Deactivates or reactivates the world's aidant (as the operator would).
+    pub fn set_aidant_active(&self, active: bool) {
         let mut conn = self.app.store.conn().expect("conn");
         write_tx(&mut conn, |c| {
             procura::accounts::users::set_active(
@@ -77,10 +85,22 @@ impl World {
                 "test",
                 None,
                 &self.aidant.user.id,
-                false,
+                active,
             )
         })
-        .expect("deactivate");
+        .expect("set_active");
+    }
+
+    /// Registers another client of the world's service (see [`register`]).
+    pub fn register(&self, method: &str, redirect: &str) -> Rp {
+        register(&self.app.store, &self.clock, method, redirect)
+    }
+
+    /// A browser session logged in as a new account of the world's structure with `roles`.
+    pub fn logged_in_member(&self, email: &str, roles: &[Role]) -> Web {
+        let s = structure_row(&self.app.store, &self.structure_id);
+        let a = member(&self.app, &self.clock, email, roles, &s);
+        logged_in(&self.app, &self.clock, &a)
     }
 }
 
@@ -215,21 +235,31 @@ pub fn interact(web: &Web, path: &str, usager: &str, demarche: &str) -> String {
     let interaction = r.header("location").expect("interaction").to_string();
     let page = web.get(&interaction);
     assert_eq!(page.status, 200, "{}", page.body);
-    let r = web.submit(
-        &interaction,
-        &format!("{interaction}/usager"),
-        &[("usager", usager)],
-    );
+    let r = choose_usager(web, &interaction, usager);
     assert_eq!(r.status, 303, "{}", r.body);
     let page = web.get(&interaction);
     assert!(page.body.contains("Pour quelle démarche"), "{}", page.body);
-    let r = web.submit(
-        &interaction,
-        &format!("{interaction}/demarche"),
-        &[("demarche", demarche)],
-    );
+    let r = choose_demarche(web, &interaction, demarche);
     assert_eq!(r.status, 302, "{}", r.body);
     r.header("location").expect("client redirect").to_string()
+}
+
+/// Posts the usager choice of the interaction page `i` (with its CSRF token).
+pub fn choose_usager(web: &Web, i: &str, usager: &str) -> Resp {
+    web.submit(i, &format!("{i}/usager"), &[("usager", usager)])
+}
+
+/// Posts the démarche choice of the interaction page `i` (with its CSRF token).
+pub fn choose_demarche(web: &Web, i: &str, demarche: &str) -> Resp {
+    web.submit(i, &format!("{i}/demarche"), &[("demarche", demarche)])
+}
+
+/// Asserts that the démarche page preselects `checked` and does not offer `absent`.
+pub fn assert_preselected(page: &Resp, checked: &str, absent: &str) {
+    let preselected = format!(r#"value="{checked}" checked"#);
+    assert!(page.body.contains(&preselected), "{}", page.body);
+    let offered = format!(r#"value="{absent}""#);
+    assert!(!page.body.contains(&offered), "{}", page.body);
 }
 
 /// Authorizes `rp` with request `r` and `scope`, chooses the world's usager and
@@ -248,6 +278,12 @@ pub fn tokens(w: &World, scope: &str, demarche: &str) -> Value {
     let t = token_request(w, &w.rp, &code, &r.verifier, w.rp.secret.as_deref());
     assert_eq!(t.status, 200, "{}", t.body);
     t.json()
+}
+
+/// The access token of [`tokens`].
+pub fn access_token(w: &World, scope: &str, demarche: &str) -> String {
+    let t = tokens(w, scope, demarche);
+    t["access_token"].as_str().expect("at").to_string()
 }
 
 /// Redeems `code` at the token endpoint: HTTP Basic with `secret`, else `client_id` in
@@ -335,4 +371,17 @@ pub fn confirm_reconnection(web: &Web, interaction: &str) {
     let r = web.submit(interaction, &format!("{interaction}/reconnexion"), &[]);
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(r.header("location"), Some("/connexion"));
+}
+
+/// Sends the world's logged-in aidant to an authorization request with `extra` parameters
+/// that asks for a new login (`prompt=login`, `max_age`): the aidant confirms and logs in
+/// again, and the login leads back to the interaction, whose path is returned.
+pub fn log_in_again_for(w: &World, extra: &[(&str, &str)]) -> String {
+    let path = authorize_path(&w.rp, &new_req(), "openid", extra);
+    let resp = w.web.get(&path);
+    let interaction = resp.header("location").expect("interaction").to_string();
+    confirm_reconnection(&w.web, &interaction);
+    let back = login(&w.web, &w.clock, &w.aidant);
+    assert_eq!(back.header("location"), Some(interaction.as_str()));
+    interaction
 }

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -17,6 +18,52 @@ pub fn procura(db: &TestDb) -> Command {
         .env_remove("RUST_LOG")
         .env("PROCURA_DATABASE_URL", &db.url);
     c
+}
+
+/// Starts `procura serve --demo` on a free port, on the demo's own default database when
+/// the test runs on SQLite (under ./data of the working folder); the child and its base URL.
+pub fn spawn_demo(db: &TestDb, stdout: Stdio, stderr: Stdio) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut cmd = procura(db);
+    if db.sqlite_path().is_some() {
+        cmd.env_remove("PROCURA_DATABASE_URL");
+    }
+    let child = cmd
+        .args(["serve", "--demo"])
+        .env_remove("PROCURA_MASTER_KEY")
+        .env("PROCURA_BIND", format!("127.0.0.1:{port}"))
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn");
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+/// Waits up to a minute for `{base}/readyz` to answer; whether its answer was 200.
+pub fn ready_within_a_minute(base: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let url = format!("{base}/readyz");
+    loop {
+        if let Ok(r) = client().get(&url).call() {
+            return r.status() == 200;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sends SIGTERM to `child`; whether `kill` succeeded.
+pub fn sigterm(child: &Child) -> bool {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Runs the `procura` binary on `db_url` with the test master key; returns the exit code
@@ -294,4 +341,13 @@ pub fn json_of(out: &std::process::Output) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// Creates the structure "S" with `procura structure create`; its id.
+pub fn structure_by_cli(db: &TestDb) -> String {
+    let v = json_of(&procura_run(
+        db,
+        &words("structure create --name S --siret 73282932000074 --json"),
+    ));
+    v["id"].as_str().expect("id").to_string()
 }
