@@ -19,7 +19,7 @@ use crate::domain::roles::Role;
 use crate::error::Error;
 use crate::mandates::{self, ActiveUsager, Usable, Usager};
 use crate::store::schema::{oidc_clients, oidc_interactions};
-use crate::store::{write_tx, DbConn};
+use crate::store::{read_tx, write_tx, DbConn};
 
 /// How many usagers the chooser lists at once (a search narrows it).
 pub const CHOOSER_LIMIT: i64 = 50;
@@ -532,10 +532,9 @@ pub fn show(
     id: &str,
     search: &str,
 ) -> Result<Step<Box<ChoicePage>>, Error> {
-    // Reads with no BEGIN and COMMIT around them: the page shows committed rows and
-    // decides nothing that needs one snapshot (each later step checks again in its write
-    // transaction), and the two round trips are a tenth of a page's cost on PostgreSQL.
-    let read = (|c: &mut DbConn| -> Result<_, Error> {
+    // One read transaction: on PostgreSQL every statement outside one would count (and
+    // commit) as a transaction of its own.
+    let read = read_tx(conn, |c| -> Result<_, Error> {
         let v = sessions::resolve_read(c, now, policy, token)?.ok_or(Error::Gone(GONE.into()))?;
         let (i, client) = load(c, now, id, &v)?;
         if needs_login(&v, &i) {
@@ -578,7 +577,7 @@ pub fn show(
             usager,
             demarches,
         }))
-    })(conn)?;
+    })?;
     match read {
         Ok(page) => {
             sessions::touch_if_stale(conn, now, &page.visitor.session)?;
@@ -1069,13 +1068,13 @@ mod tests {
                     Ok(v) => {
                         prop_assert!(registered);
                         prop_assert_eq!(p.response_type.as_deref(), Some("code"));
-                        prop_assert!(v.scope.split_whitespace().any(|s| s == "openid"));
-                        prop_assert!(!v.nonce.is_empty());
+                        prop_assert!(v.request.scope.split_whitespace().any(|s| s == "openid"));
+                        prop_assert!(!v.request.nonce.is_empty());
                         prop_assert!(p.request.is_none());
-                        if v.code_challenge.is_empty() {
+                        if v.request.code_challenge.is_empty() {
                             prop_assert!(pkce_optional);
                         } else {
-                            prop_assert_eq!(v.code_challenge.len(), 43);
+                            prop_assert_eq!(v.request.code_challenge.len(), 43);
                             prop_assert_eq!(p.code_challenge_method.as_deref(), Some("S256"));
                         }
                     }

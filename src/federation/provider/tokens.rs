@@ -550,8 +550,18 @@ struct TokenRow {
 
 /// The userinfo response of an access token. Each use re-checks what the token depends
 /// on (see [`still_usable`]): a revocation, a deactivation or a restriction is seen at
-/// once. Reads only, with no explicit transaction.
+/// once. Reads only, in one read transaction (three statements: outside one, each would
+/// count as a transaction of its own on PostgreSQL).
 pub fn userinfo(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    issuer: &Issuer<'_>,
+    token: &str,
+) -> Result<Userinfo, Error> {
+    crate::store::read_tx(conn, |c| userinfo_in(c, now, issuer, token))
+}
+
+fn userinfo_in(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     issuer: &Issuer<'_>,
