@@ -606,6 +606,10 @@ pub fn switch_structure(
         if !is_member(conn, &user.id, structure_id)? {
             return Err(Error::NotFound);
         }
+        if user.current_structure_id.as_deref() == Some(structure_id) {
+            // Already the current structure: nothing changes, nothing is journaled.
+            return Ok(());
+        }
         diesel::update(users::table.filter(users::id.eq(&user.id)))
             .set(users::current_structure_id.eq(Some(structure_id)))
             .execute(conn)?;

@@ -31,6 +31,9 @@ fn switching_structure_is_journaled_and_limited_to_memberships() {
         .get("/espace")
         .body
         .contains("Structure actuelle : Seconde"));
+    // Switching to the structure one already works for changes nothing.
+    let r = web.submit("/espace", "/espace/structure", &[("structure", &s2.id)]);
+    assert_eq!(r.status, 303);
     let actions = journal_actions(&app.store);
     assert_eq!(count_of(&actions, "account.structure_switched"), 1);
 }
