@@ -324,3 +324,19 @@ fn a_public_client_still_needs_pkce_and_claims_errors_reach_the_client() {
         "access_denied"
     );
 }
+
+/// A client secret is base64url and may start with '-': rp-client must still take it (it
+/// once refused one secret in 64 as an ambiguous option, the intermittent interop failure).
+#[test]
+fn rp_client_takes_a_secret_that_starts_with_a_dash() {
+    let app = TestApp::spawn();
+    let mut rp = RpClient::start(
+        &app.base,
+        "procura-interop",
+        Some("-starts-with-a-dash"),
+        REDIRECT,
+        "client_secret_basic",
+    );
+    let d = rp.cmd(json!({"cmd": "discover"}));
+    assert_eq!(d["ok"], true, "{d}");
+}

@@ -269,7 +269,10 @@ impl RpClient {
             method,
         ]);
         if let Some(s) = secret {
-            cmd.args(["--client-secret", s]);
+            // One argument, `--name=value`: a secret is base64url and may start with '-',
+            // which Node's parseArgs then refuses as an ambiguous option (1 secret in 64:
+            // the interop tests' intermittent failure, found by the log this now prints).
+            cmd.arg(format!("--client-secret={s}"));
         }
         cmd.args(extra);
         // Diagnostics go to a file, shown if an answer is missing or malformed.
