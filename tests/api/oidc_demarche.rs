@@ -183,7 +183,7 @@ fn deactivate_aidant(w: &World) {
 }
 
 fn remove_from_structure(w: &World) {
-    remove_membership(&w.app.store, &w.aidant.user.id, &w.structure_id);
+    w.remove_aidant_from_structure();
 }
 
 fn restrict_client(w: &World) {

@@ -347,8 +347,15 @@ fn redeem(
         .execute(conn)?;
     let key = signing_key(conn, secrets, issuer.keys, client.id_token_alg.as_str())?;
     let mut claims = requested_identity_claims(&usager, &row.scope, &claims_req.id_token);
+    consented(
+        &mut claims,
+        master,
+        &client.id,
+        &sub,
+        &row.aidant_id,
+        &row.demarche,
+    );
     claims.insert("iss".into(), json!(issuer.url));
-    claims.insert("sub".into(), json!(sub));
     claims.insert("aud".into(), json!(client.id));
     claims.insert(
         "exp".into(),
@@ -363,11 +370,6 @@ fn redeem(
     claims.insert("acr".into(), json!(ACR));
     claims.insert("amr".into(), json!(["pwd", "otp"]));
     claims.insert("at_hash".into(), json!(at_hash(&access)));
-    claims.insert(
-        "act".into(),
-        json!({"sub": pairwise(master, "aidant", &client.id, &row.aidant_id)}),
-    );
-    claims.insert("demarche".into(), json!(row.demarche));
     let id_token = key
         .sign_id_token(&Value::Object(claims))
         .map_err(|_| Error::Key)?;
@@ -440,6 +442,24 @@ fn refuse_unclaimed(
         "invalid_grant",
         "code déjà utilisé : les jetons délivrés avec lui sont révoqués",
     )))
+}
+
+/// What the ID token and userinfo both say of a use: for whom (`sub`), by whom (`act`,
+/// the aidant's pairwise subject) and for which démarche.
+fn consented(
+    claims: &mut serde_json::Map<String, Value>,
+    master: &[u8; 32],
+    client_id: &str,
+    sub: &str,
+    aidant_id: &str,
+    demarche: &str,
+) {
+    claims.insert("sub".into(), json!(sub));
+    claims.insert(
+        "act".into(),
+        json!({"sub": pairwise(master, "aidant", client_id, aidant_id)}),
+    );
+    claims.insert("demarche".into(), json!(demarche));
 }
 
 /// PKCE at redemption: the verifier must match the challenge; without a challenge (a
@@ -609,15 +629,15 @@ fn userinfo_in(
     let asked = ClaimsRequest::from_stored(t.claims.as_deref());
     let mut claims = requested_identity_claims(&usager, &t.scope, &asked.userinfo);
     let client = &t.client;
-    claims.insert(
-        "sub".into(),
-        json!(pairwise(master, "usager", &client.id, &usager.id)),
+    let sub = pairwise(master, "usager", &client.id, &usager.id);
+    consented(
+        &mut claims,
+        master,
+        &client.id,
+        &sub,
+        &t.aidant_id,
+        &t.demarche,
     );
-    claims.insert(
-        "act".into(),
-        json!({"sub": pairwise(master, "aidant", &client.id, &t.aidant_id)}),
-    );
-    claims.insert("demarche".into(), json!(t.demarche));
     let alg = match client.userinfo_alg {
         UserinfoAlg::None => return Ok(Userinfo::Json(Value::Object(claims))),
         UserinfoAlg::ES256 => SigningAlg::ES256,

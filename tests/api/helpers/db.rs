@@ -184,16 +184,6 @@ pub fn last_journal_entry(store: &Store) -> procura::journal::Entry {
         .expect("entry")
 }
 
-/// Deletes a membership row (until removal from a structure is a use case of its own).
-pub fn remove_membership(store: &Store, user_id: &str, structure_id: &str) {
-    exec_sql(
-        store,
-        &format!(
-        "DELETE FROM memberships WHERE user_id = '{user_id}' AND structure_id = '{structure_id}'"
-    ),
-    );
-}
-
 /// How many journal entries `action` have details containing `detail`.
 pub fn journal_count(store: &Store, action: &str, detail: &str) -> usize {
     let mut conn = store.conn().expect("conn");

@@ -71,6 +71,21 @@ impl World {
     }
 
     /// Deactivates the world's aidant (as the operator would).
+    /// Removes the world's aidant from its structure (the manager's use case).
+    pub fn remove_aidant_from_structure(&self) {
+        let mut conn = self.app.store.conn().expect("conn");
+        write_tx(&mut conn, |c| {
+            procura::accounts::users::remove_member(
+                c,
+                self.clock.now(),
+                "test",
+                &self.structure_id,
+                &self.aidant.user.id,
+            )
+        })
+        .expect("remove");
+    }
+
     pub fn deactivate_aidant(&self) {
         self.set_aidant_active(false);
     }
