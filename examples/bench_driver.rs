@@ -8,11 +8,12 @@
 //! Subcommands (arguments are `--name value`; every subcommand prints one JSON document):
 //!
 //! - `flows`: acting-on-behalf flows at each concurrency of `--levels` (default `1,8,32`).
-//! - `writes`: journaled writes per second with `--concurrency` writers (rate-limited logins).
+//! - `writes`: journaled writes per second with `--concurrency` writers (structure switches).
 //! - `pages`: p50/p99 of the pages that grow with the data (at scale).
 //! - `seed`: usagers, mandates and authorisations by bulk SQL (`--usagers N --big B`).
 //! - `gen-journal`: appends `--n` valid, chained entries by bulk SQL.
 //! - `head`: the journal head (`seq`, `hash`).
+//! - `sql`: runs the statements of `--exec` (benchmark set-up).
 //! - `ready`: time from spawning the command after `--` to `/readyz` answering 200.
 //! - `totp`: the current code of a base32 secret (for manual checks).
 #![forbid(unsafe_code)]
@@ -93,6 +94,9 @@ fn main() {
         "seed" => seed(&a),
         "gen-journal" => gen_journal(&a),
         "head" => head(&a),
+        "sql" => Db::open(a.req("db")?)?
+            .exec(a.req("exec")?)
+            .map(|()| json!({"done": true})),
         "ready" => ready(&a),
         "summary" => summary(&a),
         "totp" => totp_now(a.req("secret")?).map(|c| json!(c)),
@@ -189,10 +193,15 @@ const TICKS_PER_S: f64 = 100.0;
 
 /// utime + stime of a process, in clock ticks.
 fn cpu_ticks(pid: u32) -> Option<u64> {
+    cpu_split(pid).map(|(user, system)| user + system)
+}
+
+/// A process's CPU ticks in user space and in the kernel (`utime`, `stime`).
+fn cpu_split(pid: u32) -> Option<(u64, u64)> {
     let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = &s[s.rfind(')')? + 2..];
     let f: Vec<&str> = after.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    Some((f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?))
 }
 
 fn status_kb(pid: u32, field: &str) -> Option<u64> {
@@ -468,11 +477,14 @@ fn gen_journal(a: &Args) -> Res<Value> {
     let n: i64 = a.num("n", 1_000_000)?;
     let batch: i64 = a.num("batch", 2000)?;
     let started = Instant::now();
-    db.exec(if db.is_pg() {
-        "BEGIN"
-    } else {
-        "BEGIN IMMEDIATE"
-    })?;
+    let pg = db.is_pg();
+    db.exec(if pg { "BEGIN" } else { "BEGIN IMMEDIATE" })?;
+    if pg {
+        // The guard trigger moves the head row with every entry; a million updates of one
+        // row in one transaction leave a million versions to walk (hours). The filler is
+        // written with triggers off (superuser), and the head is set once at the end.
+        db.exec("SET LOCAL session_replication_role = replica")?;
+    }
     let (mut seq, mut prev) = db.head()?;
     let last = seq + n;
     // Microseconds, stored as diesel stores them (`%.f`): verify reads any other text
@@ -508,7 +520,12 @@ fn gen_journal(a: &Args) -> Res<Value> {
         }
         db.exec(&sql)?;
     }
-    // The database moved the head with each row (migration journal_guard).
+    // SQLite's trigger moved the head with each row (migration journal_guard).
+    if pg {
+        db.exec(&format!(
+            "UPDATE journal_head SET seq = {seq}, hash = '{prev}' WHERE id = 1"
+        ))?;
+    }
     db.exec("COMMIT")?;
     Ok(
         json!({"appended": n, "last_seq": seq, "seconds": round(started.elapsed().as_secs_f64(), 2)}),
@@ -831,6 +848,34 @@ fn login(base: &str, browser: &ureq::Agent, email: &str, password: &str, secret:
     expect(&r, 303, &format!("code step of {email}"))
 }
 
+/// Logs the first `max` accounts in, two at a time (each login costs an Argon2 hash);
+/// returns one browser per account.
+fn log_in_all(base: &str, acc: Vec<(String, String, String)>, max: usize) -> Res<Vec<ureq::Agent>> {
+    let acc = Arc::new(acc);
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let handles: Vec<_> = (0..2)
+        .map(|w| {
+            let (acc, out, base) = (acc.clone(), out.clone(), base.to_string());
+            std::thread::spawn(move || -> Res<()> {
+                for (i, (e, p, s)) in acc.iter().enumerate().take(max) {
+                    if i % 2 != w {
+                        continue;
+                    }
+                    let browser = agent();
+                    login(&base, &browser, e, p, s)?;
+                    out.lock().expect("lock").push(browser);
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().map_err(|_| "login thread panicked")??;
+    }
+    let v = std::mem::take(&mut *out.lock().expect("lock"));
+    Ok(v)
+}
+
 /// Accounts file: one `email password totp_secret` per line (the password has no spaces).
 fn accounts(path: &str) -> Res<Vec<(String, String, String)>> {
     let text = fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
@@ -850,6 +895,7 @@ fn accounts(path: &str) -> Res<Vec<(String, String, String)>> {
 struct Sample {
     at: Instant,
     server: u64,
+    server_system: u64,
     driver: u64,
     machine: (u64, u64),
     pg_all: HashMap<u32, u64>,
@@ -884,6 +930,7 @@ impl Meter {
         Ok(Sample {
             at: Instant::now(),
             server: cpu_ticks(self.server_pid).unwrap_or(0),
+            server_system: cpu_split(self.server_pid).map_or(0, |(_, s)| s),
             driver: cpu_ticks(std::process::id()).unwrap_or(0),
             machine: machine_ticks(),
             pg_all: if self.pg.is_some() {
@@ -926,6 +973,7 @@ fn cpu_report(b: &Sample, e: &Sample, ops: f64, unit: &str) -> Value {
     let cores = |t: u64| round(ms(t) / 1000.0 / secs, 2);
     let mut v = json!({
         format!("server_cpu_ms_per_{unit}"): per(server),
+        format!("server_kernel_cpu_ms_per_{unit}"): per(e.server_system.saturating_sub(b.server_system)),
         format!("total_cpu_ms_per_{unit}"): per(server + pg_db),
         format!("driver_cpu_ms_per_{unit}"): per(driver),
         "server_cores": cores(server),
@@ -1013,33 +1061,15 @@ fn flows(a: &Args) -> Res<Value> {
             if acc.len() < max {
                 return Err(format!("{} accounts for {max} virtual users", acc.len()));
             }
-            // Two logins at a time: each costs an Argon2 hash.
-            let acc = Arc::new(acc);
-            let out = Arc::new(Mutex::new(Vec::new()));
-            let handles: Vec<_> = (0..2)
-                .map(|w| {
-                    let (acc, out, base) = (acc.clone(), out.clone(), t.base.clone());
-                    std::thread::spawn(move || -> Res<()> {
-                        for (i, (e, p, s)) in acc.iter().enumerate().take(max) {
-                            if i % 2 != w {
-                                continue;
-                            }
-                            let browser = agent();
-                            login(&base, &browser, e, p, s)?;
-                            out.lock().expect("lock").push(Arc::new(Vu {
-                                browser,
-                                rp: agent(),
-                            }));
-                        }
-                        Ok(())
+            log_in_all(&t.base, acc, max)?
+                .into_iter()
+                .map(|browser| {
+                    Arc::new(Vu {
+                        browser,
+                        rp: agent(),
                     })
                 })
-                .collect();
-            for h in handles {
-                h.join().map_err(|_| "login thread panicked")??;
-            }
-            let v = out.lock().expect("lock").clone();
-            v
+                .collect()
         }
         None => (0..max)
             .map(|_| {
@@ -1145,33 +1175,35 @@ fn flows(a: &Args) -> Res<Value> {
 /// The service runs with `PROCURA_LOGIN_RATE_LIMIT=1`, so after the first failure every
 /// attempt is refused without a password hash and journaled (`login.rate_limited`): one
 /// cheap journaled write per request. Counts the journal head's growth (`--db`).
+/// Journaled writes: `--concurrency` logged-in aidants (from `--accounts`), each a member of
+/// the two structures of `--structures A,B`, switch between them as fast as they can; each
+/// switch is one write transaction with one journal entry.
 fn writes(a: &Args) -> Res<Value> {
     let base = a.req("base")?.trim_end_matches('/').to_string();
     let c: usize = a.num("concurrency", 32)?;
     let seconds: f64 = a.num("seconds", 10.0)?;
+    let pair: Vec<String> = a.req("structures")?.split(',').map(str::to_string).collect();
+    let [s1, s2] = <[String; 2]>::try_from(pair).map_err(|_| "--structures: two ids, A,B")?;
     let mut db = Db::open(a.req("db")?)?;
     let mut meter = Meter::new(a)?;
-    // Sessions and CSRF tokens first; one failure makes the address rate-limited.
-    let mut writers = vec![];
-    for _ in 0..c {
-        let b = agent();
-        let page = send(b.get(&format!("{base}/connexion")), None)?;
-        let csrf = csrf_in(&page.body).ok_or("login page: no csrf_token")?;
-        writers.push(Arc::new((b, csrf)));
+    let acc = accounts(a.req("accounts")?)?;
+    if acc.len() < c {
+        return Err(format!("{} accounts for {c} writers", acc.len()));
     }
-    let attempt = |w: &(ureq::Agent, String)| -> Res<Resp> {
+    let mut writers = vec![];
+    for browser in log_in_all(&base, acc, c)? {
+        let page = send(browser.get(&format!("{base}/espace")), None)?;
+        expect(&page, 200, "/espace")?;
+        let csrf = csrf_in(&page.body).ok_or("/espace: no csrf_token")?;
+        writers.push(Arc::new((browser, csrf)));
+    }
+    let switch = move |w: &(ureq::Agent, String), to: &str| -> Res<Resp> {
         send(
-            w.0.post(&format!("{base}/connexion")),
-            Some(&[
-                ("email", "personne@bench.invalid"),
-                ("password", "pas le bon mot de passe"),
-                ("csrf_token", &w.1),
-            ]),
+            w.0.post(&format!("{base}/espace/structure")),
+            Some(&[("structure", to), ("csrf_token", &w.1)]),
         )
     };
-    for _ in 0..2 {
-        attempt(&writers[0])?;
-    }
+    let switch = Arc::new(switch);
     if meter.pg.is_some() {
         meter.settle_stats()?;
     }
@@ -1181,22 +1213,18 @@ fn writes(a: &Args) -> Res<Value> {
     let handles: Vec<_> = writers
         .iter()
         .map(|w| {
-            let (w, stop, base) = (w.clone(), stop.clone(), base.clone());
+            let (w, stop, switch) = (w.clone(), stop.clone(), switch.clone());
+            let (s1, s2) = (s1.clone(), s2.clone());
             std::thread::spawn(move || {
                 let mut lat = vec![];
                 let mut errors = vec![];
+                let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
+                    let to = if n % 2 == 0 { &s2 } else { &s1 };
+                    n += 1;
                     let t0 = Instant::now();
-                    let r = send(
-                        w.0.post(&format!("{base}/connexion")),
-                        Some(&[
-                            ("email", "personne@bench.invalid"),
-                            ("password", "pas le bon mot de passe"),
-                            ("csrf_token", &w.1),
-                        ]),
-                    );
-                    match r {
-                        Ok(r) if r.status == 429 => lat.push(t0.elapsed().as_secs_f64() * 1000.0),
+                    match switch(&w, to) {
+                        Ok(r) if r.status == 303 => lat.push(t0.elapsed().as_secs_f64() * 1000.0),
                         Ok(r) => errors.push(format!("status {}", r.status)),
                         Err(e) => errors.push(e),
                     }

@@ -114,6 +114,10 @@ impl Durability {
     }
 }
 
+/// How much of the SQLite file is read through a memory map (address space, not memory:
+/// pages are shared with the kernel's cache).
+const SQLITE_MMAP_BYTES: u64 = 1 << 30;
+
 /// r2d2 manager that opens the right backend and prepares SQLite connections.
 #[derive(Debug, Clone)]
 pub struct Manager {
@@ -138,9 +142,13 @@ pub fn connect_with(backend: &Backend, durability: Durability) -> Result<DbConn,
             let mut c = SqliteConnection::establish(path_str)?;
             // WAL lets readers run beside the single writer; the busy timeout makes a
             // second writer wait instead of failing; foreign keys are off by default.
+            // Reads go through a memory map: a pooled connection's page cache is emptied
+            // whenever another connection commits, and refilling it by `pread` copied every
+            // page through the kernel on each request.
             c.batch_execute(&format!(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; \
-                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                 PRAGMA mmap_size = {SQLITE_MMAP_BYTES};",
                 durability.pragma()
             ))?;
             lower_utils::register_impl(&mut c, |s: String| s.to_lowercase())?;
