@@ -281,6 +281,25 @@ enum JournalCommand {
         /// docs/verify_journal.py does.
         #[arg(long, value_name = "FILE")]
         export: Option<std::path::PathBuf>,
+        /// Also check this signed checkpoint kept elsewhere (repeatable): it catches a
+        /// journal cut short with its head rolled back.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Vec<std::path::PathBuf>,
+        /// Trust this verifier key (C2SP vkey, or @FILE with one per line) instead of the
+        /// database's keys (repeatable; needed with --export and --checkpoint).
+        #[arg(long, value_name = "VKEY")]
+        key: Vec<String>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Make a signed checkpoint of the journal now (if entries were added since the last
+    /// one) and print the latest.
+    Checkpoint {
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Retire the key that signs checkpoints and make a new one (journaled).
+    RotateKey {
         #[command(flatten)]
         out: Output,
     },
@@ -708,26 +727,43 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                 Err(e) => Err(e.into()),
             }
         }
-        Command::Journal(JournalCommand::Verify { export, out }) => {
+        Command::Journal(JournalCommand::Verify {
+            export,
+            checkpoint,
+            key,
+            out,
+        }) => {
+            let checks = match read_checks(&checkpoint, &key) {
+                Ok(c) => c,
+                Err(why) => {
+                    eprintln!("erreur : {why}");
+                    return Ok(2);
+                }
+            };
             let report = match export {
                 // An export that cannot be read is a usage error (exit 2), as for
                 // docs/verify_journal.py.
                 Some(path) => {
+                    if !checks.notes.is_empty() && checks.keys.is_none() {
+                        eprintln!("erreur : --checkpoint avec --export demande --key (la clé de vérification)");
+                        return Ok(2);
+                    }
                     let read = if path.as_os_str() == "-" {
-                        journal::verify_export(&mut std::io::stdin().lock())
+                        journal::verify_export_with(&mut std::io::stdin().lock(), checks)
                     } else {
-                        std::fs::File::open(&path)
-                            .and_then(|f| journal::verify_export(&mut std::io::BufReader::new(f)))
+                        std::fs::File::open(&path).and_then(|f| {
+                            journal::verify_export_with(&mut std::io::BufReader::new(f), checks)
+                        })
                     };
                     match read {
                         Ok(report) => report,
                         Err(e) => {
-                            eprintln!("erreur : impossible de lire {} : {e}", path.display());
+                            eprintln!("erreur : impossible de vérifier {} : {e}", path.display());
                             return Ok(2);
                         }
                     }
                 }
-                None => journal::verify(&mut open_migrated(&settings)?)?,
+                None => journal::verify_with(&mut open_migrated(&settings)?, checks, &|_| ())?,
             };
             if out.json {
                 println!("{}", serde_json::to_string(&report)?);
@@ -743,6 +779,69 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                 );
             }
             Ok(if report.intact { 0 } else { 1 })
+        }
+        Command::Journal(JournalCommand::Checkpoint { out }) => {
+            if settings.master_key.is_none() {
+                report_refusal(
+                    out.json,
+                    "PROCURA_MASTER_KEY est nécessaire pour signer les points de contrôle",
+                );
+                return Ok(2);
+            }
+            let mut conn = open_migrated(&settings)?;
+            let now = clock.now();
+            let secrets = SecretBox::new(settings.master_key);
+            let origin = journal::note::origin(&settings.public_url);
+            let made = write_tx(&mut conn, |c| journal::checkpoint::make(c, now, &secrets, &origin))?;
+            let latest = crate::store::read_tx(&mut conn, journal::checkpoint::latest)?;
+            match latest {
+                None => {
+                    report_refusal(out.json, "le journal est vide : aucun point de contrôle");
+                    Ok(1)
+                }
+                Some(cp) if out.json => {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "size": cp.size,
+                            "root": cp.root,
+                            "key_id": cp.key_id,
+                            "note": cp.note,
+                            "created": made.is_some(),
+                        })
+                    );
+                    Ok(0)
+                }
+                Some(cp) => {
+                    print!("{}", cp.note);
+                    Ok(0)
+                }
+            }
+        }
+        Command::Journal(JournalCommand::RotateKey { out }) => {
+            if settings.master_key.is_none() {
+                report_refusal(
+                    out.json,
+                    "PROCURA_MASTER_KEY est nécessaire pour chiffrer les clés",
+                );
+                return Ok(2);
+            }
+            let mut conn = open_migrated(&settings)?;
+            let now = clock.now();
+            let secrets = SecretBox::new(settings.master_key);
+            let origin = journal::note::origin(&settings.public_url);
+            let vk = write_tx(&mut conn, |c| {
+                journal::checkpoint::rotate_key(c, now, &secrets, &origin, "cli", "journal.key_rotated")
+            })?;
+            if out.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"key_id": vk.id_hex(), "vkey": vk.vkey()})
+                );
+            } else {
+                println!("Nouvelle clé des points de contrôle : {}", vk.vkey());
+            }
+            Ok(0)
         }
         Command::Journal(JournalCommand::Export { since }) => {
             let mut conn = open_migrated(&settings)?;
@@ -851,6 +950,34 @@ fn structure_update(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The checkpoints and keys named by `journal verify --checkpoint … --key …`.
+fn read_checks(files: &[std::path::PathBuf], keys: &[String]) -> Result<journal::Checkpoints, String> {
+    let mut notes = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| format!("impossible de lire {} : {e}", f.display()))?;
+        notes.push((format!("checkpoint {}", f.display()), text));
+    }
+    let mut trusted = Vec::new();
+    for k in keys {
+        let lines = match k.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("impossible de lire {path} : {e}"))?,
+            None => k.clone(),
+        };
+        for line in lines.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            trusted.push(
+                journal::note::VerifierKey::parse(line)
+                    .map_err(|why| format!("clé de vérification refusée ({line}) : {why}"))?,
+            );
+        }
+    }
+    Ok(journal::Checkpoints {
+        notes,
+        keys: (!keys.is_empty()).then_some(trusted),
+    })
 }
 
 fn report_refusal(json: bool, message: &str) {

@@ -81,6 +81,10 @@ pub struct Settings {
     pub access_token_seconds: u32,
     /// Hours a retired signing key stays in the JWKS.
     pub key_grace_hours: u32,
+    /// New journal entries that call for a checkpoint.
+    pub checkpoint_entries: u32,
+    /// Seconds after which new entries call for a checkpoint.
+    pub checkpoint_seconds: u32,
     /// Master key (32 bytes), when given.
     pub master_key: Option<[u8; 32]>,
     /// FranceConnect issuer, when configured.
@@ -322,6 +326,8 @@ impl Layers {
         let session_absolute_hours = num("session_absolute_hours", 1, 24 * 7)?;
         let access_token_seconds = num("access_token_seconds", 10, 3600)?;
         let key_grace_hours = num("key_grace_hours", 0, 24 * 365)?;
+        let checkpoint_entries = num("checkpoint_entries", 1, 1_000_000)?;
+        let checkpoint_seconds = num("checkpoint_seconds", 1, 24 * 3600)?;
         let master_key = match self.opt("master_key")? {
             Some(s) => Some(parse_master_key(&s)?),
             None => None,
@@ -366,6 +372,8 @@ impl Layers {
             session_absolute_hours,
             access_token_seconds,
             key_grace_hours,
+            checkpoint_entries,
+            checkpoint_seconds,
             master_key,
             fc_issuer,
             fc_client_id,

@@ -55,12 +55,14 @@ pub struct DemoClient<'a> {
     pub post_logout: &'a str,
 }
 
-/// At start-up, in one transaction: the first signing key when a master key is set, the
-/// demo client in demo mode, and `service.started`.
+/// At start-up, in one transaction: the first signing key and the first journal key
+/// (named after `origin`, a new one when the public host changed) when a master key is
+/// set, the demo client in demo mode, and `service.started`.
 pub fn start_service(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     secrets: Option<&SecretBox>,
+    origin: &str,
     demo: Option<DemoClient<'_>>,
     backend: &str,
 ) -> Result<(), Error> {
@@ -68,6 +70,7 @@ pub fn start_service(
     write_tx(conn, |c| {
         if let Some(s) = secrets {
             ensure_signing_key(c, now, s)?;
+            journal::checkpoint::ensure_key(c, now, s, origin, "system")?;
         }
         if let Some(d) = &demo {
             ensure_demo_client(c, now, d.id, d.secret, d.redirect, d.post_logout)?;

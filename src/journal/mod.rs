@@ -3,9 +3,15 @@
 //! Features call [`append`] inside their own write transaction, so an action and its
 //! entry commit or roll back together. The format is specified in `docs/journal.md`.
 
+pub mod checkpoint;
+pub mod merkle;
+pub mod note;
 mod verify;
 
-pub use verify::{verify, verify_export, Problem, ProblemKind, Report, Verifier};
+pub use verify::{
+    verify, verify_export, verify_export_with, verify_with, Checkpoints, Problem, ProblemKind,
+    Report, Verifier,
+};
 
 use std::borrow::Cow;
 
@@ -27,9 +33,16 @@ pub enum JournalError {
     /// The database refused or failed.
     #[error("journal storage error: {0}")]
     Query(#[from] diesel::result::Error),
-    /// The entry cannot be encoded canonically.
+    /// The entry cannot be encoded canonically, or the stored journal is not what a
+    /// checkpoint can cover.
     #[error("invalid journal entry: {0}")]
     Invalid(String),
+    /// A proof or root was asked for outside the checkpointed tree (the caller's input).
+    #[error("{0}")]
+    OutOfRange(String),
+    /// The checkpoint signing key is missing or cannot be used.
+    #[error("journal signing key: {0}")]
+    Key(String),
 }
 
 /// Builder methods setting one reference of an entry each.

@@ -11,11 +11,14 @@ use ring::digest;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::merkle::{Frontier, Hash};
+use super::note::{self, VerifierKey};
 use super::{
     at_is_journal_form, canonical_json, check_value, details_are_canonical, hex_digest, rows,
     write_canonical, write_export_line, write_header, Entry, Fields, JournalError, TimeText,
     EXPORT_FORMAT, GENESIS_HASH,
 };
+use super::checkpoint;
 use crate::store::schema::journal_entries;
 use crate::store::DbConn;
 
@@ -37,6 +40,16 @@ pub enum ProblemKind {
     /// The chain head disagrees with the last entry: entries beyond the head, or another
     /// hash.
     HeadMismatch,
+    /// A checkpoint is not a signed checkpoint note, or names no trusted key's origin.
+    CheckpointMalformed,
+    /// A checkpoint has no valid signature by a trusted key.
+    CheckpointSignature,
+    /// A checkpoint covers more entries than the journal holds: its end was cut.
+    CheckpointBeyondHead,
+    /// A checkpoint's root is not the tree's root over the entries it covers.
+    CheckpointRoot,
+    /// A consistency proof does not show that a checkpoint extends an earlier one.
+    CheckpointInconsistent,
 }
 
 /// The first problem found.
@@ -64,6 +77,8 @@ pub struct Report {
     pub last_hash: String,
     /// The first problem, if any.
     pub problem: Option<Problem>,
+    /// Checkpoints that passed every check.
+    pub checkpoints: u64,
 }
 
 /// Incremental verifier, fed entries in the order of their sequence numbers.
@@ -273,8 +288,186 @@ impl Verifier {
             last_seq,
             last_hash,
             problem: self.problem,
+            checkpoints: 0,
         }
     }
+}
+
+/// Checkpoints to check once the chain verified (docs/journal.md, "Verification"), and
+/// the keys trusted for them.
+#[derive(Debug, Clone, Default)]
+pub struct Checkpoints {
+    /// Signed notes, each with where it comes from (for messages), in the order given.
+    pub notes: Vec<(String, String)>,
+    /// Trusted keys; None: the database's (for [`verify_with`]).
+    pub keys: Option<Vec<VerifierKey>>,
+}
+
+/// A checkpoint read before the chain pass.
+struct Pending {
+    source: String,
+    parsed: Result<note::Checkpoint, String>,
+}
+
+impl Checkpoints {
+    fn parse(&self) -> Vec<Pending> {
+        self.notes
+            .iter()
+            .map(|(source, text)| Pending {
+                source: source.clone(),
+                parsed: note::Checkpoint::parse(text),
+            })
+            .collect()
+    }
+}
+
+/// The tree sizes whose roots the chain pass must compute.
+fn sizes(pending: &[Pending]) -> Vec<u64> {
+    let mut v: Vec<u64> = pending
+        .iter()
+        .filter_map(|p| p.parsed.as_ref().ok().map(|c| c.size))
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Builds the Merkle tree over the entries that verified, on another thread (the chain
+/// pass keeps one core busy hashing entries), and keeps the roots at the wanted sizes.
+struct TreeRoots {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<Hash>>>,
+    worker: Option<std::thread::JoinHandle<HashMap<u64, Hash>>>,
+    batch: Vec<Hash>,
+}
+
+const TREE_BATCH: usize = 8192;
+
+impl TreeRoots {
+    /// None when no size is wanted: nothing to build.
+    fn start(wanted: Vec<u64>) -> Option<Self> {
+        if wanted.is_empty() {
+            return None;
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Hash>>(8);
+        let worker = std::thread::spawn(move || {
+            let mut roots = HashMap::new();
+            let mut tree = Frontier::new();
+            let mut next = wanted.iter().peekable();
+            let mut take = |tree: &Frontier, roots: &mut HashMap<u64, Hash>| {
+                while next.next_if(|&&s| s == tree.size()).is_some() {
+                    roots.insert(tree.size(), tree.root());
+                }
+            };
+            take(&tree, &mut roots);
+            for batch in rx {
+                for leaf in batch {
+                    tree.push(&leaf, |_, _| {});
+                    take(&tree, &mut roots);
+                }
+            }
+            roots
+        });
+        Some(TreeRoots {
+            tx: Some(tx),
+            worker: Some(worker),
+            batch: Vec::with_capacity(TREE_BATCH),
+        })
+    }
+
+    /// The next entry's hash (hex, as stored: it verified).
+    fn push_hex(&mut self, hash: &str) {
+        let mut leaf = [0u8; 32];
+        if hex::decode_to_slice(hash, &mut leaf).is_err() {
+            return;
+        }
+        self.batch.push(leaf);
+        if self.batch.len() == TREE_BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(TREE_BATCH));
+        if let Some(tx) = &self.tx {
+            // The worker only stops when the sender is dropped.
+            let _ = tx.send(batch);
+        }
+    }
+
+    fn finish(mut self) -> HashMap<u64, Hash> {
+        self.flush();
+        self.tx = None;
+        self.worker
+            .take()
+            .and_then(|w| w.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Checks the checkpoints against a chain that verified (docs/journal.md): the first
+/// malformed one in the order given, then by size: signature, beyond the last entry,
+/// root. Sets the report's problem and count.
+fn check_checkpoints(
+    report: &mut Report,
+    pending: Vec<Pending>,
+    keys: &[VerifierKey],
+    roots: &HashMap<u64, Hash>,
+) {
+    if report.problem.is_some() {
+        return;
+    }
+    let mut parsed = Vec::with_capacity(pending.len());
+    for p in pending {
+        let why = match p.parsed {
+            Ok(c) if keys.iter().any(|k| k.name == c.origin) => {
+                parsed.push((p.source, c));
+                continue;
+            }
+            Ok(c) => format!("no trusted key is named after its origin {:?}", c.origin),
+            Err(why) => why,
+        };
+        return fail(
+            report,
+            0,
+            ProblemKind::CheckpointMalformed,
+            format!("{}: {why}", p.source),
+        );
+    }
+    parsed.sort_by_key(|(_, c)| c.size);
+    for (source, c) in parsed {
+        let size = c.size as i64;
+        if let Err(p) = c.verify(keys) {
+            let why = match p {
+                note::NoteProblem::Malformed(m) | note::NoteProblem::Signature(m) => m,
+            };
+            return fail(report, size, ProblemKind::CheckpointSignature, format!("{source}: {why}"));
+        }
+        if size > report.last_seq {
+            return fail(
+                report,
+                report.last_seq + 1,
+                ProblemKind::CheckpointBeyondHead,
+                format!(
+                    "{source} covers {size} entries but the journal ends at {}: its end was removed",
+                    report.last_seq
+                ),
+            );
+        }
+        if roots.get(&c.size) != Some(&c.root) {
+            return fail(
+                report,
+                size,
+                ProblemKind::CheckpointRoot,
+                format!("{source}: its root is not the tree's root over entries 1 to {size}"),
+            );
+        }
+        report.checkpoints += 1;
+    }
+}
+
+fn fail(report: &mut Report, seq: i64, kind: ProblemKind, message: String) {
+    report.intact = false;
+    report.problem = Some(Problem { seq, kind, message });
 }
 
 /// The difference between the last entry verified and the chain head, if any.
@@ -337,15 +530,58 @@ const BATCH: usize = 100_000;
 /// canonical), so memory stays constant. Only when a link is wrong is the database asked
 /// which earlier entry, if any, holds the hash it names.
 pub fn verify(conn: &mut DbConn) -> Result<Report, JournalError> {
+    verify_with(conn, Checkpoints::default(), &|_| ())
+}
+
+/// As [`verify`], then checks every stored checkpoint and those of `extra` (signature by
+/// `extra.keys`, or else by the database's keys; root recomputed from the entries; none
+/// beyond the last entry). `progress` is told the number of entries checked, now and then.
+pub fn verify_with(
+    conn: &mut DbConn,
+    extra: Checkpoints,
+    progress: &dyn Fn(u64),
+) -> Result<Report, JournalError> {
     crate::store::snapshot_tx(conn, |conn| {
         let head = super::head(conn)?;
+        let mut notes = Vec::new();
+        let mut stored_problem = None;
+        let mut after = -1;
+        loop {
+            let batch = checkpoint::after(conn, after, 10_000)?;
+            for c in &batch {
+                after = c.size;
+                let source = format!("stored checkpoint {}", c.size);
+                if stored_problem.is_none() {
+                    stored_problem = stored_row_problem(c);
+                }
+                notes.push((source, c.note.clone()));
+            }
+            if batch.len() < 10_000 {
+                break;
+            }
+        }
+        notes.extend(extra.notes);
+        let keys = match extra.keys {
+            Some(k) => k,
+            None => checkpoint::keys(conn)?
+                .iter()
+                .map(checkpoint::KeyRow::verifier)
+                .collect::<Result<_, _>>()?,
+        };
+        let pending = Checkpoints { notes, keys: None }.parse();
+        let mut tree = TreeRoots::start(sizes(&pending));
         let mut v = Verifier::default();
         let mut after = 0;
         loop {
             let read = rows::for_each(conn, after, BATCH, |row| -> Result<bool, JournalError> {
                 after = row.seq;
-                Ok(v.check(&row.fields(), row.hash(), None))
+                let ok = v.check(&row.fields(), row.hash(), None);
+                if let (true, Some(t)) = (ok, tree.as_mut()) {
+                    t.push_hex(row.hash());
+                }
+                Ok(ok)
             })?;
+            progress(v.entries);
             if let Some((seq, hash)) = v.pending_link() {
                 let linked = earlier_entry(conn, seq, hash)?;
                 v.resolve_link(linked);
@@ -354,7 +590,29 @@ pub fn verify(conn: &mut DbConn) -> Result<Report, JournalError> {
                 break;
             }
         }
-        Ok(v.finish(Some(head)))
+        let roots = tree.map(TreeRoots::finish).unwrap_or_default();
+        let mut report = v.finish(Some(head));
+        if let (None, Some((seq, why))) = (&report.problem, stored_problem) {
+            fail(&mut report, seq, ProblemKind::CheckpointMalformed, why);
+        }
+        check_checkpoints(&mut report, pending, &keys, &roots);
+        Ok(report)
+    })
+}
+
+/// A stored checkpoint row whose columns disagree with its note.
+fn stored_row_problem(c: &checkpoint::Stored) -> Option<(i64, String)> {
+    let parsed = note::Checkpoint::parse(&c.note).ok()?;
+    use base64::Engine;
+    let root = base64::engine::general_purpose::STANDARD.encode(parsed.root);
+    (parsed.size as i64 != c.size || root != c.root).then(|| {
+        (
+            0,
+            format!(
+                "stored checkpoint {}: its size or root column differs from its signed note",
+                c.size
+            ),
+        )
     })
 }
 
@@ -379,6 +637,15 @@ const MAX_LINE_DEPTH: usize = 100;
 /// A wrong link is told a reordering when an earlier line (or the header's `prev_hash`,
 /// for an export `--since`) has the hash it names: the hashes seen are kept for that.
 pub fn verify_export(input: &mut dyn BufRead) -> std::io::Result<Report> {
+    verify_export_with(input, Checkpoints::default())
+}
+
+/// As [`verify_export`], then checks the checkpoints of `checks` against the export,
+/// which must then start at entry 1 (`std::io::ErrorKind::InvalidInput` otherwise).
+/// Keys: `checks.keys` (none trusted when None).
+pub fn verify_export_with(input: &mut dyn BufRead, checks: Checkpoints) -> std::io::Result<Report> {
+    let keys = checks.keys.clone().unwrap_or_default();
+    let pending = checks.parse();
     let mut line = Vec::new();
     let header = if next_line(input, &mut line)? {
         parse_header(&line)
@@ -398,9 +665,17 @@ pub fn verify_export(input: &mut dyn BufRead) -> std::io::Result<Report> {
                     kind: ProblemKind::Malformed,
                     message: format!("the header line is malformed: {why}"),
                 }),
+                checkpoints: 0,
             })
         }
     };
+    if !pending.is_empty() && header.since != 1 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "checkpoints are checked against an export from entry 1 (without --since)",
+        ));
+    }
+    let mut tree = TreeRoots::start(sizes(&pending));
     let mut v = Verifier::starting(header.since, &header.prev_hash);
     let mut seen: HashMap<String, i64> = HashMap::new();
     if header.since > 1 {
@@ -421,9 +696,15 @@ pub fn verify_export(input: &mut dyn BufRead) -> std::io::Result<Report> {
             }
             break;
         }
+        if let Some(t) = tree.as_mut() {
+            t.push_hex(&entry.hash);
+        }
         seen.insert(entry.hash, entry.seq);
     }
-    Ok(v.finish(Some((header.head_seq, header.head_hash))))
+    let roots = tree.map(TreeRoots::finish).unwrap_or_default();
+    let mut report = v.finish(Some((header.head_seq, header.head_hash)));
+    check_checkpoints(&mut report, pending, &keys, &roots);
+    Ok(report)
 }
 
 /// Reads the next line into `line`, without its LF; false at the end of the input.

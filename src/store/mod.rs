@@ -142,13 +142,9 @@ pub fn connect_with(backend: &Backend, durability: Durability) -> Result<DbConn,
             let mut c = SqliteConnection::establish(path_str)?;
             // WAL lets readers run beside the single writer; the busy timeout makes a
             // second writer wait instead of failing; foreign keys are off by default.
-            // Reads go through a memory map: a pooled connection's page cache is emptied
-            // whenever another connection commits, and refilling it by `pread` copied every
-            // page through the kernel on each request.
             c.batch_execute(&format!(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; \
-                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                 PRAGMA mmap_size = {SQLITE_MMAP_BYTES};",
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
                 durability.pragma()
             ))?;
             lower_utils::register_impl(&mut c, |s: String| s.to_lowercase())?;
@@ -224,7 +220,16 @@ impl r2d2::ManageConnection for Manager {
     type Error = StoreError;
 
     fn connect(&self) -> Result<DbConn, StoreError> {
-        connect_with(&self.backend, self.durability)
+        let mut c = connect_with(&self.backend, self.durability)?;
+        if let DbConn::Sqlite(s) = &mut c {
+            // The service's connections read through a memory map: a pooled connection's
+            // page cache is emptied whenever another one commits, and refilling it by
+            // `pread` copied every page through the kernel on each request. (Commands
+            // that scan the whole file once, such as `journal verify`, read without it:
+            // mapped pages would count in their resident memory.)
+            s.batch_execute(&format!("PRAGMA mmap_size = {SQLITE_MMAP_BYTES};"))?;
+        }
+        Ok(c)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), StoreError> {

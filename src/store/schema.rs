@@ -40,6 +40,35 @@ diesel::table! {
 }
 
 diesel::table! {
+    journal_keys (key_id) {
+        key_id -> Text,
+        name -> Text,
+        public_key -> Text,
+        pkcs8_enc -> Text,
+        created_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    journal_tree (level, idx) {
+        level -> Integer,
+        idx -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    journal_checkpoints (size) {
+        size -> BigInt,
+        root -> Text,
+        key_id -> Text,
+        note -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Text,
         email -> Text,
@@ -271,6 +300,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     structures,
     journal_entries,
     journal_head,
+    journal_keys,
+    journal_tree,
+    journal_checkpoints,
     users,
     memberships,
     enrolment_tokens,

@@ -70,6 +70,7 @@ impl From<Error> for WebError {
                     "Le texte envoyé contient un caractère interdit (caractère nul).".into(),
                 )
             }
+            Error::Journal(crate::journal::JournalError::OutOfRange(m)) => WebError::BadRequest(m),
             Error::NotFound => WebError::NotFound,
             Error::LoginRequired => WebError::LoginRequired,
             Error::Forbidden(m) => WebError::Forbidden(m),

@@ -7,6 +7,7 @@ mod errors;
 mod fc_simulator;
 mod head;
 mod health;
+mod journal;
 mod manager;
 mod mandates;
 pub mod metrics;
@@ -79,6 +80,8 @@ pub struct AppState {
     pub flash_key: crate::crypto::MessageKey,
     /// Signing keys, decrypted once.
     pub keys: crate::federation::provider::keys::KeyCache,
+    /// Requests per address on the journal's public evidence.
+    pub evidence_limiter: journal::Limiter,
 }
 
 impl AppState {
@@ -192,6 +195,7 @@ impl Application {
             secret_box: crate::crypto::SecretBox::new(master_key),
             flash_key: crate::crypto::MessageKey::new(master_key),
             keys: Default::default(),
+            evidence_limiter: Default::default(),
         });
         {
             let s = &state.settings;
@@ -207,6 +211,7 @@ impl Application {
                 &mut conn,
                 clock.now(),
                 s.master_key.is_some().then_some(&state.secret_box),
+                &crate::journal::note::origin(&s.public_url),
                 demo,
                 s.database.name(),
             )?;
@@ -282,6 +287,9 @@ impl Application {
                 }
             }
         });
+        if self.state.settings.master_key.is_some() {
+            actix_web::rt::spawn(checkpointer(self.state.clone()));
+        }
         actix_web::rt::spawn(async move {
             wait_for_signal().await;
             tracing::info!("stop signal received: finishing in-flight requests");
@@ -294,6 +302,40 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         tracing::info!("service stopped");
         Ok(())
+    }
+}
+
+/// Makes a signed checkpoint whenever one is due (docs/journal.md, "Checkpoints"):
+/// `checkpoint_entries` new entries, or `checkpoint_seconds` since the last one with at
+/// least one new entry. Looks once a second (one read transaction).
+async fn checkpointer(state: web::Data<AppState>) {
+    use crate::web::session::Run;
+    let mut every = actix_web::rt::time::interval(Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        let done = state
+            .run(|db, env| {
+                let s = env.settings;
+                let due = crate::store::read_tx(db, |c| {
+                    crate::journal::checkpoint::due(
+                        c,
+                        env.now,
+                        i64::from(s.checkpoint_entries),
+                        i64::from(s.checkpoint_seconds),
+                    )
+                })?;
+                if due {
+                    let origin = crate::journal::note::origin(&s.public_url);
+                    crate::store::write_tx(db, |c| {
+                        crate::journal::checkpoint::make(c, env.now, env.secrets, &origin)
+                    })?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "checkpoint failed");
+        }
     }
 }
 
@@ -405,6 +447,7 @@ pub fn app(
         .configure(auth::routes)
         .configure(space::routes)
         .configure(manager::routes)
+        .configure(journal::routes)
         .configure(mandates::routes)
         .configure(|cfg| fc_simulator::routes(cfg, simulator_on))
         .configure(|cfg| demo_site::routes(cfg, demo_on))

@@ -31,6 +31,7 @@ mod oidc_userinfo;
 // Commands of the binary.
 mod admin_cli;
 mod binary;
+mod checkpoints;
 mod crash;
 mod journal;
 mod migrations;

@@ -257,6 +257,44 @@ mod sql {
             "drop function journal_",
             "the trigger functions exist only in PostgreSQL",
         ),
+        // Checkpoints and tree nodes are never changed (issue 11): the same dialect
+        // differences as the journal's guard. Exercised by
+        // checkpoints::the_database_refuses_to_change_checkpoints_and_nodes.
+        (
+            "_journal_checkpoints",
+            "up.sql",
+            Tree::Sqlite,
+            "create trigger journal_",
+            "SQLite triggers with an inline body",
+        ),
+        (
+            "_journal_checkpoints",
+            "up.sql",
+            Tree::Postgres,
+            "create function journal_evidence_fixed() returns trigger language plpgsql as $$",
+            "PostgreSQL trigger function",
+        ),
+        (
+            "_journal_checkpoints",
+            "up.sql",
+            Tree::Postgres,
+            "create trigger journal_",
+            "PostgreSQL triggers calling the function, TRUNCATE included",
+        ),
+        (
+            "_journal_checkpoints",
+            "down.sql",
+            Tree::Sqlite,
+            "drop trigger journal_",
+            "PostgreSQL drops triggers with their table",
+        ),
+        (
+            "_journal_checkpoints",
+            "down.sql",
+            Tree::Postgres,
+            "drop function journal_evidence_fixed()",
+            "the trigger function exists only in PostgreSQL",
+        ),
     ];
 
     /// One migration file in both trees.

@@ -1,0 +1,41 @@
+-- Signed checkpoints of the journal (issue 11; docs/journal.md, "Checkpoints"): the
+-- Ed25519 keys that sign them (private halves sealed with the master key), the interior
+-- nodes of the Merkle tree over the entries (perfect aligned subtrees, level >= 1, hashes
+-- in base64), and the checkpoints themselves. Nodes and checkpoints are never changed.
+CREATE TABLE journal_keys (
+    key_id TEXT PRIMARY KEY NOT NULL,
+    name TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    pkcs8_enc TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    retired_at TIMESTAMP
+);
+CREATE TABLE journal_tree (
+    level INTEGER NOT NULL,
+    idx BIGINT NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (level, idx)
+);
+CREATE TABLE journal_checkpoints (
+    size BIGINT PRIMARY KEY NOT NULL,
+    root TEXT NOT NULL,
+    key_id TEXT NOT NULL REFERENCES journal_keys (key_id),
+    note TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
+CREATE TRIGGER journal_checkpoints_no_update BEFORE UPDATE ON journal_checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'checkpoints are never changed: UPDATE refused');
+END;
+CREATE TRIGGER journal_checkpoints_no_delete BEFORE DELETE ON journal_checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'checkpoints are never changed: DELETE refused');
+END;
+CREATE TRIGGER journal_tree_no_update BEFORE UPDATE ON journal_tree
+BEGIN
+    SELECT RAISE(ABORT, 'tree nodes are never changed: UPDATE refused');
+END;
+CREATE TRIGGER journal_tree_no_delete BEFORE DELETE ON journal_tree
+BEGIN
+    SELECT RAISE(ABORT, 'tree nodes are never changed: DELETE refused');
+END;

@@ -1,0 +1,171 @@
+//! The journal's public evidence (docs/journal.md, "Publication"): the latest signed
+//! checkpoint, the verifier keys, inclusion and consistency proofs. Hashes only, never an
+//! entry; rate-limited per client address.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::json;
+
+use super::errors::WebError;
+use super::session::{App, Run};
+use crate::journal::checkpoint;
+use crate::store::read_tx;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/journal/checkpoint", web::get().to(latest_checkpoint))
+        .route("/journal/key", web::get().to(current_key))
+        .route("/journal/keys", web::get().to(all_keys))
+        .route("/journal/proof/inclusion", web::get().to(inclusion))
+        .route("/journal/proof/consistency", web::get().to(consistency));
+}
+
+/// Requests per client address and minute on these endpoints.
+const PER_MINUTE: u32 = 120;
+
+/// A fixed-window counter per client address, in memory (proofs are cheap but public).
+#[derive(Debug, Default)]
+pub struct Limiter(Mutex<HashMap<String, (Instant, u32)>>);
+
+impl Limiter {
+    /// Counts a request from `addr`; false when it is over the limit.
+    fn allow(&self, addr: &str) -> bool {
+        let now = Instant::now();
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 10_000 {
+            map.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
+        }
+        let slot = map.entry(addr.to_string()).or_insert((now, 0));
+        if now.duration_since(slot.0) >= Duration::from_secs(60) {
+            *slot = (now, 0);
+        }
+        slot.1 += 1;
+        slot.1 <= PER_MINUTE
+    }
+}
+
+fn limited(req: &HttpRequest, app: &App) -> Result<(), WebError> {
+    let addr = super::auth::client_addr(req, &app.settings.trusted_proxies);
+    if app.evidence_limiter.allow(&addr) {
+        Ok(())
+    } else {
+        Err(WebError::TooMany(
+            "Trop de demandes de preuves depuis cette adresse : réessayez dans une minute.".into(),
+        ))
+    }
+}
+
+fn text(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(body)
+}
+
+async fn latest_checkpoint(req: HttpRequest, app: App) -> Result<HttpResponse, WebError> {
+    limited(&req, &app)?;
+    let cp = app
+        .run(|db, _| Ok(read_tx(db, checkpoint::latest)?))
+        .await?;
+    cp.map(|c| text(c.note)).ok_or_else(|| {
+        WebError::NotFoundWith("Aucun point de contrôle n’a encore été fait.".into())
+    })
+}
+
+async fn current_key(req: HttpRequest, app: App) -> Result<HttpResponse, WebError> {
+    limited(&req, &app)?;
+    let vkey = app
+        .run(|db, _| {
+            let key = read_tx(db, checkpoint::current_key)?;
+            Ok(key.map(|k| k.verifier()).transpose()?.map(|v| v.vkey()))
+        })
+        .await?;
+    let vkey = vkey.ok_or_else(|| {
+        WebError::NotFoundWith("Aucune clé de points de contrôle n’a encore été créée.".into())
+    })?;
+    Ok(text(format!("{vkey}\n")))
+}
+
+async fn all_keys(req: HttpRequest, app: App) -> Result<HttpResponse, WebError> {
+    limited(&req, &app)?;
+    let body = app
+        .run(|db, _| {
+            let mut body = String::new();
+            for k in read_tx(db, checkpoint::keys)? {
+                body.push_str(&k.verifier()?.vkey());
+                body.push('\n');
+            }
+            Ok(body)
+        })
+        .await?;
+    Ok(text(body))
+}
+
+/// Reads exactly the integer parameters `names` from the query string: each once, in
+/// decimal, nothing else.
+fn params<const N: usize>(req: &HttpRequest, names: [&str; N]) -> Result<[i64; N], WebError> {
+    let mut found: [Option<i64>; N] = [None; N];
+    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        let Some(i) = names.iter().position(|n| *n == k) else {
+            return Err(WebError::BadRequest(format!(
+                "Paramètre inconnu « {k} » : seuls {} sont attendus.",
+                names.join(" et ")
+            )));
+        };
+        if found[i].is_some() {
+            return Err(WebError::BadRequest(format!("Le paramètre {k} est donné deux fois.")));
+        }
+        let n = v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0 && !v.starts_with('+'))
+            .ok_or_else(|| {
+                WebError::BadRequest(format!(
+                    "Le paramètre {k} doit être un nombre entier positif (reçu « {v} »)."
+                ))
+            })?;
+        found[i] = Some(n);
+    }
+    let mut out = [0; N];
+    for (i, f) in found.iter().enumerate() {
+        out[i] = f.ok_or_else(|| {
+            WebError::BadRequest(format!("Le paramètre {} est obligatoire.", names[i]))
+        })?;
+    }
+    Ok(out)
+}
+
+fn b64(hashes: &[[u8; 32]]) -> Vec<String> {
+    hashes.iter().map(|h| STANDARD.encode(h)).collect()
+}
+
+async fn inclusion(req: HttpRequest, app: App) -> Result<HttpResponse, WebError> {
+    limited(&req, &app)?;
+    let [seq, size] = params(&req, ["seq", "size"])?;
+    let proof = app
+        .run(move |db, _| Ok(read_tx(db, |c| checkpoint::inclusion(c, seq, size))?))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "leaf_index": seq - 1,
+        "tree_size": size,
+        "hashes": b64(&proof),
+    })))
+}
+
+async fn consistency(req: HttpRequest, app: App) -> Result<HttpResponse, WebError> {
+    limited(&req, &app)?;
+    let [from, to] = params(&req, ["from", "to"])?;
+    let proof = app
+        .run(move |db, _| Ok(read_tx(db, |c| checkpoint::consistency(c, from, to))?))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "from": from,
+        "to": to,
+        "hashes": b64(&proof),
+    })))
+}
