@@ -792,7 +792,9 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
             let now = clock.now();
             let secrets = SecretBox::new(settings.master_key);
             let origin = journal::note::origin(&settings.public_url);
-            let made = write_tx(&mut conn, |c| journal::checkpoint::make(c, now, &secrets, &origin))?;
+            let made = write_tx(&mut conn, |c| {
+                journal::checkpoint::make(c, now, &secrets, &origin)
+            })?;
             let latest = crate::store::read_tx(&mut conn, journal::checkpoint::latest)?;
             match latest {
                 None => {
@@ -831,7 +833,14 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
             let secrets = SecretBox::new(settings.master_key);
             let origin = journal::note::origin(&settings.public_url);
             let vk = write_tx(&mut conn, |c| {
-                journal::checkpoint::rotate_key(c, now, &secrets, &origin, "cli", "journal.key_rotated")
+                journal::checkpoint::rotate_key(
+                    c,
+                    now,
+                    &secrets,
+                    &origin,
+                    "cli",
+                    "journal.key_rotated",
+                )
             })?;
             if out.json {
                 println!(
@@ -953,7 +962,10 @@ fn structure_update(
 }
 
 /// The checkpoints and keys named by `journal verify --checkpoint … --key …`.
-fn read_checks(files: &[std::path::PathBuf], keys: &[String]) -> Result<journal::Checkpoints, String> {
+fn read_checks(
+    files: &[std::path::PathBuf],
+    keys: &[String],
+) -> Result<journal::Checkpoints, String> {
     let mut notes = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(f)

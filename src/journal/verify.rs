@@ -11,6 +11,7 @@ use ring::digest;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::checkpoint;
 use super::merkle::{Frontier, Hash};
 use super::note::{self, VerifierKey};
 use super::{
@@ -18,7 +19,6 @@ use super::{
     write_canonical, write_export_line, write_header, Entry, Fields, JournalError, TimeText,
     EXPORT_FORMAT, GENESIS_HASH,
 };
-use super::checkpoint;
 use crate::store::schema::journal_entries;
 use crate::store::DbConn;
 
@@ -338,6 +338,8 @@ struct TreeRoots {
     tx: Option<std::sync::mpsc::SyncSender<Vec<Hash>>>,
     worker: Option<std::thread::JoinHandle<HashMap<u64, Hash>>>,
     batch: Vec<Hash>,
+    /// Leaves still needed: none beyond the largest wanted size.
+    left: u64,
 }
 
 const TREE_BATCH: usize = 8192;
@@ -345,9 +347,7 @@ const TREE_BATCH: usize = 8192;
 impl TreeRoots {
     /// None when no size is wanted: nothing to build.
     fn start(wanted: Vec<u64>) -> Option<Self> {
-        if wanted.is_empty() {
-            return None;
-        }
+        let left = *wanted.last()?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Hash>>(8);
         let worker = std::thread::spawn(move || {
             let mut roots = HashMap::new();
@@ -371,11 +371,16 @@ impl TreeRoots {
             tx: Some(tx),
             worker: Some(worker),
             batch: Vec::with_capacity(TREE_BATCH),
+            left,
         })
     }
 
     /// The next entry's hash (hex, as stored: it verified).
     fn push_hex(&mut self, hash: &str) {
+        if self.left == 0 {
+            return;
+        }
+        self.left -= 1;
         let mut leaf = [0u8; 32];
         if hex::decode_to_slice(hash, &mut leaf).is_err() {
             return;
@@ -440,7 +445,12 @@ fn check_checkpoints(
             let why = match p {
                 note::NoteProblem::Malformed(m) | note::NoteProblem::Signature(m) => m,
             };
-            return fail(report, size, ProblemKind::CheckpointSignature, format!("{source}: {why}"));
+            return fail(
+                report,
+                size,
+                ProblemKind::CheckpointSignature,
+                format!("{source}: {why}"),
+            );
         }
         if size > report.last_seq {
             return fail(

@@ -118,7 +118,9 @@ fn params<const N: usize>(req: &HttpRequest, names: [&str; N]) -> Result<[i64; N
             )));
         };
         if found[i].is_some() {
-            return Err(WebError::BadRequest(format!("Le paramètre {k} est donné deux fois.")));
+            return Err(WebError::BadRequest(format!(
+                "Le paramètre {k} est donné deux fois."
+            )));
         }
         let n = v
             .parse::<i64>()

@@ -167,12 +167,18 @@ fn startup_and_graceful_shutdown_are_journaled() {
     let store = app.store.clone();
     app.stop();
     let actions = journal_actions(&store);
-    // The first start also creates the signing key; then the service starts.
+    // The first start also creates the signing key and the checkpoints' key; then the
+    // service starts.
     assert_eq!(count_of(&actions, "service.started"), 1, "{actions:?}");
+    assert_eq!(count_of(&actions, "journal.key_created"), 1, "{actions:?}");
     assert!(
-        actions
-            .iter()
-            .all(|a| a == "keys.generated" || a == "service.started" || a == "service.stopped"),
+        actions.iter().all(|a| [
+            "keys.generated",
+            "journal.key_created",
+            "service.started",
+            "service.stopped"
+        ]
+        .contains(&a.as_str())),
         "{actions:?}"
     );
     assert_eq!(actions.last().map(String::as_str), Some("service.stopped"));
