@@ -792,9 +792,13 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
             let now = clock.now();
             let secrets = SecretBox::new(settings.master_key);
             let origin = journal::note::origin(&settings.public_url);
-            let made = write_tx(&mut conn, |c| {
+            // A long journal without checkpoints is covered in several transactions.
+            let mut made = None;
+            while let Some(cp) = write_tx(&mut conn, |c| {
                 journal::checkpoint::make(c, now, &secrets, &origin)
-            })?;
+            })? {
+                made = Some(cp);
+            }
             let latest = crate::store::read_tx(&mut conn, journal::checkpoint::latest)?;
             match latest {
                 None => {

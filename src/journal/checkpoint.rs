@@ -296,8 +296,14 @@ fn with_nodes<T>(
     f(&mut nodes).map_err(|e| JournalError::Invalid(e.to_string()))
 }
 
-/// Makes a checkpoint of the whole journal if entries were added since the last one, signed
-/// with the current key (made first if there is none). Call inside a write transaction;
+/// Entries a checkpoint adds at most, so that one transaction stays short (a journal
+/// that never had one, after an upgrade, is covered in several steps).
+pub const MAX_STEP: i64 = 50_000;
+
+/// Makes a checkpoint if entries were added since the last one: of the whole journal, or
+/// of its first [`MAX_STEP`] entries after the last checkpoint when more were added. It is
+/// signed with the current key (made first, named `origin`, if there is none; an existing
+/// key keeps its name: only the start-up renames it). Call inside a write transaction;
 /// returns the new checkpoint, or None when the last one already covers the journal.
 pub fn make(
     conn: &mut DbConn,
@@ -309,9 +315,11 @@ pub fn make(
         // Two instances never build the same nodes at once.
         diesel::sql_query("SELECT pg_advisory_xact_lock(7263001)").execute(c)?;
     }
-    ensure_key(conn, now, secrets, origin, "system")?;
-    let head = super::length(conn)?;
-    let from = latest(conn)?.map_or(0, |c| c.size);
+    if current_key(conn)?.is_none() {
+        rotate_key(conn, now, secrets, origin, "system", "journal.key_created")?;
+    }
+    let from = latest_size(conn)?;
+    let head = super::length(conn)?.min(from.saturating_add(MAX_STEP));
     if head <= from {
         return Ok(None);
     }

@@ -579,3 +579,27 @@ fn agree(db: &TestDb, export: &[u8], checkpoints: &[&str], key_file: &str) -> se
     assert_eq!(rust, py, "the two verifiers disagree");
     rust
 }
+
+/// A journal longer than one step (after an upgrade, say) is covered in several short
+/// transactions: the command loops, each checkpoint extends the last.
+#[test]
+fn a_long_journal_is_covered_in_steps() {
+    let db = TestDb::new();
+    let store = db.store(2);
+    let n = journal::checkpoint::MAX_STEP as usize + 10;
+    store
+        .write(|c: &mut DbConn| -> anyhow::Result<()> {
+            let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("time");
+            for i in 0..n {
+                journal::append(c, at, NewEntry::new("test.entry").detail("i", i as i64))?;
+            }
+            Ok(())
+        })
+        .expect("append");
+    let cp = checkpoint_now(&db);
+    let head = head_seq(&store);
+    assert_eq!(cp["size"], head);
+    assert_eq!(count_rows(&store, "journal_checkpoints"), 2);
+    let (code, v) = verify(&db, &[]);
+    assert_eq!((code, v["checkpoints"].clone()), (0, 2.into()), "{v}");
+}
