@@ -327,18 +327,25 @@ fn published_checkpoints_and_proofs_verify() {
         .env(&[("PROCURA_CHECKPOINT_ENTRIES", "3")])
         .spawn();
     append_n(&app.store, 7);
-    // The background checkpointer covers them within seconds.
+    // The background checkpointer covers them within seconds; the first checkpoint seen
+    // is kept for a consistency proof.
     let mut note = None;
+    let mut first_note = None;
     for _ in 0..100 {
         let r = get(&app.url("/journal/checkpoint"));
-        if r.status == 200 && Checkpoint::parse(&r.body).expect("note").size >= 7 {
-            assert!(r.header("content-type").unwrap().starts_with("text/plain"));
-            note = Some(r.body);
-            break;
+        if r.status == 200 {
+            first_note.get_or_insert_with(|| r.body.clone());
+            if Checkpoint::parse(&r.body).expect("note").size >= 7 {
+                assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+                note = Some(r.body);
+                break;
+            }
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let cp = Checkpoint::parse(&note.expect("a checkpoint within 10 s")).expect("note");
+    let cp_note = note.expect("a checkpoint within 10 s");
+    let first_note = first_note.expect("a first checkpoint");
+    let cp = Checkpoint::parse(&cp_note).expect("note");
     let key = get(&app.url("/journal/key"));
     assert_eq!(key.status, 200);
     let vk = VerifierKey::parse(&key.body).expect("vkey");
@@ -414,6 +421,79 @@ fn published_checkpoints_and_proofs_verify() {
         &cp.root,
         &hashes(&v)
     ));
+
+    // The independent verifier checks the same proofs from files, as an auditor would.
+    let dir = app.db.dir.path();
+    let file = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write");
+        p.to_str().unwrap().to_string()
+    };
+    let cp_file = file("cp.txt", &cp_note);
+    let key_arg = key.body.trim().to_string();
+    let seq = n / 2;
+    let proof = file(
+        "inclusion.json",
+        &get(&app.url(&format!("/journal/proof/inclusion?seq={seq}&size={n}"))).body,
+    );
+    let py = |args: &[&str]| -> (Option<i32>, serde_json::Value) {
+        let out = Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/docs/verify_journal.py"
+            ))
+            .arg("--json")
+            .args(args)
+            .output()
+            .expect("python3");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        (
+            out.status.code(),
+            serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}")),
+        )
+    };
+    let right = entries[seq as usize - 1].hash.clone();
+    let wrong = entries[seq as usize].hash.clone();
+    for (hash, intact) in [(&right, true), (&wrong, false)] {
+        let (code, v) = py(&[
+            "--inclusion",
+            &proof,
+            "--entry-hash",
+            hash,
+            "--checkpoint",
+            &cp_file,
+            "--key",
+            &key_arg,
+        ]);
+        assert_eq!(
+            (code, v["intact"].as_bool()),
+            (Some(if intact { 0 } else { 1 }), Some(intact)),
+            "{v}"
+        );
+        if !intact {
+            assert_eq!(v["problem"]["kind"], "inclusion_invalid");
+        }
+    }
+    let old_file = file("old.txt", &first_note);
+    let old_size = Checkpoint::parse(&first_note).expect("note").size;
+    let cons = file(
+        "consistency.json",
+        &get(&app.url(&format!(
+            "/journal/proof/consistency?from={old_size}&to={n}"
+        )))
+        .body,
+    );
+    let (code, v) = py(&[
+        "--consistency",
+        &cons,
+        "--checkpoint",
+        &old_file,
+        "--checkpoint",
+        &cp_file,
+        "--key",
+        &key_arg,
+    ]);
+    assert_eq!((code, v["intact"].as_bool()), (Some(0), Some(true)), "{v}");
 
     // Bad input: a clear 400, whatever is wrong.
     for q in [
@@ -516,6 +596,20 @@ fn both_verifiers_agree_on_checkpoints() {
     let v = agree(&db, &export, &[&cp1, &junk], &key);
     assert_eq!(v["problem"]["kind"], "checkpoint_malformed", "{v}");
 
+    // The tail rewritten after the second checkpoint, chained again: the chain is intact,
+    // the root is not.
+    let size = second["size"].as_i64().unwrap();
+    disable_guards(&store);
+    cut_after(&store, size - 2);
+    append_n(&store, 2);
+    let rewritten = procura_run(&db, &["journal", "export"]).stdout;
+    let v = agree(&db, &rewritten, &[&cp1, &cp2], &key);
+    assert_eq!(v["problem"]["kind"], "checkpoint_root", "{v}");
+    assert_eq!(
+        (v["problem"]["seq"].clone(), v["checkpoints"].clone()),
+        (size.into(), 1.into())
+    );
+
     // A chain problem comes first: checkpoints are not looked at.
     let altered = String::from_utf8(export.clone())
         .unwrap()
@@ -587,15 +681,19 @@ fn a_long_journal_is_covered_in_steps() {
     let db = TestDb::new();
     let store = db.store(2);
     let n = journal::checkpoint::MAX_STEP as usize + 10;
-    store
-        .write(|c: &mut DbConn| -> anyhow::Result<()> {
-            let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("time");
-            for i in 0..n {
-                journal::append(c, at, NewEntry::new("test.entry").detail("i", i as i64))?;
-            }
-            Ok(())
-        })
-        .expect("append");
+    // In transactions of 500: on PostgreSQL each append updates the head row, and many
+    // updates of one row in one transaction make each next one slower.
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        store
+            .write(|c: &mut DbConn| -> anyhow::Result<()> {
+                let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("time");
+                for i in chunk {
+                    journal::append(c, at, NewEntry::new("test.entry").detail("i", *i as i64))?;
+                }
+                Ok(())
+            })
+            .expect("append");
+    }
     let cp = checkpoint_now(&db);
     let head = head_seq(&store);
     assert_eq!(cp["size"], head);
