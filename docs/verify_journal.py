@@ -489,8 +489,11 @@ def parse_vkey(text):
     raw = b64decode(b64)
     if raw is None or len(raw) != 33 or raw[0] != ALG_ED25519:
         raise ValueError("its key is not base64 of 0x01 and 32 bytes")
-    if point_decompress(raw[1:]) is None:
+    point = point_decompress(raw[1:])
+    if point is None:
         raise ValueError("its key is not an Ed25519 public key")
+    if point_equal(point_mul(8, point), (0, 1, 1, 0)):
+        raise ValueError("its key has a small order (it would verify forged signatures)")
     key = Key(name, raw[1:])
     if key.hash.hex() != hash_hex:
         raise ValueError("its hash does not match its name and key")

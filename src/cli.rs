@@ -792,12 +792,18 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
             let now = clock.now();
             let secrets = SecretBox::new(settings.master_key);
             let origin = journal::note::origin(&settings.public_url);
-            // A long journal without checkpoints is covered in several transactions.
+            // A long journal without checkpoints is covered in several transactions, up to
+            // the head read now (a busy service keeps adding entries).
+            let target = crate::store::read_tx(&mut conn, journal::length)?;
             let mut made = None;
             while let Some(cp) = write_tx(&mut conn, |c| {
-                journal::checkpoint::make(c, now, &secrets, &origin)
+                journal::checkpoint::make(c, now, &secrets, &origin, None)
             })? {
+                let size = cp.size;
                 made = Some(cp);
+                if size >= target {
+                    break;
+                }
             }
             let latest = crate::store::read_tx(&mut conn, journal::checkpoint::latest)?;
             match latest {
@@ -835,7 +841,12 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
             let mut conn = open_migrated(&settings)?;
             let now = clock.now();
             let secrets = SecretBox::new(settings.master_key);
-            let origin = journal::note::origin(&settings.public_url);
+            // The new key keeps the current one's name: this command may run without the
+            // service's PROCURA_PUBLIC_URL (only a start-up renames the key, after its host).
+            let current = crate::store::read_tx(&mut conn, journal::checkpoint::current_key)?;
+            let origin = current
+                .map(|k| k.name)
+                .unwrap_or_else(|| journal::note::origin(&settings.public_url));
             let vk = write_tx(&mut conn, |c| {
                 journal::checkpoint::rotate_key(
                     c,
@@ -965,28 +976,47 @@ fn structure_update(
     }
 }
 
-/// The checkpoints and keys named by `journal verify --checkpoint … --key …`.
+/// The checkpoints and keys named by `journal verify --checkpoint … --key …`, read as
+/// docs/verify_journal.py reads them: a checkpoint file that is not UTF-8 is a malformed
+/// checkpoint; `--key` is one vkey as given, `@FILE` one per line (blank lines and white
+/// space around a key ignored, at least one key).
 fn read_checks(
     files: &[std::path::PathBuf],
     keys: &[String],
 ) -> Result<journal::Checkpoints, String> {
     let mut notes = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(f)
-            .map_err(|e| format!("impossible de lire {} : {e}", f.display()))?;
+        let bytes =
+            std::fs::read(f).map_err(|e| format!("impossible de lire {} : {e}", f.display()))?;
+        let text = String::from_utf8(bytes).map_err(|_| "the note is not UTF-8".to_string());
         notes.push((format!("checkpoint {}", f.display()), text));
     }
+    // Python's str.strip(): Unicode white space and the separators U+001C to U+001F.
+    let blank = |c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
     let mut trusted = Vec::new();
     for k in keys {
-        let lines = match k.strip_prefix('@') {
-            Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("impossible de lire {path} : {e}"))?,
-            None => k.clone(),
+        let lines: Vec<String> = match k.strip_prefix('@') {
+            Some(path) => {
+                let bytes =
+                    std::fs::read(path).map_err(|e| format!("impossible de lire {path} : {e}"))?;
+                let text =
+                    String::from_utf8(bytes).map_err(|_| format!("{path} n’est pas en UTF-8"))?;
+                let lines: Vec<String> = text
+                    .split('\n')
+                    .map(|l| l.trim_matches(blank).to_string())
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                if lines.is_empty() {
+                    return Err(format!("{path} ne contient aucune clé"));
+                }
+                lines
+            }
+            None => vec![k.clone()],
         };
-        for line in lines.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        for line in lines {
             trusted.push(
-                journal::note::VerifierKey::parse(line)
-                    .map_err(|why| format!("clé de vérification refusée ({line}) : {why}"))?,
+                journal::note::VerifierKey::parse(&line)
+                    .map_err(|why| format!("clé de vérification refusée ({line:?}) : {why}"))?,
             );
         }
     }

@@ -286,6 +286,12 @@ impl Layers {
                 "expected a URL without query or fragment",
             ));
         }
+        if !crate::journal::note::valid_name(&crate::journal::note::origin(&public_url)) {
+            return Err(err(
+                "public_url",
+                "its host names the journal's checkpoints: it cannot hold a '+'",
+            ));
+        }
 
         let data_dir = PathBuf::from(self.req("data_dir", "a folder path")?);
         let pool_size = parse_num("pool_size", &self.req("pool_size", "a number")?, 1, 256)? as u32;

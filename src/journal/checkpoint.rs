@@ -86,7 +86,7 @@ pub fn keys(conn: &mut DbConn) -> Result<Vec<KeyRow>, JournalError> {
 pub fn current_key(conn: &mut DbConn) -> Result<Option<KeyRow>, JournalError> {
     Ok(journal_keys::table
         .filter(journal_keys::retired_at.is_null())
-        .order(journal_keys::created_at.desc())
+        .order((journal_keys::created_at.desc(), journal_keys::key_id.desc()))
         .select(KeyRow::as_select())
         .first(conn)
         .optional()?)
@@ -102,6 +102,15 @@ pub fn rotate_key(
     actor: &str,
     action: &str,
 ) -> Result<VerifierKey, JournalError> {
+    if let DbConn::Pg(c) = conn {
+        // One rotation at a time, and never beside a checkpoint being made.
+        diesel::sql_query("SELECT pg_advisory_xact_lock(7263001)").execute(c)?;
+    }
+    if !note::valid_name(origin) {
+        return Err(JournalError::Key(format!(
+            "{origin:?} cannot name a key: empty, or holding a space or a '+'"
+        )));
+    }
     let rng = ring::rand::SystemRandom::new();
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
         .map_err(|_| JournalError::Key("cannot generate an Ed25519 key".into()))?;
@@ -177,6 +186,14 @@ pub fn after(conn: &mut DbConn, after: i64, limit: i64) -> Result<Vec<Stored>, J
         .load(conn)?)
 }
 
+/// The sizes of every stored checkpoint, ascending.
+pub fn sizes(conn: &mut DbConn) -> Result<Vec<i64>, JournalError> {
+    Ok(journal_checkpoints::table
+        .order(journal_checkpoints::size.asc())
+        .select(journal_checkpoints::size)
+        .load(conn)?)
+}
+
 /// The first checkpoint that covers entry `seq` (its size is `seq` or more).
 pub fn covering(conn: &mut DbConn, seq: i64) -> Result<Option<Stored>, JournalError> {
     Ok(journal_checkpoints::table
@@ -197,7 +214,12 @@ pub fn due(
 ) -> Result<bool, JournalError> {
     let head = super::length(conn)?;
     let covered = latest_size(conn)?;
-    if head <= covered {
+    if covered > head {
+        return Err(JournalError::Invalid(format!(
+            "the last checkpoint covers {covered} entries but the journal holds {head}: entries were removed"
+        )));
+    }
+    if head == covered {
         return Ok(false);
     }
     if head - covered >= entries {
@@ -300,16 +322,49 @@ fn with_nodes<T>(
 /// that never had one, after an upgrade, is covered in several steps).
 pub const MAX_STEP: i64 = 50_000;
 
+/// The key that signs, opened and checked against its row: its name is a valid key name,
+/// its key ID is the one of its name and public key, and the sealed key pair's public half
+/// is the stored public key (a row changed by SQL is refused, not used).
+fn signer(
+    conn: &mut DbConn,
+    secrets: &SecretBox,
+) -> Result<(KeyRow, Ed25519KeyPair), JournalError> {
+    let key = current_key(conn)?.ok_or_else(|| JournalError::Key("no journal key".into()))?;
+    let pkcs8 = secrets
+        .open(&seal_context(&key.key_id), &key.pkcs8_enc)
+        .map_err(|e| JournalError::Key(format!("journal key {}: {e}", key.key_id)))?;
+    let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
+        .map_err(|_| JournalError::Key(format!("journal key {} cannot be read", key.key_id)))?;
+    let vk = key.verifier()?;
+    if pair.public_key().as_ref() != vk.public
+        || vk.id_hex() != key.key_id
+        || VerifierKey::parse(&vk.vkey()).is_err()
+    {
+        return Err(JournalError::Key(format!(
+            "journal key {}: its row does not match the sealed key (changed outside Procura?)",
+            key.key_id
+        )));
+    }
+    Ok((key, pair))
+}
+
 /// Makes a checkpoint if entries were added since the last one: of the whole journal, or
 /// of its first [`MAX_STEP`] entries after the last checkpoint when more were added. It is
 /// signed with the current key (made first, named `origin`, if there is none; an existing
 /// key keeps its name: only the start-up renames it). Call inside a write transaction;
 /// returns the new checkpoint, or None when the last one already covers the journal.
+///
+/// It signs only what extends what was signed before: the last stored checkpoint must
+/// verify with its key and be the root of the stored nodes it resumes from, the new
+/// entries must link one to the next, and `signed` (the size and root this process
+/// signed last, if any) must still be in the stored tree. Otherwise it refuses with an
+/// error naming why: someone changed the journal or its checkpoints in the database.
 pub fn make(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     secrets: &SecretBox,
     origin: &str,
+    signed: Option<(i64, Hash)>,
 ) -> Result<Option<Stored>, JournalError> {
     if let DbConn::Pg(c) = conn {
         // Two instances never build the same nodes at once.
@@ -318,8 +373,17 @@ pub fn make(
     if current_key(conn)?.is_none() {
         rotate_key(conn, now, secrets, origin, "system", "journal.key_created")?;
     }
-    let from = latest_size(conn)?;
-    let head = super::length(conn)?.min(from.saturating_add(MAX_STEP));
+    // The key first: a key that cannot sign fails before any work.
+    let (key, pair) = signer(conn, secrets)?;
+    let last = latest(conn)?;
+    let from = last.as_ref().map_or(0, |c| c.size);
+    let length = super::length(conn)?;
+    if length < from {
+        return Err(JournalError::Invalid(format!(
+            "the last checkpoint covers {from} entries but the journal holds {length}: entries were removed"
+        )));
+    }
+    let head = length.min(from.saturating_add(MAX_STEP));
     if head <= from {
         return Ok(None);
     }
@@ -327,33 +391,53 @@ pub fn make(
     let mut nodes = read_nodes(conn, &ids)?;
     let mut tree = Frontier::resume(from as u64, &mut nodes)
         .map_err(|e| JournalError::Invalid(e.to_string()))?;
+    if let Some(last) = &last {
+        check_stored(conn, last, &tree.root())?;
+    }
+    if let Some((size, root)) = signed {
+        if size > from || (size > 0 && self::root(conn, size)? != root) {
+            return Err(JournalError::Invalid(format!(
+                "the checkpoint of size {size} this service signed is no longer in the stored tree"
+            )));
+        }
+    }
+    // The hash the next entry links to.
+    let mut prev: String = if from == 0 {
+        super::GENESIS_HASH.to_string()
+    } else {
+        journal_entries::table
+            .filter(journal_entries::seq.eq(from))
+            .select(journal_entries::hash)
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| broken(from))?
+    };
     let mut after = from;
     let mut completed: Vec<(i32, i64, String)> = Vec::new();
     while after < head {
-        let rows: Vec<(i64, String)> = journal_entries::table
+        let rows: Vec<(i64, String, String)> = journal_entries::table
             .filter(journal_entries::seq.gt(after))
             .filter(journal_entries::seq.le(head))
             .order(journal_entries::seq.asc())
             .limit(10_000)
-            .select((journal_entries::seq, journal_entries::hash))
+            .select((
+                journal_entries::seq,
+                journal_entries::prev_hash,
+                journal_entries::hash,
+            ))
             .load(conn)?;
         if rows.is_empty() {
-            return Err(JournalError::Invalid(format!(
-                "entry {} is missing: no checkpoint over a broken journal",
-                after + 1
-            )));
+            return Err(broken(after + 1));
         }
-        for (seq, hash) in rows {
-            if seq != after + 1 {
-                return Err(JournalError::Invalid(format!(
-                    "entry {} is missing: no checkpoint over a broken journal",
-                    after + 1
-                )));
+        for (seq, prev_hash, hash) in rows {
+            if seq != after + 1 || prev_hash != prev {
+                return Err(broken(after + 1));
             }
             tree.push(&hex_hash(&hash)?, |id, h| {
                 completed.push((id.level as i32, id.index as i64, STANDARD.encode(h)));
             });
             after = seq;
+            prev = hash;
         }
         for chunk in completed.chunks(1000) {
             // Integers and base64 that this function computed: nothing to escape. (diesel's
@@ -370,12 +454,6 @@ pub fn make(
         }
         completed.clear();
     }
-    let key = current_key(conn)?.ok_or_else(|| JournalError::Key("no journal key".into()))?;
-    let pkcs8 = secrets
-        .open(&seal_context(&key.key_id), &key.pkcs8_enc)
-        .map_err(|e| JournalError::Key(e.to_string()))?;
-    let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
-        .map_err(|_| JournalError::Key(format!("journal key {} cannot be read", key.key_id)))?;
     let root = tree.root();
     let body = note::body(&key.name, head as u64, &root);
     let stored = Stored {
@@ -395,6 +473,36 @@ pub fn make(
         ))
         .execute(conn)?;
     Ok(Some(stored))
+}
+
+fn broken(seq: i64) -> JournalError {
+    JournalError::Invalid(format!(
+        "entry {seq} is missing or does not link to the one before: no checkpoint over a broken journal"
+    ))
+}
+
+/// Checks the last stored checkpoint before extending it: its note verifies with the key
+/// it names, states its row's size and root, and that root is the one of the stored nodes.
+fn check_stored(conn: &mut DbConn, last: &Stored, resumed: &Hash) -> Result<(), JournalError> {
+    let bad = |why: &str| {
+        JournalError::Invalid(format!(
+            "the stored checkpoint of size {}: {why}",
+            last.size
+        ))
+    };
+    let cp = note::Checkpoint::parse(&last.note).map_err(|e| bad(&e))?;
+    let key = journal_keys::table
+        .filter(journal_keys::key_id.eq(&last.key_id))
+        .select(KeyRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| bad("its key is unknown"))?;
+    cp.verify(&[key.verifier()?])
+        .map_err(|_| bad("its signature does not verify"))?;
+    if cp.size as i64 != last.size || STANDARD.encode(cp.root) != last.root || &cp.root != resumed {
+        return Err(bad("its root is not the one of the stored tree"));
+    }
+    Ok(())
 }
 
 /// The size of the tree that proofs can be given for: the latest checkpoint's.

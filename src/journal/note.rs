@@ -52,7 +52,6 @@ impl VerifierKey {
 
     /// Parses a vkey; the key ID must match the name and key.
     pub fn parse(vkey: &str) -> Result<Self, String> {
-        let vkey = vkey.trim();
         let mut parts = vkey.splitn(3, '+');
         let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
             return Err("a verifier key reads <name>+<key id>+<key>".into());
@@ -69,6 +68,16 @@ impl VerifierKey {
                 .map_err(|_| "an Ed25519 key has 32 bytes".to_string())?,
             _ => return Err("only Ed25519 keys (type 0x01) are known".into()),
         };
+        // The key must decode as a point, in its one canonical encoding, of large order: a
+        // small-order key verifies forged signatures.
+        let point = ed25519_dalek::VerifyingKey::from_bytes(&public)
+            .map_err(|_| "the key is not an Ed25519 public key".to_string())?;
+        if point.to_edwards().compress().to_bytes() != public {
+            return Err("the key is not an Ed25519 public key (non-canonical encoding)".into());
+        }
+        if point.is_weak() {
+            return Err("the key has a small order (it would verify forged signatures)".into());
+        }
         let k = VerifierKey {
             name: name.to_string(),
             public,
@@ -80,7 +89,8 @@ impl VerifierKey {
     }
 }
 
-fn valid_name(name: &str) -> bool {
+/// A key name: not empty, no `+`, no white space.
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty() && !name.contains('+') && !name.chars().any(char::is_whitespace)
 }
 
@@ -152,11 +162,11 @@ impl Checkpoint {
             .ok()
             .and_then(|r| r.try_into().ok())
             .ok_or("the root hash is not 32 bytes of standard base64")?;
-        if !sigs.ends_with('\n') || sigs.len() < 2 {
+        let Some(sigs) = sigs.strip_suffix('\n').filter(|s| !s.is_empty()) else {
             return Err("the signature lines do not end with a line feed".into());
-        }
+        };
         let mut signatures = Vec::new();
-        for line in sigs.trim_end_matches('\n').split('\n') {
+        for line in sigs.split('\n') {
             let rest = line
                 .strip_prefix("\u{2014} ")
                 .ok_or("a signature line starts with an em dash and a space")?;

@@ -297,8 +297,9 @@ impl Verifier {
 /// the keys trusted for them.
 #[derive(Debug, Clone, Default)]
 pub struct Checkpoints {
-    /// Signed notes, each with where it comes from (for messages), in the order given.
-    pub notes: Vec<(String, String)>,
+    /// Signed notes, each with where it comes from (for messages), in the order given; an
+    /// unreadable one (not UTF-8) is a malformed checkpoint.
+    pub notes: Vec<(String, Result<String, String>)>,
     /// Trusted keys; None: the database's (for [`verify_with`]).
     pub keys: Option<Vec<VerifierKey>>,
 }
@@ -315,7 +316,10 @@ impl Checkpoints {
             .iter()
             .map(|(source, text)| Pending {
                 source: source.clone(),
-                parsed: note::Checkpoint::parse(text),
+                parsed: text
+                    .as_ref()
+                    .map_err(Clone::clone)
+                    .and_then(|t| note::Checkpoint::parse(t)),
             })
             .collect()
     }
@@ -423,56 +427,74 @@ fn check_checkpoints(
     }
     let mut parsed = Vec::with_capacity(pending.len());
     for p in pending {
-        let why = match p.parsed {
-            Ok(c) if keys.iter().any(|k| k.name == c.origin) => {
-                parsed.push((p.source, c));
-                continue;
-            }
-            Ok(c) => format!("no trusted key is named after its origin {:?}", c.origin),
-            Err(why) => why,
-        };
-        return fail(
-            report,
-            0,
-            ProblemKind::CheckpointMalformed,
-            format!("{}: {why}", p.source),
-        );
+        match readable(p, keys) {
+            Ok(c) => parsed.push(c),
+            Err(why) => return fail(report, 0, ProblemKind::CheckpointMalformed, why),
+        }
     }
     parsed.sort_by_key(|(_, c)| c.size);
     for (source, c) in parsed {
-        let size = c.size as i64;
-        if let Err(p) = c.verify(keys) {
-            let why = match p {
-                note::NoteProblem::Malformed(m) | note::NoteProblem::Signature(m) => m,
-            };
-            return fail(
-                report,
-                size,
-                ProblemKind::CheckpointSignature,
-                format!("{source}: {why}"),
-            );
+        if !check_sized(report, &source, &c, keys, roots) {
+            return;
         }
-        if size > report.last_seq {
-            return fail(
-                report,
-                report.last_seq + 1,
-                ProblemKind::CheckpointBeyondHead,
-                format!(
-                    "{source} covers {size} entries but the journal ends at {}: its end was removed",
-                    report.last_seq
-                ),
-            );
-        }
-        if roots.get(&c.size) != Some(&c.root) {
-            return fail(
-                report,
-                size,
-                ProblemKind::CheckpointRoot,
-                format!("{source}: its root is not the tree's root over entries 1 to {size}"),
-            );
-        }
-        report.checkpoints += 1;
     }
+}
+
+/// Check 10: the checkpoint is readable and named after a trusted key.
+fn readable(p: Pending, keys: &[VerifierKey]) -> Result<(String, note::Checkpoint), String> {
+    let why = match p.parsed {
+        Ok(c) if keys.iter().any(|k| k.name == c.origin) => return Ok((p.source, c)),
+        Ok(c) => format!("no trusted key is named after its origin {:?}", c.origin),
+        Err(why) => why,
+    };
+    Err(format!("{}: {why}", p.source))
+}
+
+/// Checks 11 to 13 of one checkpoint, in size order; false (and the problem set) when it
+/// fails, else counted.
+fn check_sized(
+    report: &mut Report,
+    source: &str,
+    c: &note::Checkpoint,
+    keys: &[VerifierKey],
+    roots: &HashMap<u64, Hash>,
+) -> bool {
+    let size = c.size as i64;
+    if let Err(p) = c.verify(keys) {
+        let why = match p {
+            note::NoteProblem::Malformed(m) | note::NoteProblem::Signature(m) => m,
+        };
+        fail(
+            report,
+            size,
+            ProblemKind::CheckpointSignature,
+            format!("{source}: {why}"),
+        );
+        return false;
+    }
+    if size > report.last_seq {
+        fail(
+            report,
+            report.last_seq + 1,
+            ProblemKind::CheckpointBeyondHead,
+            format!(
+                "{source} covers {size} entries but the journal ends at {}: its end was removed",
+                report.last_seq
+            ),
+        );
+        return false;
+    }
+    if roots.get(&c.size) != Some(&c.root) {
+        fail(
+            report,
+            size,
+            ProblemKind::CheckpointRoot,
+            format!("{source}: its root is not the tree's root over entries 1 to {size}"),
+        );
+        return false;
+    }
+    report.checkpoints += 1;
+    true
 }
 
 fn fail(report: &mut Report, seq: i64, kind: ProblemKind, message: String) {
@@ -553,33 +575,26 @@ pub fn verify_with(
 ) -> Result<Report, JournalError> {
     crate::store::snapshot_tx(conn, |conn| {
         let head = super::head(conn)?;
-        let mut notes = Vec::new();
-        let mut stored_problem = None;
-        let mut after = -1;
-        loop {
-            let batch = checkpoint::after(conn, after, 10_000)?;
-            for c in &batch {
-                after = c.size;
-                let source = format!("stored checkpoint {}", c.size);
-                if stored_problem.is_none() {
-                    stored_problem = stored_row_problem(c);
-                }
-                notes.push((source, c.note.clone()));
-            }
-            if batch.len() < 10_000 {
-                break;
-            }
-        }
-        notes.extend(extra.notes);
-        let keys = match extra.keys {
+        let keys = match extra.keys.clone() {
             Some(k) => k,
             None => checkpoint::keys(conn)?
                 .iter()
                 .map(checkpoint::KeyRow::verifier)
                 .collect::<Result<_, _>>()?,
         };
-        let pending = Checkpoints { notes, keys: None }.parse();
-        let mut tree = TreeRoots::start(sizes(&pending));
+        // Stored checkpoints are read in batches, three times (their sizes, then the checks
+        // in the documented order): memory holds one batch, not every note.
+        let mut wanted = checkpoint::sizes(conn)?;
+        let given = extra.parse();
+        wanted.extend(sizes(&given).iter().map(|&s| s as i64));
+        let mut wanted: Vec<u64> = wanted
+            .into_iter()
+            .filter(|&s| s >= 0)
+            .map(|s| s as u64)
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut tree = TreeRoots::start(wanted);
         let mut v = Verifier::default();
         let mut after = 0;
         loop {
@@ -602,12 +617,96 @@ pub fn verify_with(
         }
         let roots = tree.map(TreeRoots::finish).unwrap_or_default();
         let mut report = v.finish(Some(head));
-        if let (None, Some((seq, why))) = (&report.problem, stored_problem) {
-            fail(&mut report, seq, ProblemKind::CheckpointMalformed, why);
+        if report.problem.is_some() {
+            return Ok(report);
         }
-        check_checkpoints(&mut report, pending, &keys, &roots);
+        // Check 10, in the order given: the stored ones (by size), then those given.
+        let mut stored = StoredBatches::new();
+        while let Some(c) = stored.next(conn)? {
+            if let Some((seq, why)) = stored_row_problem(&c) {
+                fail(&mut report, seq, ProblemKind::CheckpointMalformed, why);
+                return Ok(report);
+            }
+            if let Err(why) = readable(stored_pending(&c), &keys) {
+                fail(&mut report, 0, ProblemKind::CheckpointMalformed, why);
+                return Ok(report);
+            }
+        }
+        let mut given_ok = Vec::with_capacity(given.len());
+        for p in given {
+            match readable(p, &keys) {
+                Ok(c) => given_ok.push(c),
+                Err(why) => {
+                    fail(&mut report, 0, ProblemKind::CheckpointMalformed, why);
+                    return Ok(report);
+                }
+            }
+        }
+        // Checks 11 to 13 by size (ties: stored first, as given), merging the two.
+        given_ok.sort_by_key(|(_, c)| c.size);
+        let mut given_ok = given_ok.into_iter().peekable();
+        let mut stored = StoredBatches::new();
+        while let Some(row) = stored.next(conn)? {
+            let (source, c) =
+                readable(stored_pending(&row), &keys).map_err(JournalError::Invalid)?;
+            while let Some((gs, gc)) = given_ok.next_if(|(_, g)| g.size < c.size) {
+                if !check_sized(&mut report, &gs, &gc, &keys, &roots) {
+                    return Ok(report);
+                }
+            }
+            if !check_sized(&mut report, &source, &c, &keys, &roots) {
+                return Ok(report);
+            }
+        }
+        for (gs, gc) in given_ok {
+            if !check_sized(&mut report, &gs, &gc, &keys, &roots) {
+                return Ok(report);
+            }
+        }
         Ok(report)
     })
+}
+
+fn stored_pending(c: &checkpoint::Stored) -> Pending {
+    Pending {
+        source: format!("stored checkpoint {}", c.size),
+        parsed: note::Checkpoint::parse(&c.note),
+    }
+}
+
+/// The stored checkpoints by size, read 1,000 at a time.
+struct StoredBatches {
+    after: i64,
+    batch: std::vec::IntoIter<checkpoint::Stored>,
+    done: bool,
+}
+
+impl StoredBatches {
+    fn new() -> Self {
+        StoredBatches {
+            after: -1,
+            batch: Vec::new().into_iter(),
+            done: false,
+        }
+    }
+
+    fn next(&mut self, conn: &mut DbConn) -> Result<Option<checkpoint::Stored>, JournalError> {
+        if let Some(c) = self.batch.next() {
+            self.after = c.size;
+            return Ok(Some(c));
+        }
+        if self.done {
+            return Ok(None);
+        }
+        let batch = checkpoint::after(conn, self.after, 1000)?;
+        self.done = batch.len() < 1000;
+        self.batch = batch.into_iter();
+        let next = self.batch.next();
+        if let Some(c) = &next {
+            self.after = c.size;
+        }
+        Ok(next)
+    }
 }
 
 /// A stored checkpoint row whose columns disagree with its note.

@@ -25,26 +25,83 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/journal/proof/consistency", web::get().to(consistency));
 }
 
-/// Requests per client address and minute on these endpoints.
+/// Requests per client (an IPv4 address, an IPv6 /64) and minute on these endpoints.
 const PER_MINUTE: u32 = 120;
 
-/// A fixed-window counter per client address, in memory (proofs are cheap but public).
+/// Clients tracked at most: beyond, new clients share one counter (the service stays
+/// bounded in memory and work whatever the number of addresses an attacker uses).
+const MAX_CLIENTS: usize = 50_000;
+
+/// A fixed-window counter per client, in memory (proofs are cheap but public). Expired
+/// counters are swept at most once every 10 seconds.
 #[derive(Debug, Default)]
-pub struct Limiter(Mutex<HashMap<String, (Instant, u32)>>);
+pub struct Limiter(Mutex<LimiterState>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_clients_stay_bounded_and_ipv6_counts_by_64() {
+        let l = Limiter::default();
+        for i in 0..(MAX_CLIENTS as u32 + 5000) {
+            l.allow(&std::net::Ipv4Addr::from(i).to_string());
+        }
+        assert!(l.0.lock().unwrap().clients.len() <= MAX_CLIENTS + 1);
+        // One /64: one counter, however many addresses.
+        let l = Limiter::default();
+        let allowed = (0..200u16)
+            .filter(|i| l.allow(&format!("2001:db8:1:2::{i:x}")))
+            .count();
+        assert_eq!(allowed, PER_MINUTE as usize);
+        assert!(
+            l.allow("2001:db8:1:3::1"),
+            "another /64 has its own counter"
+        );
+    }
+}
+
+#[derive(Debug, Default)]
+struct LimiterState {
+    clients: HashMap<String, (Instant, u32)>,
+    swept: Option<Instant>,
+}
+
+/// The counter's key: an IPv6 client by its /64 (one host often holds a whole /64).
+fn client_key(addr: &str) -> String {
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(a)) => {
+            let s = a.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        _ => addr.to_string(),
+    }
+}
 
 impl Limiter {
-    /// Counts a request from `addr`; false when it is over the limit.
+    /// Counts a request from `addr`; false when its client is over the limit.
     fn allow(&self, addr: &str) -> bool {
         let now = Instant::now();
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 10_000 {
-            map.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
+        let minute = Duration::from_secs(60);
+        let mut st = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if st.clients.len() >= MAX_CLIENTS / 2
+            && st
+                .swept
+                .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10))
+        {
+            st.clients
+                .retain(|_, (start, _)| now.duration_since(*start) < minute);
+            st.swept = Some(now);
         }
-        let slot = map.entry(addr.to_string()).or_insert((now, 0));
-        if now.duration_since(slot.0) >= Duration::from_secs(60) {
+        let mut key = client_key(addr);
+        if st.clients.len() >= MAX_CLIENTS && !st.clients.contains_key(&key) {
+            key = "*".into();
+        }
+        let slot = st.clients.entry(key).or_insert((now, 0));
+        if now.duration_since(slot.0) >= minute {
             *slot = (now, 0);
         }
-        slot.1 += 1;
+        slot.1 = slot.1.saturating_add(1);
         slot.1 <= PER_MINUTE
     }
 }
@@ -122,15 +179,14 @@ fn params<const N: usize>(req: &HttpRequest, names: [&str; N]) -> Result<[i64; N
                 "Le paramètre {k} est donné deux fois."
             )));
         }
-        let n = v
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0 && !v.starts_with('+'))
-            .ok_or_else(|| {
-                WebError::BadRequest(format!(
-                    "Le paramètre {k} doit être un nombre entier positif (reçu « {v} »)."
-                ))
-            })?;
+        let plain = !v.is_empty()
+            && v.bytes().all(|b| b.is_ascii_digit())
+            && (v == "0" || !v.starts_with('0'));
+        let n = v.parse::<i64>().ok().filter(|_| plain).ok_or_else(|| {
+            WebError::BadRequest(format!(
+                "Le paramètre {k} doit être un nombre entier positif (reçu « {v} »)."
+            ))
+        })?;
         found[i] = Some(n);
     }
     let mut out = [0; N];

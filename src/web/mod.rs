@@ -306,15 +306,20 @@ impl Application {
 }
 
 /// Makes a signed checkpoint whenever one is due (docs/journal.md, "Checkpoints"):
-/// `checkpoint_entries` new entries, or `checkpoint_seconds` since the last one with at
-/// least one new entry. Looks once a second (one read transaction).
+/// `checkpoint_entries` new entries, or an entry left uncovered `checkpoint_seconds`.
+/// Looks once a second (one read transaction). It remembers what it signed last, so that
+/// it never signs a journal that no longer extends it; a failure is logged once, then
+/// retried after a delay that doubles up to 5 minutes, and logged again when it changes.
 async fn checkpointer(state: web::Data<AppState>) {
     use crate::web::session::Run;
-    let mut every = actix_web::rt::time::interval(Duration::from_secs(1));
+    use actix_web::rt::time::sleep;
+    let mut signed: Option<(i64, crate::journal::merkle::Hash)> = None;
+    let mut backoff = Duration::from_secs(1);
+    let mut last_error: Option<String> = None;
     loop {
-        every.tick().await;
+        sleep(Duration::from_secs(1)).await;
         let done = state
-            .run(|db, env| {
+            .run(move |db, env| {
                 let s = env.settings;
                 let due = crate::store::read_tx(db, |c| {
                     crate::journal::checkpoint::due(
@@ -324,17 +329,36 @@ async fn checkpointer(state: web::Data<AppState>) {
                         i64::from(s.checkpoint_seconds),
                     )
                 })?;
-                if due {
-                    let origin = crate::journal::note::origin(&s.public_url);
-                    crate::store::write_tx(db, |c| {
-                        crate::journal::checkpoint::make(c, env.now, env.secrets, &origin)
-                    })?;
+                if !due {
+                    return Ok(None);
                 }
-                Ok(())
+                let origin = crate::journal::note::origin(&s.public_url);
+                Ok(crate::store::write_tx(db, |c| {
+                    crate::journal::checkpoint::make(c, env.now, env.secrets, &origin, signed)
+                })?)
             })
             .await;
-        if let Err(e) = done {
-            tracing::warn!(error = %e, "checkpoint failed");
+        match done {
+            Ok(made) => {
+                if let Some(cp) = made {
+                    signed = crate::journal::note::Checkpoint::parse(&cp.note)
+                        .ok()
+                        .map(|n| (cp.size, n.root));
+                }
+                if last_error.take().is_some() {
+                    tracing::info!("checkpoints are made again");
+                }
+                backoff = Duration::from_secs(1);
+            }
+            Err(e) => {
+                let e = e.to_string();
+                if last_error.as_deref() != Some(e.as_str()) {
+                    tracing::error!(error = %e, "checkpoint refused or failed; retrying with a growing delay");
+                }
+                last_error = Some(e);
+                sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(300));
+            }
         }
     }
 }

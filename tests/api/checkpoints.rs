@@ -38,6 +38,17 @@ fn sql(store: &Store, q: &str) {
         .unwrap_or_else(|e| panic!("{q}: {e}"));
 }
 
+/// A real Ed25519 public key, not Procura's.
+fn stranger_key(name: &str) -> VerifierKey {
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).expect("key");
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key");
+    VerifierKey {
+        name: name.into(),
+        public: pair.public_key().as_ref().try_into().expect("32 bytes"),
+    }
+}
+
 fn try_sql(store: &Store, q: &str) -> Result<usize, diesel::result::Error> {
     let mut conn = store.conn().expect("conn");
     diesel::sql_query(q).execute(&mut *conn)
@@ -216,28 +227,51 @@ fn a_kept_checkpoint_needs_a_trusted_key() {
     let (code, v) = verify(&db, &["--checkpoint", kept, "--key", &vkey]);
     assert_eq!((code, v["checkpoints"].clone()), (0, 2.into()), "{v}");
     // Another key of the same name: the stored and kept checkpoints are not trusted.
-    let other = VerifierKey {
-        name: "procura.example.fr/journal".into(),
-        public: [7u8; 32],
-    };
+    let other = stranger_key("procura.example.fr/journal");
     let (code, v) = verify(&db, &["--checkpoint", kept, "--key", &other.vkey()]);
     assert_eq!(code, 1, "{v}");
     assert_eq!(v["problem"]["kind"], "checkpoint_signature", "{v}");
     // A key of another origin: the checkpoint is nobody's (malformed), seq 0.
-    let elsewhere = VerifierKey {
-        name: "ailleurs.example/journal".into(),
-        public: [7u8; 32],
-    };
+    let elsewhere = stranger_key("ailleurs.example/journal");
     let (code, v) = verify(&db, &["--key", &elsewhere.vkey()]);
     assert_eq!(
         (code, v["problem"]["kind"].clone()),
         (1, "checkpoint_malformed".into()),
         "{v}"
     );
-    // Unreadable inputs are usage errors.
+    // Unreadable inputs are usage errors: a missing file, a malformed key, bytes that are
+    // no Ed25519 point, a small-order point (it verifies forged signatures), white space
+    // around a key given inline, an empty key file.
+    let not_a_point = format!(
+        "procura.example.fr/journal+{}+AQcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcH",
+        hex::encode(procura::journal::note::key_id(
+            "procura.example.fr/journal",
+            &[7u8; 32]
+        ))
+    );
+    let identity = {
+        let mut p = [0u8; 32];
+        p[0] = 1;
+        format!(
+            "procura.example.fr/journal+{}+{}",
+            hex::encode(procura::journal::note::key_id(
+                "procura.example.fr/journal",
+                &p
+            )),
+            STANDARD.encode([&[1u8][..], &p].concat())
+        )
+    };
+    let empty = db.dir.path().join("empty.txt");
+    std::fs::write(&empty, "\n\n").expect("write");
+    let empty = format!("@{}", empty.display());
+    let spaced = format!(" {vkey}");
     for args in [
         vec!["journal", "verify", "--checkpoint", "/nonexistent/cp.txt"],
         vec!["journal", "verify", "--key", "pas une clé"],
+        vec!["journal", "verify", "--key", &not_a_point],
+        vec!["journal", "verify", "--key", &identity],
+        vec!["journal", "verify", "--key", &spaced],
+        vec!["journal", "verify", "--key", &empty],
     ] {
         let out = cli(&db, &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -283,24 +317,44 @@ fn the_database_refuses_to_change_checkpoints_and_nodes() {
     let db = TestDb::new();
     let store = db.store(2);
     append_n(&store, 5);
-    checkpoint_now(&db);
+    let key_id = checkpoint_now(&db)["key_id"].as_str().unwrap().to_string();
+    let head = head_seq(&store);
     for q in [
-        "UPDATE journal_checkpoints SET root = 'x'",
-        "DELETE FROM journal_checkpoints",
-        "UPDATE journal_tree SET hash = 'x'",
-        "DELETE FROM journal_tree",
+        "UPDATE journal_checkpoints SET root = 'x'".to_string(),
+        "DELETE FROM journal_checkpoints".to_string(),
+        "UPDATE journal_tree SET hash = 'x'".to_string(),
+        "DELETE FROM journal_tree".to_string(),
+        // Inserts by SQL: a checkpoint beyond the journal, or not above the last one, or
+        // absurdly large; a node beyond the journal, or a leaf.
+        format!(
+            "INSERT INTO journal_checkpoints VALUES ({}, 'x', '{key_id}', 'junk', CURRENT_TIMESTAMP)",
+            head + 1
+        ),
+        format!("INSERT INTO journal_checkpoints VALUES (1, 'x', '{key_id}', 'junk', CURRENT_TIMESTAMP)"),
+        format!(
+            "INSERT INTO journal_checkpoints VALUES (4611686018427387904, 'x', '{key_id}', 'junk', CURRENT_TIMESTAMP)"
+        ),
+        format!("INSERT INTO journal_tree VALUES (1, {}, 'x')", head / 2 + 1),
+        "INSERT INTO journal_tree VALUES (62, 4611686018427387903, 'x')".to_string(),
+        "INSERT INTO journal_tree VALUES (0, 0, 'x')".to_string(),
+        // Keys: only retiring is allowed.
+        "UPDATE journal_keys SET name = 'evil.example/journal'".to_string(),
+        "UPDATE journal_keys SET public_key = 'x'".to_string(),
+        "DELETE FROM journal_keys".to_string(),
     ] {
-        assert!(try_sql(&store, q).is_err(), "{q} was accepted");
+        assert!(try_sql(&store, &q).is_err(), "{q} was accepted");
     }
     if is_postgres() {
-        for t in ["journal_checkpoints", "journal_tree"] {
+        for t in ["journal_checkpoints", "journal_tree", "journal_keys"] {
             assert!(
-                try_sql(&store, &format!("TRUNCATE {t}")).is_err(),
+                try_sql(&store, &format!("TRUNCATE {t} CASCADE")).is_err(),
                 "TRUNCATE {t}"
             );
         }
     }
     assert_eq!(verify(&db, &[]).0, 0);
+    // Retiring is what rotation does.
+    assert_eq!(cli(&db, &["journal", "rotate-key"]).status.code(), Some(0));
 }
 
 #[test]
@@ -326,29 +380,35 @@ fn published_checkpoints_and_proofs_verify() {
     let app = TestApp::builder()
         .env(&[("PROCURA_CHECKPOINT_ENTRIES", "3")])
         .spawn();
-    append_n(&app.store, 7);
-    // The background checkpointer covers them within seconds; the first checkpoint seen
-    // is kept for a consistency proof.
-    let mut note = None;
+    // The start-up's entries get a first checkpoint, kept for a consistency proof; then
+    // the background checkpointer covers new entries within seconds.
     let mut first_note = None;
     for _ in 0..100 {
         let r = get(&app.url("/journal/checkpoint"));
         if r.status == 200 {
-            first_note.get_or_insert_with(|| r.body.clone());
-            if Checkpoint::parse(&r.body).expect("note").size >= 7 {
-                assert!(r.header("content-type").unwrap().starts_with("text/plain"));
-                note = Some(r.body);
-                break;
-            }
+            first_note = Some(r.body);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let first_note = first_note.expect("a first checkpoint within 10 s");
+    let first_size = Checkpoint::parse(&first_note).expect("note").size;
+    append_n(&app.store, 7);
+    let mut note = None;
+    for _ in 0..100 {
+        let r = get(&app.url("/journal/checkpoint"));
+        if r.status == 200 && Checkpoint::parse(&r.body).expect("note").size >= first_size + 7 {
+            assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+            note = Some(r.body);
+            break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let cp_note = note.expect("a checkpoint within 10 s");
-    let first_note = first_note.expect("a first checkpoint");
     let cp = Checkpoint::parse(&cp_note).expect("note");
     let key = get(&app.url("/journal/key"));
     assert_eq!(key.status, 200);
-    let vk = VerifierKey::parse(&key.body).expect("vkey");
+    let vk = VerifierKey::parse(key.body.trim_end_matches('\n')).expect("vkey");
     assert!(key.body.ends_with('\n'));
     cp.verify(std::slice::from_ref(&vk))
         .expect("signed by the published key");
@@ -475,7 +535,11 @@ fn published_checkpoints_and_proofs_verify() {
         }
     }
     let old_file = file("old.txt", &first_note);
-    let old_size = Checkpoint::parse(&first_note).expect("note").size;
+    let old_size = first_size;
+    assert!(
+        old_size < n,
+        "a real consistency proof, not from a size to itself"
+    );
     let cons = file(
         "consistency.json",
         &get(&app.url(&format!(
@@ -505,6 +569,9 @@ fn published_checkpoints_and_proofs_verify() {
         "inclusion?seq=1&size=3&x=1".to_string(),
         "inclusion?seq=1&seq=2&size=3".to_string(),
         "inclusion?seq=-1&size=3".to_string(),
+        "inclusion?seq=-0&size=3".to_string(),
+        "inclusion?seq=01&size=3".to_string(),
+        "inclusion?seq=+1&size=3".to_string(),
         "inclusion?seq=99999999999999999999999&size=3".to_string(),
         "consistency?from=3&to=2".to_string(),
         format!("consistency?from=1&to={}", n + 1000),
@@ -587,11 +654,19 @@ fn both_verifiers_agree_on_checkpoints() {
         &second["note"].as_str().unwrap().replacen("\n1", "\n2", 1),
     );
     let v = agree(&db, &export, &[&forged], &key);
-    assert!(
-        ["checkpoint_signature", "checkpoint_malformed"]
-            .contains(&v["problem"]["kind"].as_str().unwrap()),
-        "{v}"
+    assert_eq!(v["problem"]["kind"], "checkpoint_signature", "{v}");
+    // A saved copy with one more line feed, and a file that is not UTF-8: malformed for
+    // both.
+    let extra_lf = write(
+        "extra_lf.txt",
+        &format!("{}\n", first["note"].as_str().unwrap()),
     );
+    let v = agree(&db, &export, &[&extra_lf], &key);
+    assert_eq!(v["problem"]["kind"], "checkpoint_malformed", "{v}");
+    let latin1 = dir.join("latin1.txt");
+    std::fs::write(&latin1, b"procura.example.fr/journal\n1\n\xe9\n\n").expect("write");
+    let v = agree(&db, &export, &[latin1.to_str().unwrap()], &key);
+    assert_eq!(v["problem"]["kind"], "checkpoint_malformed", "{v}");
     let junk = write("junk.txt", "pas un point de contrôle\n");
     let v = agree(&db, &export, &[&cp1, &junk], &key);
     assert_eq!(v["problem"]["kind"], "checkpoint_malformed", "{v}");
@@ -700,4 +775,64 @@ fn a_long_journal_is_covered_in_steps() {
     assert_eq!(count_rows(&store, "journal_checkpoints"), 2);
     let (code, v) = verify(&db, &[]);
     assert_eq!((code, v["checkpoints"].clone()), (0, 2.into()), "{v}");
+}
+
+/// The checkpointer signs only what extends what it signed: checkpoints and nodes removed
+/// from the database (guards disabled) stop it, loudly, instead of being signed again.
+#[test]
+fn the_service_refuses_to_sign_a_journal_that_no_longer_extends_its_checkpoints() {
+    let app = TestApp::builder()
+        .env(&[("PROCURA_CHECKPOINT_ENTRIES", "1")])
+        .spawn();
+    let mut signed = 0;
+    for _ in 0..100 {
+        let r = get(&app.url("/journal/checkpoint"));
+        if r.status == 200 {
+            signed = Checkpoint::parse(&r.body).expect("note").size;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(signed > 0, "a first checkpoint within 10 s");
+    disable_guards(&app.store);
+    if is_postgres() {
+        sql(
+            &app.store,
+            "ALTER TABLE journal_entries ENABLE TRIGGER journal_entries_in_chain",
+        );
+    }
+    sql(&app.store, "DELETE FROM journal_checkpoints");
+    sql(&app.store, "DELETE FROM journal_tree");
+    append_n(&app.store, 3);
+    std::thread::sleep(std::time::Duration::from_millis(3000));
+    assert_eq!(
+        count_rows(&app.store, "journal_checkpoints"),
+        0,
+        "nothing signed again"
+    );
+    assert_eq!(get(&app.url("/journal/checkpoint")).status, 404);
+}
+
+/// A wrong master key (a database restored elsewhere, say): the key cannot be opened, and
+/// nothing is written.
+#[test]
+fn a_key_that_cannot_be_opened_stops_checkpoints() {
+    let db = TestDb::new();
+    let store = db.store(2);
+    append_n(&store, 3);
+    checkpoint_now(&db);
+    append_n(&store, 3);
+    let nodes = count_rows(&store, "journal_tree");
+    let out = procura(&db)
+        .env(
+            "PROCURA_MASTER_KEY",
+            "ERERERERERERERERERERERERERERERERERERERERERE=",
+        )
+        .env("PROCURA_PUBLIC_URL", "https://procura.example.fr")
+        .args(["journal", "checkpoint", "--json"])
+        .output()
+        .expect("run");
+    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(count_rows(&store, "journal_checkpoints"), 1);
+    assert_eq!(count_rows(&store, "journal_tree"), nodes);
 }

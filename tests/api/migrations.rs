@@ -271,8 +271,8 @@ mod sql {
             "_journal_checkpoints",
             "up.sql",
             Tree::Postgres,
-            "create function journal_evidence_fixed() returns trigger language plpgsql as $$",
-            "PostgreSQL trigger function",
+            "create function journal_",
+            "PostgreSQL trigger functions",
         ),
         (
             "_journal_checkpoints",
@@ -292,8 +292,8 @@ mod sql {
             "_journal_checkpoints",
             "down.sql",
             Tree::Postgres,
-            "drop function journal_evidence_fixed()",
-            "the trigger function exists only in PostgreSQL",
+            "drop function journal_",
+            "the trigger functions exist only in PostgreSQL",
         ),
     ];
 

@@ -1,3 +1,7 @@
+DROP TRIGGER journal_keys_no_delete;
+DROP TRIGGER journal_keys_only_retire;
+DROP TRIGGER journal_tree_within_journal;
+DROP TRIGGER journal_checkpoints_in_order;
 DROP TRIGGER journal_tree_no_delete;
 DROP TRIGGER journal_tree_no_update;
 DROP TRIGGER journal_checkpoints_no_delete;

@@ -39,3 +39,27 @@ CREATE TRIGGER journal_tree_no_delete BEFORE DELETE ON journal_tree
 BEGIN
     SELECT RAISE(ABORT, 'tree nodes are never changed: DELETE refused');
 END;
+CREATE TRIGGER journal_checkpoints_in_order BEFORE INSERT ON journal_checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'a checkpoint extends the last one and covers existing entries only: INSERT refused')
+    WHERE NEW.size > (SELECT seq FROM journal_head WHERE id = 1)
+       OR NEW.size <= (SELECT COALESCE(MAX(size), 0) FROM journal_checkpoints);
+END;
+CREATE TRIGGER journal_tree_within_journal BEFORE INSERT ON journal_tree
+BEGIN
+    SELECT RAISE(ABORT, 'a tree node covers existing entries only: INSERT refused')
+    WHERE NEW.level < 1 OR NEW.level > 62 OR NEW.idx < 0
+       OR NEW.idx + 1 > ((SELECT seq FROM journal_head WHERE id = 1) >> NEW.level);
+END;
+CREATE TRIGGER journal_keys_only_retire BEFORE UPDATE ON journal_keys
+BEGIN
+    SELECT RAISE(ABORT, 'a journal key only gets retired: UPDATE refused')
+    WHERE OLD.retired_at IS NOT NULL OR NEW.retired_at IS NULL
+       OR NEW.key_id IS NOT OLD.key_id OR NEW.name IS NOT OLD.name
+       OR NEW.public_key IS NOT OLD.public_key OR NEW.pkcs8_enc IS NOT OLD.pkcs8_enc
+       OR NEW.created_at IS NOT OLD.created_at;
+END;
+CREATE TRIGGER journal_keys_no_delete BEFORE DELETE ON journal_keys
+BEGIN
+    SELECT RAISE(ABORT, 'journal keys are never deleted: DELETE refused');
+END;
