@@ -1182,7 +1182,11 @@ fn writes(a: &Args) -> Res<Value> {
     let base = a.req("base")?.trim_end_matches('/').to_string();
     let c: usize = a.num("concurrency", 32)?;
     let seconds: f64 = a.num("seconds", 10.0)?;
-    let pair: Vec<String> = a.req("structures")?.split(',').map(str::to_string).collect();
+    let pair: Vec<String> = a
+        .req("structures")?
+        .split(',')
+        .map(str::to_string)
+        .collect();
     let [s1, s2] = <[String; 2]>::try_from(pair).map_err(|_| "--structures: two ids, A,B")?;
     let mut db = Db::open(a.req("db")?)?;
     let mut meter = Meter::new(a)?;

@@ -123,7 +123,11 @@ pub fn root(src: &mut dyn Nodes, size: u64) -> Result<Hash, MissingNode> {
 
 /// RFC 9162 §2.1.3.1: the inclusion proof of leaf `index` in the tree of `size` leaves
 /// (`index < size`), nearest sibling first.
-pub fn inclusion_proof(src: &mut dyn Nodes, index: u64, size: u64) -> Result<Vec<Hash>, MissingNode> {
+pub fn inclusion_proof(
+    src: &mut dyn Nodes,
+    index: u64,
+    size: u64,
+) -> Result<Vec<Hash>, MissingNode> {
     debug_assert!(index < size);
     let mut path = Vec::new();
     // Walk down from the root, remembering the sibling ranges, then reverse.
@@ -146,7 +150,11 @@ pub fn inclusion_proof(src: &mut dyn Nodes, index: u64, size: u64) -> Result<Vec
 
 /// RFC 9162 §2.1.4.1: the consistency proof from the tree of `old` leaves to the tree of
 /// `new` leaves (`old ≤ new`); empty when `old` is 0 or equals `new`.
-pub fn consistency_proof(src: &mut dyn Nodes, old: u64, new: u64) -> Result<Vec<Hash>, MissingNode> {
+pub fn consistency_proof(
+    src: &mut dyn Nodes,
+    old: u64,
+    new: u64,
+) -> Result<Vec<Hash>, MissingNode> {
     debug_assert!(old <= new);
     let mut proof = Vec::new();
     if old == 0 || old == new {
@@ -214,7 +222,13 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root
 
 /// RFC 9162 §2.1.4.2: does `proof` show that the tree of `new` leaves with root
 /// `new_root` extends the tree of `old` leaves with root `old_root`?
-pub fn verify_consistency(old: u64, new: u64, old_root: &Hash, new_root: &Hash, proof: &[Hash]) -> bool {
+pub fn verify_consistency(
+    old: u64,
+    new: u64,
+    old_root: &Hash,
+    new_root: &Hash,
+    proof: &[Hash],
+) -> bool {
     if old > new {
         return false;
     }
@@ -410,14 +424,24 @@ mod tests {
         let mut stored = HashMap::new();
         for (i, d) in leaves.iter().enumerate() {
             assert_eq!(f.root(), mth(&leaves[..i]), "frontier root at {i}");
-            stored.insert(NodeId { level: 0, index: i as u64 }, leaf_hash(d));
+            stored.insert(
+                NodeId {
+                    level: 0,
+                    index: i as u64,
+                },
+                leaf_hash(d),
+            );
             f.push(d, |id, h| {
                 stored.insert(id, *h);
             });
             let mut src = stored.clone();
             assert_eq!(root(&mut src, i as u64 + 1).unwrap(), mth(&leaves[..=i]));
         }
-        assert_eq!(stored, all_nodes(&leaves), "completed nodes are the perfect subtrees");
+        assert_eq!(
+            stored,
+            all_nodes(&leaves),
+            "completed nodes are the perfect subtrees"
+        );
         // Resuming from the stored perfect subtrees gives the same frontier.
         for size in 0..=70u64 {
             let mut src = stored.clone();
@@ -450,7 +474,13 @@ mod tests {
                 let leaf = leaf_hash(&leaves[m]);
                 assert!(verify_inclusion(m as u64, size as u64, &leaf, &p, &r));
                 // Altered proofs, leaves, positions and sizes fail.
-                assert!(!verify_inclusion(m as u64, size as u64, &leaf_hash(&data(99)), &p, &r));
+                assert!(!verify_inclusion(
+                    m as u64,
+                    size as u64,
+                    &leaf_hash(&data(99)),
+                    &p,
+                    &r
+                ));
                 if let Some(first) = p.first() {
                     let mut bad = p.clone();
                     bad[0] = node_hash(first, first);
@@ -480,11 +510,17 @@ mod tests {
                 );
                 if old > 0 && old < new {
                     let other = mth(&leaves[1..=old]);
-                    assert!(!verify_consistency(old as u64, new as u64, &other, &new_root, &p));
+                    assert!(!verify_consistency(
+                        old as u64, new as u64, &other, &new_root, &p
+                    ));
                     let mut bad = p.clone();
                     bad[0][0] ^= 1;
-                    assert!(!verify_consistency(old as u64, new as u64, &old_root, &new_root, &bad));
-                    assert!(!verify_consistency(old as u64, new as u64, &old_root, &old_root, &p));
+                    assert!(!verify_consistency(
+                        old as u64, new as u64, &old_root, &new_root, &bad
+                    ));
+                    assert!(!verify_consistency(
+                        old as u64, new as u64, &old_root, &old_root, &p
+                    ));
                 }
             }
         }

@@ -231,8 +231,7 @@ mod tests {
     /// The documented example (docs/journal.md): the key whose seed is the bytes 0..31.
     fn example_key() -> Ed25519KeyPair {
         let seed: Vec<u8> = (0u8..32).collect();
-        let public = Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
-        public
+        Ed25519KeyPair::from_seed_unchecked(&seed).unwrap()
     }
 
     #[test]
@@ -276,13 +275,17 @@ mod tests {
         // Another size, another root, another key: refused.
         let forged = note.replacen("\n1\n", "\n2\n", 1);
         assert!(matches!(
-            Checkpoint::parse(&forged).unwrap().verify(std::slice::from_ref(&vk)),
+            Checkpoint::parse(&forged)
+                .unwrap()
+                .verify(std::slice::from_ref(&vk)),
             Err(NoteProblem::Signature(_))
         ));
         let other = Ed25519KeyPair::from_seed_unchecked(&[9u8; 32]).unwrap();
         let by_other = sign(&body(name, 1, &root), name, &other);
         assert!(matches!(
-            Checkpoint::parse(&by_other).unwrap().verify(std::slice::from_ref(&vk)),
+            Checkpoint::parse(&by_other)
+                .unwrap()
+                .verify(std::slice::from_ref(&vk)),
             Err(NoteProblem::Signature(_))
         ));
         // A key of another name: malformed (the origin is nobody's).
@@ -290,7 +293,10 @@ mod tests {
             name: "ailleurs.example/journal".into(),
             ..vk.clone()
         };
-        assert!(matches!(cp.verify(&[elsewhere]), Err(NoteProblem::Malformed(_))));
+        assert!(matches!(
+            cp.verify(&[elsewhere]),
+            Err(NoteProblem::Malformed(_))
+        ));
         for bad in [
             "",
             "a\n1\nAAAA\n",
@@ -322,7 +328,10 @@ mod tests {
     #[test]
     fn origin_is_the_host_and_journal() {
         let o = |u: &str| origin(&url::Url::parse(u).unwrap());
-        assert_eq!(o("https://Procura.Example.fr:8443/x"), "procura.example.fr/journal");
+        assert_eq!(
+            o("https://Procura.Example.fr:8443/x"),
+            "procura.example.fr/journal"
+        );
         assert_eq!(o("http://127.0.0.1:8080"), "127.0.0.1/journal");
         assert_eq!(o("http://[::1]:8080"), "[::1]/journal");
     }

@@ -49,7 +49,7 @@ impl Limiter {
     }
 }
 
-fn limited(req: &HttpRequest, app: &App) -> Result<(), WebError> {
+pub(super) fn limited(req: &HttpRequest, app: &App) -> Result<(), WebError> {
     let addr = super::auth::client_addr(req, &app.settings.trusted_proxies);
     if app.evidence_limiter.allow(&addr) {
         Ok(())
@@ -118,7 +118,9 @@ fn params<const N: usize>(req: &HttpRequest, names: [&str; N]) -> Result<[i64; N
             )));
         };
         if found[i].is_some() {
-            return Err(WebError::BadRequest(format!("Le paramètre {k} est donné deux fois.")));
+            return Err(WebError::BadRequest(format!(
+                "Le paramètre {k} est donné deux fois."
+            )));
         }
         let n = v
             .parse::<i64>()

@@ -22,7 +22,9 @@ fn append_n(store: &Store, n: usize) {
                 Ok(journal::append(
                     c,
                     chrono::DateTime::from_timestamp(1_800_000_000 + i as i64, 0).expect("time"),
-                    NewEntry::new("test.entry").actor("system").detail("i", i as i64),
+                    NewEntry::new("test.entry")
+                        .actor("system")
+                        .detail("i", i as i64),
                 )?)
             })
             .expect("append");
@@ -74,7 +76,12 @@ fn head_seq(store: &Store) -> i64 {
 /// journal and change checkpoints (the chain triggers stay: see [`cut_after`]).
 fn disable_guards(store: &Store) {
     if is_postgres() {
-        for t in ["journal_entries", "journal_head", "journal_checkpoints", "journal_tree"] {
+        for t in [
+            "journal_entries",
+            "journal_head",
+            "journal_checkpoints",
+            "journal_tree",
+        ] {
             sql(store, &format!("ALTER TABLE {t} DISABLE TRIGGER USER"));
         }
     } else {
@@ -100,11 +107,20 @@ fn cut_after(store: &Store, keep: i64) {
         .hash
         .clone();
     drop(conn);
-    sql(store, &format!("DELETE FROM journal_entries WHERE seq > {keep}"));
-    sql(store, &format!("UPDATE journal_head SET seq = {keep}, hash = '{hash}' WHERE id = 1"));
+    sql(
+        store,
+        &format!("DELETE FROM journal_entries WHERE seq > {keep}"),
+    );
+    sql(
+        store,
+        &format!("UPDATE journal_head SET seq = {keep}, hash = '{hash}' WHERE id = 1"),
+    );
     if is_postgres() {
         // The chain trigger (which moves the head) again, for appends after the cut.
-        sql(store, "ALTER TABLE journal_entries ENABLE TRIGGER journal_entries_in_chain");
+        sql(
+            store,
+            "ALTER TABLE journal_entries ENABLE TRIGGER journal_entries_in_chain",
+        );
     }
 }
 
@@ -125,7 +141,10 @@ fn a_checkpoint_covers_the_journal_and_verify_checks_it() {
     assert_eq!(STANDARD.encode(cp.root), first["root"]);
     // Nothing new: no new checkpoint.
     let again = checkpoint_now(&db);
-    assert_eq!((again["created"].clone(), again["size"].clone()), (false.into(), size.into()));
+    assert_eq!(
+        (again["created"].clone(), again["size"].clone()),
+        (false.into(), size.into())
+    );
     let (code, v) = verify(&db, &[]);
     assert_eq!((code, v["checkpoints"].clone()), (0, 1.into()), "{v}");
 
@@ -137,7 +156,10 @@ fn a_checkpoint_covers_the_journal_and_verify_checks_it() {
     assert_eq!((code, v["checkpoints"].clone()), (0, 2.into()), "{v}");
     // The text form prints the signed note.
     let out = cli(&db, &["journal", "checkpoint"]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), second["note"].as_str().unwrap());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        second["note"].as_str().unwrap()
+    );
 }
 
 #[test]
@@ -186,7 +208,9 @@ fn a_kept_checkpoint_needs_a_trusted_key() {
     let kept = kept.to_str().unwrap();
     // The database's key, given as a vkey: intact.
     let mut conn = store.conn().expect("conn");
-    let key = journal::checkpoint::current_key(&mut conn).expect("read").expect("a key");
+    let key = journal::checkpoint::current_key(&mut conn)
+        .expect("read")
+        .expect("a key");
     drop(conn);
     let vkey = key.verifier().expect("key").vkey();
     let (code, v) = verify(&db, &["--checkpoint", kept, "--key", &vkey]);
@@ -205,7 +229,11 @@ fn a_kept_checkpoint_needs_a_trusted_key() {
         public: [7u8; 32],
     };
     let (code, v) = verify(&db, &["--key", &elsewhere.vkey()]);
-    assert_eq!((code, v["problem"]["kind"].clone()), (1, "checkpoint_malformed".into()), "{v}");
+    assert_eq!(
+        (code, v["problem"]["kind"].clone()),
+        (1, "checkpoint_malformed".into()),
+        "{v}"
+    );
     // Unreadable inputs are usage errors.
     for args in [
         vec!["journal", "verify", "--checkpoint", "/nonexistent/cp.txt"],
@@ -243,7 +271,11 @@ fn a_stored_checkpoint_altered_is_caught() {
         &format!("UPDATE journal_checkpoints SET note = REPLACE(note, '{other}', '{root}')"),
     );
     let (code, v) = verify(&db, &[]);
-    assert_eq!((code, v["problem"]["kind"].clone()), (1, "checkpoint_malformed".into()), "{v}");
+    assert_eq!(
+        (code, v["problem"]["kind"].clone()),
+        (1, "checkpoint_malformed".into()),
+        "{v}"
+    );
 }
 
 #[test]
@@ -262,7 +294,10 @@ fn the_database_refuses_to_change_checkpoints_and_nodes() {
     }
     if is_postgres() {
         for t in ["journal_checkpoints", "journal_tree"] {
-            assert!(try_sql(&store, &format!("TRUNCATE {t}")).is_err(), "TRUNCATE {t}");
+            assert!(
+                try_sql(&store, &format!("TRUNCATE {t}")).is_err(),
+                "TRUNCATE {t}"
+            );
         }
     }
     assert_eq!(verify(&db, &[]).0, 0);
@@ -308,7 +343,8 @@ fn published_checkpoints_and_proofs_verify() {
     assert_eq!(key.status, 200);
     let vk = VerifierKey::parse(&key.body).expect("vkey");
     assert!(key.body.ends_with('\n'));
-    cp.verify(std::slice::from_ref(&vk)).expect("signed by the published key");
+    cp.verify(std::slice::from_ref(&vk))
+        .expect("signed by the published key");
     assert_eq!(get(&app.url("/journal/keys")).body, key.body);
 
     let mut conn = app.store.conn().expect("conn");
@@ -324,7 +360,13 @@ fn published_checkpoints_and_proofs_verify() {
             .as_array()
             .expect("hashes")
             .iter()
-            .map(|h| STANDARD.decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
+            .map(|h| {
+                STANDARD
+                    .decode(h.as_str().unwrap())
+                    .unwrap()
+                    .try_into()
+                    .unwrap()
+            })
             .collect()
     };
     let n = cp.size;
@@ -332,19 +374,46 @@ fn published_checkpoints_and_proofs_verify() {
         let r = get(&app.url(&format!("/journal/proof/inclusion?seq={seq}&size={n}")));
         assert_eq!(r.status, 200, "{}", r.body);
         let v = r.json();
-        assert_eq!((v["leaf_index"].as_u64(), v["tree_size"].as_u64()), (Some(seq - 1), Some(n)));
-        assert!(merkle::verify_inclusion(seq - 1, n, &leaf(seq as usize), &hashes(&v), &cp.root));
+        assert_eq!(
+            (v["leaf_index"].as_u64(), v["tree_size"].as_u64()),
+            (Some(seq - 1), Some(n))
+        );
+        assert!(merkle::verify_inclusion(
+            seq - 1,
+            n,
+            &leaf(seq as usize),
+            &hashes(&v),
+            &cp.root
+        ));
         // Another entry's leaf does not pass.
         let other = if seq == 1 { 2 } else { 1 };
-        assert!(!merkle::verify_inclusion(seq - 1, n, &leaf(other), &hashes(&v), &cp.root));
+        assert!(!merkle::verify_inclusion(
+            seq - 1,
+            n,
+            &leaf(other),
+            &hashes(&v),
+            &cp.root
+        ));
     }
     // Consistency from the first entry alone (its root is its leaf hash) to the checkpoint.
     let r = get(&app.url(&format!("/journal/proof/consistency?from=1&to={n}")));
     assert_eq!(r.status, 200, "{}", r.body);
     let v = r.json();
     assert_eq!((v["from"].as_u64(), v["to"].as_u64()), (Some(1), Some(n)));
-    assert!(merkle::verify_consistency(1, n, &leaf(1), &cp.root, &hashes(&v)));
-    assert!(!merkle::verify_consistency(1, n, &leaf(2), &cp.root, &hashes(&v)));
+    assert!(merkle::verify_consistency(
+        1,
+        n,
+        &leaf(1),
+        &cp.root,
+        &hashes(&v)
+    ));
+    assert!(!merkle::verify_consistency(
+        1,
+        n,
+        &leaf(2),
+        &cp.root,
+        &hashes(&v)
+    ));
 
     // Bad input: a clear 400, whatever is wrong.
     for q in [
@@ -408,7 +477,10 @@ fn both_verifiers_agree_on_checkpoints() {
     let export = procura_run(&db, &["journal", "export"]).stdout;
 
     let intact = agree(&db, &export, &[&cp2, &cp1], &key);
-    assert_eq!((intact["intact"].clone(), intact["checkpoints"].clone()), (true.into(), 2.into()));
+    assert_eq!(
+        (intact["intact"].clone(), intact["checkpoints"].clone()),
+        (true.into(), 2.into())
+    );
 
     // The export cut before the second checkpoint's end (with a matching header).
     let short = procura_run(&db, &["journal", "export"]).stdout;
@@ -436,7 +508,8 @@ fn both_verifiers_agree_on_checkpoints() {
     );
     let v = agree(&db, &export, &[&forged], &key);
     assert!(
-        ["checkpoint_signature", "checkpoint_malformed"].contains(&v["problem"]["kind"].as_str().unwrap()),
+        ["checkpoint_signature", "checkpoint_malformed"]
+            .contains(&v["problem"]["kind"].as_str().unwrap()),
         "{v}"
     );
     let junk = write("junk.txt", "pas un point de contrôle\n");
@@ -448,7 +521,10 @@ fn both_verifiers_agree_on_checkpoints() {
         .unwrap()
         .replacen("\"i\":3", "\"i\":4", 1);
     let v = agree(&db, altered.as_bytes(), &[&cp1], &key);
-    assert_eq!((v["problem"]["kind"].clone(), v["checkpoints"].clone()), ("altered".into(), 0.into()));
+    assert_eq!(
+        (v["problem"]["kind"].clone(), v["checkpoints"].clone()),
+        ("altered".into(), 0.into())
+    );
 }
 
 /// Runs both verifiers with the checkpoints and key file; asserts they agree (all but
@@ -456,7 +532,13 @@ fn both_verifiers_agree_on_checkpoints() {
 fn agree(db: &TestDb, export: &[u8], checkpoints: &[&str], key_file: &str) -> serde_json::Value {
     let path = db.dir.path().join("export.jsonl");
     std::fs::write(&path, export).expect("write");
-    let mut args = vec!["journal", "verify", "--json", "--export", path.to_str().unwrap()];
+    let mut args = vec![
+        "journal",
+        "verify",
+        "--json",
+        "--export",
+        path.to_str().unwrap(),
+    ];
     let key_arg = format!("@{key_file}");
     for c in checkpoints {
         args.extend(["--checkpoint", c]);
@@ -468,7 +550,10 @@ fn agree(db: &TestDb, export: &[u8], checkpoints: &[&str], key_file: &str) -> se
         .unwrap_or_else(|e| panic!("{e}: {text} {}", String::from_utf8_lossy(&out.stderr)));
     let mut py_cmd = Command::new("python3");
     py_cmd
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/verify_journal.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/verify_journal.py"
+        ))
         .arg("--json");
     for c in checkpoints {
         py_cmd.args(["--checkpoint", c]);
@@ -481,7 +566,11 @@ fn agree(db: &TestDb, export: &[u8], checkpoints: &[&str], key_file: &str) -> se
     let py_text = String::from_utf8_lossy(&py_out.stdout);
     let mut py: serde_json::Value = serde_json::from_str(py_text.trim())
         .unwrap_or_else(|e| panic!("{e}: {py_text} {}", String::from_utf8_lossy(&py_out.stderr)));
-    assert_eq!(out.status.code(), py_out.status.code(), "exit codes\n{rust}\n{py}");
+    assert_eq!(
+        out.status.code(),
+        py_out.status.code(),
+        "exit codes\n{rust}\n{py}"
+    );
     for v in [&mut rust, &mut py] {
         if let Some(p) = v["problem"].as_object_mut() {
             p.remove("message");
