@@ -286,6 +286,16 @@ fn read_header(
         kind: ProblemKind::CheckpointMalformed,
         message: format!("the header's checkpoint is malformed: {why}"),
     })?;
+    if !keys.iter().any(|k| k.name == cp.origin) {
+        return Err(Problem {
+            seq: 0,
+            kind: ProblemKind::CheckpointMalformed,
+            message: format!(
+                "the header's checkpoint is malformed: its origin {:?} is not the name of a trusted key",
+                cp.origin
+            ),
+        });
+    }
     if cp.size != size as u64 {
         return Err(malformed(format!(
             "its size {size} is not its checkpoint's ({})",
