@@ -541,3 +541,28 @@ fn the_rust_and_python_verifiers_agree_on_clean_and_tampered_excerpts() {
         }
     }
 }
+
+#[test]
+fn a_long_excerpt_comes_in_several_batches_each_line_with_its_proof() {
+    let t = setup(16);
+    append_entries(&t.app.store, 1_234);
+    let size = checkpoint_of(&t.app, &t.clock).size;
+    let r = t.auditor.get("/audit/export");
+    assert_eq!(r.status, 200);
+    let (header, all) = lines(&r.body);
+    assert_eq!(header["size"], size);
+    assert_eq!(seqs(&all), (1..=size).collect::<Vec<_>>());
+    assert_proofs_verify(&header, &all);
+    let (_, some) = lines(
+        &t.auditor
+            .get("/audit/export?action=test.entry&after=600")
+            .body,
+    );
+    assert_eq!(some.len() as i64, size - 600);
+    assert!(some.iter().all(|l| l["entry"]["action"] == "test.entry"));
+    let (rc, v) = python(&r.body, None);
+    assert_eq!(
+        (rc, v["intact"].clone(), v["entries"].clone()),
+        (0, true.into(), size.into())
+    );
+}

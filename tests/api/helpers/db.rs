@@ -204,3 +204,22 @@ pub fn allow_journal_edits(store: &Store) {
         exec_sql(store, "DROP TRIGGER journal_entries_no_delete");
     }
 }
+
+/// Appends `n` entries `test.entry` (details `{"i": …}`) directly, as a busy service would.
+pub fn append_entries(store: &Store, n: usize) {
+    use procura::journal::{self, NewEntry};
+    let mut conn = store.conn().expect("conn");
+    procura::store::write_tx(&mut conn, |c| -> Result<(), journal::JournalError> {
+        for i in 0..n {
+            journal::append(
+                c,
+                chrono::DateTime::from_timestamp(1_900_000_000 + i as i64, 0).expect("time"),
+                NewEntry::new("test.entry")
+                    .actor("system")
+                    .detail("i", i as i64),
+            )?;
+        }
+        Ok(())
+    })
+    .expect("append");
+}
