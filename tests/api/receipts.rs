@@ -355,3 +355,15 @@ fn last_entry_at(app: &TestApp, seq: i64) -> procura::journal::Entry {
         .expect("entry")
         .remove(0)
 }
+
+#[test]
+fn the_verifier_is_rate_limited_per_address() {
+    let t = setup();
+    let web = Web::new(&t.app);
+    let url = verifier_url(&t);
+    let statuses: Vec<u16> = (0..130).map(|_| web.get(&url).status).collect();
+    assert_eq!(statuses[0], 200);
+    let r = web.get(&url);
+    assert_eq!(r.status, 429, "{statuses:?}");
+    assert!(r.body.contains("réessayez dans une minute"), "{}", r.body);
+}
