@@ -1185,6 +1185,36 @@ def self_test():
     cp = Checkpoint(DOC_CHECKPOINT.encode("utf-8"), [key])
     check(cp.signed() and cp.size == 1 and cp.root == tree.root(), "documented checkpoint verifies")
     check(cp.sigs == [(key.name, key.hash, signature)], "documented checkpoint signed again")
+    # The excerpt of the example journal (docs/journal.md, "Excerpts"), and alterations.
+    entry = {"seq": 1, "at": "2026-11-28T09:00:00.000000Z", "action": "structure.created",
+             "actor": "cli", "structure": "5f0c3a52-8d0e-4d7e-9d55-2f4b1c1e9a10", "usager": None,
+             "mandate": None, "authorisation": None, "client": None,
+             "details": {"n": 3, "note": "\u00c9lancourt"}, "prev_hash": GENESIS,
+             "hash": DOC_ENTRY_HASH}
+    entry_line = "{" + ",".join(f'"{k}":' + dumps(entry[k]) for k in ENTRY) + "}"
+    header = dumps({"checkpoint": DOC_CHECKPOINT, "filters": {}, "format": EXCERPT_FORMAT,
+                    "key": DOC_VKEY, "size": 1})
+    excerpt = header + "\n" + '{"entry":' + entry_line + ',"proof":[]}\n'
+    for what, data, keys, expected in [
+        ("clean", excerpt, None, None),
+        ("clean, trusted key", excerpt, [key], None),
+        ("header altered", excerpt.replace('"size":1', '"size":2', 1), None, (0, "malformed")),
+        ("entry altered", excerpt.replace('"n":3', '"n":4'), None, (1, "altered")),
+        ("proof added", excerpt.replace('"proof":[]', '"proof":["' + DOC_ROOT + '"]'), None,
+         (1, "inclusion_invalid")),
+        ("entry repeated", excerpt + excerpt.split("\n")[1] + "\n", None, (1, "reordered")),
+        ("entry beyond", excerpt.replace('{"seq":1,', '{"seq":2,'), None, (2, "malformed")),
+        ("another key", excerpt, [Key(key.name, public[:31] + bytes([public[31] ^ 1]))], None),
+    ]:
+        r = verify_excerpt(data.encode("utf-8"), keys)
+        if what == "another key":
+            check(r["problem"] is not None and r["problem"]["kind"] in
+                  ("checkpoint_signature", "checkpoint_malformed"), f"excerpt: {what}")
+        elif expected is None:
+            check(r["intact"] and r["entries"] == 1 and r["size"] == 1, f"excerpt: {what}")
+        else:
+            check(not r["intact"] and (r["problem"]["seq"], r["problem"]["kind"]) == expected,
+                  f"excerpt: {what} ({r['problem']})")
 
     # Checkpoints: signed, then checked against a journal of 5 entries; and malformed ones.
     secret = hashlib.sha256(b"procura self-test key").digest()
