@@ -566,3 +566,21 @@ fn a_long_excerpt_comes_in_several_batches_each_line_with_its_proof() {
         (0, true.into(), size.into())
     );
 }
+
+#[test]
+fn without_a_checkpoint_there_is_no_excerpt_yet() {
+    // A fixed clock: one login is 30 seconds, less than the 60 after which the service
+    // makes its first checkpoint.
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "S", 17);
+    let auditor = auditor_of(&app, &clock, &s, "audit@exemple.fr");
+    let mut conn = app.store.conn().expect("conn");
+    assert!(procura::journal::checkpoint::latest(&mut conn)
+        .expect("q")
+        .is_none());
+    let r = auditor.get("/audit/export");
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.body.contains("Aucun point de contrôle"), "{}", r.body);
+    checkpoint_of(&app, &clock);
+    assert_eq!(auditor.get("/audit/export").status, 200);
+}
