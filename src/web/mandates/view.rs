@@ -61,11 +61,16 @@ pub(super) async fn attestation(
         ),
         None => None,
     };
-    let verify_url = crate::web::verifier::url(
-        &state.settings.public_url,
-        seq.unwrap_or_default(),
-        &view.mandate.attestation_digest,
-    );
+    // No entry (a mandate older than the journal's seq on mandates): nothing to check.
+    let verify_url = seq
+        .map(|s| {
+            crate::web::verifier::url(
+                &state.settings.public_url,
+                s,
+                &view.mandate.attestation_digest,
+            )
+        })
+        .unwrap_or_default();
     Ok(render(&AttestationPage {
         qr_svg: crate::web::verifier::qr_svg(&verify_url),
         verify_url,
