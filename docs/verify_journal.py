@@ -5,6 +5,7 @@ Usage: procura journal export [--since N] | python3 docs/verify_journal.py [--js
        procura journal export | python3 docs/verify_journal.py [--json] [--key VKEY]... [--checkpoint FILE]...
        python3 docs/verify_journal.py [--json] --inclusion PROOF.json --entry-hash HEX --checkpoint FILE --key VKEY...
        python3 docs/verify_journal.py [--json] --consistency PROOF.json --checkpoint OLD --checkpoint NEW --key VKEY...
+       python3 docs/verify_journal.py [--json] --excerpt [--key VKEY]... < EXCERPT.jsonl
        python3 docs/verify_journal.py --self-test
 Exit 0 when the export (or the proof) is intact, 1 naming the first problem, 2 on a usage
 error or unreadable input. It applies the checks of docs/journal.md in the documented order
@@ -726,13 +727,13 @@ def read_keys(values):
 
 
 def parse_args(argv):
-    opts = {"json": False, "self_test": False, "key": [], "checkpoint": [],
+    opts = {"json": False, "self_test": False, "excerpt": False, "key": [], "checkpoint": [],
             "inclusion": None, "consistency": None, "entry_hash": None}
     args = list(argv)
     while args:
         arg = args.pop(0)
         name, eq, value = arg.partition("=")
-        if name in ("--json", "--self-test"):
+        if name in ("--json", "--self-test", "--excerpt"):
             flag = name[2:].replace("-", "_")
             if eq or opts[flag]:
                 raise Usage(f"{name} is given twice or with a value")
@@ -753,6 +754,10 @@ def parse_args(argv):
             raise Usage(f"unknown argument {arg!r}")
     if opts["self_test"] and argv != ["--self-test"]:
         raise Usage("--self-test takes no other argument")
+    if opts["excerpt"] and (opts["checkpoint"] or opts["inclusion"] is not None
+                            or opts["consistency"] is not None):
+        raise Usage("--excerpt takes no --checkpoint, --inclusion or --consistency: "
+                    "the excerpt carries its checkpoint")
     if opts["inclusion"] is not None and opts["consistency"] is not None:
         raise Usage("--inclusion and --consistency are exclusive")
     if (opts["entry_hash"] is None) != (opts["inclusion"] is None):
@@ -769,7 +774,7 @@ def parse_args(argv):
 
 
 def print_usage():
-    print("\n".join(__doc__.strip().splitlines()[2:7]), file=sys.stderr)
+    print("\n".join(__doc__.strip().splitlines()[2:8]), file=sys.stderr)
 
 
 def main(argv):
@@ -779,6 +784,8 @@ def main(argv):
             return self_test()
         keys = read_keys(opts["key"])
         cps = [(path, read_file(path)) for path in opts["checkpoint"]]
+        if opts["excerpt"]:
+            return print_excerpt_report(opts, verify_excerpt(sys.stdin.buffer.read(), keys or None))
         if opts["inclusion"] is not None:
             path = opts["inclusion"]
             r = verify_inclusion_proof(path, read_file(path), bytes.fromhex(opts["entry_hash"]),
@@ -835,6 +842,138 @@ def verify_export(opts, cps, keys):
               f"({r['entries']} entries checked)")
     if r["checkpoints"] > 0 and not opts["json"]:
         print(f"checkpoints: {r['checkpoints']} verified")
+    return 0 if r["intact"] else 1
+
+
+# --- Excerpts (docs/journal.md, "Excerpts") -------------------------------------------------
+
+EXCERPT_FORMAT = "procura-journal-excerpt-1"
+EXCERPT_HEADER = ["checkpoint", "filters", "format", "key", "size"]
+
+
+def read_excerpt_header(raw, keys):
+    """(checkpoint, size) from the header line, or a Problem."""
+    def malformed(why):
+        return Problem(0, "malformed", f"the header line is malformed: {why}")
+    try:
+        h = parse_object(raw)
+    except ValueError as exc:
+        raise malformed(exc)
+    if sorted(h) != EXCERPT_HEADER:
+        raise malformed("its members are not exactly " + ", ".join(EXCERPT_HEADER))
+    if h["format"] != EXCERPT_FORMAT:
+        raise malformed(f"its format is not {EXCERPT_FORMAT!r}")
+    if not isinstance(h["checkpoint"], str) or not isinstance(h["key"], str):
+        raise malformed("checkpoint or key is not a string")
+    if not is_int(h["size"]) or not 0 <= h["size"] < 2**63:
+        raise malformed("its size is not an integer from 0")
+    if not isinstance(h["filters"], dict) or not all(isinstance(v, str) for v in h["filters"].values()):
+        raise malformed("its filters are not an object of strings")
+    if dumps(h).encode("utf-8") != raw:
+        raise malformed("it is not in canonical form")
+    if keys is None:
+        try:
+            keys = [parse_vkey(h["key"])]
+        except ValueError as exc:
+            raise malformed(f"its key is not a verifier key ({exc})")
+    try:
+        cp = Checkpoint(h["checkpoint"].encode("utf-8"), keys)
+    except ValueError as exc:
+        raise Problem(0, "checkpoint_malformed", f"the header's checkpoint is malformed: {exc}")
+    if cp.size != h["size"]:
+        raise malformed(f"its size {h['size']} is not its checkpoint's ({cp.size})")
+    if not cp.signed():
+        raise Problem(cp.size, "checkpoint_signature",
+                      f"the checkpoint of size {cp.size} has no valid signature by a trusted key")
+    return cp, h["size"]
+
+
+def check_excerpt_line(raw, last, cp):
+    """The seq of a good excerpt line after entry `last`, or a Problem."""
+    def malformed(seq, why):
+        return Problem(seq, "malformed", f"the line after entry {last} is malformed: {why}")
+    try:
+        v = parse_object(raw)
+    except ValueError as exc:
+        raise malformed(last + 1, exc)
+    if sorted(v) != ["entry", "proof"]:
+        raise malformed(last + 1, "its members are not exactly entry, proof")
+    e = v["entry"]
+    if not isinstance(e, dict):
+        raise malformed(last + 1, "its entry is not an object")
+    if "seq" not in e:
+        raise malformed(last + 1, "its entry has no seq")
+    if not is_int(e["seq"]):
+        raise malformed(last + 1, "its entry's seq is not an integer")
+    proof = v["proof"]
+    hashes = [b64decode(h) for h in proof] if isinstance(proof, list) else None
+    if hashes is None or any(h is None or len(h) != 32 for h in hashes):
+        raise malformed(last + 1, "its proof is not an array of base64 hashes of 32 bytes")
+    seq = e["seq"]
+    if seq < 1 or seq > cp.size:
+        raise malformed(seq, f"entry {seq} is not in the checkpoint's tree (entries 1 to {cp.size})")
+    if seq <= last:
+        raise Problem(seq, "reordered", f"entry {seq} appears after entry {last}")
+    prefix, suffix = b'{"entry":', b',"proof":' + dumps(proof).encode("utf-8") + b"}"
+    # The entry's text: between the prefix and the last `,"proof":` (a proof holds no quote).
+    cut = raw.rfind(b',"proof":')
+    entry_raw = raw[len(prefix):cut] if raw.startswith(prefix) and cut > 0 else None
+    why = None
+    if entry_raw is None or prefix + entry_raw + suffix != raw:
+        why = "its line is not in canonical form"
+    else:
+        why = form_problem(e, entry_raw)
+    if why:
+        raise Problem(seq, "altered", f"entry {seq} was altered: {why}")
+    if hashlib.sha256(canonical(e)).hexdigest() != e["hash"]:
+        raise Problem(seq, "altered", f"entry {seq} was altered: its content does not match its hash")
+    if not verify_inclusion(seq - 1, cp.size, leaf_hash(bytes.fromhex(e["hash"])), hashes, cp.root):
+        raise Problem(seq, "inclusion_invalid",
+                      f"the proof does not lead from entry {seq} to the root of the checkpoint "
+                      f"of size {cp.size}")
+    return seq
+
+
+def verify_excerpt(data, keys):
+    """The verdict on an excerpt; `keys` None: the header's own key is trusted."""
+    report = {"intact": False, "entries": 0, "size": None, "problem": None}
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    try:
+        if not lines:
+            raise Problem(0, "malformed", "the excerpt is empty: it has no header line")
+        try:
+            cp, report["size"] = read_excerpt_header(lines[0], keys)
+        except Problem as p:
+            if p.kind != "malformed":
+                report["size"] = json.loads(lines[0].decode("utf-8"))["size"]
+            raise
+        last = 0
+        for raw in lines[1:]:
+            report["entries"] += 1
+            last = check_excerpt_line(raw, last, cp)
+    except Problem as p:
+        report["problem"] = {"seq": p.seq, "kind": p.kind, "message": p.message}
+    else:
+        report["intact"] = True
+    return report
+
+
+def print_excerpt_report(opts, r):
+    if opts["json"]:
+        print(json.dumps(r, ensure_ascii=False))
+    elif r["intact"]:
+        print(f"intact: {r['entries']} entries, each included in the signed checkpoint "
+              f"of size {r['size']}")
+    else:
+        p = r["problem"]
+        print(f"not intact: {p['kind']} at seq {p['seq']}: {p['message']} "
+              f"({r['entries']} entries checked)")
+    if not opts["key"] and not opts["json"] and r["size"] is not None:
+        print("warning: no --key was given, so the checkpoint was checked with the key the "
+              "excerpt names itself; check that key out of band (GET /journal/key, or a key "
+              "kept elsewhere) before trusting this verdict")
     return 0 if r["intact"] else 1
 
 
@@ -1049,6 +1188,36 @@ def self_test():
     cp = Checkpoint(DOC_CHECKPOINT.encode("utf-8"), [key])
     check(cp.signed() and cp.size == 1 and cp.root == tree.root(), "documented checkpoint verifies")
     check(cp.sigs == [(key.name, key.hash, signature)], "documented checkpoint signed again")
+    # The excerpt of the example journal (docs/journal.md, "Excerpts"), and alterations.
+    entry = {"seq": 1, "at": "2026-11-28T09:00:00.000000Z", "action": "structure.created",
+             "actor": "cli", "structure": "5f0c3a52-8d0e-4d7e-9d55-2f4b1c1e9a10", "usager": None,
+             "mandate": None, "authorisation": None, "client": None,
+             "details": {"n": 3, "note": "\u00c9lancourt"}, "prev_hash": GENESIS,
+             "hash": DOC_ENTRY_HASH}
+    entry_line = "{" + ",".join(f'"{k}":' + dumps(entry[k]) for k in ENTRY) + "}"
+    header = dumps({"checkpoint": DOC_CHECKPOINT, "filters": {}, "format": EXCERPT_FORMAT,
+                    "key": DOC_VKEY, "size": 1})
+    excerpt = header + "\n" + '{"entry":' + entry_line + ',"proof":[]}\n'
+    for what, data, keys, expected in [
+        ("clean", excerpt, None, None),
+        ("clean, trusted key", excerpt, [key], None),
+        ("header altered", excerpt.replace('"size":1', '"size":2', 1), None, (0, "malformed")),
+        ("entry altered", excerpt.replace('"n":3', '"n":4'), None, (1, "altered")),
+        ("proof added", excerpt.replace('"proof":[]', '"proof":["' + DOC_ROOT + '"]'), None,
+         (1, "inclusion_invalid")),
+        ("entry repeated", excerpt + excerpt.split("\n")[1] + "\n", None, (1, "reordered")),
+        ("entry beyond", excerpt.replace('{"seq":1,', '{"seq":2,'), None, (2, "malformed")),
+        ("another key", excerpt, [Key(key.name, public[:31] + bytes([public[31] ^ 1]))], None),
+    ]:
+        r = verify_excerpt(data.encode("utf-8"), keys)
+        if what == "another key":
+            check(r["problem"] is not None and r["problem"]["kind"] in
+                  ("checkpoint_signature", "checkpoint_malformed"), f"excerpt: {what}")
+        elif expected is None:
+            check(r["intact"] and r["entries"] == 1 and r["size"] == 1, f"excerpt: {what}")
+        else:
+            check(not r["intact"] and (r["problem"]["seq"], r["problem"]["kind"]) == expected,
+                  f"excerpt: {what} ({r['problem']})")
 
     # Checkpoints: signed, then checked against a journal of 5 entries; and malformed ones.
     secret = hashlib.sha256(b"procura self-test key").digest()

@@ -281,6 +281,11 @@ enum JournalCommand {
         /// docs/verify_journal.py does.
         #[arg(long, value_name = "FILE")]
         export: Option<std::path::PathBuf>,
+        /// Verify this excerpt (`-`: standard input; from /audit/export or
+        /// /gestion/journal/export) instead, as docs/verify_journal.py --excerpt does:
+        /// against --key, or else the key the excerpt names.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["export", "checkpoint"])]
+        excerpt: Option<std::path::PathBuf>,
         /// Also check this signed checkpoint kept elsewhere (repeatable): it catches a
         /// journal cut short with its head rolled back.
         #[arg(long, value_name = "FILE")]
@@ -729,6 +734,7 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
         }
         Command::Journal(JournalCommand::Verify {
             export,
+            excerpt,
             checkpoint,
             key,
             out,
@@ -740,6 +746,9 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                     return Ok(2);
                 }
             };
+            if let Some(path) = excerpt {
+                return verify_excerpt_file(&path, checks.keys, out.json);
+            }
             let report = match export {
                 // An export that cannot be read is a usage error (exit 2), as for
                 // docs/verify_journal.py.
@@ -974,6 +983,47 @@ fn structure_update(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// `journal verify --excerpt FILE`: the verdict of docs/journal.md, "Excerpts".
+fn verify_excerpt_file(
+    path: &std::path::Path,
+    keys: Option<Vec<journal::note::VerifierKey>>,
+    json: bool,
+) -> anyhow::Result<i32> {
+    let own_key = keys.is_none();
+    let read = if path.as_os_str() == "-" {
+        journal::excerpt::verify_excerpt(&mut std::io::stdin().lock(), keys)
+    } else {
+        std::fs::File::open(path)
+            .and_then(|f| journal::excerpt::verify_excerpt(&mut std::io::BufReader::new(f), keys))
+    };
+    let report = match read {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("erreur : impossible de vérifier {} : {e}", path.display());
+            return Ok(2);
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        match &report.problem {
+            Some(p) => println!(
+                "Extrait ALTÉRÉ : problème à l’entrée n° {} ({:?}) : {}",
+                p.seq, p.kind, p.message
+            ),
+            None => println!(
+                "Extrait intact : {} entrées, chacune incluse dans le point de contrôle signé de taille {}",
+                report.entries,
+                report.size.unwrap_or_default()
+            ),
+        }
+        if own_key && report.size.is_some() {
+            println!("Attention : sans --key, le point de contrôle a été vérifié avec la clé que l’extrait indique lui-même ; vérifiez cette clé par un autre moyen (GET /journal/key, ou une clé conservée ailleurs).");
+        }
+    }
+    Ok(if report.intact { 0 } else { 1 })
 }
 
 /// The checkpoints and keys named by `journal verify --checkpoint … --key …`, read as

@@ -558,3 +558,30 @@ pub fn root(conn: &mut DbConn, size: i64) -> Result<Hash, JournalError> {
     let n = size as u64;
     with_nodes(conn, |src| merkle::root(src, n))
 }
+
+/// Inclusion proofs of entries `seqs` (each from 1 to `size`) in the tree of `size`
+/// entries (`size ≤` the latest checkpoint's size), in the order given: the union of the
+/// nodes they need is read in one batch.
+pub fn inclusions(
+    conn: &mut DbConn,
+    seqs: &[i64],
+    size: i64,
+) -> Result<Vec<Vec<Hash>>, JournalError> {
+    let tree = proof_size(conn)?;
+    if size < 1 || size > tree {
+        return Err(JournalError::OutOfRange(format!(
+            "size must be from 1 to {tree} (the latest checkpoint's size)"
+        )));
+    }
+    if let Some(bad) = seqs.iter().find(|s| **s < 1 || **s > size) {
+        return Err(JournalError::OutOfRange(format!(
+            "seq {bad} is not from 1 to size ({size})"
+        )));
+    }
+    let n = size as u64;
+    with_nodes(conn, |src| {
+        seqs.iter()
+            .map(|s| merkle::inclusion_proof(src, *s as u64 - 1, n))
+            .collect()
+    })
+}

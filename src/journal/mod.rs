@@ -4,8 +4,11 @@
 //! entry commit or roll back together. The format is specified in `docs/journal.md`.
 
 pub mod checkpoint;
+pub mod excerpt;
+pub mod filter;
 pub mod merkle;
 pub mod note;
+pub mod receipt;
 mod verify;
 
 pub use verify::{

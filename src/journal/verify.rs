@@ -50,6 +50,8 @@ pub enum ProblemKind {
     CheckpointRoot,
     /// A consistency proof does not show that a checkpoint extends an earlier one.
     CheckpointInconsistent,
+    /// An inclusion proof does not lead from an entry to its checkpoint's root.
+    InclusionInvalid,
 }
 
 /// The first problem found.
@@ -542,7 +544,7 @@ fn head_problem(last_seq: i64, last_hash: &str, head_seq: i64, head_hash: &str) 
 
 /// What makes an entry's stored form non-canonical, if anything: `at` not in the
 /// journal's form, or `details` not canonical.
-fn form_problem(f: &Fields<'_>) -> Option<String> {
+pub(crate) fn form_problem(f: &Fields<'_>) -> Option<String> {
     if !at_is_journal_form(f.at) {
         Some(format!("its time {:?} is not in the journal's form", f.at))
     } else if !details_are_canonical(f.details) {
@@ -817,7 +819,7 @@ pub fn verify_export_with(input: &mut dyn BufRead, checks: Checkpoints) -> std::
 }
 
 /// Reads the next line into `line`, without its LF; false at the end of the input.
-fn next_line(input: &mut dyn BufRead, line: &mut Vec<u8>) -> std::io::Result<bool> {
+pub(crate) fn next_line(input: &mut dyn BufRead, line: &mut Vec<u8>) -> std::io::Result<bool> {
     line.clear();
     if input.read_until(b'\n', line)? == 0 {
         return Ok(false);
@@ -855,7 +857,7 @@ fn nesting(text: &[u8]) -> usize {
 }
 
 /// A line as a JSON object, or why it is not one.
-fn parse_object(line: &[u8]) -> Result<serde_json::Map<String, Value>, String> {
+pub(crate) fn parse_object(line: &[u8]) -> Result<serde_json::Map<String, Value>, String> {
     let text = std::str::from_utf8(line).map_err(|_| "it is not UTF-8".to_string())?;
     if text.ends_with('\r') {
         return Err("it ends with CR (CRLF line ending)".into());
@@ -919,19 +921,19 @@ fn parse_header(line: &[u8]) -> Result<Header, String> {
 
 /// An entry line read from an export; `form` is what makes it non-canonical, if
 /// anything (members, types, values or bytes other than the export writes).
-struct LineEntry {
-    seq: i64,
+pub(crate) struct LineEntry {
+    pub(crate) seq: i64,
     at: String,
     action: String,
     refs: [Option<String>; 6],
     details: String,
     prev_hash: String,
-    hash: String,
-    form: Option<String>,
+    pub(crate) hash: String,
+    pub(crate) form: Option<String>,
 }
 
 impl LineEntry {
-    fn fields(&self) -> Fields<'_> {
+    pub(crate) fn fields(&self) -> Fields<'_> {
         let r = |i: usize| self.refs[i].as_deref();
         Fields {
             seq: self.seq,
@@ -967,7 +969,7 @@ const ENTRY_MEMBERS: [&str; 12] = [
 
 /// Reads an entry line: `Err` when it is malformed (not a JSON object with an integer
 /// `seq`), otherwise the entry with its form problem, if any.
-fn parse_entry(line: &[u8]) -> Result<LineEntry, String> {
+pub(crate) fn parse_entry(line: &[u8]) -> Result<LineEntry, String> {
     let mut m = parse_object(line)?;
     let seq = match m.get("seq") {
         None => return Err("it has no seq".into()),

@@ -106,7 +106,7 @@ impl Limiter {
     }
 }
 
-fn limited(req: &HttpRequest, app: &App) -> Result<(), WebError> {
+pub(super) fn limited(req: &HttpRequest, app: &App) -> Result<(), WebError> {
     let addr = super::auth::client_addr(req, &app.settings.trusted_proxies);
     if app.evidence_limiter.allow(&addr) {
         Ok(())

@@ -1,5 +1,6 @@
 //! HTTP surface: the app factory, middleware, routes and error pages.
 
+mod audit_export;
 mod auth;
 pub mod body;
 mod demo_site;
@@ -14,6 +15,7 @@ pub mod metrics;
 mod oidc;
 pub mod session;
 mod space;
+pub mod verifier;
 
 pub use errors::{error_page, wants_json, WebError};
 pub use session::{App, Run};
@@ -472,6 +474,8 @@ pub fn app(
         .configure(space::routes)
         .configure(manager::routes)
         .configure(journal::routes)
+        .configure(audit_export::routes)
+        .configure(verifier::routes)
         .configure(mandates::routes)
         .configure(|cfg| fc_simulator::routes(cfg, simulator_on))
         .configure(|cfg| demo_site::routes(cfg, demo_on))

@@ -196,10 +196,34 @@ fn mandate_creation_in_the_browser_through_the_attestation() {
         &[],
     );
     assert_eq!(shown, "block");
+    let verify = b.text("#verify-url");
+    assert!(verify.starts_with(&app.url("/verifier?seq=")), "{verify}");
+    // The receipt and the QR code of /verifier are printed too.
+    for (css, display) in [
+        (".fr-receipt", "block"),
+        (".fr-qr svg", "inline"),
+        ("#verify-url", "block"),
+    ] {
+        let shown = b.execute(
+            &format!("return getComputedStyle(document.querySelector('{css}')).display;"),
+            &[],
+        );
+        assert_eq!(shown, display, "printed, {css} shows");
+    }
     b.goto(&app.url("/espace"));
     assert!(b.source().contains("BELKACEM"));
     assert_accessible(&b, "the home page with mandates");
     b.click("a[href^='/usagers/']");
     b.find("a[href$='/revoquer']");
     assert_accessible(&b, "the usager page");
+    // The public check of the attestation, its answer and its form.
+    b.goto(&verify);
+    b.find("#verdict");
+    assert!(b
+        .text("#verdict")
+        .contains(&format!("n° {}", b.text("#receipt-seq"))));
+    assert_accessible(&b, "the verifier's answer");
+    b.goto(&app.url("/verifier"));
+    b.find("#empreinte");
+    assert_accessible(&b, "the verifier's form");
 }

@@ -10,11 +10,13 @@ mod helpers;
 // Pages and forms, by route.
 mod auth;
 mod demo;
+mod excerpt;
 mod fc_logout;
 mod hardening;
 mod health;
 mod manager;
 mod mandates;
+mod receipts;
 mod review;
 mod review_issue9;
 mod space;

@@ -31,6 +31,10 @@ struct AttestationPage {
     matches: bool,
     seq: i64,
     version: String,
+    receipt: Option<crate::journal::receipt::Receipt>,
+    verify_url: String,
+    qr_svg: String,
+    checkpoint_seconds: u32,
 }
 
 pub(super) async fn attestation(
@@ -40,7 +44,38 @@ pub(super) async fn attestation(
 ) -> Result<HttpResponse, WebError> {
     let (view, text) = view_in_structure(&ctx, &state, path.into_inner()).await?;
     let digest = crate::crypto::sha256_hex(text.as_bytes());
+    // The receipt of the digest recorded at creation (what the paper copy carries).
+    let (seq, recorded) = (
+        view.mandate.journal_seq,
+        view.mandate.attestation_digest.clone(),
+    );
+    let receipt = match seq {
+        Some(seq) => Some(
+            state
+                .run(move |db, _| {
+                    Ok(crate::store::read_tx(db, |c| {
+                        crate::journal::receipt::check(c, seq, &recorded)
+                    })?)
+                })
+                .await?,
+        ),
+        None => None,
+    };
+    // No entry (a mandate older than the journal's seq on mandates): nothing to check.
+    let verify_url = seq
+        .map(|s| {
+            crate::web::verifier::url(
+                &state.settings.public_url,
+                s,
+                &view.mandate.attestation_digest,
+            )
+        })
+        .unwrap_or_default();
     Ok(render(&AttestationPage {
+        qr_svg: crate::web::verifier::qr_svg(&verify_url),
+        verify_url,
+        receipt,
+        checkpoint_seconds: state.settings.checkpoint_seconds,
         layout: ctx.layout(&state),
         m: block(&view),
         usager_id: view.usager.id.clone(),

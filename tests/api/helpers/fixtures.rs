@@ -304,3 +304,29 @@ pub fn post_demarches(web: &Web, codes: &[&str]) -> Resp {
     let fields: Vec<(&str, &str)> = codes.iter().map(|c| ("demarches", *c)).collect();
     web.submit("/gestion/demarches", "/gestion/demarches", &fields)
 }
+
+/// Makes a signed checkpoint of `app`'s whole journal now (as the service's checkpointer
+/// does), and returns the latest one.
+pub fn checkpoint_of(app: &TestApp, clock: &FixedClock) -> procura::journal::checkpoint::Stored {
+    let origin = procura::journal::note::origin(&url::Url::parse(&app.base).expect("url"));
+    let mut conn = app.store.conn().expect("conn");
+    write_tx(&mut conn, |c| {
+        procura::journal::checkpoint::make(
+            c,
+            clock.now(),
+            &SecretBox::new(Some(TEST_KEY)),
+            &origin,
+            None,
+        )
+    })
+    .expect("checkpoint");
+    procura::journal::checkpoint::latest(&mut conn)
+        .expect("query")
+        .expect("a checkpoint")
+}
+
+/// An auditor of structure `s` (auditors act from a current structure too), logged in.
+pub fn auditor_of(app: &TestApp, clock: &FixedClock, s: &Structure, email: &str) -> Web {
+    let a = member(app, clock, email, &[Role::Auditor], s);
+    logged_in(app, clock, &a)
+}
