@@ -1358,7 +1358,96 @@ fn pages(a: &Args) -> Res<Value> {
         flow[*name] = stats_ms(steps.iter().map(|s| s[i]).collect())["p50_ms"].clone();
     }
     out.insert("flow_c1".into(), flow);
+    if let Some(auditor) = a.get("auditor") {
+        audit_pages(&base, auditor, n, &mut out)?;
+    }
     Ok(Value::Object(out))
+}
+
+/// The value of the first link `?{name}=VALUE` of an `/audit` page (percent-encoded).
+fn first_link_value(body: &str, name: &str) -> Option<String> {
+    let key = format!("/audit?{name}=");
+    let start = body.find(&key)? + key.len();
+    let rest = &body[start..];
+    let end = rest.find(['"', '&'])?;
+    Some(rest[..end].to_string())
+}
+
+/// The keys of the `/audit` pages in the results, with their names in the summary.
+const AUDIT_PAGES: [(&str, &str); 10] = [
+    ("audit", "`/audit`"),
+    ("audit_action", "`/audit?action=` (rare action)"),
+    ("audit_structure", "`/audit?structure=`"),
+    ("audit_actor", "`/audit?actor=` (an aidant)"),
+    ("audit_usager", "`/audit?usager=`"),
+    ("audit_mandate", "`/audit?mandate=`"),
+    ("audit_from", "`/audit?from=` (today)"),
+    ("audit_to", "`/audit?to=` (yesterday: nothing)"),
+    ("audit_day", "`/audit?from=&to=` (today)"),
+    ("audit_deep", "`/audit?after=` (middle of the journal)"),
+];
+
+/// `/audit` at scale, logged in as `--auditor "email password secret"`: the journal
+/// unfiltered, each filter alone (ids taken from the page of `mandate.used` entries), and
+/// a page in the middle of the journal.
+fn audit_pages(
+    base: &str,
+    account: &str,
+    n: usize,
+    out: &mut serde_json::Map<String, Value>,
+) -> Res<()> {
+    let f: Vec<&str> = account.split_whitespace().collect();
+    let [email, password, secret] = f.as_slice() else {
+        return Err("--auditor \"email password secret\"".into());
+    };
+    let b = agent();
+    login(base, &b, email, password, secret)?;
+    let used = send(b.get(&format!("{base}/audit?action=mandate.used")), None)?;
+    expect(&used, 200, "/audit?action=mandate.used")?;
+    let pick = |name: &str| {
+        first_link_value(&used.body, name)
+            .ok_or(format!("/audit: no {name} link on the mandate.used page"))
+    };
+    let (structure, actor, usager, mandate) = (
+        pick("structure")?,
+        pick("actor")?,
+        pick("usager")?,
+        pick("mandate")?,
+    );
+    let head: i64 = {
+        let r = send(b.get(&format!("{base}/audit")), None)?;
+        let key = "dernière entrée n° ";
+        let i = r.body.find(key).ok_or("/audit: no head")? + key.len();
+        r.body[i..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .map_err(|_| "/audit: head")?
+    };
+    let today = wall_clock().format("%Y-%m-%d").to_string();
+    let yesterday = (wall_clock() - chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let queries = [
+        String::new(),
+        "action=mandate.used".into(),
+        format!("structure={structure}"),
+        format!("actor={actor}"),
+        format!("usager={usager}"),
+        format!("mandate={mandate}"),
+        format!("from={today}"),
+        format!("to={yesterday}"),
+        format!("from={today}&to={today}"),
+        format!("after={}", head / 2),
+    ];
+    for ((key, _), q) in AUDIT_PAGES.iter().zip(queries) {
+        out.insert(
+            (*key).into(),
+            timed_get(&b, &format!("{base}/audit?{q}"), n, "</html>")?,
+        );
+    }
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------ time to ready
@@ -1661,7 +1750,10 @@ fn summary(a: &Args) -> Res<Value> {
                     "mandate look-up (`/usagers/{id}`)",
                 ),
                 ("flow_c1", "whole flow, c = 1"),
-            ] {
+            ]
+            .into_iter()
+            .chain(AUDIT_PAGES)
+            {
                 md.push_str(&format!("| {name} |"));
                 for (_, r) in &scaled {
                     let p = &r["scale"]["pages"][key];

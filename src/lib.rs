@@ -16,6 +16,7 @@ pub mod federation;
 pub mod journal;
 pub mod maintenance;
 pub mod mandates;
+pub mod oversight;
 pub mod store;
 pub mod telemetry;
 pub mod web;

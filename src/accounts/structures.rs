@@ -96,6 +96,14 @@ pub fn by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<Structure>> {
         .optional()
 }
 
+/// Names of structures, by id (one query).
+pub fn names(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<(String, String)>> {
+    structures::table
+        .filter(structures::id.eq_any(ids))
+        .select((structures::id, structures::name))
+        .load(conn)
+}
+
 /// A structure by SIRET.
 pub fn by_siret(conn: &mut DbConn, siret: &str) -> QueryResult<Option<Structure>> {
     structures::table

@@ -3,6 +3,7 @@
 //! Features call [`append`] inside their own write transaction, so an action and its
 //! entry commit or roll back together. The format is specified in `docs/journal.md`.
 
+pub mod browse;
 pub mod checkpoint;
 pub mod excerpt;
 pub mod filter;

@@ -1279,6 +1279,17 @@ pub fn expiring_usagers(
         .collect())
 }
 
+/// Display names of usagers, by id (one query; for auditors, never for the journal).
+pub fn usager_names(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<(String, String)>> {
+    Ok(usagers::table
+        .filter(usagers::id.eq_any(ids))
+        .select(Usager::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|u| (u.id.clone(), u.display_name()))
+        .collect())
+}
+
 /// A usager by id.
 pub fn usager_by_id(conn: &mut DbConn, id: &str) -> QueryResult<Option<Usager>> {
     usagers::table

@@ -1,5 +1,6 @@
 //! HTTP surface: the app factory, middleware, routes and error pages.
 
+mod audit;
 mod audit_export;
 mod auth;
 pub mod body;
@@ -84,6 +85,8 @@ pub struct AppState {
     pub keys: crate::federation::provider::keys::KeyCache,
     /// Requests per address on the journal's public evidence.
     pub evidence_limiter: journal::Limiter,
+    /// The journal verification started from the auditor's page, one at a time.
+    pub verifications: Arc<crate::oversight::Verifications>,
 }
 
 impl AppState {
@@ -198,6 +201,7 @@ impl Application {
             flash_key: crate::crypto::MessageKey::new(master_key),
             keys: Default::default(),
             evidence_limiter: Default::default(),
+            verifications: Default::default(),
         });
         {
             let s = &state.settings;
@@ -473,6 +477,7 @@ pub fn app(
         .configure(auth::routes)
         .configure(space::routes)
         .configure(manager::routes)
+        .configure(audit::routes)
         .configure(journal::routes)
         .configure(audit_export::routes)
         .configure(verifier::routes)

@@ -374,11 +374,43 @@ role_extractor!(
     Role::Manager,
     "A logged-in manager with a current structure."
 );
-role_extractor!(
-    Auditor,
-    Role::Auditor,
-    "A logged-in auditor with a current structure."
-);
+/// A logged-in auditor. Auditors read the journal of every structure, so no current
+/// structure is required (an auditor may belong to none).
+pub struct Auditor {
+    ctx: Ctx,
+}
+
+impl Auditor {
+    /// The account.
+    pub fn user(&self) -> &User {
+        self.ctx.user.as_ref().expect("checked at extraction")
+    }
+}
+
+impl Deref for Auditor {
+    type Target = Ctx;
+    fn deref(&self) -> &Ctx {
+        &self.ctx
+    }
+}
+
+impl FromRequest for Auditor {
+    type Error = WebError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, WebError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let ctx = Ctx::load(&req).await?;
+            if !ctx.user()?.has(Role::Auditor) {
+                return Err(WebError::Forbidden(
+                    "Votre compte n’a pas accès à cette page.".into(),
+                ));
+            }
+            Ok(Auditor { ctx })
+        })
+    }
+}
 
 /// The session cookie's token only: for use cases that resolve the session inside their
 /// own transaction (the acting-on-behalf flow), so a request costs one transaction.

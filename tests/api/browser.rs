@@ -109,6 +109,9 @@ fn manager_adds_an_aidant_who_enrols() {
     b.goto(&app.url(&format!("/gestion/comptes/{}/second-facteur", m.user.id)));
     b.find("form button[type='submit']");
     assert_accessible(&b, "a confirmation page");
+    b.goto(&app.url("/gestion/journal"));
+    b.find("table");
+    assert_accessible(&b, "the structure's journal");
 
     // The new aidant, in another browser, opens the link.
     let n = browser();
@@ -130,6 +133,32 @@ fn manager_adds_an_aidant_who_enrols() {
     };
     browser_login(&n, &app, &clock, &fresh);
     assert!(n.text("h1").contains("Sacha Nouveau"));
+}
+
+/// The auditor's space: the journal with names, filtered, and while a verification runs.
+#[test]
+fn auditor_pages_pass_axe() {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "France Services Ouest", 23);
+    member(&app, &clock, "camille@exemple.fr", &[Role::Aidant], &s);
+    let auditor = account(
+        &app.store,
+        &clock,
+        "audit@exemple.fr",
+        &[Role::Auditor],
+        None,
+    );
+    let b = browser();
+    browser_login(&b, &app, &clock, &auditor);
+    b.goto(&app.url("/audit"));
+    b.find("table");
+    assert_accessible(&b, "the auditor's journal");
+    b.submit_form("form[action='/audit/verifier']");
+    b.find("h1");
+    assert_accessible(&b, "the auditor's journal after Vérifier maintenant");
+    b.goto(&app.url(&format!("/audit?structure={}&action=account.created", s.id)));
+    b.find("table");
+    assert_accessible(&b, "a filtered journal");
 }
 
 /// Percent-encodes everything but ASCII letters and digits (for a `data:` URL).

@@ -8,6 +8,7 @@
 mod helpers;
 
 // Pages and forms, by route.
+mod audit;
 mod auth;
 mod demo;
 mod excerpt;

@@ -479,6 +479,14 @@ fn insert(conn: &mut DbConn, c: &Client) -> QueryResult<usize> {
         .execute(conn)
 }
 
+/// Names of clients, by id (one query).
+pub fn names(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<(String, String)>> {
+    oidc_clients::table
+        .filter(oidc_clients::id.eq_any(ids))
+        .select((oidc_clients::id, oidc_clients::name))
+        .load(conn)
+}
+
 /// An active client by id.
 pub fn client(conn: &mut DbConn, id: &str) -> QueryResult<Option<Client>> {
     oidc_clients::table

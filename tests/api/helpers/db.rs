@@ -223,3 +223,9 @@ pub fn append_entries(store: &Store, n: usize) {
     })
     .expect("append");
 }
+
+/// The journal's entries, in order.
+pub fn journal_entries(store: &Store) -> Vec<procura::journal::Entry> {
+    let mut conn = store.conn().expect("conn");
+    procura::journal::entries_after(&mut conn, 0, 1_000_000).expect("entries")
+}
