@@ -1364,10 +1364,16 @@ fn pages(a: &Args) -> Res<Value> {
     Ok(Value::Object(out))
 }
 
-/// The value of the first link `?{name}=VALUE` of an `/audit` page (percent-encoded).
+/// The value of the first link parameter `{name}=VALUE` of an `/audit` page (links keep
+/// the page's filters: `?action=…&amp;{name}=VALUE`), percent-encoded.
 fn first_link_value(body: &str, name: &str) -> Option<String> {
-    let key = format!("/audit?{name}=");
-    let start = body.find(&key)? + key.len();
+    let start = ["?", "&amp;"]
+        .iter()
+        .filter_map(|sep| {
+            let key = format!("{sep}{name}=");
+            body.find(&key).map(|i| i + key.len())
+        })
+        .min()?;
     let rest = &body[start..];
     let end = rest.find(['"', '&'])?;
     Some(rest[..end].to_string())

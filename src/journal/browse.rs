@@ -255,7 +255,10 @@ pub fn page(conn: &mut DbConn, f: &Filter, structure: Option<&str>) -> Result<Pa
         .select(Entry::as_select())
         .limit(PAGE + 1)
         .into_boxed();
-    if lower > 0 {
+    if start.is_some() || end.is_some() {
+        // Bounded on both sides, the range of seq is what SQLite's planner prefers to the
+        // range of `at` (whose rows would have to be sorted by seq): one day of a busy
+        // journal is the whole journal at worst.
         q = q.filter(journal_entries::seq.gt(lower));
     }
     if let Some(s) = start {
