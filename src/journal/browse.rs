@@ -4,7 +4,9 @@
 //! (`journal.verified`). Ids only: names are the caller's business.
 
 use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Timestamp};
 
 use super::{append, checkpoint, Entry, JournalError, NewEntry, Report};
 use crate::store::schema::journal_entries;
@@ -255,17 +257,23 @@ pub fn page(conn: &mut DbConn, f: &Filter, structure: Option<&str>) -> Result<Pa
         .select(Entry::as_select())
         .limit(PAGE + 1)
         .into_boxed();
-    if start.is_some() || end.is_some() {
-        // Bounded on both sides, the range of seq is what SQLite's planner prefers to the
-        // range of `at` (whose rows would have to be sorted by seq): one day of a busy
-        // journal is the whole journal at worst.
+    if lower > 0 {
         q = q.filter(journal_entries::seq.gt(lower));
     }
+    // `at` is compared through an expression that no index serves, so the page reads the
+    // range of seq above, newest first, and stops after PAGE + 1 rows. Given a two-sided
+    // range of `at`, SQLite's planner (no statistics) and PostgreSQL's (before its first
+    // ANALYZE) took the index on `at` and sorted the whole range by seq: one busy day is
+    // the whole journal at worst (1.2 s and 0.6 s at 1 M entries, against 1 ms).
+    let at_expr = match conn {
+        DbConn::Pg(_) => "(at + interval '0 seconds')",
+        DbConn::Sqlite(_) => "(+at)",
+    };
     if let Some(s) = start {
-        q = q.filter(journal_entries::at.ge(s));
+        q = q.filter(sql::<Bool>(&format!("{at_expr} >= ")).bind::<Timestamp, _>(s));
     }
     if let Some(e) = end {
-        q = q.filter(journal_entries::at.lt(e));
+        q = q.filter(sql::<Bool>(&format!("{at_expr} < ")).bind::<Timestamp, _>(e));
     }
     if let Some(s) = structure {
         q = q.filter(journal_entries::structure_id.eq(s.to_string()));
