@@ -210,3 +210,33 @@ fn verify_and_record(store: &Store, clock: &SharedClock, run: &Run) -> Result<()
     })?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::store::Backend;
+
+    #[test]
+    fn a_second_verification_shows_the_running_one() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(Backend::Sqlite(dir.path().join("p.db")), 1).expect("store");
+        let at = DateTime::from_timestamp(1_900_000_000, 0).expect("time");
+        let clock: SharedClock = Arc::new(FixedClock::new(at));
+        let runs = Arc::new(Verifications::default());
+        assert!(matches!(runs.progress(), Progress::Idle));
+        *runs.running.lock().expect("lock") = Some(Arc::new(Run {
+            actor: "user:a".into(),
+            started: at,
+            checked: AtomicU64::new(7),
+        }));
+        let started = start_verification(runs.clone(), store, clock, "user:b".into());
+        assert!(!started.expect("no error"), "one at a time");
+        match runs.progress() {
+            Progress::Running(actor, when, checked) => {
+                assert_eq!((actor.as_str(), when, checked), ("user:a", at, 7));
+            }
+            Progress::Idle => panic!("the running one is shown"),
+        }
+    }
+}
