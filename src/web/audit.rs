@@ -231,7 +231,7 @@ fn page(
         flash: None,
         from: day(f.from).unwrap_or_default(),
         to: day(f.to).unwrap_or_default(),
-        export: format!("/audit/export?{}", f.query_with(&[])),
+        export: format!("{base}/export?{}", f.query_with(&[])),
         filter: f,
         rows,
         older,

@@ -374,6 +374,14 @@ fn managers_see_their_structure_only() {
         w.mandate_s.mandate.id
     )));
     assert!(!page.body.contains("Vérifier maintenant"));
+    let filtered = web.get(&format!(
+        "/gestion/journal?mandate={}",
+        w.mandate_s.mandate.id
+    ));
+    assert!(filtered.body.contains(&format!(
+        "href=\"/gestion/journal/export?mandate={}\"",
+        w.mandate_s.mandate.id
+    )));
     // Another structure, even by a crafted query: refused, or nothing.
     let r = web.get(&format!("/gestion/journal?structure={}", w.t.id));
     assert_eq!(r.status, 403);
