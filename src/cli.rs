@@ -806,7 +806,14 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
             let target = crate::store::read_tx(&mut conn, journal::length)?;
             let mut made = None;
             while let Some(cp) = write_tx(&mut conn, |c| {
-                journal::checkpoint::make(c, now, &secrets, &origin, None)
+                journal::checkpoint::make(
+                    c,
+                    now,
+                    &secrets,
+                    &origin,
+                    None,
+                    journal::checkpoint::MAX_STEP,
+                )
             })? {
                 let size = cp.size;
                 made = Some(cp);

@@ -318,9 +318,14 @@ fn with_nodes<T>(
     f(&mut nodes).map_err(|e| JournalError::Invalid(e.to_string()))
 }
 
-/// Entries a checkpoint adds at most, so that one transaction stays short (a journal
-/// that never had one, after an upgrade, is covered in several steps).
+/// Entries a checkpoint made by the command adds at most, so that one transaction stays
+/// short (a journal that never had one, after an upgrade, is covered in several steps).
 pub const MAX_STEP: i64 = 50_000;
+
+/// Entries a checkpoint made by the service adds at most: it holds the write lock (on
+/// SQLite, every writer's) while it reads the entries and stores the nodes, so a journal
+/// that is far behind is caught up in steps of a few milliseconds each.
+pub const SERVICE_STEP: i64 = 5_000;
 
 /// The key that signs, opened and checked against its row: its name is a valid key name,
 /// its key ID is the one of its name and public key, and the sealed key pair's public half
@@ -349,7 +354,7 @@ fn signer(
 }
 
 /// Makes a checkpoint if entries were added since the last one: of the whole journal, or
-/// of its first [`MAX_STEP`] entries after the last checkpoint when more were added. It is
+/// of its first `step` entries after the last checkpoint when more were added. It is
 /// signed with the current key (made first, named `origin`, if there is none; an existing
 /// key keeps its name: only the start-up renames it). Call inside a write transaction;
 /// returns the new checkpoint, or None when the last one already covers the journal.
@@ -365,6 +370,7 @@ pub fn make(
     secrets: &SecretBox,
     origin: &str,
     signed: Option<(i64, Hash)>,
+    step: i64,
 ) -> Result<Option<Stored>, JournalError> {
     if let DbConn::Pg(c) = conn {
         // Two instances never build the same nodes at once.
@@ -383,7 +389,7 @@ pub fn make(
             "the last checkpoint covers {from} entries but the journal holds {length}: entries were removed"
         )));
     }
-    let head = length.min(from.saturating_add(MAX_STEP));
+    let head = length.min(from.saturating_add(step.max(1)));
     if head <= from {
         return Ok(None);
     }

@@ -340,7 +340,14 @@ async fn checkpointer(state: web::Data<AppState>) {
                 }
                 let origin = crate::journal::note::origin(&s.public_url);
                 Ok(crate::store::write_tx(db, |c| {
-                    crate::journal::checkpoint::make(c, env.now, env.secrets, &origin, signed)
+                    crate::journal::checkpoint::make(
+                        c,
+                        env.now,
+                        env.secrets,
+                        &origin,
+                        signed,
+                        crate::journal::checkpoint::SERVICE_STEP,
+                    )
                 })?)
             })
             .await;

@@ -317,6 +317,7 @@ pub fn checkpoint_of(app: &TestApp, clock: &FixedClock) -> procura::journal::che
             &SecretBox::new(Some(TEST_KEY)),
             &origin,
             None,
+            procura::journal::checkpoint::MAX_STEP,
         )
     })
     .expect("checkpoint");
