@@ -591,3 +591,43 @@ pub fn inclusions(
             .collect()
     })
 }
+
+/// The public evidence's read use cases, each in one read transaction.
+pub mod public {
+    use super::{Hash, JournalError};
+    use crate::store::{read_tx, DbConn};
+
+    /// The latest signed checkpoint's note.
+    pub fn latest_note(conn: &mut DbConn) -> Result<Option<String>, JournalError> {
+        Ok(read_tx(conn, super::latest)?.map(|c| c.note))
+    }
+
+    /// The vkey of the key that signs now.
+    pub fn current_vkey(conn: &mut DbConn) -> Result<Option<String>, JournalError> {
+        read_tx(conn, |c| {
+            super::current_key(c)?
+                .map(|k| k.verifier().map(|v| v.vkey()))
+                .transpose()
+        })
+    }
+
+    /// The vkey of every key that signed, oldest first.
+    pub fn all_vkeys(conn: &mut DbConn) -> Result<Vec<String>, JournalError> {
+        read_tx(conn, |c| {
+            super::keys(c)?
+                .iter()
+                .map(|k| k.verifier().map(|v| v.vkey()))
+                .collect()
+        })
+    }
+
+    /// [`super::inclusion`] in one read transaction.
+    pub fn inclusion(conn: &mut DbConn, seq: i64, size: i64) -> Result<Vec<Hash>, JournalError> {
+        read_tx(conn, |c| super::inclusion(c, seq, size))
+    }
+
+    /// [`super::consistency`] in one read transaction.
+    pub fn consistency(conn: &mut DbConn, from: i64, to: i64) -> Result<Vec<Hash>, JournalError> {
+        read_tx(conn, |c| super::consistency(c, from, to))
+    }
+}

@@ -46,6 +46,10 @@ pub struct Start {
 /// structure only): the header line, over the latest checkpoint. None when no checkpoint
 /// was made yet. An `after` beyond the checkpoint is the caller's mistake.
 pub fn start(conn: &mut DbConn, filter: &Filter) -> Result<Option<Start>, JournalError> {
+    crate::store::read_tx(conn, |c| start_in(c, filter))
+}
+
+fn start_in(conn: &mut DbConn, filter: &Filter) -> Result<Option<Start>, JournalError> {
     let Some(cp) = checkpoint::latest(conn)? else {
         return Ok(None);
     };
@@ -80,6 +84,17 @@ pub fn start(conn: &mut DbConn, filter: &Filter) -> Result<Option<Start>, Journa
 /// proof in the tree of `size` entries. Returns the last `seq` written when the batch was
 /// full (more may follow), None when the excerpt is complete.
 pub fn batch(
+    conn: &mut DbConn,
+    filter: &Filter,
+    scope: Option<&str>,
+    size: i64,
+    after: i64,
+    out: &mut Vec<u8>,
+) -> Result<Option<i64>, JournalError> {
+    crate::store::read_tx(conn, |c| batch_in(c, filter, scope, size, after, out))
+}
+
+fn batch_in(
     conn: &mut DbConn,
     filter: &Filter,
     scope: Option<&str>,

@@ -81,6 +81,10 @@ pub fn is_digest(d: &str) -> bool {
 
 /// Checks entry `seq` against the attestation digest `digest` (read only).
 pub fn check(conn: &mut DbConn, seq: i64, digest: &str) -> Result<Receipt, JournalError> {
+    crate::store::read_tx(conn, |c| check_in(c, seq, digest))
+}
+
+fn check_in(conn: &mut DbConn, seq: i64, digest: &str) -> Result<Receipt, JournalError> {
     let mut r = Receipt {
         status: Status::UnknownEntry,
         seq,

@@ -12,7 +12,6 @@ use super::errors::WebError;
 use super::session::{App, Auditor, Manager, Run};
 use crate::journal::excerpt;
 use crate::journal::filter::Filter;
-use crate::store::read_tx;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/audit/export", web::get().to(audit_export))
@@ -48,7 +47,7 @@ async fn structure_export(
 async fn stream(app: App, filter: Filter, scope: Option<String>) -> Result<HttpResponse, WebError> {
     let f = filter.clone();
     let start = app
-        .run(move |db, _| Ok(read_tx(db, |c| excerpt::start(c, &f))?))
+        .run(move |db, _| Ok(excerpt::start(db, &f)?))
         .await?
         .ok_or_else(|| {
             WebError::NotFoundWith(
@@ -66,9 +65,8 @@ async fn stream(app: App, filter: Filter, scope: Option<String>) -> Result<HttpR
             let read = app
                 .run(move |db, _| {
                     let mut out = Vec::with_capacity(64 * 1024);
-                    let next = read_tx(db, |c| {
-                        excerpt::batch(c, &filter, scope.as_deref(), size, after, &mut out)
-                    })?;
+                    let next =
+                        excerpt::batch(db, &filter, scope.as_deref(), size, after, &mut out)?;
                     Ok((out, next))
                 })
                 .await;

@@ -15,7 +15,6 @@ use serde_json::json;
 use super::errors::WebError;
 use super::session::{App, Run};
 use crate::journal::checkpoint;
-use crate::store::read_tx;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/journal/checkpoint", web::get().to(latest_checkpoint))
@@ -127,9 +126,9 @@ fn text(body: String) -> HttpResponse {
 async fn latest_checkpoint(req: HttpRequest, app: App) -> Result<HttpResponse, WebError> {
     limited(&req, &app)?;
     let cp = app
-        .run(|db, _| Ok(read_tx(db, checkpoint::latest)?))
+        .run(|db, _| Ok(checkpoint::public::latest_note(db)?))
         .await?;
-    cp.map(|c| text(c.note)).ok_or_else(|| {
+    cp.map(text).ok_or_else(|| {
         WebError::NotFoundWith("Aucun point de contrôle n’a encore été fait.".into())
     })
 }
@@ -137,10 +136,7 @@ async fn latest_checkpoint(req: HttpRequest, app: App) -> Result<HttpResponse, W
 async fn current_key(req: HttpRequest, app: App) -> Result<HttpResponse, WebError> {
     limited(&req, &app)?;
     let vkey = app
-        .run(|db, _| {
-            let key = read_tx(db, checkpoint::current_key)?;
-            Ok(key.map(|k| k.verifier()).transpose()?.map(|v| v.vkey()))
-        })
+        .run(|db, _| Ok(checkpoint::public::current_vkey(db)?))
         .await?;
     let vkey = vkey.ok_or_else(|| {
         WebError::NotFoundWith("Aucune clé de points de contrôle n’a encore été créée.".into())
@@ -153,8 +149,8 @@ async fn all_keys(req: HttpRequest, app: App) -> Result<HttpResponse, WebError> 
     let body = app
         .run(|db, _| {
             let mut body = String::new();
-            for k in read_tx(db, checkpoint::keys)? {
-                body.push_str(&k.verifier()?.vkey());
+            for vkey in checkpoint::public::all_vkeys(db)? {
+                body.push_str(&vkey);
                 body.push('\n');
             }
             Ok(body)
@@ -206,7 +202,7 @@ async fn inclusion(req: HttpRequest, app: App) -> Result<HttpResponse, WebError>
     limited(&req, &app)?;
     let [seq, size] = params(&req, ["seq", "size"])?;
     let proof = app
-        .run(move |db, _| Ok(read_tx(db, |c| checkpoint::inclusion(c, seq, size))?))
+        .run(move |db, _| Ok(checkpoint::public::inclusion(db, seq, size)?))
         .await?;
     Ok(HttpResponse::Ok().json(json!({
         "leaf_index": seq - 1,
@@ -219,7 +215,7 @@ async fn consistency(req: HttpRequest, app: App) -> Result<HttpResponse, WebErro
     limited(&req, &app)?;
     let [from, to] = params(&req, ["from", "to"])?;
     let proof = app
-        .run(move |db, _| Ok(read_tx(db, |c| checkpoint::consistency(c, from, to))?))
+        .run(move |db, _| Ok(checkpoint::public::consistency(db, from, to)?))
         .await?;
     Ok(HttpResponse::Ok().json(json!({
         "from": from,

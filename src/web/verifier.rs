@@ -9,7 +9,6 @@ use super::errors::WebError;
 use super::session::{App, Run};
 use super::{render, Layout};
 use crate::journal::receipt::{self, Receipt, Status};
-use crate::store::read_tx;
 
 /// `/verifier`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -179,7 +178,7 @@ async fn verifier(req: HttpRequest, app: App) -> Result<HttpResponse, WebError> 
     };
     let (seq, digest) = (ask.seq, ask.digest.clone());
     let r = app
-        .run(move |db, _| Ok(read_tx(db, |c| receipt::check(c, seq, &digest))?))
+        .run(move |db, _| Ok(receipt::check(db, seq, &digest)?))
         .await?;
     let sentence = verdict(&r);
     if ask.json {

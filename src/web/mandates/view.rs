@@ -52,11 +52,7 @@ pub(super) async fn attestation(
     let receipt = match seq {
         Some(seq) => Some(
             state
-                .run(move |db, _| {
-                    Ok(crate::store::read_tx(db, |c| {
-                        crate::journal::receipt::check(c, seq, &recorded)
-                    })?)
-                })
+                .run(move |db, _| Ok(crate::journal::receipt::check(db, seq, &recorded)?))
                 .await?,
         ),
         None => None,
