@@ -10,19 +10,7 @@ use procura::store::{write_tx, DbConn, Store};
 use crate::helpers::*;
 
 fn append_n(store: &Store, n: usize) {
-    for i in 0..n {
-        store
-            .write(|c: &mut DbConn| -> anyhow::Result<_> {
-                Ok(journal::append(
-                    c,
-                    chrono::DateTime::from_timestamp(1_800_000_000 + i as i64, 0).expect("time"),
-                    NewEntry::new("test.entry")
-                        .actor("system")
-                        .detail("i", i as i64),
-                )?)
-            })
-            .expect("append");
-    }
+    append_test_entries(store, n);
 }
 
 fn sql(store: &Store, q: &str) -> Result<usize, diesel::result::Error> {

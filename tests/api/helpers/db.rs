@@ -229,3 +229,22 @@ pub fn journal_entries(store: &Store) -> Vec<procura::journal::Entry> {
     let mut conn = store.conn().expect("conn");
     procura::journal::entries_after(&mut conn, 0, 1_000_000).expect("entries")
 }
+
+/// Appends `n` entries `test.entry` (details `{"i": i}`), one transaction each, at
+/// consecutive seconds from 2027-01-15.
+pub fn append_test_entries(store: &Store, n: usize) {
+    use procura::journal::{self, NewEntry};
+    for i in 0..n {
+        store
+            .write(|c: &mut procura::store::DbConn| -> anyhow::Result<_> {
+                Ok(journal::append(
+                    c,
+                    chrono::DateTime::from_timestamp(1_800_000_000 + i as i64, 0).expect("time"),
+                    NewEntry::new("test.entry")
+                        .actor("system")
+                        .detail("i", i as i64),
+                )?)
+            })
+            .expect("append");
+    }
+}
