@@ -592,11 +592,11 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                     return Ok(2);
                 }
             };
-            if settings.master_key.is_none() {
-                report_refusal(
-                    out.json,
-                    "PROCURA_MASTER_KEY est nécessaire pour chiffrer les graines des cartes",
-                );
+            if !master_key_present(
+                &settings,
+                out.json,
+                "PROCURA_MASTER_KEY est nécessaire pour chiffrer les graines des cartes",
+            ) {
                 return Ok(2);
             }
             let rows = match cards::parse_csv(&text) {
@@ -653,11 +653,11 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
             out,
         }) => client_change(&settings, &clock, Some(&client_id), flags, out),
         Command::Keys(KeysCommand::Rotate { out }) => {
-            if settings.master_key.is_none() {
-                report_refusal(
-                    out.json,
-                    "PROCURA_MASTER_KEY est nécessaire pour chiffrer les clés",
-                );
+            if !master_key_present(
+                &settings,
+                out.json,
+                "PROCURA_MASTER_KEY est nécessaire pour chiffrer les clés",
+            ) {
                 return Ok(2);
             }
             let mut conn = open_migrated(&settings)?;
@@ -677,11 +677,11 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
             Ok(0)
         }
         Command::Keys(KeysCommand::ImportRsa { file, out }) => {
-            if settings.master_key.is_none() {
-                report_refusal(
-                    out.json,
-                    "PROCURA_MASTER_KEY est nécessaire pour chiffrer les clés",
-                );
+            if !master_key_present(
+                &settings,
+                out.json,
+                "PROCURA_MASTER_KEY est nécessaire pour chiffrer les clés",
+            ) {
                 return Ok(2);
             }
             let raw = match std::fs::read(&file) {
@@ -790,11 +790,11 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
             Ok(if report.intact { 0 } else { 1 })
         }
         Command::Journal(JournalCommand::Checkpoint { out }) => {
-            if settings.master_key.is_none() {
-                report_refusal(
-                    out.json,
-                    "PROCURA_MASTER_KEY est nécessaire pour signer les points de contrôle",
-                );
+            if !master_key_present(
+                &settings,
+                out.json,
+                "PROCURA_MASTER_KEY est nécessaire pour signer les points de contrôle",
+            ) {
                 return Ok(2);
             }
             let mut conn = open_migrated(&settings)?;
@@ -847,11 +847,11 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
             }
         }
         Command::Journal(JournalCommand::RotateKey { out }) => {
-            if settings.master_key.is_none() {
-                report_refusal(
-                    out.json,
-                    "PROCURA_MASTER_KEY est nécessaire pour chiffrer les clés",
-                );
+            if !master_key_present(
+                &settings,
+                out.json,
+                "PROCURA_MASTER_KEY est nécessaire pour chiffrer les clés",
+            ) {
                 return Ok(2);
             }
             let mut conn = open_migrated(&settings)?;
@@ -1081,6 +1081,14 @@ fn read_checks(
         notes,
         keys: (!keys.is_empty()).then_some(trusted),
     })
+}
+
+/// True when the master key is set; otherwise reports `why` it is needed (exit 2 follows).
+fn master_key_present(settings: &Settings, json: bool, why: &str) -> bool {
+    if settings.master_key.is_none() {
+        report_refusal(json, why);
+    }
+    settings.master_key.is_some()
 }
 
 fn report_refusal(json: bool, message: &str) {

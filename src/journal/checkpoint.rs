@@ -186,6 +186,27 @@ pub fn after(conn: &mut DbConn, after: i64, limit: i64) -> Result<Vec<Stored>, J
         .load(conn)?)
 }
 
+/// The service's checkpoint use case: looks whether one is due ([`due`], in a read
+/// transaction) and, if so, makes it ([`make`] with [`SERVICE_STEP`], in a write
+/// transaction). `signed`: what this process signed last.
+#[allow(clippy::too_many_arguments)]
+pub fn make_if_due(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    secrets: &SecretBox,
+    origin: &str,
+    entries: i64,
+    seconds: i64,
+    signed: Option<(i64, Hash)>,
+) -> Result<Option<Stored>, JournalError> {
+    if !crate::store::read_tx(conn, |c| due(c, now, entries, seconds))? {
+        return Ok(None);
+    }
+    crate::store::write_tx(conn, |c| {
+        make(c, now, secrets, origin, signed, SERVICE_STEP)
+    })
+}
+
 /// The sizes of every stored checkpoint, ascending.
 pub fn sizes(conn: &mut DbConn) -> Result<Vec<i64>, JournalError> {
     Ok(journal_checkpoints::table

@@ -3,7 +3,6 @@
 //! signed checkpoint and its key. Written in batches (flat memory), and verified here
 //! as `docs/verify_journal.py --excerpt` verifies them.
 
-use std::borrow::Cow;
 use std::io::BufRead;
 
 use base64::engine::general_purpose::STANDARD;
@@ -21,8 +20,7 @@ use super::note::{self, VerifierKey};
 use super::rows::StoredRow;
 use super::verify::{form_problem, next_line, parse_entry, parse_object};
 use super::{
-    checkpoint, details_are_canonical, hex_digest, json_string, write_canonical, write_export_line,
-    Fields, JournalError, Problem, ProblemKind,
+    checkpoint, hex_digest, write_canonical, write_stored_line, JournalError, Problem, ProblemKind,
 };
 use crate::store::schema::journal_entries;
 use crate::store::DbConn;
@@ -144,22 +142,8 @@ fn batch_in(
     let proofs = checkpoint::inclusions(conn, &seqs, size)?;
     let mut line = Vec::with_capacity(1024);
     for (row, proof) in rows.iter().zip(&proofs) {
-        let f = row.fields();
-        // As an export writes it: stored details that are not canonical as a string.
-        let details = if details_are_canonical(f.details) {
-            Cow::Borrowed(f.details)
-        } else {
-            Cow::Owned(json_string(f.details))
-        };
         line.clear();
-        write_export_line(
-            &mut line,
-            &Fields {
-                details: &details,
-                ..f
-            },
-            row.hash(),
-        );
+        write_stored_line(&mut line, row.fields(), row.hash());
         line.pop();
         write_line(out, &line, proof);
     }

@@ -861,21 +861,8 @@ fn export_snapshot(
     loop {
         let read = rows::for_each(conn, after, EXPORT_BATCH, |row| -> anyhow::Result<bool> {
             after = row.seq;
-            let f = row.fields();
-            let details = if details_are_canonical(f.details) {
-                Cow::Borrowed(f.details)
-            } else {
-                Cow::Owned(json_string(f.details))
-            };
             line.clear();
-            write_export_line(
-                &mut line,
-                &Fields {
-                    details: &details,
-                    ..f
-                },
-                row.hash(),
-            );
+            write_stored_line(&mut line, row.fields(), row.hash());
             out.write_all(&line)?;
             n += 1;
             Ok(true)
@@ -889,6 +876,24 @@ fn export_snapshot(
 }
 
 const EXPORT_BATCH: usize = 100_000;
+
+/// Writes a stored entry's export line (with its LF) so that no verifier accepts what is
+/// not canonical: stored `details` that are not canonical as a JSON string.
+pub(crate) fn write_stored_line(line: &mut Vec<u8>, f: Fields<'_>, hash: &str) {
+    let details = if details_are_canonical(f.details) {
+        Cow::Borrowed(f.details)
+    } else {
+        Cow::Owned(json_string(f.details))
+    };
+    write_export_line(
+        line,
+        &Fields {
+            details: &details,
+            ..f
+        },
+        hash,
+    );
+}
 
 /// Reading stored rows without building an [`Entry`]: each row's text columns land in
 /// one buffer, and `at` is formatted as the journal writes it straight from the stored

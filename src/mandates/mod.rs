@@ -759,6 +759,43 @@ pub struct ListFilter {
     pub before: Option<PageKey>,
 }
 
+/// One page of a structure's mandates and the key of the next page.
+pub type MandatePage = (Vec<MandateView>, Option<PageKey>);
+
+/// The manager's mandate list: one page of the structure's mandates and its members (for
+/// the aidant filter), from one snapshot.
+pub fn structure_list(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    structure_id: &str,
+    f: &ListFilter,
+    limit: i64,
+) -> Result<(MandatePage, Vec<crate::accounts::users::MemberRow>), Error> {
+    crate::store::read_tx(conn, |c| -> Result<_, Error> {
+        let page = mandates_of_structure(c, now, structure_id, f, limit)?;
+        let members = crate::accounts::users::members(c, structure_id)?;
+        Ok((page, members))
+    })
+}
+
+/// The aidant's home lists: usagers with an active mandate (matching `search`) and those
+/// whose last mandate ends before `soon`, from one snapshot.
+#[allow(clippy::type_complexity)]
+pub fn home_lists(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    structure_id: &str,
+    search: &str,
+    soon: NaiveDateTime,
+    limit: i64,
+) -> Result<(Vec<ActiveUsager>, Vec<(Usager, NaiveDateTime)>), Error> {
+    crate::store::read_tx(conn, |c| -> Result<_, Error> {
+        let found = active_usagers(c, now, structure_id, search, None, limit)?;
+        let expiring = expiring_usagers(c, now, structure_id, soon, limit)?;
+        Ok((found, expiring))
+    })
+}
+
 /// A page of the structure's mandates, newest first, filtered in SQL; the second value
 /// is the key of the next page, if there is one. Four queries whatever the page size.
 pub fn mandates_of_structure(

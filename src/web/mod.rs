@@ -327,28 +327,15 @@ async fn checkpointer(state: web::Data<AppState>) {
         let done = state
             .run(move |db, env| {
                 let s = env.settings;
-                let due = crate::store::read_tx(db, |c| {
-                    crate::journal::checkpoint::due(
-                        c,
-                        env.now,
-                        i64::from(s.checkpoint_entries),
-                        i64::from(s.checkpoint_seconds),
-                    )
-                })?;
-                if !due {
-                    return Ok(None);
-                }
-                let origin = crate::journal::note::origin(&s.public_url);
-                Ok(crate::store::write_tx(db, |c| {
-                    crate::journal::checkpoint::make(
-                        c,
-                        env.now,
-                        env.secrets,
-                        &origin,
-                        signed,
-                        crate::journal::checkpoint::SERVICE_STEP,
-                    )
-                })?)
+                Ok(crate::journal::checkpoint::make_if_due(
+                    db,
+                    env.now,
+                    env.secrets,
+                    &crate::journal::note::origin(&s.public_url),
+                    i64::from(s.checkpoint_entries),
+                    i64::from(s.checkpoint_seconds),
+                    signed,
+                )?)
             })
             .await;
         match done {

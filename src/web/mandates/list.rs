@@ -99,17 +99,7 @@ pub(super) async fn manager_list(
     let by = m.acting().clone();
     let ((views, next), members) = state
         .run(move |db, env| {
-            crate::store::read_tx(db, |c| -> Result<_, Error> {
-                let page = mandates::mandates_of_structure(
-                    c,
-                    env.now,
-                    &by.structure_id,
-                    &filter,
-                    LIST_PAGE,
-                )?;
-                let members = crate::accounts::users::members(c, &by.structure_id)?;
-                Ok((page, members))
-            })
+            mandates::structure_list(db, env.now, &by.structure_id, &filter, LIST_PAGE)
         })
         .await?;
     let rows = views
@@ -178,12 +168,8 @@ pub async fn home_mandates(
         .run(move |db, env| {
             let now = env.now;
             let soon = (now + Duration::days(30)).naive_utc();
-            let (found, expiring) = crate::store::read_tx(db, |c| -> Result<_, Error> {
-                let found: Vec<ActiveUsager> =
-                    mandates::active_usagers(c, now, &structure_id, &search, None, HOME_LIMIT)?;
-                let expiring = mandates::expiring_usagers(c, now, &structure_id, soon, HOME_LIMIT)?;
-                Ok((found, expiring))
-            })?;
+            let (found, expiring) =
+                mandates::home_lists(db, now, &structure_id, &search, soon, HOME_LIMIT)?;
             Ok(HomeMandates {
                 usagers: found
                     .iter()

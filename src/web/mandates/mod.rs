@@ -17,7 +17,7 @@ use crate::domain::mandate::{
 use crate::domain::roles::Role;
 use crate::error::Error;
 use crate::federation::client::{FcError, Identity};
-use crate::mandates::{self, ActiveUsager, Callback, MandateView};
+use crate::mandates::{self, Callback, MandateView};
 
 mod create;
 mod list;
