@@ -95,6 +95,12 @@ pub struct Settings {
     pub fc_client_secret: Option<String>,
     /// Reverse proxies whose `X-Forwarded-For` is believed (`PROCURA_TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<Cidr>,
+    /// The SMTP server of the outbox (`PROCURA_SMTP_URL`), when set.
+    pub smtp: Option<crate::mail::SmtpSettings>,
+    /// Sender of every e-mail (`PROCURA_MAIL_FROM`).
+    pub mail_from: String,
+    /// Window gathering the notices of uses sent to a person, minutes.
+    pub use_notice_minutes: u32,
     /// Demo mode (`serve --demo`).
     pub demo: bool,
 }
@@ -180,6 +186,7 @@ impl std::fmt::Debug for Settings {
             .field("public_url", &self.public_url.as_str())
             .field("demo", &self.demo)
             .field("master_key", &self.master_key.map(|_| "<redacted>"))
+            .field("smtp", &self.smtp)
             .finish_non_exhaustive()
     }
 }
@@ -360,7 +367,25 @@ impl Layers {
             Some(s) => parse_proxies(&s)?,
             None => Vec::new(),
         };
+        let smtp = match self.opt("smtp_url")? {
+            Some(s) => Some(crate::mail::SmtpSettings::parse(&s).map_err(|m| err("smtp_url", m))?),
+            None => None,
+        };
+        let mail_from = match self.opt("mail_from")? {
+            Some(s) => crate::mail::check_sender(&s).map_err(|m| err("mail_from", m))?,
+            None if smtp.is_some() => {
+                return Err(err(
+                    "mail_from",
+                    "required when PROCURA_SMTP_URL is set (the sender address, such as \"Procura <ne-pas-repondre@example.org>\")",
+                ))
+            }
+            None => crate::mail::DEFAULT_SENDER.to_string(),
+        };
+        let use_notice_minutes = num("use_notice_minutes", 1, 24 * 60)?;
         Ok(Settings {
+            smtp,
+            mail_from,
+            use_notice_minutes,
             trusted_proxies,
             database,
             bind,

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod federation;
 pub mod journal;
+pub mod mail;
 pub mod maintenance;
 pub mod mandates;
 pub mod oversight;

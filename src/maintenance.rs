@@ -15,6 +15,10 @@ use crate::store::{write_tx, DbConn};
 /// How long expired codes, tokens and requests are kept for investigation.
 pub const KEEP: i64 = 24;
 
+/// Days a sent e-mail stays in the outbox (the demo mailbox shows them; the journal
+/// keeps their ids for good).
+pub const MAIL_KEEP_DAYS: i64 = 7;
+
 /// Rows removed, by kind.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Purged {
@@ -30,6 +34,8 @@ pub struct Purged {
     pub codes: usize,
     /// Access tokens expired for more than a day.
     pub tokens: usize,
+    /// E-mails sent (or refused for good) more than a week ago.
+    pub mail: usize,
 }
 
 impl Purged {
@@ -40,6 +46,7 @@ impl Purged {
             + self.interactions
             + self.codes
             + self.tokens
+            + self.mail
     }
 }
 
@@ -119,6 +126,7 @@ pub fn purge_expired(
         interactions: crate::federation::provider::interactions::purge_interactions(conn, old)?,
         tokens: crate::federation::provider::tokens::purge_tokens(conn, old)?,
         codes: crate::federation::provider::codes::purge_codes(conn, old)?,
+        mail: crate::mail::purge_sent(conn, (now - Duration::days(MAIL_KEEP_DAYS)).naive_utc())?,
     };
     if p.total() > 0 {
         journal::append(
@@ -133,6 +141,7 @@ pub fn purge_expired(
                     "interactions": p.interactions,
                     "codes": p.codes,
                     "tokens": p.tokens,
+                    "mail": p.mail,
                 }),
             ),
         )?;

@@ -10,6 +10,7 @@ mod fc_simulator;
 mod head;
 mod health;
 mod journal;
+mod mailbox;
 mod manager;
 mod mandates;
 pub mod metrics;
@@ -296,6 +297,8 @@ impl Application {
         if self.state.settings.master_key.is_some() {
             actix_web::rt::spawn(checkpointer(self.state.clone()));
         }
+        // Stopped (and joined) when this function returns.
+        let _mail_worker = start_mail_worker(&self.state)?;
         actix_web::rt::spawn(async move {
             wait_for_signal().await;
             tracing::info!("stop signal received: finishing in-flight requests");
@@ -309,6 +312,35 @@ impl Application {
         tracing::info!("service stopped");
         Ok(())
     }
+}
+
+/// Starts the outbox's worker: SMTP when `PROCURA_SMTP_URL` is set, the demo mailbox in
+/// demo mode without it; otherwise messages wait in the outbox (logged once).
+fn start_mail_worker(state: &AppState) -> anyhow::Result<Option<crate::mail::worker::Worker>> {
+    use crate::mail::worker;
+    let s = &state.settings;
+    let transport: Box<dyn worker::Transport> = match (&s.smtp, s.demo) {
+        (Some(smtp), _) => {
+            Box::new(worker::Smtp::new(smtp).map_err(|e| anyhow::anyhow!("PROCURA_SMTP_URL: {e}"))?)
+        }
+        (None, true) => Box::new(worker::DemoMailbox),
+        (None, false) => {
+            tracing::warn!("PROCURA_SMTP_URL is not set: e-mails wait in the outbox until it is");
+            return Ok(None);
+        }
+    };
+    let host = s
+        .public_url
+        .host_str()
+        .unwrap_or("procura.invalid")
+        .to_string();
+    Ok(Some(worker::spawn(
+        state.store.clone(),
+        state.clock.clone(),
+        transport,
+        s.mail_from.clone(),
+        host,
+    )?))
 }
 
 /// Makes a signed checkpoint whenever one is due (docs/journal.md, "Checkpoints"):
@@ -478,6 +510,7 @@ pub fn app(
         .configure(mandates::routes)
         .configure(|cfg| fc_simulator::routes(cfg, simulator_on))
         .configure(|cfg| demo_site::routes(cfg, demo_on))
+        .configure(|cfg| mailbox::routes(cfg, demo_on))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
