@@ -37,6 +37,7 @@ mod binary;
 mod checkpoints;
 mod crash;
 mod journal;
+mod mail;
 mod migrations;
 
 // Independent implementations and a real browser.

@@ -10,9 +10,11 @@ pub mod fixtures;
 pub mod http;
 pub mod oidc;
 pub mod procs;
+pub mod smtp;
 
 pub use app::*;
 pub use db::*;
 pub use fixtures::*;
 pub use http::*;
 pub use procs::*;
+pub use smtp::*;
