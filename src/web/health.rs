@@ -30,19 +30,22 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 /// Prometheus text exposition.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let store = state.store.clone();
-    let journal_len = blocking(move || -> i64 {
-        store
-            .conn()
-            .ok()
-            .and_then(|mut c| journal::length(&mut c).ok())
-            .unwrap_or(-1)
+    let (journal_len, mail_pending) = blocking(move || -> (i64, i64) {
+        match store.conn() {
+            Ok(mut c) => (
+                journal::length(&mut c).unwrap_or(-1),
+                crate::mail::pending_count(&mut c).unwrap_or(-1),
+            ),
+            Err(_) => (-1, -1),
+        }
     })
     .await
-    .unwrap_or(-1);
+    .unwrap_or((-1, -1));
     let body = state.metrics.render(
         state.store.pool_state(),
         state.store.pool_size(),
         journal_len,
+        mail_pending,
     );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

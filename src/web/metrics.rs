@@ -15,6 +15,7 @@ pub struct Metrics {
     pool_idle: IntGauge,
     pool_max: IntGauge,
     journal_entries: IntGauge,
+    mail_pending: IntGauge,
     password_verifications: IntCounter,
     unknown_state_callbacks: IntCounter,
     render_lock: std::sync::Arc<std::sync::Mutex<()>>,
@@ -46,6 +47,10 @@ impl Metrics {
         let pool_idle = gauge("db_pool_idle_connections", "Idle database connections");
         let pool_max = gauge("db_pool_max_connections", "Maximum database connections");
         let journal_entries = gauge("journal_entries", "Entries in the journal (chain head)");
+        let mail_pending = gauge(
+            "mail_outbox_pending",
+            "E-mails waiting in the outbox (not yet accepted by the SMTP server)",
+        );
         let password_verifications = IntCounter::new(
             "password_verifications_total",
             "Argon2 password verifications (an unknown e-mail costs one too)",
@@ -63,6 +68,7 @@ impl Metrics {
             Box::new(pool_idle.clone()),
             Box::new(pool_max.clone()),
             Box::new(journal_entries.clone()),
+            Box::new(mail_pending.clone()),
             Box::new(password_verifications.clone()),
             Box::new(unknown_state_callbacks.clone()),
         ] {
@@ -76,6 +82,7 @@ impl Metrics {
             pool_idle,
             pool_max,
             journal_entries,
+            mail_pending,
             password_verifications,
             unknown_state_callbacks,
             render_lock: Default::default(),
@@ -99,7 +106,14 @@ impl Metrics {
     }
 
     /// Renders the text exposition format with the given gauges.
-    pub fn render(&self, pool: (u32, u32), pool_max: u32, journal: i64) -> String {
+    pub fn render(
+        &self,
+        pool: (u32, u32),
+        pool_max: u32,
+        journal: i64,
+        mail_pending: i64,
+    ) -> String {
+        self.mail_pending.set(mail_pending);
         self.pool_connections.set(i64::from(pool.0));
         self.pool_idle.set(i64::from(pool.1));
         self.pool_max.set(i64::from(pool_max));
