@@ -129,31 +129,41 @@ impl Transport for DemoMailbox {
     }
 }
 
-/// Claims up to `limit` due messages for [`LEASE_SECONDS`], in one transaction.
+/// Claims up to `limit` due messages for [`LEASE_SECONDS`], in one transaction. The
+/// update checks again that each message is still due, and only the rows it changed are
+/// returned: of two workers racing on PostgreSQL, the second finds the lease already
+/// taken and leaves the message alone.
 pub fn claim_due(conn: &mut DbConn, now: DateTime<Utc>, limit: i64) -> Result<Vec<Queued>, Error> {
+    let due_now = || {
+        mail_outbox::status
+            .eq_any([MailStatus::Pending.as_str(), MailStatus::Sending.as_str()])
+            .and(mail_outbox::next_attempt_at.le(now.naive_utc()))
+    };
     write_tx(conn, |c| {
         let due: Vec<Queued> = mail_outbox::table
-            .filter(
-                mail_outbox::status
-                    .eq_any([MailStatus::Pending.as_str(), MailStatus::Sending.as_str()]),
-            )
-            .filter(mail_outbox::next_attempt_at.le(now.naive_utc()))
+            .filter(due_now())
             .order(mail_outbox::next_attempt_at.asc())
             .limit(limit)
             .select(Queued::as_select())
             .load(c)?;
-        if due.is_empty() {
-            return Ok(due);
-        }
-        let ids: Vec<&str> = due.iter().map(|m| m.id.as_str()).collect();
-        diesel::update(mail_outbox::table.filter(mail_outbox::id.eq_any(ids)))
+        let mut claimed = Vec::with_capacity(due.len());
+        for m in due {
+            let n = diesel::update(
+                mail_outbox::table
+                    .filter(mail_outbox::id.eq(&m.id))
+                    .filter(due_now()),
+            )
             .set((
                 mail_outbox::status.eq(MailStatus::Sending.as_str()),
                 mail_outbox::next_attempt_at
                     .eq((now + Duration::seconds(LEASE_SECONDS)).naive_utc()),
             ))
             .execute(c)?;
-        Ok(due)
+            if n == 1 {
+                claimed.push(m);
+            }
+        }
+        Ok(claimed)
     })
 }
 

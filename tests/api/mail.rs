@@ -267,3 +267,41 @@ fn malformed_mail_settings_stop_start_up_naming_them() {
         assert!(!err.contains("s3cr3t"), "no secret echoed: {err}");
     }
 }
+
+#[test]
+fn workers_racing_for_the_outbox_never_claim_a_message_twice() {
+    let db = TestDb::new();
+    let store = db.store(8);
+    let ids: Vec<String> = (0..40)
+        .map(|i| queue_mail(&store, &format!("p{i}@example.org"), "Essai", "Texte."))
+        .collect();
+    let now = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut conn = store.conn().expect("conn");
+                barrier.wait();
+                let mut got = Vec::new();
+                for _ in 0..20 {
+                    got.extend(
+                        procura::mail::worker::claim_due(&mut conn, now, 3)
+                            .expect("claim")
+                            .into_iter()
+                            .map(|m| m.id),
+                    );
+                }
+                got
+            })
+        })
+        .collect();
+    let mut all: Vec<String> = threads
+        .into_iter()
+        .flat_map(|t| t.join().expect("thread"))
+        .collect();
+    all.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(all, expected, "each message claimed exactly once");
+}
