@@ -32,6 +32,26 @@ fn home_and_error_pages_pass_axe() {
     }
 }
 
+/// The demo mailbox shows a message readably and passes axe.
+#[test]
+fn the_demo_mailbox_passes_axe() {
+    let (app, _clock) = demo_app();
+    let id = queue_mail(
+        &app.store,
+        "camille@exemple.fr",
+        "Votre lien d’activation Procura",
+        "Bonjour,\n\nActivez votre compte : https://procura.exemple.fr/activation/abc\n\nL’équipe Procura",
+    );
+    wait_outbox(&app.store, |o| {
+        o.iter()
+            .any(|m| m.id == id && m.status == procura::mail::MailStatus::Sent)
+    });
+    let b = browser();
+    b.goto(&app.url("/demo/courriels"));
+    assert!(b.text("main").contains("Votre lien d’activation Procura"));
+    assert_accessible(&b, "the demo mailbox");
+}
+
 /// The harness itself: the page's CSP blocks inline scripts while WebDriver's scripts
 /// still run, and axe_check does report a critical violation when there is one.
 #[test]
