@@ -1,0 +1,400 @@
+//! The person's own side (`/moi`): their mandates and every use of them, revocation by
+//! the person (the structure's managers are told by e-mail), the export of their data,
+//! and remote consent ([`remote`]). The person logs in with FranceConnect in a session
+//! of their own ([`sessions`]).
+
+pub mod remote;
+pub mod sessions;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::{json, Value};
+
+use crate::domain::mandate::{self as rules, AuthorisationState};
+use crate::domain::roles::Role;
+use crate::error::Error;
+use crate::journal::{self, NewEntry};
+use crate::mandates::{self, MandateView, Usager};
+use crate::store::{read_tx, write_tx, DbConn};
+
+/// How many uses the space and the export show, newest first.
+pub const USES_SHOWN: i64 = 500;
+
+/// An aidant as the person sees them: first name and initial of the family name
+/// ("Marie Curie" → "Marie C."), pure.
+pub fn short_name(name: &str) -> String {
+    let words: Vec<&str> = name.split_whitespace().collect();
+    match words.as_slice() {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [first, .., last] => {
+            let initial: String = last.chars().take(1).flat_map(char::to_uppercase).collect();
+            format!("{first} {initial}.")
+        }
+    }
+}
+
+/// One use of a mandate, as the person reads it.
+#[derive(Debug, Clone)]
+pub struct Use {
+    /// When.
+    pub at: NaiveDateTime,
+    /// Who (first name and initial).
+    pub aidant: String,
+    /// For which structure.
+    pub structure: String,
+    /// On which site (the OpenID client's name).
+    pub site: String,
+    /// Which démarche (code).
+    pub demarche: String,
+    /// The mandate used.
+    pub mandate_id: Option<String>,
+}
+
+/// A mandate with its structure's name.
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// The mandate.
+    pub view: MandateView,
+    /// Its structure's name.
+    pub structure: String,
+}
+
+/// What the person's space shows.
+#[derive(Debug, Clone)]
+pub struct Space {
+    /// The usager.
+    pub usager: Usager,
+    /// Their mandates, newest first.
+    pub mandates: Vec<Held>,
+    /// The uses of their mandates, newest first.
+    pub uses: Vec<Use>,
+}
+
+fn names_map(rows: Vec<(String, String)>) -> std::collections::HashMap<String, String> {
+    rows.into_iter().collect()
+}
+
+fn held(conn: &mut DbConn, now: DateTime<Utc>, usager_id: &str) -> Result<Vec<Held>, Error> {
+    let views = mandates::mandates_of_usager(conn, now, usager_id)?;
+    let ids: Vec<&str> = views
+        .iter()
+        .map(|v| v.mandate.structure_id.as_str())
+        .collect();
+    let names = names_map(crate::accounts::structures::names(conn, &ids)?);
+    Ok(views
+        .into_iter()
+        .map(|view| Held {
+            structure: names
+                .get(&view.mandate.structure_id)
+                .cloned()
+                .unwrap_or_default(),
+            view,
+        })
+        .collect())
+}
+
+/// The uses of the usager's mandates, read from the journal (`mandate.used`).
+fn uses_of(conn: &mut DbConn, usager_id: &str) -> Result<Vec<Use>, Error> {
+    let entries = journal::browse::of_usager(conn, usager_id, &["mandate.used"], USES_SHOWN)?;
+    let aidants: Vec<String> = entries
+        .iter()
+        .filter_map(|e| {
+            e.actor
+                .as_deref()?
+                .strip_prefix("user:")
+                .map(str::to_string)
+        })
+        .collect();
+    let aidant_refs: Vec<&str> = aidants.iter().map(String::as_str).collect();
+    let aidant_names = names_map(crate::accounts::users::names(conn, &aidant_refs)?);
+    let structure_ids: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e.structure_id.as_deref())
+        .collect();
+    let structure_names = names_map(crate::accounts::structures::names(conn, &structure_ids)?);
+    let sites: std::collections::HashMap<String, String> =
+        crate::federation::provider::clients::clients(conn)?
+            .into_iter()
+            .map(|c| (c.id, c.name))
+            .collect();
+    Ok(entries
+        .into_iter()
+        .map(|e| {
+            let details: Value = serde_json::from_str(&e.details).unwrap_or_default();
+            let aidant = e
+                .actor
+                .as_deref()
+                .and_then(|a| a.strip_prefix("user:"))
+                .and_then(|id| aidant_names.get(id))
+                .map(|n| short_name(n))
+                .unwrap_or_default();
+            Use {
+                at: e.at,
+                aidant,
+                structure: e
+                    .structure_id
+                    .as_deref()
+                    .and_then(|s| structure_names.get(s))
+                    .cloned()
+                    .unwrap_or_default(),
+                site: e
+                    .client_id
+                    .as_deref()
+                    .and_then(|c| sites.get(c).cloned().or_else(|| Some(c.to_string())))
+                    .unwrap_or_default(),
+                demarche: details["demarche"].as_str().unwrap_or_default().to_string(),
+                mandate_id: e.mandate_id,
+            }
+        })
+        .collect())
+}
+
+/// The person's space: their mandates in every structure and their uses, from one
+/// snapshot.
+pub fn space(conn: &mut DbConn, now: DateTime<Utc>, usager_id: &str) -> Result<Space, Error> {
+    read_tx(conn, |c| {
+        let usager = mandates::usager_by_id(c, usager_id)?.ok_or(Error::NotFound)?;
+        Ok(Space {
+            mandates: held(c, now, usager_id)?,
+            uses: uses_of(c, usager_id)?,
+            usager,
+        })
+    })
+}
+
+/// What the person revokes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A whole mandate (its active authorisations).
+    Mandate(String),
+    /// One authorisation (one démarche).
+    Authorisation(String),
+}
+
+/// The usager's mandate holding `target`, and the démarche named when it is an
+/// authorisation; `NotFound` when it is not theirs.
+fn owned_in(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    usager_id: &str,
+    target: &Target,
+) -> Result<(Held, Option<String>), Error> {
+    let found = held(conn, now, usager_id)?.into_iter().find_map(|h| {
+        let demarche = match target {
+            Target::Mandate(id) if *id == h.view.mandate.id => None,
+            Target::Authorisation(id) => Some(
+                h.view
+                    .authorisations
+                    .iter()
+                    .find(|(a, _)| a.id == *id)?
+                    .0
+                    .demarche
+                    .clone(),
+            ),
+            Target::Mandate(_) => return None,
+        };
+        Some((h, demarche))
+    });
+    found.ok_or(Error::NotFound)
+}
+
+/// What a revocation would end, for the confirmation page (read only).
+pub fn owned(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    usager_id: &str,
+    target: &Target,
+) -> Result<(Held, Option<String>), Error> {
+    read_tx(conn, |c| owned_in(c, now, usager_id, target))
+}
+
+/// Revokes, as the usager, one démarche or a whole mandate of theirs, in one
+/// transaction: the structure's own revocation (journaled with actor `usager:<id>`), then
+/// an e-mail to each active manager of the structure (`structure.usager_revoked`).
+/// Another person's mandate or authorisation is `NotFound`, with nothing changed. `url`
+/// makes an absolute URL of a path.
+pub fn revoke(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    url: &dyn Fn(&str) -> String,
+    usager_id: &str,
+    target: &Target,
+) -> Result<MandateView, Error> {
+    write_tx(conn, |c| {
+        let (h, demarche) = owned_in(c, now, usager_id, target)?;
+        let actor = format!("usager:{usager_id}");
+        let (mandate_id, structure_id) = (
+            h.view.mandate.id.clone(),
+            h.view.mandate.structure_id.clone(),
+        );
+        let after = match target {
+            Target::Mandate(id) => mandates::revoke_mandate(c, now, &actor, &structure_id, id)?,
+            Target::Authorisation(id) => {
+                mandates::revoke_authorisation(c, now, &actor, &structure_id, id)?
+            }
+        };
+        let label = |code: &str| {
+            rules::demarche(code)
+                .map(|d| d.label.to_string())
+                .unwrap_or_else(|| code.to_string())
+        };
+        let what = match &demarche {
+            Some(d) => format!("la démarche « {} » du mandat n° {mandate_id}", label(d)),
+            None => {
+                let ended: Vec<String> = h
+                    .view
+                    .authorisations
+                    .iter()
+                    .filter(|(_, s)| *s == AuthorisationState::Active)
+                    .map(|(a, _)| label(&a.demarche))
+                    .collect();
+                format!(
+                    "le mandat n° {mandate_id} (démarches qui étaient actives : {})",
+                    ended.join(", ")
+                )
+            }
+        };
+        let u = &h.view.usager;
+        let text = format!(
+            "Bonjour,\n\n\
+             {given} {family} a révoqué depuis son espace personnel Procura, le {at}, {what}.\n\n\
+             Les aidants de la structure {structure} ne peuvent plus agir en son nom pour ces démarches. \
+             Si la personne a encore besoin d’aide, un nouveau mandat devra être créé avec elle.\n\n\
+             Ses mandats : {link}",
+            given = u.given_name,
+            family = u.family_name,
+            at = now.format("%d/%m/%Y à %H:%M UTC"),
+            structure = h.structure,
+            link = url(&format!("/usagers/{usager_id}")),
+        );
+        let managers: Vec<String> = crate::accounts::users::members(c, &structure_id)?
+            .into_iter()
+            .filter(|m| m.user.active && m.user.has(Role::Manager))
+            .map(|m| m.user.email)
+            .collect();
+        for to in managers {
+            crate::mail::enqueue(
+                c,
+                now,
+                &crate::mail::Mail {
+                    kind: "structure.usager_revoked",
+                    to,
+                    subject: "Une personne accompagnée a révoqué un mandat".into(),
+                    text: text.clone(),
+                    usager: Some(usager_id.to_string()),
+                    structure: Some(structure_id.clone()),
+                },
+            )?;
+        }
+        Ok(after)
+    })
+}
+
+fn time(t: &NaiveDateTime) -> String {
+    journal::format_time(t)
+}
+
+/// The person's data as JSON (identity, mandates, authorisations, uses), journaled
+/// (`usager.data_exported`), in one transaction.
+pub fn export(conn: &mut DbConn, now: DateTime<Utc>, usager_id: &str) -> Result<Value, Error> {
+    write_tx(conn, |c| {
+        let u = mandates::usager_by_id(c, usager_id)?.ok_or(Error::NotFound)?;
+        let list = held(c, now, usager_id)?;
+        let uses = uses_of(c, usager_id)?;
+        let mandates: Vec<Value> = list
+            .iter()
+            .map(|h| {
+                let m = &h.view.mandate;
+                json!({
+                    "id": m.id,
+                    "structure": {"id": m.structure_id, "name": h.structure},
+                    "aidant": h.view.aidant_name,
+                    "duration": m.duration,
+                    "created_at": time(&m.created_at),
+                    "expires_at": time(&m.expires_at),
+                    "revoked_at": m.revoked_at.as_ref().map(time),
+                    "state": h.view.state().code(),
+                    "attestation_sha256": m.attestation_digest,
+                    "authorisations": h.view.authorisations.iter().map(|(a, s)| json!({
+                        "id": a.id,
+                        "demarche": a.demarche,
+                        "label": rules::demarche(&a.demarche).map(|d| d.label),
+                        "state": s.code(),
+                        "revoked_at": a.revoked_at.as_ref().map(time),
+                        "revoked_by": a.revoked_by,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let uses: Vec<Value> = uses
+            .iter()
+            .map(|x| {
+                json!({
+                    "at": time(&x.at),
+                    "aidant": x.aidant,
+                    "structure": x.structure,
+                    "site": x.site,
+                    "demarche": x.demarche,
+                    "mandate": x.mandate_id,
+                })
+            })
+            .collect();
+        journal::append(
+            c,
+            now,
+            NewEntry::new("usager.data_exported")
+                .actor(format!("usager:{usager_id}"))
+                .usager(usager_id)
+                .detail("mandates", list.len())
+                .detail("uses", uses.len()),
+        )?;
+        Ok(json!({
+            "exported_at": time(&now.naive_utc()),
+            "identity": {
+                "id": u.id,
+                "given_name": u.given_name,
+                "family_name": u.family_name,
+                "preferred_username": u.preferred_username,
+                "birthdate": u.birthdate,
+                "gender": u.gender,
+                "birthplace": u.birthplace,
+                "birthcountry": u.birthcountry,
+                "email": u.email,
+                "created_at": time(&u.created_at),
+            },
+            "mandates": mandates,
+            "uses": uses,
+        }))
+    })
+}
+
+/// Housekeeping, in the caller's transaction: closes the remote requests past their
+/// validity (each journaled) and deletes the ended sessions (journaled with a count).
+pub fn housekeeping_in(conn: &mut DbConn, now: DateTime<Utc>) -> Result<(), Error> {
+    remote::expire_due_in(conn, now)?;
+    let gone = sessions::purge_in(conn, now)?;
+    if gone > 0 {
+        journal::append(
+            conn,
+            now,
+            NewEntry::new("maintenance.purged")
+                .actor("system")
+                .detail("counts", json!({"usager_sessions": gone})),
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_aidant_is_shown_by_first_name_and_initial() {
+        assert_eq!(short_name("Marie Curie"), "Marie C.");
+        assert_eq!(short_name("  Jean  Paul   de la fontaine "), "Jean F.");
+        assert_eq!(short_name("Zoé"), "Zoé");
+        assert_eq!(short_name("Léa élise"), "Léa É.");
+        assert_eq!(short_name(""), "");
+    }
+}
