@@ -368,6 +368,188 @@ pub fn export(conn: &mut DbConn, now: DateTime<Utc>, usager_id: &str) -> Result<
     })
 }
 
+/// After FranceConnect's answer to a person's login was matched to its session.
+#[derive(Debug)]
+pub enum LoginStep {
+    /// No person's login has this `state`: the answer belongs to a mandate creation.
+    NotMine,
+    /// Exchange the code (outside any transaction), then call [`login_finish`].
+    Exchange(
+        Box<sessions::UsagerSession>,
+        crate::domain::identity::FlowSecrets,
+    ),
+    /// Refused, journaled (`usager.login_failed`): the French message to show.
+    Failed(String),
+}
+
+const LOGIN_REPLAYED: &str = "Cette réponse de FranceConnect a déjà été utilisée ou arrive trop tard. Reconnectez-vous depuis votre espace personnel.";
+const LOGIN_ELSEWHERE: &str = "Cette connexion a été commencée dans un autre navigateur. Reconnectez-vous depuis ce navigateur-ci.";
+
+/// Checks FranceConnect's answer against the login found by its state (pure):
+/// `Err((reason, message))`.
+pub fn check_login(
+    found: &sessions::PendingLogin,
+    browser_session: Option<&str>,
+    q: &mandates::CallbackParams,
+    fc_issuer: &str,
+) -> Result<(), (&'static str, String)> {
+    if found.flow.is_none() {
+        return Err(("replayed_state", LOGIN_REPLAYED.into()));
+    }
+    if browser_session != Some(found.session.id_hash.as_str()) {
+        return Err(("session_mismatch", LOGIN_ELSEWHERE.into()));
+    }
+    if q.iss
+        .as_deref()
+        .is_some_and(|i| i.trim_end_matches('/') != fc_issuer.trim_end_matches('/'))
+    {
+        return Err((
+            "issuer_mismatch",
+            "La réponse ne provient pas du fournisseur d’identité attendu. Reconnectez-vous."
+                .into(),
+        ));
+    }
+    if !q.error.is_empty() {
+        let e = if q.error == "access_denied" {
+            crate::domain::identity::FcError::Cancelled
+        } else {
+            crate::domain::identity::FcError::Provider(q.error.clone())
+        };
+        return Err((e.reason(), e.to_string()));
+    }
+    Ok(())
+}
+
+fn login_failed(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    remote: Option<&str>,
+    reason: &str,
+) -> Result<(), Error> {
+    let mut e = NewEntry::new("usager.login_failed").detail("reason", reason);
+    if let Some(r) = remote {
+        e = e.detail("request", r);
+    }
+    journal::append(conn, now, e)?;
+    Ok(())
+}
+
+/// The first step of FranceConnect's answer, in one transaction: when its `state` is a
+/// person's login, that login is consumed (single use) and checked against the browser's
+/// session (`browser_token`); a refusal is journaled.
+pub fn login_begin(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    secrets: &crate::crypto::SecretBox,
+    browser_token: Option<&str>,
+    q: &mandates::CallbackParams,
+    fc_issuer: &str,
+) -> Result<LoginStep, Error> {
+    if q.state.is_empty() {
+        return Ok(LoginStep::NotMine);
+    }
+    let browser = browser_token.map(|t| crate::crypto::sha256_hex(t.as_bytes()));
+    write_tx(conn, |c| {
+        let Some(found) = sessions::take_login_in(c, now, secrets, &q.state)? else {
+            return Ok(LoginStep::NotMine);
+        };
+        match (
+            check_login(&found, browser.as_deref(), q, fc_issuer),
+            found.flow,
+        ) {
+            (Ok(()), Some(flow)) => Ok(LoginStep::Exchange(Box::new(found.session), flow)),
+            (Err((reason, message)), _) => {
+                login_failed(c, now, found.session.remote_id.as_deref(), reason)?;
+                Ok(LoginStep::Failed(message))
+            }
+            (Ok(()), None) => {
+                login_failed(c, now, found.session.remote_id.as_deref(), "replayed_state")?;
+                Ok(LoginStep::Failed(LOGIN_REPLAYED.into()))
+            }
+        }
+    })
+}
+
+/// How a person's login ended.
+#[derive(Debug)]
+pub enum LoginDone {
+    /// Logged in: the new session's cookie token; `remote` when a remote consent request
+    /// awaits the answer.
+    LoggedIn {
+        /// The cookie token of the new session.
+        token: String,
+        /// A remote request awaits the person's answer.
+        remote: bool,
+    },
+    /// FranceConnect proved another person than the one the remote request names.
+    Mismatch,
+    /// The remote request expired meanwhile.
+    Expired,
+    /// No mandate was ever made for this person: nothing to show.
+    NoMandate,
+    /// Refused: the French message.
+    Failed(String),
+}
+
+/// The last step of a person's login, in one transaction: the session id changes and
+/// the session is logged in (`usager.logged_in`); for a remote consent, the identity
+/// proven must be the one the aidant entered (else the request is closed, journaled).
+pub fn login_finish(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    secrets: &crate::crypto::SecretBox,
+    session: &sessions::UsagerSession,
+    exchanged: Result<crate::domain::identity::Identity, crate::domain::identity::FcError>,
+) -> Result<LoginDone, Error> {
+    write_tx(conn, |c| {
+        let remote = session.remote_id.as_deref();
+        let identity = match exchanged {
+            Ok(i) => i,
+            Err(e) => {
+                login_failed(c, now, remote, e.reason())?;
+                sessions::delete_in(c, &session.id_hash)?;
+                return Ok(LoginDone::Failed(e.to_string()));
+            }
+        };
+        let known = mandates::usager_by_sub(c, &identity.sub)?;
+        let usager_id = known.as_ref().map(|u| u.id.clone());
+        if remote.is_none() && usager_id.is_none() {
+            sessions::delete_in(c, &session.id_hash)?;
+            return Ok(LoginDone::NoMandate);
+        }
+        let (token, new) =
+            sessions::rotate_in(c, now, &session.id_hash, usager_id.as_deref(), remote)?;
+        if let Some(r) = remote {
+            match remote::identify_in(c, now, secrets, r, &identity, &new.id_hash)? {
+                remote::Identified::Expected => {}
+                other => {
+                    sessions::delete_in(c, &new.id_hash)?;
+                    return Ok(match other {
+                        remote::Identified::Mismatch => LoginDone::Mismatch,
+                        remote::Identified::Expired => LoginDone::Expired,
+                        _ => {
+                            LoginDone::Failed(remote::closed_message(remote::RemoteStatus::Opened))
+                        }
+                    });
+                }
+            }
+        }
+        let mut e = NewEntry::new("usager.logged_in");
+        e = match &usager_id {
+            Some(u) => e.actor(format!("usager:{u}")).usager(u),
+            None => e.actor("usager"),
+        };
+        if let Some(r) = remote {
+            e = e.detail("request", r);
+        }
+        journal::append(c, now, e)?;
+        Ok(LoginDone::LoggedIn {
+            token,
+            remote: remote.is_some(),
+        })
+    })
+}
+
 /// Housekeeping, in the caller's transaction: closes the remote requests past their
 /// validity (each journaled) and deletes the ended sessions (journaled with a count).
 pub fn housekeeping_in(conn: &mut DbConn, now: DateTime<Utc>) -> Result<(), Error> {

@@ -494,10 +494,32 @@ pub enum Link {
     Unknown,
 }
 
-/// The request of a link (`GET /consentement/<token>`): an open request found past its
-/// expiry is closed and journaled, in one transaction.
-pub fn look(conn: &mut DbConn, now: DateTime<Utc>, token: &str) -> Result<Link, Error> {
+/// The landing page of a link (`GET /consentement/<token>`), in one transaction: what
+/// the link leads to (an open request found past its expiry is closed and journaled)
+/// and, when usable, the browser's session before login that its form posts with (a new
+/// one: `Some(cookie token)`).
+#[allow(clippy::type_complexity)]
+pub fn landing(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    token: &str,
+    browser_token: Option<&str>,
+) -> Result<(Link, Option<(Option<String>, sessions::UsagerSession)>), Error> {
     write_tx(conn, |c| {
+        let link = look_in(c, now, token)?;
+        let session = match link {
+            Link::Usable(..) => Some(sessions::pre_login_in(c, now, browser_token)?),
+            _ => None,
+        };
+        Ok((link, session))
+    })
+}
+
+/// What a link leads to, in the caller's transaction; an open request found past its
+/// expiry is closed and journaled.
+fn look_in(conn: &mut DbConn, now: DateTime<Utc>, token: &str) -> Result<Link, Error> {
+    {
+        let c = conn;
         let Some(r) = by_token(c, token)? else {
             return Ok(Link::Unknown);
         };
@@ -518,7 +540,7 @@ pub fn look(conn: &mut DbConn, now: DateTime<Utc>, token: &str) -> Result<Link, 
             Err(Refusal::Closed(RemoteStatus::Expired)) => Ok(Link::Expired),
             Err(_) => Ok(Link::Used),
         }
-    })
+    }
 }
 
 /// Uses a link (`POST /consentement/<token>`), in one transaction: the request is spent
