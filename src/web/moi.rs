@@ -243,8 +243,14 @@ async fn home(moi: Moi, app: App, q: web::Query<DoneQuery>) -> Result<HttpRespon
         }));
     };
     let Some(usager_id) = session.usager_id.clone() else {
-        // A person with no mandate yet, answering a remote request.
-        return Ok(see_other("/moi/consentement"));
+        // A person with no mandate yet: only a remote request to answer.
+        if session.remote_id.is_some() {
+            return Ok(see_other("/moi/consentement"));
+        }
+        return Ok(render(&LoginPage {
+            layout: layout(&app, ""),
+            moi_csrf: None,
+        }));
     };
     let space = app
         .run(move |db, env| person::space(db, env.now, &usager_id))
