@@ -368,8 +368,8 @@ mod tests {
         let t0 = NaiveDateTime::default();
         let m = |n: i64| t0 + Duration::minutes(n);
         // Logged in: 30 minutes idle, 2 hours in all.
-        assert!(!ended(true, t0, m(100), m(129)));
-        assert!(ended(true, t0, m(100), m(131)));
+        assert!(!ended(true, t0, m(50), m(79)));
+        assert!(ended(true, t0, m(50), m(81)));
         assert!(!ended(true, t0, m(119), m(120)));
         assert!(ended(true, t0, m(120), m(121)));
         // Before login: 15 minutes.
