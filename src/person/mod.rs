@@ -308,7 +308,7 @@ pub fn export(conn: &mut DbConn, now: DateTime<Utc>, usager_id: &str) -> Result<
                 json!({
                     "id": m.id,
                     "structure": {"id": m.structure_id, "name": h.structure},
-                    "aidant": h.view.aidant_name,
+                    "aidant": short_name(&h.view.aidant_name),
                     "duration": m.duration,
                     "created_at": time(&m.created_at),
                     "expires_at": time(&m.expires_at),
@@ -551,17 +551,23 @@ pub fn login_finish(
 }
 
 /// Housekeeping, in the caller's transaction: closes the remote requests past their
-/// validity (each journaled) and deletes the ended sessions (journaled with a count).
+/// validity (each journaled), deletes the ended sessions and the requests closed more
+/// than [`remote::KEEP_CLOSED_DAYS`] days ago (journaled with counts).
 pub fn housekeeping_in(conn: &mut DbConn, now: DateTime<Utc>) -> Result<(), Error> {
     remote::expire_due_in(conn, now)?;
     let gone = sessions::purge_in(conn, now)?;
-    if gone > 0 {
+    let closed = remote::purge_closed_in(
+        conn,
+        (now - chrono::Duration::days(remote::KEEP_CLOSED_DAYS)).naive_utc(),
+    )?;
+    if gone + closed > 0 {
         journal::append(
             conn,
             now,
-            NewEntry::new("maintenance.purged")
-                .actor("system")
-                .detail("counts", json!({"usager_sessions": gone})),
+            NewEntry::new("maintenance.purged").actor("system").detail(
+                "counts",
+                json!({"usager_sessions": gone, "remote_consents": closed}),
+            ),
         )?;
     }
     Ok(())

@@ -813,6 +813,27 @@ pub fn expire_due_in(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, Err
     Ok(due.len())
 }
 
+/// Days a closed request (and the identity the aidant entered, sealed) stays for the
+/// aidant's list; the journal keeps its entries by id.
+pub const KEEP_CLOSED_DAYS: i64 = 30;
+
+/// Deletes the requests closed before `before` (housekeeping), in the caller's
+/// transaction.
+pub fn purge_closed_in(conn: &mut DbConn, before: NaiveDateTime) -> QueryResult<usize> {
+    let closed = [
+        RemoteStatus::Consented.as_str(),
+        RemoteStatus::Refused.as_str(),
+        RemoteStatus::Mismatch.as_str(),
+        RemoteStatus::Expired.as_str(),
+    ];
+    diesel::delete(
+        remote_consents::table
+            .filter(remote_consents::status.eq_any(closed))
+            .filter(remote_consents::updated_at.lt(before)),
+    )
+    .execute(conn)
+}
+
 /// A line of the aidant's list.
 #[derive(Debug, Clone)]
 pub struct RemoteLine {

@@ -287,18 +287,7 @@ fn expired_and_reused_links_are_refused_and_expiry_is_journaled() {
         1
     );
     // The housekeeping closes the other open one (opened, never answered).
-    let mut conn = app.store.conn().expect("conn");
-    procura::maintenance::housekeeping(
-        &mut conn,
-        clock.now(),
-        &procura::accounts::sessions::Policy {
-            idle: Duration::minutes(30),
-            absolute: Duration::hours(12),
-            second_factor: Duration::minutes(5),
-        },
-    )
-    .expect("housekeeping");
-    drop(conn);
+    housekeeping(&app, &clock);
     assert_eq!(remote_statuses(&app.store), ["expired", "expired"]);
     assert_eq!(
         count_of(
@@ -308,6 +297,18 @@ fn expired_and_reused_links_are_refused_and_expiry_is_journaled() {
         2
     );
     assert_eq!(count_rows(&app.store, "mandates"), mandates_before);
+    // Closed requests (and the identity entered, sealed) go after 30 days.
+    clock.advance(Duration::days(30) - Duration::minutes(5));
+    housekeeping(&app, &clock);
+    assert_eq!(count_rows(&app.store, "remote_consents"), 2);
+    clock.advance(Duration::minutes(10));
+    housekeeping(&app, &clock);
+    assert_eq!(count_rows(&app.store, "remote_consents"), 0);
+    assert!(journal_has(
+        &app.store,
+        "maintenance.purged",
+        "\"remote_consents\":2"
+    ));
 }
 
 #[test]

@@ -138,3 +138,18 @@ pub fn record_use(
     })
     .expect("use journaled");
 }
+
+/// Runs the service's housekeeping now, as its timer does.
+pub fn housekeeping(app: &TestApp, clock: &FixedClock) {
+    let mut conn = app.store.conn().expect("conn");
+    procura::maintenance::housekeeping(
+        &mut conn,
+        clock.now(),
+        &procura::accounts::sessions::Policy {
+            idle: chrono::Duration::minutes(30),
+            absolute: chrono::Duration::hours(12),
+            second_factor: chrono::Duration::minutes(5),
+        },
+    )
+    .expect("housekeeping");
+}
