@@ -3,7 +3,6 @@
 //! answer, the identity check, single use, expiry, and the aidant's view of each state.
 
 use chrono::Duration;
-use procura::clock::Clock;
 
 use crate::helpers::fc::*;
 use crate::helpers::person::*;
