@@ -577,6 +577,76 @@ pub fn housekeeping_in(conn: &mut DbConn, now: DateTime<Utc>) -> Result<(), Erro
 mod tests {
     use super::*;
 
+    fn pending(with_flow: bool) -> sessions::PendingLogin {
+        sessions::PendingLogin {
+            session: sessions::UsagerSession {
+                id_hash: "s1".into(),
+                usager_id: None,
+                logged_in: false,
+                csrf_token: "c".into(),
+                login_state_hash: None,
+                login_secrets_enc: None,
+                remote_id: None,
+                created_at: NaiveDateTime::default(),
+                last_seen: NaiveDateTime::default(),
+            },
+            flow: with_flow.then(|| crate::domain::identity::FlowSecrets {
+                nonce: "n".into(),
+                pkce_verifier: "v".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_login_answer_is_checked_in_order() {
+        let ok = mandates::CallbackParams {
+            code: "c".into(),
+            state: "x".into(),
+            iss: Some("https://fc.example/".into()),
+            ..Default::default()
+        };
+        let reason =
+            |p: &sessions::PendingLogin, browser: Option<&str>, q: &mandates::CallbackParams| {
+                check_login(p, browser, q, "https://fc.example")
+                    .err()
+                    .map(|(r, _)| r)
+            };
+        assert_eq!(reason(&pending(true), Some("s1"), &ok), None);
+        assert_eq!(
+            reason(&pending(false), Some("s1"), &ok),
+            Some("replayed_state")
+        );
+        assert_eq!(
+            reason(&pending(true), Some("s2"), &ok),
+            Some("session_mismatch")
+        );
+        assert_eq!(reason(&pending(true), None, &ok), Some("session_mismatch"));
+        let evil = mandates::CallbackParams {
+            iss: Some("https://evil.example".into()),
+            ..ok.clone()
+        };
+        assert_eq!(
+            reason(&pending(true), Some("s1"), &evil),
+            Some("issuer_mismatch")
+        );
+        let cancelled = mandates::CallbackParams {
+            error: "access_denied".into(),
+            ..ok.clone()
+        };
+        assert_eq!(
+            reason(&pending(true), Some("s1"), &cancelled),
+            Some("access_denied")
+        );
+        let failed = mandates::CallbackParams {
+            error: "server_error".into(),
+            ..ok
+        };
+        assert_eq!(
+            reason(&pending(true), Some("s1"), &failed),
+            Some("provider_error")
+        );
+    }
+
     #[test]
     fn an_aidant_is_shown_by_first_name_and_initial() {
         assert_eq!(short_name("Marie Curie"), "Marie C.");

@@ -376,4 +376,11 @@ mod tests {
         assert!(!ended(false, t0, t0, m(15)));
         assert!(ended(false, t0, t0, m(16)));
     }
+
+    #[test]
+    fn the_cookie_is_host_only_over_https() {
+        assert_eq!(cookie_name(true), "__Host-procura_moi");
+        assert_eq!(cookie_name(false), "procura_moi");
+        assert_ne!(cookie_name(false), "procura_session");
+    }
 }
