@@ -18,6 +18,7 @@ pub mod mail;
 pub mod maintenance;
 pub mod mandates;
 pub mod oversight;
+pub mod person;
 pub mod store;
 pub mod telemetry;
 pub mod web;

@@ -109,7 +109,11 @@ pub fn housekeeping(
     now: DateTime<Utc>,
     policy: &Policy,
 ) -> Result<Purged, Error> {
-    write_tx(conn, |c| Ok(purge_expired(c, now, policy)?))
+    write_tx(conn, |c| {
+        let purged = purge_expired(c, now, policy)?;
+        crate::person::housekeeping_in(c, now)?;
+        Ok(purged)
+    })
 }
 
 /// Deletes what has expired, in the caller's transaction, and journals the counts.

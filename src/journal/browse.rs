@@ -194,6 +194,23 @@ fn day_bounds(f: &Filter) -> (Option<NaiveDateTime>, Option<NaiveDateTime>) {
     (start, end)
 }
 
+/// The newest entries about one usager with one of `actions`, newest first, at most
+/// `limit` (the person's own space: the uses of their mandates).
+pub fn of_usager(
+    conn: &mut DbConn,
+    usager_id: &str,
+    actions: &[&str],
+    limit: i64,
+) -> QueryResult<Vec<Entry>> {
+    journal_entries::table
+        .filter(journal_entries::usager_id.eq(usager_id))
+        .filter(journal_entries::action.eq_any(actions))
+        .order(journal_entries::seq.desc())
+        .limit(limit)
+        .select(Entry::as_select())
+        .load(conn)
+}
+
 /// One page of the journal, newest first: entries matching `f` (and `structure` when the
 /// view is confined to one) with `seq < f.after` (default: from the head). At most five
 /// queries: the head, two look-ups of the index on `at` when dates are given, the page.

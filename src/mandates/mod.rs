@@ -450,6 +450,25 @@ pub fn upsert_usager(
     Ok(u)
 }
 
+/// How the person gave their consent, recorded in `mandate.created` (`consent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentMode {
+    /// At the desk, beside the aidant.
+    Presence,
+    /// From a link sent by e-mail (remote consent).
+    Distance,
+}
+
+impl ConsentMode {
+    /// The journal's code.
+    pub fn code(self) -> &'static str {
+        match self {
+            ConsentMode::Presence => "presence",
+            ConsentMode::Distance => "distance",
+        }
+    }
+}
+
 /// Creates a mandate from a verified identity, in the caller's transaction: usager,
 /// mandate, authorisations, superseding, attestation digest and journal entries.
 #[allow(clippy::too_many_arguments)]
@@ -462,6 +481,32 @@ pub fn create_mandate(
     identity: &Identity,
     demarches: &[&'static Demarche],
     duration: MandateDuration,
+) -> Result<Created, Error> {
+    create_mandate_as(
+        conn,
+        now,
+        actor,
+        aidant_id,
+        structure_id,
+        identity,
+        demarches,
+        duration,
+        ConsentMode::Presence,
+    )
+}
+
+/// As [`create_mandate`], with the way the consent was given.
+#[allow(clippy::too_many_arguments)]
+pub fn create_mandate_as(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    aidant_id: &str,
+    structure_id: &str,
+    identity: &Identity,
+    demarches: &[&'static Demarche],
+    duration: MandateDuration,
+    consent: ConsentMode,
 ) -> Result<Created, Error> {
     if demarches.is_empty() {
         return Err(Error::Invalid("Choisissez au moins une démarche.".into()));
@@ -543,6 +588,7 @@ pub fn create_mandate(
             .detail("expires_at", journal::format_time(&expires_at))
             .detail("attestation_version", ATTESTATION_VERSION)
             .detail("attestation_sha256", digest.as_str())
+            .detail("consent", consent.code())
             .detail(
                 "authorisations",
                 auths
@@ -895,6 +941,29 @@ pub fn usager_in(
     let v = views(conn, now, list)?;
     let u = v[0].usager.clone();
     Ok(Some((u, v)))
+}
+
+/// The mandates of one usager in every structure, newest first (the person's own space).
+pub fn mandates_of_usager(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    usager_id: &str,
+) -> QueryResult<Vec<MandateView>> {
+    let list: Vec<Mandate> = mandates::table
+        .filter(mandates::usager_id.eq(usager_id))
+        .order((mandates::created_at.desc(), mandates::id.desc()))
+        .select(Mandate::as_select())
+        .load(conn)?;
+    views(conn, now, list)
+}
+
+/// The usager FranceConnect knows as `sub`, if any.
+pub fn usager_by_sub(conn: &mut DbConn, sub: &str) -> QueryResult<Option<Usager>> {
+    usagers::table
+        .filter(usagers::fc_sub.eq(sub))
+        .select(Usager::as_select())
+        .first(conn)
+        .optional()
 }
 
 /// A usager with at least one active authorisation in the structure.

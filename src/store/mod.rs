@@ -363,6 +363,12 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    // A use case called inside another's transaction (a usager's revocation runs the
+    // structure's revocation, then notifies in the same transaction) joins it, inside a
+    // savepoint: the outer transaction already holds the write lock.
+    if in_transaction(conn) {
+        return nested(conn, f);
+    }
     // SQLite has one writer at a time, and its busy handler polls with growing sleeps: with
     // many writers (and a flush per commit, `synchronous = FULL`) a waiting writer can lose
     // every round until its timeout. This process's writers queue on a lock instead.
@@ -373,8 +379,41 @@ where
     transaction(conn, "BEGIN IMMEDIATE", "BEGIN", f)
 }
 
-/// Held by the SQLite write transaction in progress in this process (one database per
-/// process; write transactions never nest).
+/// True when the connection is inside a transaction.
+fn in_transaction(conn: &mut DbConn) -> bool {
+    use diesel::connection::TransactionManager as _;
+    let depth = match conn {
+        DbConn::Sqlite(c) => {
+            AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()
+        }
+        DbConn::Pg(c) => {
+            AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()
+        }
+    };
+    matches!(depth, Ok(Some(_)))
+}
+
+/// Runs `f` in a savepoint of the transaction in progress; its error rolls back to it.
+fn nested<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    <DbConn as Connection>::TransactionManager::begin_transaction(conn)?;
+    match f(conn) {
+        Ok(value) => {
+            <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            <DbConn as Connection>::TransactionManager::rollback_transaction(conn)?;
+            Err(e)
+        }
+    }
+}
+
+/// Held by the outermost SQLite write transaction in progress in this process (one
+/// database per process; a nested one runs in a savepoint of it).
 static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs `f` inside a read-only transaction: one consistent snapshot, and one transaction

@@ -304,6 +304,39 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    usager_sessions (id_hash) {
+        id_hash -> Text,
+        usager_id -> Nullable<Text>,
+        logged_in -> Bool,
+        csrf_token -> Text,
+        login_state_hash -> Nullable<Text>,
+        login_secrets_enc -> Nullable<Text>,
+        remote_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        last_seen -> Timestamp,
+    }
+}
+
+diesel::table! {
+    remote_consents (id) {
+        id -> Text,
+        token_hash -> Text,
+        structure_id -> Text,
+        aidant_id -> Text,
+        demarches -> Text,
+        duration -> Text,
+        expected_enc -> Text,
+        identity_enc -> Nullable<Text>,
+        session_hash -> Nullable<Text>,
+        status -> Text,
+        mandate_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> structures (structure_id));
 diesel::joinable!(totp_cards -> users (user_id));
@@ -336,4 +369,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     authorization_codes,
     access_tokens,
     mail_outbox,
+    usager_sessions,
+    remote_consents,
 );

@@ -23,6 +23,9 @@ pub enum WebError {
     /// Not logged in: redirect to the login page.
     #[error("authentification requise")]
     LoginRequired,
+    /// The person is not logged in to their space: redirect to `/moi`.
+    #[error("connexion à l’espace personnel requise")]
+    PersonLoginRequired,
     /// Logged in but not allowed.
     #[error("{0}")]
     Forbidden(String),
@@ -85,7 +88,7 @@ impl From<Error> for WebError {
 impl actix_web::ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
         match self {
-            WebError::LoginRequired => StatusCode::SEE_OTHER,
+            WebError::LoginRequired | WebError::PersonLoginRequired => StatusCode::SEE_OTHER,
             WebError::Forbidden(_) | WebError::Csrf => StatusCode::FORBIDDEN,
             WebError::NotFound | WebError::NotFoundWith(_) => StatusCode::NOT_FOUND,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -99,6 +102,11 @@ impl actix_web::ResponseError for WebError {
             WebError::LoginRequired => {
                 return HttpResponse::SeeOther()
                     .insert_header((header::LOCATION, "/connexion"))
+                    .finish()
+            }
+            WebError::PersonLoginRequired => {
+                return HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, "/moi"))
                     .finish()
             }
             WebError::Csrf => "Le formulaire a expiré ou ne provient pas de ce site. Rechargez la page et recommencez.".to_string(),

@@ -14,6 +14,7 @@ mod mailbox;
 mod manager;
 mod mandates;
 pub mod metrics;
+mod moi;
 mod oidc;
 pub mod session;
 mod space;
@@ -508,6 +509,7 @@ pub fn app(
         .configure(audit_export::routes)
         .configure(verifier::routes)
         .configure(mandates::routes)
+        .configure(moi::routes)
         .configure(|cfg| fc_simulator::routes(cfg, simulator_on))
         .configure(|cfg| demo_site::routes(cfg, demo_on))
         .configure(|cfg| mailbox::routes(cfg, demo_on))

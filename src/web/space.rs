@@ -31,6 +31,7 @@ struct SpacePage {
     search: String,
     usagers: Vec<(String, String, String, String)>,
     expiring: Vec<(String, String, String)>,
+    remote: Vec<crate::person::remote::RemoteLine>,
 }
 
 /// `?q=` search on the home page.
@@ -58,6 +59,17 @@ async fn home(ctx: Ctx, app: App, q: web::Query<HomeQuery>) -> Result<HttpRespon
         _ => None,
     };
     let (usagers, expiring) = lists.map(|l| (l.usagers, l.expiring)).unwrap_or_default();
+    // The structure's remote consent requests and their state.
+    let remote = match (&ctx.structure, user.has(Role::Aidant)) {
+        (Some(s), true) => {
+            let sid = s.id.clone();
+            app.run(move |db, env| {
+                crate::person::remote::of_structure(db, env.now, env.secrets, &sid, 20)
+            })
+            .await?
+        }
+        _ => Vec::new(),
+    };
     Ok(ctx.finish(
         &app,
         render(&SpacePage {
@@ -74,6 +86,7 @@ async fn home(ctx: Ctx, app: App, q: web::Query<HomeQuery>) -> Result<HttpRespon
             search,
             usagers,
             expiring,
+            remote,
         }),
     ))
 }

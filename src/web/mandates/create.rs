@@ -23,6 +23,29 @@ struct NewPage {
     durations: Vec<DurationChoice>,
     error: Option<String>,
     renewal_of: Option<String>,
+    remote: RemoteFields,
+}
+
+/// The remote consent fields of the creation form, as entered.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteFields {
+    distance: bool,
+    email: String,
+    family_name: String,
+    given_name: String,
+    birthdate: String,
+}
+
+impl RemoteFields {
+    fn of(pairs: &[(String, String)]) -> Self {
+        RemoteFields {
+            distance: field(pairs, "consent_mode") == "distance",
+            email: field(pairs, "usager_email").to_string(),
+            family_name: field(pairs, "usager_family_name").to_string(),
+            given_name: field(pairs, "usager_given_name").to_string(),
+            birthdate: field(pairs, "usager_birthdate").to_string(),
+        }
+    }
 }
 
 fn new_page(
@@ -32,6 +55,7 @@ fn new_page(
     duration: Option<&str>,
     error: Option<String>,
     renewal_of: Option<String>,
+    remote: RemoteFields,
 ) -> HttpResponse {
     // Only the démarches the structure offers (its manager's choice).
     let offered = ctx
@@ -59,6 +83,7 @@ fn new_page(
             .collect(),
         error,
         renewal_of,
+        remote,
     })
 }
 
@@ -95,6 +120,7 @@ pub(super) async fn new_form(
         duration,
         None,
         q.renouveler.clone(),
+        RemoteFields::default(),
     ))
 }
 
@@ -125,6 +151,7 @@ pub(super) async fn new_submit(
         .map(|(_, v)| v.clone())
         .collect();
     let duration_code = field(&pairs, "duration").to_string();
+    let remote = RemoteFields::of(&pairs);
     let bad = |m: String| {
         let mut r = new_page(
             &ctx,
@@ -133,6 +160,7 @@ pub(super) async fn new_submit(
             Some(duration_code.as_str()),
             Some(m),
             None,
+            remote.clone(),
         );
         *r.status_mut() = StatusCode::BAD_REQUEST;
         r
@@ -147,6 +175,47 @@ pub(super) async fn new_submit(
     // Checked again by `start_request`; here it spares a FranceConnect round trip.
     if let Err(e) = mandates::check_offered(&structure.demarches(), &demarches) {
         return Ok(bad(e.to_string()));
+    }
+    match field(&pairs, "consent_mode") {
+        "" | "presence" => {}
+        "distance" => {
+            // Remote consent: no FranceConnect round trip for the aidant; the person
+            // receives a link by e-mail.
+            let expected = match crate::person::remote::parse_expected(
+                &remote.email,
+                &remote.family_name,
+                &remote.given_name,
+                &remote.birthdate,
+                state.clock.now().date_naive(),
+            ) {
+                Ok(e) => e,
+                Err(m) => return Ok(bad(m)),
+            };
+            let r = crate::person::remote::NewRemote {
+                by: crate::accounts::Acting::new(&aidant.id, &structure.id),
+                demarches,
+                duration,
+                expected,
+            };
+            let sent = run_refusable(&state, move |db, env| {
+                let url = |p: &str| env.settings.url(p);
+                crate::person::remote::request(db, env.now, env.secrets, &url, &r)
+            })
+            .await?;
+            if let Refusable::Refused(m) = sent {
+                return Ok(bad(m));
+            }
+            return Ok(super::super::session::with_flash(
+                &state,
+                &ctx,
+                see_other("/espace"),
+                "La demande de consentement à distance est envoyée par courriel à la personne. Son lien est valable 24 heures ; suivez son état ci-dessous.",
+            ));
+        }
+        _ => return Ok(bad(
+            "Choisissez comment la personne donne son consentement : en présence ou à distance."
+                .into(),
+        )),
     }
     let fc = state
         .fc
@@ -178,11 +247,18 @@ pub(super) async fn new_submit(
 }
 
 pub(super) async fn callback(
+    req: HttpRequest,
     ctx: Ctx,
     state: web::Data<AppState>,
     q: web::Query<mandates::CallbackParams>,
 ) -> Result<HttpResponse, WebError> {
     let q = q.into_inner();
+    // One callback URL is registered at FranceConnect: a person's login to their own
+    // space (its state is found in their session) goes there, anything else is a mandate
+    // creation at the desk.
+    if let Some(r) = crate::web::moi::franceconnect_callback(&req, &state, &q).await? {
+        return Ok(r);
+    }
     let fc = state.fc.clone().ok_or(WebError::NotFound)?;
     let by = mandates::CallbackBy {
         session_hash: ctx.session.id_hash.clone(),
@@ -281,7 +357,6 @@ pub struct DemarcheLine {
 #[template(path = "consent.html")]
 struct ConsentPage {
     layout: Layout,
-    id: String,
     person: Identity,
     structure: String,
     aidant: String,
@@ -290,6 +365,10 @@ struct ConsentPage {
     duration: &'static str,
     statement: String,
     error: Option<String>,
+    action: String,
+    refuse: Option<String>,
+    moi_url: String,
+    back: String,
 }
 
 pub(super) async fn load_consent(
@@ -328,7 +407,10 @@ fn consent_page(
     let end = duration.expires_at(state.clock.now()).naive_utc();
     render(&ConsentPage {
         layout: ctx.layout(state),
-        id: req.id.clone(),
+        action: format!("/mandats/consentement/{}", req.id),
+        refuse: None,
+        moi_url: state.settings.url("/moi"),
+        back: "/espace".into(),
         person,
         aidant: ctx
             .user

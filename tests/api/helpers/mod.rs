@@ -9,6 +9,7 @@ pub mod fc;
 pub mod fixtures;
 pub mod http;
 pub mod oidc;
+pub mod person;
 pub mod procs;
 pub mod smtp;
 

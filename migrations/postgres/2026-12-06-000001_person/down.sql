@@ -1,0 +1,2 @@
+DROP TABLE remote_consents;
+DROP TABLE usager_sessions;
