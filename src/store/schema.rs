@@ -304,6 +304,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use_notices (usager_id) {
+        usager_id -> Text,
+        window_started_at -> Nullable<Timestamp>,
+        window_ends_at -> Nullable<Timestamp>,
+        first_seq -> Nullable<BigInt>,
+        pending -> Integer,
+        stopped_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    expiry_reminders (mandate_id) {
+        mandate_id -> Text,
+        sent_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    helper_digests (user_id, kind) {
+        user_id -> Text,
+        kind -> Text,
+        sent_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> structures (structure_id));
 diesel::joinable!(totp_cards -> users (user_id));
@@ -312,6 +338,9 @@ diesel::joinable!(mandates -> usagers (usager_id));
 diesel::joinable!(mandates -> structures (structure_id));
 diesel::joinable!(mandates -> users (aidant_id));
 diesel::joinable!(authorisations -> mandates (mandate_id));
+diesel::joinable!(use_notices -> usagers (usager_id));
+diesel::joinable!(expiry_reminders -> mandates (mandate_id));
+diesel::joinable!(helper_digests -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     structures,
@@ -336,4 +365,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     authorization_codes,
     access_tokens,
     mail_outbox,
+    use_notices,
+    expiry_reminders,
+    helper_digests,
 );
