@@ -17,6 +17,7 @@ mod hardening;
 mod health;
 mod manager;
 mod mandates;
+mod notices;
 mod receipts;
 mod review;
 mod review_issue9;

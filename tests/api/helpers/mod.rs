@@ -8,6 +8,7 @@ pub mod db;
 pub mod fc;
 pub mod fixtures;
 pub mod http;
+pub mod mail;
 pub mod oidc;
 pub mod procs;
 
@@ -15,4 +16,5 @@ pub use app::*;
 pub use db::*;
 pub use fixtures::*;
 pub use http::*;
+pub use mail::*;
 pub use procs::*;
