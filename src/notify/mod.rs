@@ -1,4 +1,4 @@
-//! Notices by e-mail (docs/mail.md, "Notices"): to the person when a mandate is created,
+//! Notices by e-mail (docs/notices.md): to the person when a mandate is created,
 //! used, revoked or about to end; to helpers with their enrolment link and weekly
 //! digests. Every message is queued with [`crate::mail::enqueue`] in the transaction of
 //! the action that causes it (the hooks below are called from inside those use cases),
