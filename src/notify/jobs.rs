@@ -16,8 +16,8 @@ use crate::error::Error;
 use crate::mail::{self, Mail};
 use crate::mandates::{Mandate, Usager};
 use crate::store::schema::{
-    authorisations, expiry_reminders, helper_digests, mandates, memberships, totp_cards,
-    usagers, use_notices, users,
+    authorisations, expiry_reminders, helper_digests, mandates, memberships, totp_cards, usagers,
+    use_notices, users,
 };
 use crate::store::{write_tx, DbConn};
 
@@ -60,7 +60,9 @@ pub fn digests<T: Clone>(
             continue;
         }
         if let Some(rows) = rows_by_structure.get(structure).filter(|r| !r.is_empty()) {
-            out.entry(user.clone()).or_default().extend(rows.iter().cloned());
+            out.entry(user.clone())
+                .or_default()
+                .extend(rows.iter().cloned());
         }
     }
     out
@@ -220,13 +222,15 @@ fn last_sent(
         .collect())
 }
 
+/// (account, structure) pairs of members, and the accounts by id.
+type Members = (
+    Vec<(String, String)>,
+    HashMap<String, crate::accounts::users::User>,
+);
+
 /// Active members of these structures holding `role`: (account, structure) pairs and
 /// the accounts.
-fn members_with(
-    conn: &mut DbConn,
-    structure_ids: &[&str],
-    role: Role,
-) -> QueryResult<(Vec<(String, String)>, HashMap<String, crate::accounts::users::User>)> {
+fn members_with(conn: &mut DbConn, structure_ids: &[&str], role: Role) -> QueryResult<Members> {
     let rows: Vec<(String, crate::accounts::users::User)> = memberships::table
         .inner_join(users::table)
         .filter(memberships::structure_id.eq_any(structure_ids))
@@ -289,7 +293,10 @@ pub fn aidant_digests(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, Er
         }
         let ids: Vec<&str> = ending.iter().map(|(m, _)| m.id.as_str()).collect();
         let active = active_demarches(c, &ids)?;
-        let structure_ids: Vec<&str> = ending.iter().map(|(m, _)| m.structure_id.as_str()).collect();
+        let structure_ids: Vec<&str> = ending
+            .iter()
+            .map(|(m, _)| m.structure_id.as_str())
+            .collect();
         let names: HashMap<String, String> = crate::accounts::structures::names(c, &structure_ids)?
             .into_iter()
             .collect();
@@ -427,8 +434,9 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let last: HashMap<String, NaiveDateTime> =
-            [("a4".to_string(), t("2026-12-05 10:00:00"))].into_iter().collect();
+        let last: HashMap<String, NaiveDateTime> = [("a4".to_string(), t("2026-12-05 10:00:00"))]
+            .into_iter()
+            .collect();
         let d = digests(&members, &rows, &last, now);
         assert_eq!(d.get("a1"), Some(&vec![1, 2, 3]));
         assert_eq!(d.get("a2"), Some(&vec![3]));

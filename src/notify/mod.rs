@@ -60,7 +60,9 @@ impl Context {
             space: self.url("/moi"),
             stop: if with_stop {
                 stop_token(&self.secrets, usager_id).map(|t| {
-                    self.url(&format!("/notifications/arret?usager={usager_id}&jeton={t}"))
+                    self.url(&format!(
+                        "/notifications/arret?usager={usager_id}&jeton={t}"
+                    ))
                 })
             } else {
                 None
@@ -376,7 +378,10 @@ fn use_facts(conn: &mut DbConn, entries: &[Entry]) -> QueryResult<Vec<texts::Use
         .iter()
         .filter_map(|e| e.structure_id.as_deref())
         .collect();
-    let clients: Vec<&str> = entries.iter().filter_map(|e| e.client_id.as_deref()).collect();
+    let clients: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e.client_id.as_deref())
+        .collect();
     let aidant_names = crate::accounts::users::names(conn, &aidants)?;
     let structure_names = crate::accounts::structures::names(conn, &structures)?;
     let client_names = crate::federation::provider::clients::names(conn, &clients)?;
@@ -680,8 +685,14 @@ mod tests {
     fn a_digest_is_due_once_the_window_ended_with_uses() {
         let now = t("2026-12-01 10:00:00");
         assert!(digest_due(&row(Some("2026-12-01 10:00:00"), 1, false), now));
-        assert!(!digest_due(&row(Some("2026-12-01 10:00:01"), 1, false), now));
-        assert!(!digest_due(&row(Some("2026-12-01 09:00:00"), 0, false), now));
+        assert!(!digest_due(
+            &row(Some("2026-12-01 10:00:01"), 1, false),
+            now
+        ));
+        assert!(!digest_due(
+            &row(Some("2026-12-01 09:00:00"), 0, false),
+            now
+        ));
         assert!(!digest_due(&row(Some("2026-12-01 09:00:00"), 4, true), now));
         assert!(!digest_due(&row(None, 0, false), now));
     }

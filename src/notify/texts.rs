@@ -405,8 +405,14 @@ mod tests {
 
     #[test]
     fn times_are_said_in_paris_time() {
-        assert_eq!(day_and_time(t("2026-12-12 13:05:00")), "12 décembre 2026 à 14 h 05");
-        assert_eq!(day_and_time(t("2026-07-01 08:00:00")), "1er juillet 2026 à 10 h 00");
+        assert_eq!(
+            day_and_time(t("2026-12-12 13:05:00")),
+            "12 décembre 2026 à 14 h 05"
+        );
+        assert_eq!(
+            day_and_time(t("2026-07-01 08:00:00")),
+            "1er juillet 2026 à 10 h 00"
+        );
         // 23:30 UTC on 31 December is already the next year in Paris.
         assert_eq!(day(t("2026-12-31 23:30:00")), "1er janvier 2027");
         assert_eq!(paris(t("2026-03-29 00:59:59")), t("2026-03-29 01:59:59"));
@@ -417,7 +423,10 @@ mod tests {
     #[test]
     fn helpers_are_named_by_first_name_and_initial() {
         assert_eq!(short_name("Camille Martin"), "Camille M.");
-        assert_eq!(short_name("  Jean-Pierre de la fontaine "), "Jean-Pierre F.");
+        assert_eq!(
+            short_name("  Jean-Pierre de la fontaine "),
+            "Jean-Pierre F."
+        );
         assert_eq!(short_name("Zoé"), "Zoé");
         assert_eq!(short_name(""), "un aidant");
         assert_eq!(short_name("Léa Élan"), "Léa É.");
@@ -468,7 +477,14 @@ mod tests {
         };
         let (subject, text) = first_use(&u, t("2026-12-01 10:00:00"), &links());
         assert!(subject.contains("Logement"));
-        for part in ["1er décembre 2026 à 10 h 00", "« Caf »", "Camille M.", "« S »", "11 h 00", "/notifications/arret?"] {
+        for part in [
+            "1er décembre 2026 à 10 h 00",
+            "« Caf »",
+            "Camille M.",
+            "« S »",
+            "11 h 00",
+            "/notifications/arret?",
+        ] {
             assert!(text.contains(part), "{part}: {text}");
         }
         let (subject, text) = use_digest(&[u.clone(), u], 3, &links());
@@ -491,10 +507,15 @@ mod tests {
             structure: "S",
             by,
         };
-        assert!(revoked(&r(RevokedBy::Person), &links()).1.contains("par vous-même"));
+        assert!(revoked(&r(RevokedBy::Person), &links())
+            .1
+            .contains("par vous-même"));
         let (subject, text) = revoked(&r(RevokedBy::Helper("Camille M.".into())), &links());
         assert!(subject.contains("démarche"));
-        assert!(text.contains("par Camille M. de la structure « S »"), "{text}");
+        assert!(
+            text.contains("par Camille M. de la structure « S »"),
+            "{text}"
+        );
         assert!(text.contains("« Logement »"));
     }
 
@@ -511,7 +532,10 @@ mod tests {
         assert!(text.contains("Angela DUBOIS (S) : fin le 20 décembre 2026 à 10 h 00"));
         let (subject, text) = manager_digest(
             "Marie",
-            &[("Léo".into(), "leo@ex.fr".into()), ("Ana".into(), "ana@ex.fr".into())],
+            &[
+                ("Léo".into(), "leo@ex.fr".into()),
+                ("Ana".into(), "ana@ex.fr".into()),
+            ],
             "https://p/gestion",
         );
         assert!(subject.starts_with("2 comptes"));

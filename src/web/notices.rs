@@ -116,7 +116,9 @@ async fn decide(
         DonePage {
             layout: ctx.layout(&app),
             title: "Avis d’utilisation repris".into(),
-            message: "C’est noté : vous recevrez de nouveau un avis quand vos mandats sont utilisés.".into(),
+            message:
+                "C’est noté : vous recevrez de nouveau un avis quand vos mandats sont utilisés."
+                    .into(),
             other_label: "Ne plus recevoir les avis d’utilisation".into(),
             other_link: format!("/notifications/arret?{}", q.query()),
         }
@@ -124,11 +126,7 @@ async fn decide(
     Ok(ctx.finish(&app, render(&page)))
 }
 
-async fn ask_stop(
-    ctx: Ctx,
-    app: App,
-    q: web::Query<LinkQuery>,
-) -> Result<HttpResponse, WebError> {
+async fn ask_stop(ctx: Ctx, app: App, q: web::Query<LinkQuery>) -> Result<HttpResponse, WebError> {
     ask(ctx, app, q.into_inner(), true).await
 }
 

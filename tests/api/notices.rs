@@ -76,10 +76,17 @@ fn the_first_use_is_told_at_once_and_later_uses_in_the_window_in_one_summary() {
         "« France Services Provider »",
         "(heure de Paris)",
     ] {
-        assert!(first.body_text.contains(part), "{part}: {}", first.body_text);
+        assert!(
+            first.body_text.contains(part),
+            "{part}: {}",
+            first.body_text
+        );
     }
     let stop = url_in(&first.body_text, "/notifications/arret?").expect("stop link");
-    assert!(stop.starts_with(&w.app.url("/notifications/arret?usager=")), "{stop}");
+    assert!(
+        stop.starts_with(&w.app.url("/notifications/arret?usager=")),
+        "{stop}"
+    );
     // Two more uses within the hour: nothing more now, nothing at the job's pass either.
     w.clock.advance(Duration::minutes(10));
     use_once(&w, "logement");
@@ -93,7 +100,12 @@ fn the_first_use_is_told_at_once_and_later_uses_in_the_window_in_one_summary() {
     assert_eq!(use_digests(&w), 0, "sent once");
     let digest = one_mail(&w.app.store, "usager.mandate_used_digest");
     assert_eq!(digest.subject, "Votre mandat a été utilisé 2 autres fois");
-    assert_eq!(digest.body_text.matches("- le ").count(), 2, "{}", digest.body_text);
+    assert_eq!(
+        digest.body_text.matches("- le ").count(),
+        2,
+        "{}",
+        digest.body_text
+    );
     assert!(digest.body_text.contains("« Logement »"));
     assert!(url_in(&digest.body_text, "/notifications/arret?").is_some());
     assert_eq!(count_of(&journal_actions(&w.app.store), "mandate.used"), 3);
@@ -124,13 +136,20 @@ fn the_stop_link_asks_then_stops_use_notices_and_a_forged_one_changes_nothing() 
     let w = world(&[]);
     use_once(&w, "social");
     let first = one_mail(&w.app.store, "usager.mandate_used");
-    let stop = w.app.local(&url_in(&first.body_text, "/notifications/arret?").expect("link"));
+    let stop = w
+        .app
+        .local(&url_in(&first.body_text, "/notifications/arret?").expect("link"));
     let person = Web::new(&w.app);
     // Forged or damaged links: a clear 400, nothing changed.
     let before = journal_actions(&w.app.store).len();
     let forged = stop.replace("jeton=", "jeton=x");
     let other = stop.replace(&w.usager_id, "00000000-0000-0000-0000-000000000000");
-    for bad in [forged.as_str(), other.as_str(), "/notifications/arret", "/notifications/arret?usager=&jeton="] {
+    for bad in [
+        forged.as_str(),
+        other.as_str(),
+        "/notifications/arret",
+        "/notifications/arret?usager=&jeton=",
+    ] {
         let r = person.get(bad);
         assert_eq!(r.status, 400, "{bad}");
         assert!(r.body.contains("Ce lien n’est pas valable"), "{}", r.body);
@@ -139,15 +158,26 @@ fn the_stop_link_asks_then_stops_use_notices_and_a_forged_one_changes_nothing() 
     assert_eq!(page.status, 200);
     let r = person.submit(&stop, &forged, &[]);
     assert_eq!(r.status, 400);
-    assert_eq!(journal_actions(&w.app.store).len(), before, "nothing journaled");
+    assert_eq!(
+        journal_actions(&w.app.store).len(),
+        before,
+        "nothing journaled"
+    );
     // The page asks first; the POST stops them.
-    assert!(page.body.contains("Ne plus recevoir ces avis"), "{}", page.body);
+    assert!(
+        page.body.contains("Ne plus recevoir ces avis"),
+        "{}",
+        page.body
+    );
     assert_eq!(person.post(&stop, &[]).status, 403, "CSRF token needed");
     let r = person.submit(&stop, &stop, &[]);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("Avis d’utilisation arrêtés"));
     let e = last_of(&w.app.store, "usager.use_notices_stopped");
-    assert_eq!(e.actor.as_deref(), Some(format!("usager:{}", w.usager_id).as_str()));
+    assert_eq!(
+        e.actor.as_deref(),
+        Some(format!("usager:{}", w.usager_id).as_str())
+    );
     assert_eq!(e.usager_id.as_deref(), Some(w.usager_id.as_str()));
     // Later uses: journaled, not notified, not summarised.
     w.clock.advance(Duration::minutes(5));
@@ -198,7 +228,12 @@ fn revocations_are_told_whoever_revoked() {
     assert_eq!(m.recipient, PERSON);
     assert!(m.subject.contains("démarche"), "{}", m.subject);
     assert!(m.body_text.contains("« Logement »"), "{}", m.body_text);
-    assert!(m.body_text.contains("par Compte A. de la structure « France Services Provider »"), "{}", m.body_text);
+    assert!(
+        m.body_text
+            .contains("par Compte A. de la structure « France Services Provider »"),
+        "{}",
+        m.body_text
+    );
     // The person revokes the rest from their space (actor usager:<id>).
     let mut conn = w.app.store.conn().expect("conn");
     procura::mandates::revoke_mandate(
@@ -215,7 +250,11 @@ fn revocations_are_told_whoever_revoked() {
         .iter()
         .find(|m| m.subject == "Votre mandat a été révoqué")
         .expect("the whole mandate");
-    assert!(whole.body_text.contains("par vous-même"), "{}", whole.body_text);
+    assert!(
+        whole.body_text.contains("par vous-même"),
+        "{}",
+        whole.body_text
+    );
     assert!(whole.body_text.contains("« Social - Santé »"));
 }
 
@@ -260,7 +299,10 @@ fn an_unreachable_smtp_server_never_fails_an_action() {
     use_once(&w, "social");
     w.revoke_mandate();
     assert_eq!(mails_of_kind(&w.app.store, "usager.mandate_used").len(), 1);
-    assert_eq!(mails_of_kind(&w.app.store, "usager.mandate_revoked").len(), 1);
+    assert_eq!(
+        mails_of_kind(&w.app.store, "usager.mandate_revoked").len(),
+        1
+    );
     assert!(journal_has(&w.app.store, "mandate.revoked", ""));
 }
 
@@ -279,11 +321,23 @@ fn the_person_is_reminded_once_seven_days_before_the_end() {
     assert_eq!(remind(&w), 0, "once");
     let m = one_mail(&w.app.store, "usager.mandate_ending");
     assert_eq!(m.recipient, PERSON);
-    assert!(m.subject.starts_with("Votre mandat prend fin le "), "{}", m.subject);
+    assert!(
+        m.subject.starts_with("Votre mandat prend fin le "),
+        "{}",
+        m.subject
+    );
     assert!(m.body_text.contains("« Social - Santé » et « Logement »"));
     // A one-day mandate is never reminded.
     let s = structure_row(&w.app.store, &w.structure_id);
-    seed_mandate(&w.app.store, &w.clock, &w.aidant, &s, "fc-court", &["papiers"], MandateDuration::Short);
+    seed_mandate(
+        &w.app.store,
+        &w.clock,
+        &w.aidant,
+        &s,
+        "fc-court",
+        &["papiers"],
+        MandateDuration::Short,
+    );
     assert_eq!(remind(&w), 0);
 }
 
@@ -303,8 +357,15 @@ fn aidants_get_a_weekly_digest_of_mandates_ending_within_30_days() {
     assert_eq!(digest(&w), 0, "once a week");
     let mails = mails_of_kind(&w.app.store, jobs::AIDANT_DIGEST);
     let to: Vec<&str> = mails.iter().map(|m| m.recipient.as_str()).collect();
-    assert!(to.contains(&"aidant.op@exemple.fr") && to.contains(&other.email.as_str()), "{to:?}");
-    assert!(mails[0].body_text.contains("Angela Claire Louise DUBOIS"), "{}", mails[0].body_text);
+    assert!(
+        to.contains(&"aidant.op@exemple.fr") && to.contains(&other.email.as_str()),
+        "{to:?}"
+    );
+    assert!(
+        mails[0].body_text.contains("Angela Claire Louise DUBOIS"),
+        "{}",
+        mails[0].body_text
+    );
     w.clock.advance(Duration::days(7));
     assert_eq!(digest(&w), 2, "a week later, still ending");
     w.revoke_mandate();
@@ -324,11 +385,16 @@ fn enrolment_links_are_mailed_and_managers_told_of_accounts_without_second_facto
     assert!(mail.body_text.contains(&shown), "{}", mail.body_text);
     assert!(mail.body_text.contains("« S »"));
     // The copy button: a script file (no inline script) and a readonly field.
-    assert!(r.body.contains("<script src=\"/static/copie.js\" defer></script>"));
+    assert!(r
+        .body
+        .contains("<script src=\"/static/copie.js\" defer></script>"));
     assert!(r.body.contains(&format!("readonly value=\"{shown}\"")));
     let js = get(&app.url("/static/copie.js"));
     assert_eq!(js.status, 200);
-    assert!(js.header("content-type").unwrap_or_default().contains("javascript"));
+    assert!(js
+        .header("content-type")
+        .unwrap_or_default()
+        .contains("javascript"));
     // A second-factor reset mails the new link too.
     let path = format!("/gestion/comptes/{}/second-facteur", a.user.id);
     let r = manager.submit(&path, &path, &[]);
@@ -336,7 +402,10 @@ fn enrolment_links_are_mailed_and_managers_told_of_accounts_without_second_facto
     let shown = between(&r.body, "id=\"enrolment-link\" href=\"", "\"");
     let mails = mails_of_kind(&app.store, "aidant.enrolment");
     assert_eq!(mails.len(), 2);
-    let reset = mails.iter().find(|m| m.recipient == a.email).expect("to the aidant");
+    let reset = mails
+        .iter()
+        .find(|m| m.recipient == a.email)
+        .expect("to the aidant");
     assert!(reset.body_text.contains(&shown));
     // The manager's weekly reminder lists both accounts without a second factor.
     let remind = || {
@@ -347,7 +416,12 @@ fn enrolment_links_are_mailed_and_managers_told_of_accounts_without_second_facto
     assert_eq!(remind(), 0, "once a week");
     let r = one_mail(&app.store, jobs::MANAGER_DIGEST);
     assert_eq!(r.recipient, m.email);
-    assert!(r.body_text.contains("Nouvelle Aidante <nouvelle@exemple.fr>"), "{}", r.body_text);
+    assert!(
+        r.body_text
+            .contains("Nouvelle Aidante <nouvelle@exemple.fr>"),
+        "{}",
+        r.body_text
+    );
     assert!(r.body_text.contains(&a.email));
     clock.advance(Duration::days(7));
     assert_eq!(remind(), 1, "a week later, still not enrolled");
@@ -357,7 +431,10 @@ fn enrolment_links_are_mailed_and_managers_told_of_accounts_without_second_facto
 fn managers_with_every_account_enrolled_hear_nothing() {
     let (app, clock, _s, _m, _a) = team(43);
     let mut conn = app.store.conn().expect("conn");
-    assert_eq!(jobs::manager_digests(&mut conn, clock.now()).expect("digests"), 0);
+    assert_eq!(
+        jobs::manager_digests(&mut conn, clock.now()).expect("digests"),
+        0
+    );
     assert!(outbox(&app.store).is_empty());
 }
 
@@ -366,7 +443,17 @@ fn the_command_line_mails_the_enrolment_link_it_prints() {
     let db = TestDb::new();
     let (code, out) = run_procura(
         &db.url,
-        &["user", "create", "--email", "cli@exemple.fr", "--name", "Par Commande", "--role", "auditor", "--json"],
+        &[
+            "user",
+            "create",
+            "--email",
+            "cli@exemple.fr",
+            "--name",
+            "Par Commande",
+            "--role",
+            "auditor",
+            "--json",
+        ],
         None,
     );
     assert_eq!(code, Some(0), "{out}");

@@ -14,7 +14,10 @@ pub fn outbox(store: &Store) -> Vec<Queued> {
 
 /// The queued messages of `kind`, oldest first.
 pub fn mails_of_kind(store: &Store, kind: &str) -> Vec<Queued> {
-    outbox(store).into_iter().filter(|m| m.kind == kind).collect()
+    outbox(store)
+        .into_iter()
+        .filter(|m| m.kind == kind)
+        .collect()
 }
 
 /// The only queued message of `kind` (fails when there is not exactly one).
