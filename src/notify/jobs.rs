@@ -33,6 +33,9 @@ pub const AIDANT_DIGEST: &str = "aidant.expiring_mandates";
 pub const MANAGER_DIGEST: &str = "manager.accounts_without_second_factor";
 /// Items handled in one pass at most (the next pass goes on).
 const BATCH: i64 = 200;
+/// Mandates listed per structure in an aidant's digest (the soonest; the rest are in
+/// the aidant's space).
+pub const DIGEST_ROWS: i64 = 50;
 
 /// True when a mandate's holder is to be reminded now (pure): within the last 7 days of
 /// a mandate that lasted longer than that (a one-day mandate is never reminded).
@@ -277,48 +280,69 @@ fn to_helper(
 /// The aidants' weekly digest: their structures' mandates ending within 30 days.
 pub fn aidant_digests(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, Error> {
     let n = now.naive_utc();
+    let until = n + Duration::days(DIGEST_DAYS);
     let ctx = context();
     write_tx(conn, |c| {
-        let ending: Vec<(Mandate, Usager)> = mandates::table
-            .inner_join(usagers::table)
+        // The structures with mandates ending soon, their aidants due for a digest (at
+        // most a batch a pass), then those aidants' structures' mandates (a page each).
+        let ending_in: Vec<String> = mandates::table
             .filter(mandates::expires_at.gt(n))
-            .filter(mandates::expires_at.le(n + Duration::days(DIGEST_DAYS)))
+            .filter(mandates::expires_at.le(until))
             .filter(mandates::revoked_at.is_null())
-            .order((mandates::expires_at.asc(), mandates::id.asc()))
-            .limit(BATCH * 10)
-            .select((Mandate::as_select(), Usager::as_select()))
+            .select(mandates::structure_id)
+            .distinct()
             .load(c)?;
-        if ending.is_empty() {
+        if ending_in.is_empty() {
             return Ok(0);
         }
-        let ids: Vec<&str> = ending.iter().map(|(m, _)| m.id.as_str()).collect();
-        let active = active_demarches(c, &ids)?;
-        let structure_ids: Vec<&str> = ending
+        let structures: Vec<&str> = ending_in.iter().map(String::as_str).collect();
+        let (pairs, accounts) = members_with(c, &structures, Role::Aidant)?;
+        let account_ids: Vec<&str> = accounts.keys().map(String::as_str).collect();
+        let last = last_sent(c, AIDANT_DIGEST, &account_ids)?;
+        let due: std::collections::BTreeSet<&str> = pairs
             .iter()
-            .map(|(m, _)| m.structure_id.as_str())
+            .filter(|(u, _)| weekly_due(last.get(u).copied(), n))
+            .map(|(u, _)| u.as_str())
+            .take(usize::try_from(BATCH).unwrap_or(0))
             .collect();
-        let names: HashMap<String, String> = crate::accounts::structures::names(c, &structure_ids)?
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .filter(|(u, _)| due.contains(u.as_str()))
+            .cloned()
+            .collect();
+        let mut wanted: Vec<&str> = pairs.iter().map(|(_, s)| s.as_str()).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let names: HashMap<String, String> = crate::accounts::structures::names(c, &wanted)?
             .into_iter()
             .collect();
         let mut by_structure: HashMap<String, Vec<texts::Ending>> = HashMap::new();
-        for (m, u) in &ending {
-            let Some(codes) = active.get(&m.id) else {
-                continue;
-            };
-            by_structure
-                .entry(m.structure_id.clone())
-                .or_default()
-                .push(texts::Ending {
-                    structure: names.get(&m.structure_id).cloned().unwrap_or_default(),
+        for s in wanted {
+            let page: Vec<(Mandate, Usager)> = mandates::table
+                .inner_join(usagers::table)
+                .filter(mandates::structure_id.eq(s))
+                .filter(mandates::expires_at.gt(n))
+                .filter(mandates::expires_at.le(until))
+                .filter(mandates::revoked_at.is_null())
+                .order((mandates::expires_at.asc(), mandates::id.asc()))
+                .limit(DIGEST_ROWS)
+                .select((Mandate::as_select(), Usager::as_select()))
+                .load(c)?;
+            let ids: Vec<&str> = page.iter().map(|(m, _)| m.id.as_str()).collect();
+            let active = active_demarches(c, &ids)?;
+            let rows = by_structure.entry(s.to_string()).or_default();
+            for (m, u) in &page {
+                let Some(codes) = active.get(&m.id) else {
+                    continue;
+                };
+                rows.push(texts::Ending {
+                    structure: names.get(s).cloned().unwrap_or_default(),
                     usager: u.display_name(),
                     demarches: labels(codes).into_iter().map(str::to_string).collect(),
                     expires_at: m.expires_at,
                 });
+            }
         }
-        let structures: Vec<&str> = by_structure.keys().map(String::as_str).collect();
-        let (pairs, accounts) = members_with(c, &structures, Role::Aidant)?;
-        let account_ids: Vec<&str> = accounts.keys().map(String::as_str).collect();
-        let last = last_sent(c, AIDANT_DIGEST, &account_ids)?;
         let mut sent = 0;
         for (user_id, rows) in digests(&pairs, &by_structure, &last, n) {
             let Some(user) = accounts.get(&user_id) else {

@@ -355,7 +355,7 @@ pub fn aidant_digest(name: &str, rows: &[Ending], home: &str) -> Message {
     let text = format!(
         "Bonjour {name},\n\n\
          Ces mandats prennent fin bientôt (heure de Paris) :\n{}\n\n\
-         Pour continuer à aider ces personnes, proposez-leur un renouvellement : {home}\n\n\
+         Pour continuer à aider ces personnes, proposez-leur un renouvellement. La liste complète est sur votre page d’accueil : {home}\n\n\
          Vous recevez ce résumé au plus une fois par semaine, quand des mandats arrivent à leur fin.\n\n\
          {SIGNATURE}\n",
         lines.join("\n"),
