@@ -63,7 +63,11 @@ async fn check(app: &App, q: &LinkQuery) -> Result<notify::StopLink, WebError> {
 }
 
 async fn ask(ctx: Ctx, app: App, q: LinkQuery, stop: bool) -> Result<HttpResponse, WebError> {
-    check(&app, &q).await?;
+    let link = check(&app, &q).await?;
+    if link.stopped == stop {
+        // Already as asked: say so, with the way to the other choice (nothing to confirm).
+        return Ok(ctx.finish(&app, render(&done_page(&ctx, &app, &q, stop, true))));
+    }
     let (title, message, button, path) = if stop {
         (
             "Ne plus recevoir les avis d’utilisation",
@@ -104,26 +108,35 @@ async fn decide(
         notify::set_use_notices(db, env.now, env.secrets, &usager, &token, stop)
     })
     .await?;
-    let page = if stop {
-        DonePage {
-            layout: ctx.layout(&app),
-            title: "Avis d’utilisation arrêtés".into(),
-            message: "C’est noté : vous ne recevrez plus d’avis quand vos mandats sont utilisés. Vous pouvez toujours consulter les utilisations depuis votre espace.".into(),
-            other_label: "Recevoir à nouveau les avis d’utilisation".into(),
-            other_link: format!("/notifications/reprise?{}", q.query()),
-        }
-    } else {
-        DonePage {
-            layout: ctx.layout(&app),
-            title: "Avis d’utilisation repris".into(),
-            message:
-                "C’est noté : vous recevrez de nouveau un avis quand vos mandats sont utilisés."
-                    .into(),
-            other_label: "Ne plus recevoir les avis d’utilisation".into(),
-            other_link: format!("/notifications/arret?{}", q.query()),
-        }
+    Ok(ctx.finish(&app, render(&done_page(&ctx, &app, &q, stop, false))))
+}
+
+/// The page after a choice (or when the link asks for what is already the case).
+fn done_page(ctx: &Ctx, app: &App, q: &LinkQuery, stop: bool, already: bool) -> DonePage {
+    let (title, message) = match (stop, already) {
+        (true, false) => ("Avis d’utilisation arrêtés", "C’est noté : vous ne recevrez plus d’avis quand vos mandats sont utilisés. Vous pouvez toujours consulter les utilisations depuis votre espace."),
+        (true, true) => ("Avis d’utilisation déjà arrêtés", "Vous ne recevez déjà plus d’avis quand vos mandats sont utilisés. Rien n’a été changé."),
+        (false, false) => ("Avis d’utilisation repris", "C’est noté : vous recevrez de nouveau un avis quand vos mandats sont utilisés."),
+        (false, true) => ("Avis d’utilisation déjà reçus", "Vous recevez déjà un avis quand vos mandats sont utilisés. Rien n’a été changé."),
     };
-    Ok(ctx.finish(&app, render(&page)))
+    let (other_label, other_path) = if stop {
+        (
+            "Recevoir à nouveau les avis d’utilisation",
+            "/notifications/reprise",
+        )
+    } else {
+        (
+            "Ne plus recevoir les avis d’utilisation",
+            "/notifications/arret",
+        )
+    };
+    DonePage {
+        layout: ctx.layout(app),
+        title: title.into(),
+        message: message.into(),
+        other_label: other_label.into(),
+        other_link: format!("{other_path}?{}", q.query()),
+    }
 }
 
 async fn ask_stop(ctx: Ctx, app: App, q: web::Query<LinkQuery>) -> Result<HttpResponse, WebError> {

@@ -179,6 +179,15 @@ fn the_stop_link_asks_then_stops_use_notices_and_a_forged_one_changes_nothing() 
         Some(format!("usager:{}", w.usager_id).as_str())
     );
     assert_eq!(e.usager_id.as_deref(), Some(w.usager_id.as_str()));
+    // The link again: already done, nothing to confirm, nothing changed.
+    let again = person.get(&stop);
+    assert_eq!(again.status, 200);
+    assert!(again.body.contains("déjà arrêtés"), "{}", again.body);
+    assert!(!again.body.contains("csrf_token"));
+    assert_eq!(
+        count_of(&journal_actions(&w.app.store), "usager.use_notices_stopped"),
+        1
+    );
     // Later uses: journaled, not notified, not summarised.
     w.clock.advance(Duration::minutes(5));
     use_once(&w, "logement");
