@@ -76,6 +76,8 @@ pub fn use_digests(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, Error
     let n = now.naive_utc();
     let ctx = context();
     write_tx(conn, |c| {
+        // The head first: a use holds it when it counts in its window (see lock_head).
+        crate::journal::lock_head(c)?;
         let due: Vec<(UseWindow, Usager)> = use_notices::table
             .inner_join(usagers::table)
             .filter(use_notices::pending.gt(0))

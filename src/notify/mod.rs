@@ -8,6 +8,12 @@
 //! the same window (`use_notice_minutes`) only count in `use_notices.pending`, one
 //! cheap statement on the acting-on-behalf path, and [`jobs::use_digests`] gathers them
 //! into one message when the window ends, reading them back from the journal.
+//!
+//! Lock order: a use counts in its window after its `mandate.used` entry, so it holds the
+//! journal's chain head, then its `use_notices` row. Everything else that writes that
+//! row takes the head first too (the summaries call `journal::lock_head`, the stop link
+//! journals before it writes), so that on PostgreSQL no two transactions wait on each
+//! other.
 
 pub mod jobs;
 pub mod texts;
@@ -608,6 +614,19 @@ pub fn set_use_notices(
         if usager_with_window(c, usager_id)?.is_none() {
             return Err(Error::Invalid(BAD_LINK.into()));
         }
+        let action = if stop {
+            "usager.use_notices_stopped"
+        } else {
+            "usager.use_notices_resumed"
+        };
+        // Journal first: uses take the chain head, then this row (one lock order).
+        journal::append(
+            c,
+            now,
+            NewEntry::new(action)
+                .actor(format!("usager:{usager_id}"))
+                .usager(usager_id),
+        )?;
         let at = stop.then(|| now.naive_utc());
         on_both!(
             c,
@@ -615,18 +634,6 @@ pub fn set_use_notices(
              ON CONFLICT (usager_id) DO UPDATE SET stopped_at = excluded.stopped_at, pending = 0",
             (Text, usager_id),
             (Nullable<Timestamp>, at),
-        )?;
-        let action = if stop {
-            "usager.use_notices_stopped"
-        } else {
-            "usager.use_notices_resumed"
-        };
-        journal::append(
-            c,
-            now,
-            NewEntry::new(action)
-                .actor(format!("usager:{usager_id}"))
-                .usager(usager_id),
         )?;
         Ok(StopLink {
             usager_id: usager_id.to_string(),
