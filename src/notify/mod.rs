@@ -260,7 +260,8 @@ pub struct UseWindow {
     pub window_started_at: Option<NaiveDateTime>,
     /// End of the current window.
     pub window_ends_at: Option<NaiveDateTime>,
-    /// Journal entry of the window's first use.
+    /// The last `mandate.used` entry told: the window's first use, then the last one a
+    /// summary covered.
     pub first_seq: Option<i64>,
     /// Later uses in the window, not yet notified.
     pub pending: i32,
@@ -478,9 +479,11 @@ pub fn mandate_used(conn: &mut DbConn, now: DateTime<Utc>, used: &Entry) -> Resu
 /// Uses listed in one summary at most (the rest are counted).
 pub const DIGEST_LIST: i64 = 50;
 
-/// Summarises a window's later uses in one message, once: the row's pending count is
-/// claimed (set to zero only if unchanged, so a concurrent summary or use makes this one
-/// give way), then the uses are read back from the journal. True when queued.
+/// Summarises a window's later uses in one message, once: the uses not told yet are
+/// read back from the journal (the count comes from there, `pending` only says there are
+/// some), then the row is claimed (pending set to zero and the last entry told recorded,
+/// only if unchanged, so that a concurrent summary makes this one give way). True when
+/// queued.
 pub(crate) fn send_digest(
     conn: &mut DbConn,
     now: DateTime<Utc>,
@@ -491,31 +494,45 @@ pub(crate) fn send_digest(
     let (Some(ends), Some(first_seq)) = (row.window_ends_at, row.first_seq) else {
         return Ok(false);
     };
+    // The uses not told yet: after the last entry told (the window's first use, or the
+    // last one a summary covered), before the window's end. The caller holds the
+    // journal's head, so no use of this usager is between its entry and its count.
+    let untold = || {
+        journal_entries::table
+            .filter(journal_entries::usager_id.eq(&row.usager_id))
+            .filter(journal_entries::seq.gt(first_seq))
+            .filter(journal_entries::action.eq("mandate.used"))
+            .filter(journal_entries::at.lt(ends))
+    };
+    let (count, last_seq): (i64, Option<i64>) = untold()
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::max(journal_entries::seq),
+        ))
+        .first(conn)?;
+    let entries: Vec<Entry> = untold()
+        .order(journal_entries::seq.asc())
+        .limit(DIGEST_LIST)
+        .select(Entry::as_select())
+        .load(conn)?;
     let claimed = diesel::update(
         use_notices::table
             .filter(use_notices::usager_id.eq(&row.usager_id))
             .filter(use_notices::pending.eq(row.pending))
             .filter(use_notices::window_ends_at.eq(ends))
+            .filter(use_notices::first_seq.eq(first_seq))
             .filter(use_notices::stopped_at.is_null()),
     )
-    .set(use_notices::pending.eq(0))
+    .set((
+        use_notices::pending.eq(0),
+        use_notices::first_seq.eq(last_seq.unwrap_or(first_seq)),
+    ))
     .execute(conn)?;
-    if claimed == 0 || row.pending <= 0 {
+    if claimed == 0 || count == 0 {
         return Ok(false);
     }
-    let entries: Vec<Entry> = journal_entries::table
-        .filter(journal_entries::usager_id.eq(&row.usager_id))
-        .filter(journal_entries::seq.gt(first_seq))
-        .filter(journal_entries::action.eq("mandate.used"))
-        .filter(journal_entries::at.lt(ends))
-        .order(journal_entries::seq.asc())
-        .limit(DIGEST_LIST)
-        .select(Entry::as_select())
-        .load(conn)?;
     let listed = entries.len();
-    let more = usize::try_from(row.pending)
-        .unwrap_or(0)
-        .saturating_sub(listed);
+    let more = usize::try_from(count).unwrap_or(0).saturating_sub(listed);
     let facts = use_facts(conn, &entries)?;
     let structure = entries.last().and_then(|e| e.structure_id.clone());
     let message = texts::use_digest(&facts, more, &ctx.person_links(&usager.id, true));

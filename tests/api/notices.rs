@@ -472,3 +472,71 @@ fn the_command_line_mails_the_enrolment_link_it_prints() {
     assert_eq!(mail.recipient, "cli@exemple.fr");
     assert!(mail.body_text.contains(&link), "{}", mail.body_text);
 }
+
+/// How many uses a use notice tells: 1 for a first use, N for a summary.
+fn uses_told(m: &procura::mail::Queued) -> usize {
+    match m.kind.as_str() {
+        "usager.mandate_used" => 1,
+        "usager.mandate_used_digest" if m.subject.ends_with("une autre fois") => 1,
+        "usager.mandate_used_digest" => m
+            .subject
+            .trim_start_matches("Votre mandat a été utilisé ")
+            .trim_end_matches(" autres fois")
+            .parse()
+            .expect("count"),
+        _ => 0,
+    }
+}
+
+#[test]
+fn under_concurrent_uses_and_summaries_every_use_is_told_exactly_once() {
+    let w = world(&[("PROCURA_USE_NOTICE_MINUTES", "1")]);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let job_errors = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        // The clock runs fast, so windows end while uses and summaries go on.
+        s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                w.clock.advance(Duration::seconds(10));
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        });
+        s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut conn = w.app.store.conn().expect("conn");
+                if jobs::use_digests(&mut conn, w.clock.now()).is_err() {
+                    job_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                drop(conn);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        });
+        let users: Vec<_> = (0..3)
+            .map(|i| {
+                let w = &w;
+                s.spawn(move || {
+                    for _ in 0..8 {
+                        use_once(w, if i % 2 == 0 { "social" } else { "logement" });
+                    }
+                })
+            })
+            .collect();
+        for u in users {
+            u.join().expect("uses succeed");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert_eq!(job_errors.into_inner(), 0, "no pass failed");
+    w.clock.advance(Duration::minutes(2));
+    use_digests(&w);
+    let used = count_of(&journal_actions(&w.app.store), "mandate.used");
+    assert_eq!(used, 24);
+    let mails = outbox(&w.app.store);
+    let windows = mails
+        .iter()
+        .filter(|m| m.kind == "usager.mandate_used")
+        .count();
+    assert!(windows >= 2, "windows ended during the uses: {windows}");
+    let told: usize = mails.iter().map(uses_told).sum();
+    assert_eq!(told, used, "each use told once");
+}

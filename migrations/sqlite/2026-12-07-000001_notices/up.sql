@@ -3,8 +3,9 @@
 
 -- Use notices, one row per usager: the current window (the first use in it was notified
 -- at once; `pending` later uses are gathered into one message when it ends), and the
--- person's choice to stop them. `first_seq` is the journal entry of the window's first
--- use: the summary lists the later `mandate.used` entries of the usager.
+-- person's choice to stop them. `first_seq` is the last `mandate.used` entry of the
+-- usager already told (the window's first use, then the last one a summary covered): a
+-- summary tells the later ones before the window's end.
 CREATE TABLE use_notices (
     usager_id TEXT PRIMARY KEY NOT NULL REFERENCES usagers (id) ON DELETE CASCADE,
     window_started_at TIMESTAMP,
