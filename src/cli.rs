@@ -409,6 +409,7 @@ fn load_settings(
 }
 
 fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::Result<i32> {
+    crate::notify::install(&settings);
     match command {
         Command::Serve { .. } => serve(settings, clock),
         Command::Config { out } => {

@@ -17,6 +17,7 @@ pub mod journal;
 pub mod mail;
 pub mod maintenance;
 pub mod mandates;
+pub mod notify;
 pub mod oversight;
 pub mod person;
 pub mod store;

@@ -456,6 +456,14 @@ pub fn issue_enrolment(
         .detail("account", user_id)
         .structure_opt(structure);
     journal::append(conn, now, e)?;
+    crate::notify::enrolment_issued(
+        conn,
+        now,
+        user_id,
+        structure,
+        &token,
+        ENROLMENT_VALIDITY_HOURS,
+    )?;
     Ok(token)
 }
 

@@ -787,6 +787,21 @@ pub fn head(conn: &mut DbConn) -> Result<(i64, String), JournalError> {
         .first(conn)?)
 }
 
+/// Takes the chain head's lock now, as [`append`] would, until the transaction ends
+/// (PostgreSQL; SQLite's write transaction already excludes other writers). For a use
+/// case that locks its own rows before appending: taking the head first keeps the one
+/// lock order that appenders follow (head, then rows), so that no two wait on each other.
+pub fn lock_head(conn: &mut DbConn) -> Result<(), JournalError> {
+    if let DbConn::Pg(c) = conn {
+        journal_head::table
+            .filter(journal_head::id.eq(1))
+            .select(journal_head::seq)
+            .for_update()
+            .first::<i64>(c)?;
+    }
+    Ok(())
+}
+
 /// Writes an export's first line: canonical JSON (keys sorted, no whitespace) stating
 /// what follows, so that a verifier tells an export `--since` from a truncated one.
 pub(crate) fn write_header(

@@ -601,6 +601,7 @@ pub fn create_mandate_as(
         .set(mandates::journal_seq.eq(Some(entry.seq)))
         .execute(conn)?;
     mandate.journal_seq = Some(entry.seq);
+    crate::notify::mandate_created(conn, now, &mandate, &usager, demarches, &structure_name)?;
     let mut superseded = Vec::new();
     for (auth_id, old_mandate) in older {
         diesel::update(authorisations::table.filter(authorisations::id.eq(&auth_id)))
@@ -1508,6 +1509,7 @@ pub fn revoke_authorisation(
         let mandate_id = view.mandate.id.clone();
         let ended = decide_revocation(&view.authorisations, Some(authorisation_id))?;
         end_authorisations(conn, now, actor, &ended)?;
+        crate::notify::revoked(conn, now, actor, &view, &ended, false)?;
         let a = ended.first().map(|(_, d)| d.clone()).unwrap_or_default();
         journal::append(
             conn,
@@ -1569,6 +1571,7 @@ pub fn revoke_mandate(
         let view = mandate_in(conn, now, structure_id, mandate_id)?.ok_or(Error::NotFound)?;
         let ended = decide_revocation(&view.authorisations, None)?;
         end_authorisations(conn, now, actor, &ended)?;
+        crate::notify::revoked(conn, now, actor, &view, &ended, true)?;
         let active: Vec<String> = ended.into_iter().map(|(id, _)| id).collect();
         diesel::update(mandates::table.filter(mandates::id.eq(mandate_id)))
             .set(mandates::revoked_at.eq(Some(now.naive_utc())))

@@ -319,6 +319,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    use_notices (usager_id) {
+        usager_id -> Text,
+        window_started_at -> Nullable<Timestamp>,
+        window_ends_at -> Nullable<Timestamp>,
+        first_seq -> Nullable<BigInt>,
+        pending -> Integer,
+        stopped_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     remote_consents (id) {
         id -> Text,
         token_hash -> Text,
@@ -337,6 +348,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    expiry_reminders (mandate_id) {
+        mandate_id -> Text,
+        sent_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    helper_digests (user_id, kind) {
+        user_id -> Text,
+        kind -> Text,
+        sent_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> structures (structure_id));
 diesel::joinable!(totp_cards -> users (user_id));
@@ -345,6 +371,9 @@ diesel::joinable!(mandates -> usagers (usager_id));
 diesel::joinable!(mandates -> structures (structure_id));
 diesel::joinable!(mandates -> users (aidant_id));
 diesel::joinable!(authorisations -> mandates (mandate_id));
+diesel::joinable!(use_notices -> usagers (usager_id));
+diesel::joinable!(expiry_reminders -> mandates (mandate_id));
+diesel::joinable!(helper_digests -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     structures,
@@ -371,4 +400,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     mail_outbox,
     usager_sessions,
     remote_consents,
+    use_notices,
+    expiry_reminders,
+    helper_digests,
 );

@@ -15,6 +15,7 @@ mod manager;
 mod mandates;
 pub mod metrics;
 mod moi;
+mod notices;
 mod oidc;
 pub mod session;
 mod space;
@@ -45,6 +46,7 @@ pub const CSP: &str =
 font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 const PROCURA_CSS: &str = include_str!("../../static/procura.css");
+const COPY_JS: &str = include_str!("../../static/copie.js");
 
 /// What every page template needs from the layout.
 #[derive(Debug, Clone, Default)]
@@ -137,6 +139,7 @@ impl Application {
         } else {
             crate::store::Durability::Full
         };
+        crate::notify::install(&settings);
         let store = Store::open_with(settings.database.clone(), settings.pool_size, durability)?;
         store.migrate()?;
         if settings.demo {
@@ -298,6 +301,7 @@ impl Application {
         if self.state.settings.master_key.is_some() {
             actix_web::rt::spawn(checkpointer(self.state.clone()));
         }
+        actix_web::rt::spawn(notices::periodic(self.state.clone()));
         // Stopped (and joined) when this function returns.
         let _mail_worker = start_mail_worker(&self.state)?;
         actix_web::rt::spawn(async move {
@@ -508,6 +512,7 @@ pub fn app(
         .configure(journal::routes)
         .configure(audit_export::routes)
         .configure(verifier::routes)
+        .configure(notices::routes)
         .configure(mandates::routes)
         .configure(moi::routes)
         .configure(|cfg| fc_simulator::routes(cfg, simulator_on))
@@ -517,6 +522,7 @@ pub fn app(
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
         .route("/static/procura.css", web::get().to(procura_css))
+        .route("/static/copie.js", web::get().to(copy_js))
         .route("/static/dsfr.min.css", web::get().to(dsfr_css))
         .default_service(web::to(errors::not_found))
 }
@@ -605,6 +611,13 @@ async fn procura_css() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(PROCURA_CSS)
+}
+
+async fn copy_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(COPY_JS)
 }
 
 async fn dsfr_css(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {

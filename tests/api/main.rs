@@ -18,6 +18,7 @@ mod health;
 mod manager;
 mod mandates;
 mod moi;
+mod notices;
 mod receipts;
 mod remote_consent;
 mod review;

@@ -67,7 +67,7 @@ pub fn issue_code(
             authorization_codes::expires_at.eq((now + Duration::seconds(CODE_SECONDS)).naive_utc()),
         ))
         .execute(conn)?;
-    journal::append(
+    let used = journal::append(
         conn,
         now,
         NewEntry::new("mandate.used")
@@ -80,6 +80,7 @@ pub fn issue_code(
             .detail("demarche", demarche)
             .detail("scope", i.request.scope.as_str()),
     )?;
+    crate::notify::mandate_used(conn, now, &used)?;
     Ok(Some(code))
 }
 

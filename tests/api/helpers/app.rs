@@ -117,6 +117,11 @@ impl TestAppBuilder {
             })
         });
         let (handle, store) = rx.recv().expect("application started");
+        if self.demo {
+            // The demo's seeded mandate queues a notice: let the demo mailbox show it
+            // before the test starts comparing journals.
+            super::mail::wait_for_outbox(&store);
+        }
         TestApp {
             base: format!("http://127.0.0.1:{port}"),
             store,

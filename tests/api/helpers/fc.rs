@@ -134,6 +134,8 @@ pub fn create(
     let r = web.submit(&consent, &consent, &[("consent", "oui")]);
     assert_eq!(r.status, 303, "{}", r.body);
     let att = r.header("location").expect("attestation").to_string();
+    // The person's notice: shown by the demo mailbox before the test goes on.
+    super::mail::wait_for_outbox(&app.store);
     att.trim_start_matches("/mandats/")
         .trim_end_matches("/attestation")
         .to_string()
