@@ -191,7 +191,8 @@ fn auditor_pages_pass_axe() {
     }
     assert!(
         b.source().contains("fr-badge--success"),
-        "the verdict is shown"
+        "the verdict is shown: {}",
+        b.text("main")
     );
     assert_accessible(&b, "the auditor's journal after Vérifier maintenant");
     b.goto(&app.url(&format!("/audit?structure={}&action=account.created", s.id)));

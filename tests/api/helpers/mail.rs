@@ -3,6 +3,7 @@
 
 use procura::mail::Queued;
 use procura::store::Store;
+use std::time::{Duration, Instant};
 
 /// Every queued message, oldest first.
 pub fn outbox(store: &Store) -> Vec<Queued> {
@@ -47,4 +48,40 @@ pub fn wait_for_outbox(store: &Store) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     panic!("the outbox was not emptied within 10 s");
+}
+
+/// Queues a message as an action would (in its own transaction); its id.
+pub fn queue_mail(store: &Store, to: &str, subject: &str, text: &str) -> String {
+    let mut conn = store.conn().expect("conn");
+    procura::store::write_tx(&mut conn, |c| {
+        procura::mail::enqueue(
+            c,
+            chrono::Utc::now(),
+            &procura::mail::Mail {
+                kind: "test.message",
+                to: to.into(),
+                subject: subject.into(),
+                text: text.into(),
+                usager: None,
+                structure: None,
+            },
+        )
+    })
+    .expect("enqueue")
+    .expect("a valid address")
+}
+
+/// Waits up to 30 s for `pred` over the outbox (oldest first).
+pub fn wait_outbox(
+    store: &Store,
+    pred: impl Fn(&[Queued]) -> bool,
+) -> Vec<Queued> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let o = outbox(store);
+        if pred(&o) || Instant::now() > deadline {
+            return o;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
