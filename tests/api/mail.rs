@@ -275,7 +275,8 @@ fn workers_racing_for_the_outbox_never_claim_a_message_twice() {
     let ids: Vec<String> = (0..40)
         .map(|i| queue_mail(&store, &format!("p{i}@example.org"), "Essai", "Texte."))
         .collect();
-    let now = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let now =
+        procura::clock::Clock::now(&procura::clock::SystemClock) + chrono::Duration::seconds(1);
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
     let threads: Vec<_> = (0..4)
         .map(|_| {

@@ -56,7 +56,7 @@ pub fn queue_mail(store: &Store, to: &str, subject: &str, text: &str) -> String 
     procura::store::write_tx(&mut conn, |c| {
         procura::mail::enqueue(
             c,
-            chrono::Utc::now(),
+            procura::clock::Clock::now(&procura::clock::SystemClock),
             &procura::mail::Mail {
                 kind: "test.message",
                 to: to.into(),
@@ -72,10 +72,7 @@ pub fn queue_mail(store: &Store, to: &str, subject: &str, text: &str) -> String 
 }
 
 /// Waits up to 30 s for `pred` over the outbox (oldest first).
-pub fn wait_outbox(
-    store: &Store,
-    pred: impl Fn(&[Queued]) -> bool,
-) -> Vec<Queued> {
+pub fn wait_outbox(store: &Store, pred: impl Fn(&[Queued]) -> bool) -> Vec<Queued> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let o = outbox(store);
