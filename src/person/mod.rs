@@ -19,19 +19,7 @@ use crate::store::{read_tx, write_tx, DbConn};
 /// How many uses the space and the export show, newest first.
 pub const USES_SHOWN: i64 = 500;
 
-/// An aidant as the person sees them: first name and initial of the family name
-/// ("Marie Curie" → "Marie C."), pure.
-pub fn short_name(name: &str) -> String {
-    let words: Vec<&str> = name.split_whitespace().collect();
-    match words.as_slice() {
-        [] => String::new(),
-        [one] => (*one).to_string(),
-        [first, .., last] => {
-            let initial: String = last.chars().take(1).flat_map(char::to_uppercase).collect();
-            format!("{first} {initial}.")
-        }
-    }
-}
+pub use crate::domain::french::short_name;
 
 /// One use of a mandate, as the person reads it.
 #[derive(Debug, Clone)]
@@ -645,14 +633,5 @@ mod tests {
             reason(&pending(true), Some("s1"), &failed),
             Some("provider_error")
         );
-    }
-
-    #[test]
-    fn an_aidant_is_shown_by_first_name_and_initial() {
-        assert_eq!(short_name("Marie Curie"), "Marie C.");
-        assert_eq!(short_name("  Jean  Paul   de la fontaine "), "Jean F.");
-        assert_eq!(short_name("Zoé"), "Zoé");
-        assert_eq!(short_name("Léa élise"), "Léa É.");
-        assert_eq!(short_name(""), "");
     }
 }

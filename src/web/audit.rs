@@ -5,7 +5,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Weekday};
+use chrono::{NaiveDate, NaiveDateTime};
 
 use super::auth::CsrfOnly;
 use super::session::{see_other, with_flash, Auditor, Manager};
@@ -20,30 +20,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/gestion/journal", web::get().to(manager_journal));
 }
 
-/// The last Sunday of `month` in `year`.
-fn last_sunday(year: i32, month: u32) -> NaiveDate {
-    let first_next = if month == 12 {
-        NaiveDate::from_ymd_opt(year + 1, 1, 1)
-    } else {
-        NaiveDate::from_ymd_opt(year, month + 1, 1)
-    }
-    .unwrap_or_default();
-    let mut d = first_next - Duration::days(1);
-    while d.weekday() != Weekday::Sun {
-        d -= Duration::days(1);
-    }
-    d
-}
-
-/// A UTC time as Europe/Paris local time, in French: CET (UTC+1), and CEST (UTC+2) from
-/// 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of October (the
-/// European rule since 1996).
+/// A UTC time as Europe/Paris local time, in French ([`crate::domain::french::paris`]).
 pub fn paris_time(at: &NaiveDateTime) -> String {
-    let y = at.year();
-    let at1 = |d: NaiveDate| d.and_hms_opt(1, 0, 0).unwrap_or_default();
-    let summer = *at >= at1(last_sunday(y, 3)) && *at < at1(last_sunday(y, 10));
-    let local = *at + Duration::hours(if summer { 2 } else { 1 });
-    local.format("%d/%m/%Y à %H:%M:%S").to_string()
+    crate::domain::french::paris(*at)
+        .format("%d/%m/%Y à %H:%M:%S")
+        .to_string()
 }
 
 /// French labels of the commonest actions (the code is shown beside).
