@@ -721,6 +721,18 @@ pub enum Answered {
     Refused,
     /// Too late: closed, journaled.
     Expired,
+    /// The aidant who asked can no longer act for the structure: closed, journaled.
+    Void,
+}
+
+/// True when the aidant who sent the request can still act for its structure, with
+/// rights that date from before the request (read in the caller's transaction).
+fn requester_may_act(conn: &mut DbConn, r: &RemoteRequest) -> Result<bool, Error> {
+    let rights = crate::accounts::users::acting_rights(
+        conn,
+        &crate::accounts::Acting::new(&r.aidant_id, &r.structure_id),
+    )?;
+    Ok(rights.is_some_and(|x| x.since <= r.created_at))
 }
 
 /// The answer of the person logged in with session `session_hash` to the request `id`,
@@ -749,6 +761,21 @@ pub fn answer(
                 Ok(Answered::Expired)
             }
             Ok(RemoteStatus::Consented) => {
+                // The mandate is made in the name of the aidant who asked: he must still
+                // be able to act for the structure, with the rights he had when he asked
+                // (a deactivation voids what was issued before, even once reactivated).
+                if !requester_may_act(c, &r)? {
+                    set_status(c, now, &r, RemoteStatus::Expired)?;
+                    journal::append(
+                        c,
+                        now,
+                        entry("mandate.remote_consent_expired", &r)
+                            .actor("system")
+                            .detail("reason", "aidant_rights"),
+                    )?;
+                    sessions::forget_remote_in(c, session_hash)?;
+                    return Ok(Answered::Void);
+                }
                 let identity = r.identity(secrets)?;
                 // The manager may have restricted the structure's démarches since.
                 let offered = crate::accounts::structures::by_id(c, &r.structure_id)?

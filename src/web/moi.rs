@@ -617,6 +617,13 @@ async fn answer(moi: Moi, app: App, consent: bool) -> Result<HttpResponse, WebEr
             &remote::closed_message(remote::RemoteStatus::Expired),
             ("/", "Retour à l’accueil"),
         ),
+        remote::Answered::Void => message(
+            &app,
+            StatusCode::GONE,
+            "Demande close",
+            "L’aidant qui a envoyé cette demande ne peut plus agir pour la structure : aucun mandat n’a été créé. Si vous avez encore besoin d’aide, demandez à la structure de vous envoyer une nouvelle demande.",
+            ("/", "Retour à l’accueil"),
+        ),
     })
 }
 

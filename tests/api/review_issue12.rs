@@ -1,0 +1,64 @@
+//! Review of issue 12 (the represented person) as an attacker: each test is a finding,
+//! failing before its fix.
+
+use crate::helpers::fc::*;
+use crate::helpers::person::*;
+use crate::helpers::*;
+
+/// A demo app and a logged-in aidant (and manager) of "Structure 1".
+fn desk() -> (TestApp, procura::clock::FixedClock, Account, Web) {
+    let (app, clock) = demo_app();
+    let (a, web) = aidant_of(&app, &clock, 1, "marie.curie@exemple.fr");
+    (app, clock, a, web)
+}
+
+/// The person follows the link, logs in as Angela and ticks the consent box.
+fn consent_as_angela(app: &TestApp, link: &str) -> (Web, Resp) {
+    let person = Web::new(app);
+    let r = answer_link(app, &person, link, "0");
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/moi/consentement"));
+    let r = person.submit(
+        "/moi/consentement",
+        "/moi/consentement",
+        &[("consent", "oui")],
+    );
+    (person, r)
+}
+
+/// Finding (medium): a remote request outlived the rights of the aidant who sent it. An
+/// aidant deactivated (or deactivated and reactivated, whose earlier codes and tokens are
+/// void) after sending the link still got a mandate in his name, in his former structure,
+/// once the person consented: the consent did not check who asked could still act.
+#[test]
+fn a_consent_after_the_aidant_lost_his_rights_creates_no_mandate() {
+    for reactivated in [false, true] {
+        let (app, clock, a, aidant) = desk();
+        assert_eq!(
+            remote_request(&aidant, &["social"], "MONTH", ANGELA).status,
+            303
+        );
+        let link = remote_link(&app);
+        clock.advance(chrono::Duration::minutes(5));
+        set_account_active(&app, &clock, &a.user.id, false);
+        if reactivated {
+            clock.advance(chrono::Duration::minutes(5));
+            set_account_active(&app, &clock, &a.user.id, true);
+        }
+        let before = count_rows(&app.store, "mandates");
+        let (_, r) = consent_as_angela(&app, &link);
+        assert_eq!(r.status, 410, "reactivated={reactivated}: {}", r.body);
+        assert!(
+            html_unescape(&r.body).contains("aucun mandat n’a été créé"),
+            "{}",
+            r.body
+        );
+        assert_eq!(count_rows(&app.store, "mandates"), before);
+        assert_eq!(remote_statuses(&app.store), ["expired"]);
+        let e = journal_entries(&app.store)
+            .into_iter()
+            .rfind(|e| e.action == "mandate.remote_consent_expired")
+            .expect("journaled");
+        assert!(e.details.contains("aidant_rights"), "{}", e.details);
+    }
+}
