@@ -152,17 +152,23 @@ pub fn parse_expected(
     }
     let clean = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let (family_name, given_name) = (clean(family_name), clean(given_name));
+    // Letters (with their combining accents), spaces, hyphens and apostrophes only: the
+    // names go into an e-mail sent by the service, where a link or a sentence would read
+    // as the service's own words.
     let fine = |s: &str| {
         !s.is_empty()
             && s.chars().count() <= 100
             && s.chars().any(char::is_alphabetic)
-            && !s.chars().any(|c| c.is_control() || c.is_ascii_digit())
+            && s.chars().all(|c| {
+                c.is_alphabetic()
+                    || matches!(c, ' ' | '-' | '\'' | '’' | 'ʼ' | '\u{300}'..='\u{36f}')
+            })
     };
     if !fine(&family_name) {
-        return Err("Indiquez le nom de naissance de la personne, tel qu’il figure sur ses papiers (100 caractères au plus, sans chiffres).".into());
+        return Err("Indiquez le nom de naissance de la personne, tel qu’il figure sur ses papiers (100 caractères au plus : lettres, espaces, traits d’union et apostrophes).".into());
     }
     if !fine(&given_name) {
-        return Err("Indiquez le ou les prénoms de la personne, tels qu’ils figurent sur ses papiers (100 caractères au plus, sans chiffres).".into());
+        return Err("Indiquez le ou les prénoms de la personne, tels qu’ils figurent sur ses papiers (100 caractères au plus : lettres, espaces, traits d’union et apostrophes).".into());
     }
     let date = birthdate.trim();
     let parsed = (date.len() == 10)

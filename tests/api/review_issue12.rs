@@ -62,3 +62,44 @@ fn a_consent_after_the_aidant_lost_his_rights_creates_no_mandate() {
         assert!(e.details.contains("aidant_rights"), "{}", e.details);
     }
 }
+
+/// Finding (low): the names an aidant types for a remote request went verbatim into an
+/// e-mail that Procura sends to any address: a "given name" such as
+/// `https://faux-site.example/consentement` became a clickable link (and any sentence
+/// became text) in a message signed by the service, a phishing vector. Names hold
+/// letters, spaces, hyphens and apostrophes only.
+#[test]
+fn names_of_a_remote_request_cannot_carry_links_or_text() {
+    let (app, _clock, _a, aidant) = desk();
+    for (family, given) in [
+        ("Dubois", "https://faux-site.example/consentement"),
+        ("Dubois", "Angela, cliquez sur faux-site.example"),
+        ("Dubois <b>urgent</b>", "Angela"),
+        ("Dubois", "Angela http:"),
+        ("Dubois; Bcc", "Angela"),
+    ] {
+        let r = remote_request(
+            &aidant,
+            &["social"],
+            "MONTH",
+            ["a@exemple.fr", family, given, "1962-08-24"],
+        );
+        assert_eq!(r.status, 400, "{family} / {given}");
+    }
+    assert!(mails(&app.store, "usager.remote_consent").is_empty());
+    assert_eq!(count_rows(&app.store, "remote_consents"), 0);
+    // Real names still pass: accents, hyphens, apostrophes, several words.
+    for (family, given) in [
+        ("D’Arc-Dubois", "Jeanne Éloïse"),
+        ("N'Diaye", "Marie-Thérèse"),
+        ("Lætitia", "Œdipe"),
+    ] {
+        let r = remote_request(
+            &aidant,
+            &["social"],
+            "MONTH",
+            ["a@exemple.fr", family, given, "1962-08-24"],
+        );
+        assert_eq!(r.status, 303, "{family} / {given}: {}", r.body);
+    }
+}
