@@ -103,3 +103,38 @@ fn names_of_a_remote_request_cannot_carry_links_or_text() {
         assert_eq!(r.status, 303, "{family} / {given}: {}", r.body);
     }
 }
+
+/// Finding (medium, denial of service): anyone could start FranceConnect logins to `/moi`
+/// without limit, each writing a session, and bring each answer back from another
+/// browser (or cancelled), each journaled forever as `usager.login_failed`: an anonymous
+/// loop grew the append-only journal and the sessions table without bound. The aidants'
+/// login has a per-address limit; the person's logins now have one too.
+#[test]
+fn anonymous_login_starts_are_limited_per_address() {
+    let (app, _clock) = demo_app();
+    let tries = 60;
+    let mut started = 0;
+    for _ in 0..tries {
+        let r = Web::new(&app).get("/moi/connexion");
+        if r.status != 303 {
+            assert_eq!(r.status, 429, "{}", r.body);
+            continue;
+        }
+        started += 1;
+        let to = r.header("location").expect("to FranceConnect");
+        let state: String = to
+            .split("state=")
+            .nth(1)
+            .expect("a state")
+            .chars()
+            .take_while(|c| *c != '&')
+            .collect();
+        let r = Web::new(&app).get(&format!(
+            "/franceconnect/callback?state={state}&error=access_denied"
+        ));
+        assert_eq!(r.status, 400, "{}", r.body);
+    }
+    assert!(started < tries, "no limit: {started} logins started");
+    assert!(journal_count(&app.store, "usager.login_failed", "") <= 20);
+    assert!(count_rows(&app.store, "usager_sessions") <= 20);
+}
