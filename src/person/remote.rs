@@ -21,6 +21,11 @@ use crate::store::{write_tx, DbConn};
 /// How long the link sent to the person stays valid.
 pub const VALIDITY_HOURS: i64 = 24;
 
+/// Remote requests an aidant may send in [`VALIDITY_HOURS`]: each is an e-mail from the
+/// service to an address the aidant typed, so an account (or a stolen one) must not
+/// turn the service into a mass mailer.
+pub const REQUESTS_PER_AIDANT: i64 = 30;
+
 crate::text_enum! {
     /// Where a remote consent request stands, stored as text.
     pub enum RemoteStatus {
@@ -415,6 +420,18 @@ pub fn request(
             .ok_or(Error::UnknownStructure)?;
         mandates::check_offered(&structure.demarches(), &r.demarches)?;
         let aidant = crate::accounts::users::find(c, &r.by.user_id)?.ok_or(Error::NotFound)?;
+        let sent: i64 = remote_consents::table
+            .filter(remote_consents::aidant_id.eq(&aidant.id))
+            .filter(
+                remote_consents::created_at.gt((now - Duration::hours(VALIDITY_HOURS)).naive_utc()),
+            )
+            .count()
+            .get_result(c)?;
+        if sent >= REQUESTS_PER_AIDANT {
+            return Err(Error::Invalid(format!(
+                "Vous avez envoyé {REQUESTS_PER_AIDANT} demandes de consentement à distance en 24 heures, le plus possible : recueillez le consentement en présence, ou réessayez plus tard."
+            )));
+        }
         let id = uuid::Uuid::new_v4().to_string();
         let token = new_token();
         let sealed = secrets.seal(

@@ -138,3 +138,46 @@ fn anonymous_login_starts_are_limited_per_address() {
     assert!(journal_count(&app.store, "usager.login_failed", "") <= 20);
     assert!(count_rows(&app.store, "usager_sessions") <= 20);
 }
+
+/// Finding (low, abuse): an aidant (or whoever holds a stolen aidant account) could send
+/// remote consent e-mails from the service to any address, without limit: a mass mailer
+/// signed by the service. At most 30 requests per aidant in 24 hours.
+#[test]
+fn remote_requests_per_aidant_are_limited() {
+    let (app, clock, a, aidant) = desk();
+    let limit = procura::person::remote::REQUESTS_PER_AIDANT as usize;
+    for i in 0..limit {
+        let email = format!("personne{i}@exemple.fr");
+        let r = remote_request(
+            &aidant,
+            &["social"],
+            "MONTH",
+            [&email, "Dubois", "Angela", "1962-08-24"],
+        );
+        assert_eq!(r.status, 303, "{i}: {}", r.body);
+    }
+    let r = remote_request(
+        &aidant,
+        &["social"],
+        "MONTH",
+        ["encore@exemple.fr", "Dubois", "Angela", "1962-08-24"],
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        html_unescape(&r.body).contains("en 24 heures"),
+        "{}",
+        r.body
+    );
+    assert_eq!(mails(&app.store, "usager.remote_consent").len(), limit);
+    // A day later, the aidant may send again.
+    clock.advance(chrono::Duration::hours(24) + chrono::Duration::minutes(1));
+    let aidant = Web::new(&app);
+    assert_eq!(login(&aidant, &clock, &a).status, 303);
+    let r = remote_request(
+        &aidant,
+        &["social"],
+        "MONTH",
+        ["encore@exemple.fr", "Dubois", "Angela", "1962-08-24"],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+}
