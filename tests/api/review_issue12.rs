@@ -181,3 +181,40 @@ fn remote_requests_per_aidant_are_limited() {
     );
     assert_eq!(r.status, 303, "{}", r.body);
 }
+
+/// Finding (medium, availability): the mail worker kept the SMTP server's error for the
+/// operator cut at 500 bytes with `String::truncate`, which panics when byte 500 falls
+/// inside a character. A server answer with an accented letter there (a French refusal
+/// message, an internationalised address echoed back) panicked the worker's thread,
+/// which nothing restarts: no e-mail left the service any more.
+#[test]
+fn a_long_accented_smtp_error_does_not_kill_the_mail_worker() {
+    // No SMTP and no demo: no worker races this test for the message.
+    let (app, _clock) = app_with_clock(&[]);
+    let now = procura::clock::Clock::now(&procura::clock::SystemClock) + chrono::Duration::hours(1);
+    let id = queue_mail(&app.store, "personne@exemple.fr", "Sujet", "Texte");
+    let mut conn = app.store.conn().expect("conn");
+    let claimed = procura::mail::worker::claim_due(&mut conn, now, 100).expect("claim");
+    let m = claimed.iter().find(|m| m.id == id).expect("claimed");
+    let detail = format!("{}é boîte pleine", "a".repeat(499));
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        procura::mail::worker::mark_failed(
+            &mut conn,
+            now,
+            m,
+            &procura::mail::worker::SendError {
+                permanent: false,
+                reason: "smtp_452".into(),
+                detail: detail.clone(),
+            },
+        )
+    }));
+    assert!(failed.is_ok(), "the worker's thread panicked");
+    failed.unwrap().expect("recorded");
+    let row = outbox(&app.store)
+        .into_iter()
+        .find(|q| q.id == id)
+        .expect("row");
+    let kept = row.last_error.expect("error kept");
+    assert!(kept.len() <= 500 && detail.starts_with(&kept), "{kept}");
+}
