@@ -820,7 +820,18 @@ pub fn answer(
                 diesel::update(remote_consents::table.filter(remote_consents::id.eq(&r.id)))
                     .set(remote_consents::mandate_id.eq(Some(&created.mandate.id)))
                     .execute(c)?;
-                sessions::attach_usager_in(c, session_hash, &created.mandate.usager_id)?;
+                // The person's own act, tied to the request: `mandate.created` names the
+                // aidant, and the request row is purged after 30 days.
+                let usager_id = &created.mandate.usager_id;
+                journal::append(
+                    c,
+                    now,
+                    entry("mandate.remote_consent_given", &r)
+                        .actor(format!("usager:{usager_id}"))
+                        .usager(usager_id)
+                        .mandate(&created.mandate.id),
+                )?;
+                sessions::attach_usager_in(c, session_hash, usager_id)?;
                 Ok(Answered::Consented(Box::new(created)))
             }
             Ok(_) => {

@@ -218,3 +218,51 @@ fn a_long_accented_smtp_error_does_not_kill_the_mail_worker() {
     let kept = row.last_error.expect("error kept");
     assert!(kept.len() <= 500 && detail.starts_with(&kept), "{kept}");
 }
+
+/// Finding (low, accountability): every step of a remote request was journaled with the
+/// request's id but the consent itself. The only trace was `mandate.created`, with the
+/// aidant as actor and no request id: once the request row is purged (30 days), the
+/// journal could no longer show that the person (and not the aidant) consented, nor to
+/// which request the mandate answered. The consent is now journaled
+/// (`mandate.remote_consent_given`, actor `usager:<id>`, request and mandate ids).
+#[test]
+fn the_persons_remote_consent_is_journaled_as_theirs() {
+    let (app, _clock, _a, aidant) = desk();
+    assert_eq!(
+        remote_request(&aidant, &["social"], "MONTH", ANGELA).status,
+        303
+    );
+    let link = remote_link(&app);
+    let (_, r) = consent_as_angela(&app, &link);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let usager = usager_by_sub(&app.store, "demo-fc-angela").expect("usager");
+    let entries = journal_entries(&app.store);
+    let requested = entries
+        .iter()
+        .find(|e| e.action == "mandate.remote_consent_requested")
+        .expect("requested");
+    let created = entries
+        .iter()
+        .rfind(|e| e.action == "mandate.created")
+        .expect("created");
+    let given = entries
+        .iter()
+        .find(|e| e.action == "mandate.remote_consent_given")
+        .expect("the consent is journaled");
+    assert_eq!(
+        given.actor.as_deref(),
+        Some(format!("usager:{}", usager.id).as_str())
+    );
+    assert_eq!(given.usager_id.as_deref(), Some(usager.id.as_str()));
+    assert_eq!(given.mandate_id, created.mandate_id);
+    let request_of = |details: &str| -> String {
+        serde_json::from_str::<serde_json::Value>(details).expect("json")["request"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(request_of(&given.details), request_of(&requested.details));
+    for personal in ["Angela", "DUBOIS", "1962", "angela.dubois"] {
+        assert!(!given.details.contains(personal), "{}", given.details);
+    }
+}
