@@ -220,8 +220,12 @@ pub fn mark_failed(
         } else {
             MailStatus::Pending
         };
-        let mut detail = e.detail.clone();
-        detail.truncate(500);
+        // At most 500 bytes, cut on a character boundary (`truncate` panics inside one).
+        let mut end = e.detail.len().min(500);
+        while !e.detail.is_char_boundary(end) {
+            end -= 1;
+        }
+        let detail = e.detail[..end].to_string();
         diesel::update(mail_outbox::table.filter(mail_outbox::id.eq(&m.id)))
             .set((
                 mail_outbox::status.eq(status.as_str()),

@@ -21,6 +21,11 @@ use crate::store::{write_tx, DbConn};
 /// How long the link sent to the person stays valid.
 pub const VALIDITY_HOURS: i64 = 24;
 
+/// Remote requests an aidant may send in [`VALIDITY_HOURS`]: each is an e-mail from the
+/// service to an address the aidant typed, so an account (or a stolen one) must not
+/// turn the service into a mass mailer.
+pub const REQUESTS_PER_AIDANT: i64 = 30;
+
 crate::text_enum! {
     /// Where a remote consent request stands, stored as text.
     pub enum RemoteStatus {
@@ -152,17 +157,23 @@ pub fn parse_expected(
     }
     let clean = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let (family_name, given_name) = (clean(family_name), clean(given_name));
+    // Letters (with their combining accents), spaces, hyphens and apostrophes only: the
+    // names go into an e-mail sent by the service, where a link or a sentence would read
+    // as the service's own words.
     let fine = |s: &str| {
         !s.is_empty()
             && s.chars().count() <= 100
             && s.chars().any(char::is_alphabetic)
-            && !s.chars().any(|c| c.is_control() || c.is_ascii_digit())
+            && s.chars().all(|c| {
+                c.is_alphabetic()
+                    || matches!(c, ' ' | '-' | '\'' | '’' | 'ʼ' | '\u{300}'..='\u{36f}')
+            })
     };
     if !fine(&family_name) {
-        return Err("Indiquez le nom de naissance de la personne, tel qu’il figure sur ses papiers (100 caractères au plus, sans chiffres).".into());
+        return Err("Indiquez le nom de naissance de la personne, tel qu’il figure sur ses papiers (100 caractères au plus : lettres, espaces, traits d’union et apostrophes).".into());
     }
     if !fine(&given_name) {
-        return Err("Indiquez le ou les prénoms de la personne, tels qu’ils figurent sur ses papiers (100 caractères au plus, sans chiffres).".into());
+        return Err("Indiquez le ou les prénoms de la personne, tels qu’ils figurent sur ses papiers (100 caractères au plus : lettres, espaces, traits d’union et apostrophes).".into());
     }
     let date = birthdate.trim();
     let parsed = (date.len() == 10)
@@ -409,6 +420,18 @@ pub fn request(
             .ok_or(Error::UnknownStructure)?;
         mandates::check_offered(&structure.demarches(), &r.demarches)?;
         let aidant = crate::accounts::users::find(c, &r.by.user_id)?.ok_or(Error::NotFound)?;
+        let sent: i64 = remote_consents::table
+            .filter(remote_consents::aidant_id.eq(&aidant.id))
+            .filter(
+                remote_consents::created_at.gt((now - Duration::hours(VALIDITY_HOURS)).naive_utc()),
+            )
+            .count()
+            .get_result(c)?;
+        if sent >= REQUESTS_PER_AIDANT {
+            return Err(Error::Invalid(format!(
+                "Vous avez envoyé {REQUESTS_PER_AIDANT} demandes de consentement à distance en 24 heures, le plus possible : recueillez le consentement en présence, ou réessayez plus tard."
+            )));
+        }
         let id = uuid::Uuid::new_v4().to_string();
         let token = new_token();
         let sealed = secrets.seal(
@@ -721,6 +744,18 @@ pub enum Answered {
     Refused,
     /// Too late: closed, journaled.
     Expired,
+    /// The aidant who asked can no longer act for the structure: closed, journaled.
+    Void,
+}
+
+/// True when the aidant who sent the request can still act for its structure, with
+/// rights that date from before the request (read in the caller's transaction).
+fn requester_may_act(conn: &mut DbConn, r: &RemoteRequest) -> Result<bool, Error> {
+    let rights = crate::accounts::users::acting_rights(
+        conn,
+        &crate::accounts::Acting::new(&r.aidant_id, &r.structure_id),
+    )?;
+    Ok(rights.is_some_and(|x| x.since <= r.created_at))
 }
 
 /// The answer of the person logged in with session `session_hash` to the request `id`,
@@ -749,6 +784,21 @@ pub fn answer(
                 Ok(Answered::Expired)
             }
             Ok(RemoteStatus::Consented) => {
+                // The mandate is made in the name of the aidant who asked: he must still
+                // be able to act for the structure, with the rights he had when he asked
+                // (a deactivation voids what was issued before, even once reactivated).
+                if !requester_may_act(c, &r)? {
+                    set_status(c, now, &r, RemoteStatus::Expired)?;
+                    journal::append(
+                        c,
+                        now,
+                        entry("mandate.remote_consent_expired", &r)
+                            .actor("system")
+                            .detail("reason", "aidant_rights"),
+                    )?;
+                    sessions::forget_remote_in(c, session_hash)?;
+                    return Ok(Answered::Void);
+                }
                 let identity = r.identity(secrets)?;
                 // The manager may have restricted the structure's démarches since.
                 let offered = crate::accounts::structures::by_id(c, &r.structure_id)?
@@ -770,7 +820,18 @@ pub fn answer(
                 diesel::update(remote_consents::table.filter(remote_consents::id.eq(&r.id)))
                     .set(remote_consents::mandate_id.eq(Some(&created.mandate.id)))
                     .execute(c)?;
-                sessions::attach_usager_in(c, session_hash, &created.mandate.usager_id)?;
+                // The person's own act, tied to the request: `mandate.created` names the
+                // aidant, and the request row is purged after 30 days.
+                let usager_id = &created.mandate.usager_id;
+                journal::append(
+                    c,
+                    now,
+                    entry("mandate.remote_consent_given", &r)
+                        .actor(format!("usager:{usager_id}"))
+                        .usager(usager_id)
+                        .mandate(&created.mandate.id),
+                )?;
+                sessions::attach_usager_in(c, session_hash, usager_id)?;
                 Ok(Answered::Consented(Box::new(created)))
             }
             Ok(_) => {

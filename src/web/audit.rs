@@ -59,6 +59,7 @@ fn action_label(code: &str) -> Option<&'static str> {
         "mandate.remote_consent_opened" => "Lien de consentement utilisé",
         "mandate.remote_consent_identified" => "Identité confirmée à distance",
         "mandate.remote_consent_identity_mismatch" => "Identité différente (à distance)",
+        "mandate.remote_consent_given" => "Consentement à distance donné",
         "mandate.remote_consent_refused" => "Consentement à distance refusé",
         "mandate.remote_consent_expired" => "Demande à distance expirée",
         "usager.logged_in" => "Connexion à l’espace personnel",

@@ -33,8 +33,17 @@ const MAX_CLIENTS: usize = 50_000;
 
 /// A fixed-window counter per client, in memory (proofs are cheap but public). Expired
 /// counters are swept at most once every 10 seconds.
-#[derive(Debug, Default)]
-pub struct Limiter(Mutex<LimiterState>);
+#[derive(Debug)]
+pub struct Limiter {
+    state: Mutex<LimiterState>,
+    per_minute: u32,
+}
+
+impl Default for Limiter {
+    fn default() -> Self {
+        Limiter::new(PER_MINUTE)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -46,7 +55,7 @@ mod tests {
         for i in 0..(MAX_CLIENTS as u32 + 5000) {
             l.allow(&std::net::Ipv4Addr::from(i).to_string());
         }
-        assert!(l.0.lock().unwrap().clients.len() <= MAX_CLIENTS + 1);
+        assert!(l.state.lock().unwrap().clients.len() <= MAX_CLIENTS + 1);
         // One /64: one counter, however many addresses.
         let l = Limiter::default();
         let allowed = (0..200u16)
@@ -78,11 +87,19 @@ fn client_key(addr: &str) -> String {
 }
 
 impl Limiter {
+    /// A limiter of `per_minute` requests per client and minute.
+    pub fn new(per_minute: u32) -> Self {
+        Limiter {
+            state: Mutex::new(LimiterState::default()),
+            per_minute,
+        }
+    }
+
     /// Counts a request from `addr`; false when its client is over the limit.
-    fn allow(&self, addr: &str) -> bool {
+    pub(crate) fn allow(&self, addr: &str) -> bool {
         let now = Instant::now();
         let minute = Duration::from_secs(60);
-        let mut st = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if st.clients.len() >= MAX_CLIENTS / 2
             && st
                 .swept
@@ -101,7 +118,7 @@ impl Limiter {
             *slot = (now, 0);
         }
         slot.1 = slot.1.saturating_add(1);
-        slot.1 <= PER_MINUTE
+        slot.1 <= self.per_minute
     }
 }
 

@@ -89,6 +89,9 @@ pub struct AppState {
     pub keys: crate::federation::provider::keys::KeyCache,
     /// Requests per address on the journal's public evidence.
     pub evidence_limiter: journal::Limiter,
+    /// FranceConnect logins of persons started per address (`/moi/connexion`, a consent
+    /// link's form): anyone can start one, and each may end in a journal entry.
+    pub person_login_limiter: journal::Limiter,
     /// The journal verification started from the auditor's page, one at a time.
     pub verifications: Arc<crate::oversight::Verifications>,
 }
@@ -206,6 +209,7 @@ impl Application {
             flash_key: crate::crypto::MessageKey::new(master_key),
             keys: Default::default(),
             evidence_limiter: Default::default(),
+            person_login_limiter: journal::Limiter::new(moi::LOGINS_PER_MINUTE),
             verifications: Default::default(),
         });
         {

@@ -44,6 +44,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/consentement/{token}", web::post().to(link_submit));
 }
 
+/// FranceConnect logins a client address may start in a minute (`/moi/connexion` and a
+/// consent link's form together): anyone can start one, each writes a session and may
+/// end in a journal entry (`usager.login_failed`), so an anonymous loop must not grow
+/// the journal and the sessions without bound. A public place behind one address still
+/// has room for several people a minute.
+pub const LOGINS_PER_MINUTE: u32 = 20;
+
+fn login_limited(req: &HttpRequest, app: &AppState) -> Result<(), WebError> {
+    let addr = super::auth::client_addr(req, &app.settings.trusted_proxies);
+    if app.person_login_limiter.allow(&addr) {
+        Ok(())
+    } else {
+        Err(WebError::TooMany(
+            "Trop de connexions commencées depuis cette adresse : réessayez dans une minute."
+                .into(),
+        ))
+    }
+}
+
 /// The person's session, resolved from its own cookie (an aidant's session is never
 /// looked at).
 pub struct Moi {
@@ -305,7 +324,8 @@ async fn home(moi: Moi, app: App, q: web::Query<DoneQuery>) -> Result<HttpRespon
     }))
 }
 
-async fn login(moi: Moi, app: App) -> Result<HttpResponse, WebError> {
+async fn login(req: HttpRequest, moi: Moi, app: App) -> Result<HttpResponse, WebError> {
+    login_limited(&req, &app)?;
     let fc = app
         .fc
         .clone()
@@ -617,6 +637,13 @@ async fn answer(moi: Moi, app: App, consent: bool) -> Result<HttpResponse, WebEr
             &remote::closed_message(remote::RemoteStatus::Expired),
             ("/", "Retour à l’accueil"),
         ),
+        remote::Answered::Void => message(
+            &app,
+            StatusCode::GONE,
+            "Demande close",
+            "L’aidant qui a envoyé cette demande ne peut plus agir pour la structure : aucun mandat n’a été créé. Si vous avez encore besoin d’aide, demandez à la structure de vous envoyer une nouvelle demande.",
+            ("/", "Retour à l’accueil"),
+        ),
     })
 }
 
@@ -708,12 +735,14 @@ async fn link(
 }
 
 async fn link_submit(
+    req: HttpRequest,
     moi: Moi,
     app: App,
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, WebError> {
     let session = moi.check_csrf(&form.csrf_token)?.clone();
+    login_limited(&req, &app)?;
     let fc = app
         .fc
         .clone()

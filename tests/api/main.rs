@@ -22,6 +22,7 @@ mod notices;
 mod receipts;
 mod remote_consent;
 mod review;
+mod review_issue12;
 mod review_issue9;
 mod space;
 mod structure_demarches;

@@ -153,3 +153,12 @@ pub fn housekeeping(app: &TestApp, clock: &FixedClock) {
     )
     .expect("housekeeping");
 }
+
+/// Deactivates or reactivates an account, as the operator would (`procura user`).
+pub fn set_account_active(app: &TestApp, clock: &FixedClock, user_id: &str, active: bool) {
+    let mut conn = app.store.conn().expect("conn");
+    write_tx(&mut conn, |c| {
+        procura::accounts::users::set_active(c, clock.now(), "test", None, user_id, active)
+    })
+    .expect("set_active");
+}
