@@ -125,7 +125,9 @@ impl FranceConnect {
         .set_redirect_uri(redirect))
     }
 
-    /// Starts a flow: the URL to send the browser to, the `state`, and what to keep.
+    /// Starts a flow: the URL to send the browser to, the `state`, and what to keep. The
+    /// person always authenticates anew (`prompt=login`): a FranceConnect session left
+    /// open in the browser (a shared computer at a desk) never stands in for them.
     pub fn start(&self) -> Result<(String, String, FlowSecrets), FcError> {
         let metadata = self.discover()?;
         let client = self.client(metadata)?;
@@ -141,6 +143,7 @@ impl FranceConnect {
         let (url, state, nonce) = req
             .set_pkce_challenge(challenge)
             .add_auth_context_value(AuthenticationContextClass::new("eidas1".into()))
+            .add_prompt(openidconnect::core::CoreAuthPrompt::Login)
             .url();
         Ok((
             url.to_string(),

@@ -266,3 +266,26 @@ fn the_persons_remote_consent_is_journaled_as_theirs() {
         assert!(!given.details.contains(personal), "{}", given.details);
     }
 }
+
+/// Finding (low, from the review's notes): the person's login and the desk's identity
+/// check let a FranceConnect session left open in the browser stand in for the person
+/// (no `prompt=login`): on a shared computer an aidant could answer a remote link he sent
+/// to his own address. Every request to FranceConnect now asks for a fresh login.
+#[test]
+fn every_request_to_franceconnect_asks_for_a_fresh_login() {
+    let (app, _clock, _a, aidant) = desk();
+    let desk = start(&aidant, &["social"], "MONTH");
+    assert_eq!(desk.status, 303, "{}", desk.body);
+    let person = Web::new(&app);
+    let moi = person.get("/moi/connexion");
+    assert_eq!(moi.status, 303, "{}", moi.body);
+    for r in [&desk, &moi] {
+        let to = url::Url::parse(r.header("location").expect("to FranceConnect")).expect("url");
+        let prompt: Vec<String> = to
+            .query_pairs()
+            .filter(|(k, _)| k == "prompt")
+            .map(|(_, v)| v.into_owned())
+            .collect();
+        assert_eq!(prompt, vec!["login".to_string()], "{to}");
+    }
+}
