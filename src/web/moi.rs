@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::session::see_other;
 use super::{blocking, render, App, AppState, ConfirmPage, Layout, Run, WebError};
 use crate::domain::identity::{FcError, Identity};
-use crate::domain::mandate::{self as rules, consent_statement, AuthorisationState};
+use crate::domain::mandate::{self as rules, AuthorisationState};
 use crate::mandates::CallbackParams;
 use crate::person::remote::{self, Link};
 use crate::person::sessions::{self, UsagerSession};
@@ -539,31 +539,6 @@ pub async fn franceconnect_callback(
     }))
 }
 
-/// A démarche line of the consent page.
-pub struct DemarcheLine {
-    label: &'static str,
-    description: &'static str,
-}
-
-/// The consent page read at the desk, for a remote request.
-#[derive(Template)]
-#[template(path = "consent.html")]
-struct ConsentPage {
-    layout: Layout,
-    person: Identity,
-    structure: String,
-    aidant: String,
-    demarches: Vec<DemarcheLine>,
-    end: String,
-    duration: &'static str,
-    statement: String,
-    error: Option<String>,
-    action: String,
-    refuse: Option<String>,
-    moi_url: String,
-    back: String,
-}
-
 async fn consent_page(
     moi: &Moi,
     app: &App,
@@ -579,35 +554,21 @@ async fn consent_page(
     let a = app
         .run(move |db, env| remote::awaiting(db, env.secrets, &remote_id, &hash))
         .await?;
-    let duration = a.request.duration();
-    let end = duration.expires_at(app.clock.now()).naive_utc();
-    let mut r = render(&ConsentPage {
-        layout: layout(app, &csrf),
-        person: a.identity,
-        statement: consent_statement(&a.structure),
-        structure: a.structure,
-        aidant: a.aidant,
-        demarches: a
-            .request
-            .demarche_list()
-            .iter()
-            .map(|d| DemarcheLine {
-                label: d.label,
-                description: d.description,
-            })
-            .collect(),
-        end: day_time(&end),
-        duration: duration.label(),
-        error: error.clone(),
-        action: "/moi/consentement".into(),
-        refuse: Some("/moi/consentement/refus".into()),
-        moi_url: app.settings.url("/moi"),
-        back: "/moi".into(),
-    });
-    if error.is_some() {
-        *r.status_mut() = StatusCode::BAD_REQUEST;
-    }
-    Ok(r)
+    Ok(super::mandates::consent_terms_page(
+        app,
+        layout(app, &csrf),
+        super::mandates::ConsentTerms {
+            person: a.identity,
+            structure: a.structure,
+            aidant: a.aidant,
+            demarches: a.request.demarche_list(),
+            duration: a.request.duration(),
+            action: "/moi/consentement".into(),
+            refuse: Some("/moi/consentement/refus".into()),
+            back: "/moi".into(),
+            error,
+        },
+    ))
 }
 
 async fn consent_form(moi: Moi, app: App) -> Result<HttpResponse, WebError> {

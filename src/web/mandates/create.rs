@@ -371,6 +371,60 @@ struct ConsentPage {
     back: String,
 }
 
+/// What the consent page states, read at the desk or from a remote link: the same page.
+pub struct ConsentTerms {
+    /// The person, as FranceConnect proved them.
+    pub person: Identity,
+    /// The structure's name.
+    pub structure: String,
+    /// The aidant's name.
+    pub aidant: String,
+    /// Démarches asked for.
+    pub demarches: Vec<&'static crate::domain::mandate::Demarche>,
+    /// Duration asked for (the end is counted from now).
+    pub duration: MandateDuration,
+    /// Where the form posts the consent.
+    pub action: String,
+    /// Where the form posts a refusal (remote consent only).
+    pub refuse: Option<String>,
+    /// Where "back" leads.
+    pub back: String,
+    /// A refusal to show (status 400).
+    pub error: Option<String>,
+}
+
+/// Renders the consent page.
+pub fn consent_terms_page(state: &AppState, layout: Layout, t: ConsentTerms) -> HttpResponse {
+    let end = t.duration.expires_at(state.clock.now()).naive_utc();
+    let bad = t.error.is_some();
+    let mut r = render(&ConsentPage {
+        layout,
+        person: t.person,
+        statement: consent_statement(&t.structure),
+        structure: t.structure,
+        aidant: t.aidant,
+        demarches: t
+            .demarches
+            .iter()
+            .map(|d| DemarcheLine {
+                label: d.label,
+                description: d.description,
+            })
+            .collect(),
+        end: day_time(&end),
+        duration: t.duration.label(),
+        error: t.error,
+        action: t.action,
+        refuse: t.refuse,
+        moi_url: state.settings.url("/moi"),
+        back: t.back,
+    });
+    if bad {
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    r
+}
+
 pub(super) async fn load_consent(
     ctx: &Ctx,
     state: &web::Data<AppState>,
@@ -398,39 +452,29 @@ fn consent_page(
     person: Identity,
     error: Option<String>,
 ) -> HttpResponse {
-    let structure = ctx
-        .structure
-        .as_ref()
-        .map(|s| s.name.clone())
-        .unwrap_or_default();
-    let duration = req.duration();
-    let end = duration.expires_at(state.clock.now()).naive_utc();
-    render(&ConsentPage {
-        layout: ctx.layout(state),
-        action: format!("/mandats/consentement/{}", req.id),
-        refuse: None,
-        moi_url: state.settings.url("/moi"),
-        back: "/espace".into(),
-        person,
-        aidant: ctx
-            .user
-            .as_ref()
-            .map(|u| u.name.clone())
-            .unwrap_or_default(),
-        demarches: req
-            .demarche_list()
-            .iter()
-            .map(|d| DemarcheLine {
-                label: d.label,
-                description: d.description,
-            })
-            .collect(),
-        end: day_time(&end),
-        duration: duration.label(),
-        statement: consent_statement(&structure),
-        structure,
-        error,
-    })
+    consent_terms_page(
+        state,
+        ctx.layout(state),
+        ConsentTerms {
+            person,
+            structure: ctx
+                .structure
+                .as_ref()
+                .map(|s| s.name.clone())
+                .unwrap_or_default(),
+            aidant: ctx
+                .user
+                .as_ref()
+                .map(|u| u.name.clone())
+                .unwrap_or_default(),
+            demarches: req.demarche_list(),
+            duration: req.duration(),
+            action: format!("/mandats/consentement/{}", req.id),
+            refuse: None,
+            back: "/espace".into(),
+            error,
+        },
+    )
 }
 
 pub(super) async fn consent_form(

@@ -23,7 +23,7 @@ mod create;
 mod list;
 mod view;
 
-pub use create::SIGNED_OUT_PATH;
+pub use create::{consent_terms_page, ConsentTerms, SIGNED_OUT_PATH};
 pub use list::home_mandates;
 
 const ACTORS: [Role; 2] = [Role::Aidant, Role::Manager];
