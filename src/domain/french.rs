@@ -61,6 +61,52 @@ pub fn day_and_time(at: NaiveDateTime) -> String {
     format!("{} à {} h {:02}", day(at), l.hour(), l.minute())
 }
 
+/// A birth date as FranceConnect gives it (`YYYY-MM-DD`, `00` for an unknown month or
+/// day) in words: "24 août 1962", "mars 1985 (jour inconnu)", "1985 (jour et mois
+/// inconnus)"; anything else is shown as given.
+pub fn birthdate(s: &str) -> String {
+    let parts: Vec<&str> = s.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        return s.to_string();
+    };
+    let all_digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(y, 4) || !all_digits(m, 2) || !all_digits(d, 2) {
+        return s.to_string();
+    }
+    let (year, month, day): (i32, u32, u32) = (
+        y.parse().unwrap_or_default(),
+        m.parse().unwrap_or_default(),
+        d.parse().unwrap_or_default(),
+    );
+    match (month, day) {
+        (0, _) => format!("{year} (jour et mois inconnus)"),
+        (1..=12, 0) => format!("{} {year} (jour inconnu)", MONTHS[month as usize - 1]),
+        _ => match NaiveDate::from_ymd_opt(year, month, day) {
+            Some(_) if day == 1 => format!("1er {} {year}", MONTHS[month as usize - 1]),
+            Some(_) => format!("{day} {} {year}", MONTHS[month as usize - 1]),
+            None => s.to_string(),
+        },
+    }
+}
+
+/// "née", "né" or "née ou né", from FranceConnect's `gender` (`female`, `male`).
+pub fn born(gender: &str) -> &'static str {
+    match gender {
+        "female" => "née",
+        "male" => "né",
+        _ => "née ou né",
+    }
+}
+
+/// "Née", "Né" or "Née ou né" (at the start of a sentence).
+pub fn born_capitalised(gender: &str) -> &'static str {
+    match born(gender) {
+        "née" => "Née",
+        "né" => "Né",
+        _ => "Née ou né",
+    }
+}
+
 /// A helper as a person sees them: the first given name and the initial of the family
 /// name (the last word), "Marie Curie" → "Marie C."; empty for an empty name.
 pub fn short_name(full: &str) -> String {
@@ -100,6 +146,29 @@ mod tests {
         assert_eq!(paris(t("2026-03-29 01:00:00")), t("2026-03-29 03:00:00"));
         assert_eq!(paris(t("2026-10-25 00:59:59")), t("2026-10-25 02:59:59"));
         assert_eq!(paris(t("2026-10-25 01:00:00")), t("2026-10-25 02:00:00"));
+    }
+
+    #[test]
+    fn birth_dates_read_as_words() {
+        assert_eq!(birthdate("1962-08-24"), "24 août 1962");
+        assert_eq!(birthdate("1962-08-01"), "1er août 1962");
+        assert_eq!(birthdate("1985-00-00"), "1985 (jour et mois inconnus)");
+        assert_eq!(birthdate("1985-03-00"), "mars 1985 (jour inconnu)");
+        for odd in [
+            "",
+            "1985",
+            "1985-13-01",
+            "1985-02-30",
+            "85-01-01",
+            "1985-1-1",
+            "abcd-ef-gh",
+        ] {
+            assert_eq!(birthdate(odd), odd, "{odd:?} shown as given");
+        }
+        assert_eq!(
+            (born("female"), born("male"), born("")),
+            ("née", "né", "née ou né")
+        );
     }
 
     #[test]

@@ -251,7 +251,7 @@ pub fn revoke(
              Ses mandats : {link}",
             given = u.given_name,
             family = u.family_name,
-            at = now.format("%d/%m/%Y à %H:%M UTC"),
+            at = crate::domain::french::day_and_time(now.naive_utc()),
             structure = h.structure,
             link = url(&format!("/usagers/{usager_id}")),
         );

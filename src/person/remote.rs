@@ -402,7 +402,7 @@ fn expire(conn: &mut DbConn, now: DateTime<Utc>, r: &RemoteRequest) -> Result<()
 }
 
 fn day_time(t: &NaiveDateTime) -> String {
-    t.format("%d/%m/%Y à %H:%M UTC").to_string()
+    crate::domain::french::day_and_time(*t)
 }
 
 /// Records a remote request, journals `mandate.remote_consent_requested` (ids only) and

@@ -20,6 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, enabled: bool) {
 pub struct Shown {
     m: Queued,
     status: &'static str,
+    written: String,
 }
 
 #[derive(Template)]
@@ -36,6 +37,7 @@ async fn mailbox(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
         .await?
         .into_iter()
         .map(|m| Shown {
+            written: crate::domain::french::day_and_time(m.created_at),
             status: match m.status {
                 MailStatus::Pending => "en attente",
                 MailStatus::Sending => "en cours d’envoi",

@@ -28,7 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Date-time display for tables.
 fn fmt_time(t: &Option<chrono::NaiveDateTime>) -> String {
-    t.map(|t| t.format("%d/%m/%Y %H:%M UTC").to_string())
+    t.map(crate::domain::french::day_and_time)
         .unwrap_or_else(|| "jamais".into())
 }
 

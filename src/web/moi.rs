@@ -153,12 +153,14 @@ fn layout(app: &AppState, csrf: &str) -> Layout {
     }
 }
 
+/// "12 décembre 2026" (Europe/Paris).
 fn day(t: &NaiveDateTime) -> String {
-    t.format("%d/%m/%Y").to_string()
+    crate::domain::french::day(*t)
 }
 
+/// "12 décembre 2026 à 14 h 05" (Europe/Paris).
 fn day_time(t: &NaiveDateTime) -> String {
-    t.format("%d/%m/%Y à %H:%M UTC").to_string()
+    crate::domain::french::day_and_time(*t)
 }
 
 fn label(code: &str) -> String {

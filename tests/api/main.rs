@@ -13,6 +13,7 @@ mod auth;
 mod demo;
 mod excerpt;
 mod fc_logout;
+mod formats;
 mod hardening;
 mod health;
 mod manager;

@@ -60,12 +60,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/gestion/mandats", web::get().to(list::manager_list));
 }
 
+/// "12 décembre 2026" (Europe/Paris).
 fn day(t: &NaiveDateTime) -> String {
-    t.format("%d/%m/%Y").to_string()
+    crate::domain::french::day(*t)
 }
 
+/// "12 décembre 2026 à 14 h 05" (Europe/Paris).
 fn day_time(t: &NaiveDateTime) -> String {
-    t.format("%d/%m/%Y à %H:%M UTC").to_string()
+    crate::domain::french::day_and_time(*t)
 }
 
 /// An authorisation line.
