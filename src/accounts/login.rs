@@ -49,8 +49,13 @@ pub enum CodeStep {
         /// The page that asked for the login (an OpenID interaction), if any.
         next: Option<String>,
     },
-    /// Refused (wrong or replayed code, inactive or locked account).
+    /// Refused (inactive account, or no pending login): the generic message.
     Refused,
+    /// The code was wrong or already used; the account is still usable.
+    WrongCode,
+    /// The account is locked until this time (UTC). Said only at the code step, to
+    /// someone who gave the right password.
+    Locked(NaiveDateTime),
     /// The account has no second factor: it must enrol through a new link.
     NeedsEnrolment,
 }
@@ -339,13 +344,21 @@ pub fn code_step(
                     next,
                 });
             }
-            CodeStep::Refused => {
-                let back_to_start = users::find(c, user_id)?.is_none_or(|u| {
-                    !u.active || u.locked_until.is_some_and(|t| t > now.naive_utc())
-                });
-                if back_to_start {
+            CodeStep::Refused | CodeStep::WrongCode | CodeStep::Locked(_) => {
+                let user = users::find(c, user_id)?;
+                let locked = user
+                    .as_ref()
+                    .filter(|u| u.active)
+                    .and_then(|u| u.locked_until.filter(|t| *t > now.naive_utc()));
+                if user.as_ref().is_none_or(|u| !u.active) || locked.is_some() {
                     sessions::set_stage(c, &session.id_hash, None, Stage::Anonymous, now)?;
                 }
+                let wrong = matches!(step, CodeStep::WrongCode);
+                return Ok(match locked {
+                    Some(until) => CodeStep::Locked(until),
+                    None if wrong && user.as_ref().is_some_and(|u| u.active) => CodeStep::WrongCode,
+                    None => CodeStep::Refused,
+                });
             }
             CodeStep::NeedsEnrolment => {
                 sessions::set_stage(c, &session.id_hash, None, Stage::Anonymous, now)?;
@@ -430,7 +443,7 @@ fn code_step_in(
                     "wrong_code"
                 },
             )?;
-            return Ok(CodeStep::Refused);
+            return Ok(CodeStep::WrongCode);
         };
         let current = match &user.current_structure_id {
             Some(s) if users::is_member(c, &user.id, s)? => Some(s.clone()),

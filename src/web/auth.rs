@@ -14,9 +14,27 @@ use crate::accounts::{sessions, totp, users};
 use crate::config::Cidr;
 use std::net::IpAddr;
 
-/// The one message for every login refusal: it must not tell which part was wrong.
-pub const LOGIN_REFUSED: &str =
-    "Identifiants incorrects, ou compte bloqué ou désactivé. Vérifiez votre saisie ; après plusieurs échecs, le compte est bloqué pendant quelques minutes.";
+/// The one message for every refusal at the password stage: it must not tell which part
+/// was wrong, nor whether the account is locked (see SECURITY.md), but says the real lock.
+pub fn login_refused(policy: &login::Policy) -> String {
+    format!(
+        "Identifiants incorrects, ou compte bloqué ou désactivé. Vérifiez votre saisie ; après {} échecs, le compte est bloqué pendant {} minutes.",
+        policy.threshold,
+        policy.lock.num_minutes()
+    )
+}
+
+/// A wrong or already used second-factor code, after the right password.
+pub const WRONG_CODE: &str = "Le code à 6 chiffres n’est pas le bon, ou a déjà servi. Saisissez le code affiché maintenant (il change toutes les 30 secondes) ; si les codes sont toujours refusés, vérifiez que l’heure de votre téléphone est exacte (réglage automatique).";
+
+/// The account is locked: said only after the right password (at the code step).
+fn locked_message(until: chrono::NaiveDateTime, policy: &login::Policy) -> String {
+    format!(
+        "Trop d’essais : votre compte est bloqué pendant {} minutes, jusqu’au {}. Si ce n’est pas vous qui avez fait ces essais, ou si vous avez perdu votre téléphone, prévenez le responsable de votre structure.",
+        policy.lock.num_minutes(),
+        crate::domain::french::day_and_time(until)
+    )
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/connexion", web::get().to(login_form))
@@ -82,6 +100,8 @@ struct LoginPage {
     error: Option<String>,
     info: Option<String>,
     email: String,
+    /// The error is about the e-mail and password given: both fields point to it.
+    invalid: bool,
 }
 
 #[derive(Template)]
@@ -108,6 +128,7 @@ async fn login_form(ctx: Ctx, app: App) -> Result<HttpResponse, WebError> {
             error: None,
             info,
             email: String::new(),
+            invalid: false,
         }),
     ))
 }
@@ -146,12 +167,16 @@ async fn login_submit(
                 error: Some(error.to_string()),
                 info: None,
                 email: form.email.clone(),
+                invalid: status == StatusCode::UNAUTHORIZED,
             }),
         )
     };
     Ok(match outcome {
         PasswordStep::Accepted(_) => see_other("/connexion/code"),
-        PasswordStep::Refused => page(StatusCode::UNAUTHORIZED, LOGIN_REFUSED),
+        PasswordStep::Refused => page(
+            StatusCode::UNAUTHORIZED,
+            &login_refused(&app.settings.login_policy()),
+        ),
         PasswordStep::RateLimited => page(
             StatusCode::TOO_MANY_REQUESTS,
             "Trop de tentatives depuis cette adresse. Patientez quelques minutes avant de réessayer.",
@@ -210,11 +235,34 @@ async fn code_submit(
             let _ = resp.add_cookie(&session_cookie(&app, token));
             Ok(resp)
         }
-        CodeStep::Refused => Ok(with_status(
+        CodeStep::WrongCode => Ok(with_status(
             StatusCode::UNAUTHORIZED,
             render(&CodePage {
                 layout: ctx.layout(&app),
-                error: Some(LOGIN_REFUSED.into()),
+                error: Some(WRONG_CODE.into()),
+            }),
+        )),
+        CodeStep::Locked(until) => {
+            let policy = app.settings.login_policy();
+            Ok(with_status(
+                StatusCode::UNAUTHORIZED,
+                render(&LoginPage {
+                    layout: ctx.layout(&app),
+                    error: Some(locked_message(until, &policy)),
+                    info: None,
+                    email: String::new(),
+                    invalid: false,
+                }),
+            ))
+        }
+        CodeStep::Refused => Ok(with_status(
+            StatusCode::UNAUTHORIZED,
+            render(&LoginPage {
+                layout: ctx.layout(&app),
+                error: Some(login_refused(&app.settings.login_policy())),
+                info: None,
+                email: String::new(),
+                invalid: false,
             }),
         )),
         CodeStep::NeedsEnrolment => Ok(with_flash(

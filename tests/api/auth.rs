@@ -127,17 +127,104 @@ fn one_generic_message_for_every_refusal() {
     let deactivated = refusal(&inactive.email, PASSWORD);
     assert_eq!(unknown, wrong);
     assert_eq!(wrong, deactivated);
-    // A wrong code gives the same sentence.
+    // The message states the real threshold and lock duration, and ties itself to the fields.
+    assert!(
+        wrong.contains(
+            "Identifiants incorrects, ou compte bloqué ou désactivé. Vérifiez votre saisie ; après 5 échecs, le compte est bloqué pendant 15 minutes."
+        ),
+        "{wrong}"
+    );
+    assert!(!wrong.contains("quelques minutes"));
+    let web = Web::new(&app);
+    let r = submit_password(&web, &a.email, "wrong password 123");
+    assert_eq!(
+        r.body
+            .matches("aria-invalid=\"true\" aria-describedby=\"login-error\"")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn a_wrong_code_after_the_right_password_says_so() {
+    let (app, clock, _, a) = lone_aidant(3);
     let web = Web::new(&app);
     clock.advance(Duration::seconds(30));
     submit_password(&web, &a.email, PASSWORD);
     let r = web.submit("/connexion/code", "/connexion/code", &[("otp", "000000")]);
     assert_eq!(r.status, 401);
-    assert!(r.body.contains(procura_login_refused()), "{}", r.body);
+    assert!(
+        r.body.contains(
+            "<p id=\"otp-error\">Le code à 6 chiffres n’est pas le bon, ou a déjà servi. Saisissez le code affiché maintenant (il change toutes les 30 secondes) ; si les codes sont toujours refusés, vérifiez que l’heure de votre téléphone est exacte (réglage automatique).</p>"
+        ),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("aria-invalid=\"true\" aria-describedby=\"otp-error\""),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("Identifiants incorrects"));
+    // Still at the code stage: the right code now logs in.
+    let r = web.submit(
+        "/connexion/code",
+        "/connexion/code",
+        &[("otp", &code(&a.secret, &clock, 0))],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
 }
 
-fn procura_login_refused() -> &'static str {
-    "Identifiants incorrects, ou compte bloqué ou désactivé."
+#[test]
+fn an_account_locked_at_the_code_stage_is_told_until_when() {
+    let (app, clock) = app_with_clock(&[("PROCURA_LOCKOUT_MINUTES", "20")]);
+    let s = structure(&app.store, &clock, "S", 3);
+    let a = member(&app, &clock, "a@exemple.fr", &[Role::Aidant], &s);
+    let web = Web::new(&app);
+    clock.advance(Duration::seconds(30));
+    assert_eq!(submit_password(&web, &a.email, PASSWORD).status, 303);
+    let mut last = None;
+    for _ in 0..5 {
+        last = Some(web.submit("/connexion/code", "/connexion/code", &[("otp", "000000")]));
+    }
+    let r = last.expect("answered");
+    assert_eq!(r.status, 401);
+    let until = (clock.now() + Duration::minutes(20)).naive_utc();
+    let expected = format!(
+        "Trop d’essais : votre compte est bloqué pendant 20 minutes, jusqu’au {}. Si ce n’est pas vous qui avez fait ces essais, ou si vous avez perdu votre téléphone, prévenez le responsable de votre structure.",
+        procura::domain::french::day_and_time(until)
+    );
+    assert!(r.body.contains(&expected), "{expected}\n{}", r.body);
+    // Back at the start; the password stage keeps the one message, even with the right password.
+    let r = web.get("/connexion/code");
+    assert_eq!(r.status, 303);
+    let r = submit_password(&web, &a.email, PASSWORD);
+    assert_eq!(r.status, 401);
+    assert!(
+        r.body
+            .contains("après 5 échecs, le compte est bloqué pendant 20 minutes."),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("jusqu’au"));
+}
+
+#[test]
+fn the_login_page_says_whom_to_ask_for_a_lost_phone_or_password() {
+    let (app, _clock) = app_with_clock(&[]);
+    let r = Web::new(&app).get("/connexion");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains(
+        "<a class=\"fr-link\" href=\"#aide\">Téléphone perdu ou mot de passe oublié ?</a>"
+    ));
+    assert!(r.body.contains("<section id=\"aide\""));
+    assert!(r.body.contains("Adressez-vous au responsable de votre structure : c’est lui qui gère les comptes, depuis sa page « Gestion »."));
+    assert!(r.body.contains(
+        "il réinitialise votre second facteur, et vous recevez un nouveau lien d’activation"
+    ));
+    // No error: no field is marked invalid.
+    assert!(!r.body.contains("aria-invalid"));
 }
 
 #[test]
