@@ -5,12 +5,18 @@ use actix_web::dev::ServiceResponse;
 use actix_web::error::InternalError;
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::{AppState, Layout};
 use crate::error::Error;
 use crate::store::StoreError;
+
+/// The layout of the request's session when an account is logged in, left in the
+/// request's extensions by [`super::session::Ctx`]: error pages then show the account's
+/// header (name, logout) like every other page of the session.
+#[derive(Debug, Clone)]
+pub struct SessionLayout(pub Layout);
 
 /// Message carried by an error response to the page renderer ([`fill_empty_errors`]).
 #[derive(Debug, Clone)]
@@ -189,9 +195,11 @@ pub fn error_page(req: &HttpRequest, status: StatusCode, message: &str) -> HttpR
         }));
     }
     let fallback;
-    let layout = match req.app_data::<web::Data<AppState>>() {
-        Some(s) => &s.layout,
-        None => {
+    let session = req.extensions().get::<SessionLayout>().cloned();
+    let layout = match (&session, req.app_data::<web::Data<AppState>>()) {
+        (Some(SessionLayout(l)), _) => l,
+        (None, Some(s)) => &s.layout,
+        (None, None) => {
             fallback = Layout {
                 stylesheets: vec!["/static/procura.css".into()],
                 ..Layout::default()
@@ -211,8 +219,12 @@ pub fn error_page(req: &HttpRequest, status: StatusCode, message: &str) -> HttpR
         .body(body)
 }
 
-/// The 404 page for unknown routes.
-pub async fn not_found(req: HttpRequest, _state: web::Data<AppState>) -> HttpResponse {
+/// The 404 page for unknown routes, in the session's layout when one is logged in.
+pub async fn not_found(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if req.cookie(state.settings.session_cookie()).is_some() {
+        // Only for the header: a failure here still gives the plain 404 page.
+        let _ = super::session::Ctx::load(&req).await;
+    }
     error_page(
         &req,
         StatusCode::NOT_FOUND,

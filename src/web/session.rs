@@ -9,7 +9,7 @@ use std::pin::Pin;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 
 use super::errors::WebError;
@@ -171,6 +171,10 @@ impl Ctx {
         let flash = read_flash(req, &app, &visit.visitor.session);
         let mut ctx = Ctx::from_visit(visit, flash);
         ctx.clear_flash = cookie_present;
+        if ctx.user.is_some() {
+            req.extensions_mut()
+                .insert(super::errors::SessionLayout(ctx.layout(&app)));
+        }
         Ok(ctx)
     }
 

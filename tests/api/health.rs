@@ -185,3 +185,41 @@ fn startup_and_graceful_shutdown_are_journaled() {
     let mut conn = store.conn().expect("conn");
     assert!(procura::journal::verify(&mut conn).expect("verify").intact);
 }
+
+#[test]
+fn error_pages_during_a_session_show_the_logged_in_account() {
+    let (app, clock, s, a) = lone_aidant(7);
+    let web = Web::new(&app);
+    let r = login(&web, &clock, &a);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let header = format!(
+        "<span class=\"fr-text\">{} — {}</span>",
+        a.user.name, s.name
+    );
+    // An unknown address (404) and a page of another role (403).
+    for (path, status, title) in [
+        ("/nulle-part", 404, "Page introuvable"),
+        ("/gestion", 403, "Accès refusé"),
+    ] {
+        let r = web.get(path);
+        assert_eq!(r.status, status, "{path}");
+        assert!(r.body.contains(title), "{path}: {}", r.body);
+        assert!(r.body.contains(&header), "{path}: {}", r.body);
+        assert!(
+            r.body
+                .contains("<form method=\"post\" action=\"/deconnexion\">"),
+            "{path}: {}",
+            r.body
+        );
+        assert!(r.body.contains("Se déconnecter"), "{path}");
+        assert!(
+            !r.body.contains("href=\"/connexion\">Se connecter"),
+            "{path}"
+        );
+    }
+    // Without a session, the same pages offer the login link.
+    let anonymous = Web::new(&app).get("/nulle-part");
+    assert_eq!(anonymous.status, 404);
+    assert!(anonymous.body.contains("href=\"/connexion\">Se connecter"));
+    assert!(!anonymous.body.contains("Se déconnecter"));
+}
