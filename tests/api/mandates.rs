@@ -101,6 +101,60 @@ fn bad_creation_input_is_refused_with_nothing_created() {
 }
 
 #[test]
+fn creation_form_errors_are_tied_to_their_fields() {
+    let (app, clock) = demo_app();
+    let (_, web) = aidant_of(&app, &clock, 2, "a2@exemple.fr");
+    // The empty form: the duration radios are required, the démarches group says one is.
+    let form = web.get("/mandats/nouveau");
+    assert_eq!(form.status, 200);
+    assert!(form
+        .body
+        .contains("<p class=\"fr-hint-text\" id=\"demarches-hint\">Au moins une démarche est obligatoire.</p>"));
+    assert!(form.body.contains("aria-describedby=\"demarches-hint\""));
+    let radios = form.body.matches("name=\"duration\"").count();
+    assert!(radios >= 2);
+    for line in form
+        .body
+        .lines()
+        .filter(|l| l.contains("name=\"duration\""))
+    {
+        assert!(line.contains(" required"), "{line}");
+    }
+    assert!(!form.body.contains("aria-invalid"));
+    // No démarche: the checkboxes point to the message beside them; the summary stays.
+    let r = start(&web, &[], "MONTH");
+    assert_eq!(r.status, 400);
+    assert!(r
+        .body
+        .contains("role=\"alert\"><p>Choisissez au moins une démarche.</p>"));
+    assert!(r.body.contains(
+        "<p class=\"fr-message fr-message--error\" id=\"demarches-error\">Choisissez au moins une démarche.</p>"
+    ));
+    let checkboxes = r.body.matches("name=\"demarches\"").count();
+    assert!(checkboxes >= 2);
+    assert_eq!(
+        r.body
+            .matches("aria-invalid=\"true\" aria-describedby=\"demarches-error\"")
+            .count(),
+        checkboxes
+    );
+    assert!(!r.body.contains("duration-error"));
+    // No duration: each radio points to the message beside the group.
+    let r = start(&web, &["social"], "");
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains(
+        "<p class=\"fr-message fr-message--error\" id=\"duration-error\">Choisissez une durée.</p>"
+    ));
+    assert_eq!(
+        r.body
+            .matches("required aria-invalid=\"true\" aria-describedby=\"duration-error\"")
+            .count(),
+        radios
+    );
+    assert!(!r.body.contains("demarches-error"));
+}
+
+#[test]
 fn cancelling_at_franceconnect_creates_nothing_and_is_journaled() {
     let (app, clock) = demo_app();
     let (_, web) = aidant_of(&app, &clock, 3, "a3@exemple.fr");
@@ -296,7 +350,7 @@ fn a_new_mandate_supersedes_older_authorisations_and_renewal_prefills() {
         page.body.contains("value=\"social\" checked")
             && page.body.contains("value=\"logement\" checked")
     );
-    assert!(page.body.contains("value=\"LONG\" checked"));
+    assert!(page.body.contains("value=\"LONG\" required checked"));
     let second = create(&app, &web, &["social"], "MONTH", "0");
     let old = auth_states(&app.store, &first, &clock);
     assert!(

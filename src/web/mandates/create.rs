@@ -22,6 +22,8 @@ struct NewPage {
     demarches: Vec<Choice>,
     durations: Vec<DurationChoice>,
     error: Option<String>,
+    /// The field group the error is about (`demarches`, `duration`), or "" for the form.
+    error_field: &'static str,
     renewal_of: Option<String>,
     remote: RemoteFields,
 }
@@ -53,10 +55,14 @@ fn new_page(
     state: &AppState,
     selected: &[String],
     duration: Option<&str>,
-    error: Option<String>,
+    error: Option<(&'static str, String)>,
     renewal_of: Option<String>,
     remote: RemoteFields,
 ) -> HttpResponse {
+    let (error_field, error) = match error {
+        Some((f, m)) => (f, Some(m)),
+        None => ("", None),
+    };
     // Only the démarches the structure offers (its manager's choice).
     let offered = ctx
         .structure
@@ -82,6 +88,7 @@ fn new_page(
             })
             .collect(),
         error,
+        error_field,
         renewal_of,
         remote,
     })
@@ -152,29 +159,31 @@ pub(super) async fn new_submit(
         .collect();
     let duration_code = field(&pairs, "duration").to_string();
     let remote = RemoteFields::of(&pairs);
-    let bad = |m: String| {
+    // An error about one field group is shown beside it too (and the group points to it).
+    let bad_in = |f: &'static str, m: String| {
         let mut r = new_page(
             &ctx,
             &state,
             &selected,
             Some(duration_code.as_str()),
-            Some(m),
+            Some((f, m)),
             None,
             remote.clone(),
         );
         *r.status_mut() = StatusCode::BAD_REQUEST;
         r
     };
+    let bad = |m: String| bad_in("", m);
     let demarches = match rules::parse_demarches(&selected) {
         Ok(d) => d,
-        Err(m) => return Ok(bad(m)),
+        Err(m) => return Ok(bad_in("demarches", m)),
     };
     let Some(duration) = MandateDuration::parse(&duration_code) else {
-        return Ok(bad("Choisissez une durée.".into()));
+        return Ok(bad_in("duration", "Choisissez une durée.".into()));
     };
     // Checked again by `start_request`; here it spares a FranceConnect round trip.
     if let Err(e) = mandates::check_offered(&structure.demarches(), &demarches) {
-        return Ok(bad(e.to_string()));
+        return Ok(bad_in("demarches", e.to_string()));
     }
     match field(&pairs, "consent_mode") {
         "" | "presence" => {}
