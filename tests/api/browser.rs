@@ -295,3 +295,27 @@ fn mandate_creation_in_the_browser_through_the_attestation() {
     b.find("#empreinte");
     assert_accessible(&b, "the verifier's form");
 }
+
+/// The login page with a refusal and the mandate form with an error pass axe, with the
+/// fields in error pointing to their message.
+#[test]
+fn login_and_mandate_form_errors_pass_axe() {
+    let (app, clock) = demo_app();
+    let s = structure(&app.store, &clock, "France Services Est", 24);
+    let a = member(&app, &clock, "dominique@exemple.fr", &[Role::Aidant], &s);
+    let b = browser();
+    b.goto(&app.url("/connexion"));
+    b.type_into("#email", &a.email);
+    b.type_into("#password", "not the password at all");
+    b.submit_form("form[action='/connexion']");
+    b.find("#login-error");
+    b.find(r#"#password[aria-invalid="true"][aria-describedby="login-error"]"#);
+    assert_accessible(&b, "the login page with an error");
+    browser_login(&b, &app, &clock, &a);
+    b.goto(&app.url("/mandats/nouveau"));
+    b.click("#duration-SEMESTER");
+    b.submit_form("form[action='/mandats/nouveau']");
+    b.find("#demarches-error");
+    b.find(r#"#demarche-social[aria-invalid="true"][aria-describedby="demarches-error"]"#);
+    assert_accessible(&b, "the mandate form with an error");
+}
