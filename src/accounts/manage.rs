@@ -251,4 +251,11 @@ mod tests {
         assert_eq!(decide(Remove, true, false, true, false).unwrap(), None);
         assert_eq!(decide(Deactivate, true, false, false, false).unwrap(), None);
     }
+
+    #[test]
+    fn a_new_activation_link_only_for_an_active_pending_account() {
+        assert_eq!(resend_refusal(true, true), None);
+        assert!(resend_refusal(true, false).is_some_and(|m| m.contains("déjà activé")));
+        assert!(resend_refusal(false, true).is_some_and(|m| m.contains("désactivé")));
+    }
 }
