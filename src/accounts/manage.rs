@@ -26,6 +26,9 @@ pub enum AccountAction {
     UnassignCard,
     /// Remove it from the structure (the account itself stays as it is).
     Remove,
+    /// Issue a new enrolment link to an account that has not completed its enrolment
+    /// (no second factor yet), changing nothing else.
+    ResendEnrolment,
 }
 
 /// What an action did.
@@ -69,6 +72,23 @@ pub fn decide(
             Ok(Some("Ce compte n’a pas de carte : rien n’a changé."))
         }
         _ => Ok(None),
+    }
+}
+
+/// Whether an account has not completed its enrolment: no second factor yet (neither an
+/// application nor a card).
+pub fn pending(m: &MemberRow) -> bool {
+    m.user.totp_secret_enc.is_none() && m.card_serial.is_none()
+}
+
+/// Why a new enrolment link is not issued (pure), or None to issue it.
+pub fn resend_refusal(active: bool, pending: bool) -> Option<&'static str> {
+    if !active {
+        Some("Ce compte est désactivé : réactivez-le avant de lui envoyer un lien d’activation.")
+    } else if !pending {
+        Some("Ce compte est déjà activé : aucun lien n’a été envoyé. Pour remplacer son second facteur, réinitialisez-le.")
+    } else {
+        None
     }
 }
 
@@ -149,6 +169,12 @@ pub fn act(
         let elsewhere = users::belongs_elsewhere(c, user_id, sid)?;
         let here = users::deactivated_in(c, user_id)?.as_deref() == Some(sid);
         let active = m.user.active;
+        if action == AccountAction::ResendEnrolment {
+            return match resend_refusal(active, pending(&m)) {
+                Some(message) => Ok(Acted::Unchanged(message)),
+                None => users::issue_enrolment(c, now, &actor, Some(sid), user_id).map(Acted::Link),
+            };
+        }
         if let Some(message) = decide(action, active, m.card_serial.is_some(), elsewhere, here)? {
             return Ok(Acted::Unchanged(message));
         }
@@ -172,6 +198,7 @@ pub fn act(
                 users::remove_member(c, now, &actor, sid, user_id)?;
                 Ok(Acted::Done)
             }
+            AccountAction::ResendEnrolment => Ok(Acted::Done),
         }
     })
 }
@@ -223,5 +250,12 @@ mod tests {
         assert_eq!(decide(Reactivate, false, false, true, true).unwrap(), None);
         assert_eq!(decide(Remove, true, false, true, false).unwrap(), None);
         assert_eq!(decide(Deactivate, true, false, false, false).unwrap(), None);
+    }
+
+    #[test]
+    fn a_new_activation_link_only_for_an_active_pending_account() {
+        assert_eq!(resend_refusal(true, true), None);
+        assert!(resend_refusal(true, false).is_some_and(|m| m.contains("déjà activé")));
+        assert!(resend_refusal(false, true).is_some_and(|m| m.contains("désactivé")));
     }
 }

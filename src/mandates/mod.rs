@@ -804,6 +804,8 @@ pub struct ListFilter {
     pub state: Option<AuthorisationState>,
     /// Keyset: only mandates created before this one.
     pub before: Option<PageKey>,
+    /// Of a usager whose names contain every word of this (case-insensitive).
+    pub name: Option<String>,
 }
 
 /// One page of a structure's mandates and the key of the next page.
@@ -823,6 +825,40 @@ pub fn structure_list(
         let members = crate::accounts::users::members(c, structure_id)?;
         Ok((page, members))
     })
+}
+
+/// A page of the structure's mandates from one snapshot (the aidant's home tabs and
+/// search).
+pub fn structure_page(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    structure_id: &str,
+    f: &ListFilter,
+    limit: i64,
+) -> Result<MandatePage, Error> {
+    crate::store::read_tx(conn, |c| -> Result<_, Error> {
+        Ok(mandates_of_structure(c, now, structure_id, f, limit)?)
+    })
+}
+
+/// At most this many usagers matched by a name search have their mandates listed.
+const NAME_MATCHES: i64 = 500;
+
+/// LIKE patterns (lower case, escaped with `\`) for each word of a name search, at most six.
+fn name_patterns(search: &str) -> Vec<String> {
+    search
+        .split_whitespace()
+        .take(6)
+        .map(|word| {
+            format!(
+                "%{}%",
+                word.to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        })
+        .collect()
 }
 
 /// The aidant's home lists: usagers with an active mandate (matching `search`) and those
@@ -912,6 +948,39 @@ pub fn mandates_of_structure(
                 .eq(*at)
                 .and(mandates::id.lt(id.clone()))),
         );
+    }
+    if let Some(name) = &f.name {
+        // The structure's usagers whose names match, then their mandates (a boxed
+        // subquery is not available over the multi-backend connection).
+        let mut who = usagers::table
+            .filter(
+                usagers::id.eq_any(
+                    mandates::table
+                        .filter(mandates::structure_id.eq(structure_id))
+                        .select(mandates::usager_id),
+                ),
+            )
+            .select(usagers::id)
+            .order(usagers::id.asc())
+            .limit(NAME_MATCHES)
+            .into_boxed();
+        for pattern in name_patterns(name) {
+            who = who.filter(
+                lower(usagers::given_name)
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(lower(usagers::family_name)
+                        .like(pattern.clone())
+                        .escape('\\'))
+                    .or(lower(diesel::dsl::sql::<diesel::sql_types::Text>(
+                        "COALESCE(usagers.preferred_username, '')",
+                    ))
+                    .like(pattern)
+                    .escape('\\')),
+            );
+        }
+        let who: Vec<String> = who.load(conn)?;
+        q = q.filter(mandates::usager_id.eq_any(who));
     }
     let mut list: Vec<Mandate> = q.load(conn)?;
     let next = if list.len() as i64 > limit {

@@ -39,6 +39,7 @@ pub struct Row {
     email: String,
     roles: String,
     active: bool,
+    pending: bool,
     second_factor: String,
     last_login: String,
 }
@@ -57,6 +58,7 @@ impl From<&MemberRow> for Row {
             email: m.user.email.clone(),
             roles: m.user.role_set().labels(),
             active: m.user.active,
+            pending: manage::pending(m),
             second_factor,
             last_login: fmt_time(&m.user.last_login),
         }
@@ -195,6 +197,7 @@ fn parse_action(s: &str) -> Option<AccountAction> {
         "second-facteur" => Some(AccountAction::ResetSecondFactor),
         "retirer-carte" => Some(AccountAction::UnassignCard),
         "retirer" => Some(AccountAction::Remove),
+        "nouveau-lien" => Some(AccountAction::ResendEnrolment),
         _ => None,
     }
 }
@@ -221,6 +224,11 @@ fn question(action: AccountAction, name: &str) -> (String, String, &'static str)
                 format!("Retirer la carte de {name} ?"),
                 "La carte retournera dans le stock de la structure et ne permettra plus de se connecter à ce compte.".into(),
                 "Retirer la carte",
+            ),
+            AccountAction::ResendEnrolment => (
+                format!("Envoyer un nouveau lien d’activation à {name} ?"),
+                "Un nouveau lien d’activation lui est envoyé par courriel et vous est affiché ; le lien précédent ne fonctionnera plus. Rien d’autre ne change.".into(),
+                "Envoyer un nouveau lien d’activation",
             ),
             AccountAction::Remove => (
                 format!("Retirer {name} de la structure ?"),
@@ -269,7 +277,11 @@ async fn act(
         Acted::Link(token) => {
             return Ok(render(&LinkPage {
                 layout: m.layout(&app),
-                title: "Second facteur réinitialisé".into(),
+                title: if action == AccountAction::ResendEnrolment {
+                    "Nouveau lien d’activation".into()
+                } else {
+                    "Second facteur réinitialisé".into()
+                },
                 name: t.user.name.clone(),
                 link: app.settings.url(&format!("/activation/{token}")),
             }))
@@ -287,7 +299,7 @@ async fn act(
                     "Le compte est retiré de la structure.",
                 ))
             }
-            AccountAction::ResetSecondFactor => "",
+            AccountAction::ResetSecondFactor | AccountAction::ResendEnrolment => "",
         },
     };
     Ok(with_flash(

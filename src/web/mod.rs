@@ -61,6 +61,39 @@ pub struct Layout {
     pub csrf_token: String,
     /// Demo mode banner.
     pub demo: bool,
+    /// Main navigation of a logged-in account (empty otherwise).
+    pub nav: Vec<NavLink>,
+}
+
+/// A link of the main navigation.
+#[derive(Debug, Clone)]
+pub struct NavLink {
+    /// Target.
+    pub href: &'static str,
+    /// Text.
+    pub label: &'static str,
+    /// Whether the page shown belongs to this section (`aria-current`).
+    pub current: bool,
+}
+
+/// The main navigation for an account holding `roles`, on the page at `path`.
+pub fn main_nav(user: &crate::accounts::users::User, path: &str) -> Vec<NavLink> {
+    use crate::domain::roles::Role;
+    let sections: [(&str, &str, Option<Role>); 4] = [
+        ("/espace", "Accueil", None),
+        ("/mandats/nouveau", "Nouveau mandat", Some(Role::Aidant)),
+        ("/gestion", "Gestion", Some(Role::Manager)),
+        ("/audit", "Journal", Some(Role::Auditor)),
+    ];
+    sections
+        .iter()
+        .filter(|(_, _, role)| role.is_none_or(|r| user.has(r)))
+        .map(|(href, label, _)| NavLink {
+            href,
+            label,
+            current: path == *href || path.starts_with(&format!("{href}/")),
+        })
+        .collect()
 }
 
 /// Shared state of the running service.

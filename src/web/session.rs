@@ -120,6 +120,8 @@ pub struct Ctx {
     stored: bool,
     flash: Option<String>,
     clear_flash: bool,
+    /// The request's path, for the main navigation.
+    path: String,
 }
 
 /// How a request's session is resolved ([`sessions::visit`] or [`sessions::visit_lazy`]).
@@ -140,6 +142,7 @@ impl Ctx {
             stored: v.stored,
             flash,
             clear_flash: false,
+            path: String::new(),
         }
     }
 
@@ -171,6 +174,7 @@ impl Ctx {
         let flash = read_flash(req, &app, &visit.visitor.session);
         let mut ctx = Ctx::from_visit(visit, flash);
         ctx.clear_flash = cookie_present;
+        ctx.path = req.path().to_string();
         if ctx.user.is_some() {
             req.extensions_mut()
                 .insert(super::errors::SessionLayout(ctx.layout(&app)));
@@ -237,12 +241,19 @@ impl Ctx {
 
     /// The page layout for this request.
     pub fn layout(&self, state: &AppState) -> Layout {
-        page_layout(
-            state,
-            &self.session,
-            self.user.as_ref(),
-            self.structure.as_ref(),
-        )
+        Layout {
+            nav: self
+                .user
+                .as_ref()
+                .map(|u| super::main_nav(u, &self.path))
+                .unwrap_or_default(),
+            ..page_layout(
+                state,
+                &self.session,
+                self.user.as_ref(),
+                self.structure.as_ref(),
+            )
+        }
     }
 
     /// The flash message left by the previous response (cleared by [`Ctx::finish`]).
@@ -458,6 +469,7 @@ fn page_layout(
         structure_name: structure.map(|s| s.name.clone()),
         csrf_token: session.csrf_token.clone(),
         demo: state.settings.demo,
+        nav: user.map(|u| super::main_nav(u, "")).unwrap_or_default(),
     }
 }
 

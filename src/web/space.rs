@@ -8,6 +8,7 @@ use super::session::{see_other, with_flash, Ctx};
 use super::{render, App, Layout, Run, WebError};
 use crate::accounts::structures::Structure;
 use crate::accounts::users;
+use crate::domain::mandate::AuthorisationState;
 use crate::domain::roles::Role;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -32,19 +33,38 @@ struct SpacePage {
     usagers: Vec<(String, String, String, String)>,
     expiring: Vec<(String, String, String)>,
     remote: Vec<crate::person::remote::RemoteLine>,
+    tab: &'static str,
+    tabs: [(&'static str, &'static str); 3],
+    rows: Vec<super::mandates::HomeRow>,
 }
+
+/// The tabs of the home's list of people: query value, label.
+const TABS: [(&str, &str); 3] = [
+    ("actifs", "Actifs"),
+    ("expires", "Expirés"),
+    ("revoques", "Révoqués"),
+];
 
 /// `?q=` search on the home page.
 #[derive(Deserialize)]
 pub struct HomeQuery {
     #[serde(default)]
     q: String,
+    /// `actifs` (default), `expires` or `revoques`; anything else is the default.
+    #[serde(default)]
+    onglet: String,
 }
 
 async fn home(ctx: Ctx, app: App, q: web::Query<HomeQuery>) -> Result<HttpResponse, WebError> {
     let user = ctx.user()?.clone();
     let flash = ctx.flash();
-    let search: String = q.into_inner().q.chars().take(100).collect();
+    let q = q.into_inner();
+    let search: String = q.q.chars().take(100).collect();
+    let tab = TABS
+        .iter()
+        .map(|(code, _)| *code)
+        .find(|code| *code == q.onglet)
+        .unwrap_or("actifs");
     let uid = user.id.clone();
     let structures = app
         .run(move |db, _| Ok(users::structures_of(db, &uid)?))
@@ -59,6 +79,20 @@ async fn home(ctx: Ctx, app: App, q: web::Query<HomeQuery>) -> Result<HttpRespon
         _ => None,
     };
     let (usagers, expiring) = lists.map(|l| (l.usagers, l.expiring)).unwrap_or_default();
+    // A search covers every person of the structure, whatever the state of their
+    // mandates; without one, the expired and revoked tabs list those mandates.
+    let wanted = match tab {
+        _ if !search.trim().is_empty() => Some(None),
+        "expires" => Some(Some(AuthorisationState::Expired)),
+        "revoques" => Some(Some(AuthorisationState::Revoked)),
+        _ => None,
+    };
+    let rows = match (&ctx.structure, wanted) {
+        (Some(s), Some(w)) if user.has(Role::Aidant) || user.has(Role::Manager) => {
+            super::mandates::home_rows(&app, s.id.clone(), w, search.clone()).await?
+        }
+        _ => Vec::new(),
+    };
     // The structure's remote consent requests and their state.
     let remote = match (&ctx.structure, user.has(Role::Aidant)) {
         (Some(s), true) => {
@@ -87,6 +121,9 @@ async fn home(ctx: Ctx, app: App, q: web::Query<HomeQuery>) -> Result<HttpRespon
             usagers,
             expiring,
             remote,
+            tab,
+            tabs: TABS,
+            rows,
         }),
     ))
 }

@@ -319,3 +319,42 @@ fn login_and_mandate_form_errors_pass_axe() {
     b.find(r#"#demarche-social[aria-invalid="true"][aria-describedby="demarches-error"]"#);
     assert_accessible(&b, "the mandate form with an error");
 }
+
+/// On a 390 px wide phone no page of the manager's space scrolls sideways (wide tables
+/// scroll inside their own focusable region), and the pages stay accessible.
+#[test]
+fn the_manager_space_fits_a_phone() {
+    let (app, clock, s, m, a) = team(51);
+    for i in 0..3 {
+        seed_mandate(
+            &app.store,
+            &clock,
+            &a,
+            &s,
+            &format!("sub-phone-{i}"),
+            &["social", "famille", "travail"],
+            procura::domain::mandate::MandateDuration::Month,
+        );
+    }
+    let b = browser();
+    b.phone_viewport(390, 844);
+    browser_login(&b, &app, &clock, &m);
+    assert_eq!(b.execute("return window.innerWidth;", &[]), json!(390));
+    for path in [
+        "/espace".to_string(),
+        "/gestion".to_string(),
+        format!("/gestion/comptes/{}", a.user.id),
+        "/gestion/mandats".to_string(),
+        "/gestion/demarches".to_string(),
+        "/gestion/journal".to_string(),
+    ] {
+        b.goto(&app.url(&path));
+        b.find("#contenu");
+        assert!(
+            !b.overflows_horizontally(),
+            "{path} is wider than 390 px: scrollWidth {}",
+            b.execute("return document.documentElement.scrollWidth;", &[])
+        );
+        assert_accessible(&b, &path);
+    }
+}

@@ -407,3 +407,86 @@ fn adding_an_aidant_whose_email_exists_elsewhere_leaks_nothing() {
     assert_eq!(journal_actions(&app.store).len(), before);
     assert_eq!(count_rows(&app.store, "users"), 3);
 }
+
+/// An aidant who has not activated the account is badged as pending, and the manager can
+/// send a new link (confirmation page, CSRF, e-mail) without resetting anything else.
+#[test]
+fn a_pending_account_gets_a_new_activation_link() {
+    let (app, clock) = app_with_clock(&[]);
+    let manager = new_manager(&app, &clock, "S", 41, "m@exemple.fr");
+    let r = add_aidant(&manager, "lente@exemple.fr", "Aidante Lente");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let first = link_in(&r.body);
+    let id = {
+        let mut conn = app.store.conn().expect("conn");
+        users::find_by_email(&mut conn, "lente@exemple.fr")
+            .expect("q")
+            .expect("created")
+            .id
+    };
+    let list = manager.get("/gestion");
+    let row = between(&list.body, "<td>Aidante Lente</td>", "</tr>");
+    assert!(row.contains("en attente d’activation"), "{row}");
+    assert!(!row.contains(">actif<"), "{row}");
+    let me = between(&list.body, "<td>m@exemple.fr</td>", "</tr>");
+    assert!(me.contains(">actif<"), "an enrolled account: {me}");
+    let page = manager.get(&format!("/gestion/comptes/{id}"));
+    assert!(page.body.contains("en attente d’activation"));
+    let path = format!("/gestion/comptes/{id}/nouveau-lien");
+    assert!(page.body.contains(&format!("href=\"{path}\"")));
+
+    let confirm = manager.get(&path);
+    assert_eq!(confirm.status, 200);
+    assert!(confirm
+        .body
+        .contains("Envoyer un nouveau lien d’activation"));
+    assert_eq!(manager.post(&path, &[]).status, 403, "CSRF");
+    let before = mails_of_kind(&app.store, "aidant.enrolment").len();
+    let issued = count_of(&journal_actions(&app.store), "enrolment.issued");
+    let r = manager.submit(&path, &path, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Nouveau lien d’activation"));
+    assert!(r.body.contains("data-copie=\"enrolment-link-field\""));
+    let second = link_in(&r.body);
+    assert_ne!(first, second);
+    let mails = mails_of_kind(&app.store, "aidant.enrolment");
+    assert_eq!(mails.len(), before + 1);
+    let token = second.rsplit('/').next().expect("token");
+    // Both mails are queued at the same (fixed) time: their order is not defined.
+    assert!(mails.iter().any(|m| m.body_text.contains(token)), "mailed");
+    // Only the newest link works; the account is otherwise as it was.
+    let web = Web::new(&app);
+    assert_eq!(web.get(first.trim_start_matches(&app.base)).status, 404);
+    assert_eq!(web.get(second.trim_start_matches(&app.base)).status, 200);
+    let user = user_row(&app.store, &id);
+    assert!(user.active);
+    assert_eq!(user.name, "Aidante Lente");
+    assert_eq!(
+        count_of(&journal_actions(&app.store), "enrolment.issued"),
+        issued + 1
+    );
+    assert!(user.totp_secret_enc.is_none());
+}
+
+/// An account that completed its enrolment gets no new link: nothing is sent.
+#[test]
+fn an_enrolled_account_gets_no_new_activation_link() {
+    let (app, clock, _, m, a) = team(42);
+    let manager = logged_in(&app, &clock, &m);
+    let page = manager.get(&format!("/gestion/comptes/{}", a.user.id));
+    assert!(!page.body.contains("nouveau-lien"));
+    let path = format!("/gestion/comptes/{}/nouveau-lien", a.user.id);
+    let mails = mails_of_kind(&app.store, "aidant.enrolment").len();
+    let issued = count_of(&journal_actions(&app.store), "enrolment.issued");
+    let r = manager.submit(&path, &path, &[]);
+    assert_eq!(r.status, 303);
+    assert!(manager
+        .get(&format!("/gestion/comptes/{}", a.user.id))
+        .body
+        .contains("déjà activé"));
+    assert_eq!(mails_of_kind(&app.store, "aidant.enrolment").len(), mails);
+    assert_eq!(
+        count_of(&journal_actions(&app.store), "enrolment.issued"),
+        issued
+    );
+}

@@ -95,6 +95,7 @@ pub(super) async fn manager_list(
         demarche: (!q.demarche.is_empty()).then(|| q.demarche.clone()),
         state: state_filter,
         before,
+        name: None,
     };
     let by = m.acting().clone();
     let ((views, next), members) = state
@@ -189,4 +190,64 @@ pub async fn home_mandates(
             })
         })
         .await
+}
+
+/// A mandate line of the aidant's home outside the active tab (expired, revoked, search).
+pub struct HomeRow {
+    /// The usager's id.
+    pub usager_id: String,
+    /// The usager's name.
+    pub usager: String,
+    /// The mandate's id.
+    pub mandate_id: String,
+    /// Its démarches.
+    pub demarches: String,
+    /// Its end.
+    pub end: String,
+    /// Its state, in French.
+    pub state: &'static str,
+    /// Whether it may be renewed (not replaced by another one).
+    pub renewable: bool,
+}
+
+/// The structure's mandates in `state` (None: every state) of usagers matching `search`,
+/// newest first, at most [`HOME_LIMIT`].
+pub async fn home_rows(
+    state: &web::Data<AppState>,
+    structure_id: String,
+    wanted: Option<AuthorisationState>,
+    search: String,
+) -> Result<Vec<HomeRow>, WebError> {
+    let filter = mandates::ListFilter {
+        aidant: None,
+        demarche: None,
+        state: wanted,
+        before: None,
+        name: (!search.trim().is_empty()).then_some(search),
+    };
+    let (views, _) = state
+        .run(move |db, env| {
+            mandates::structure_page(db, env.now, &structure_id, &filter, HOME_LIMIT)
+        })
+        .await?;
+    Ok(views
+        .iter()
+        .map(|v| {
+            let b = block(v);
+            HomeRow {
+                usager_id: v.usager.id.clone(),
+                usager: v.usager.display_name(),
+                mandate_id: b.id,
+                demarches: b
+                    .auths
+                    .iter()
+                    .map(|a| a.label.clone())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                end: b.end,
+                state: b.state.label(),
+                renewable: b.renewable,
+            }
+        })
+        .collect())
 }

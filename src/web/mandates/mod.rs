@@ -24,7 +24,7 @@ mod list;
 mod view;
 
 pub use create::{consent_terms_page, ConsentTerms, SIGNED_OUT_PATH};
-pub use list::home_mandates;
+pub use list::{home_mandates, home_rows, HomeRow};
 
 const ACTORS: [Role; 2] = [Role::Aidant, Role::Manager];
 

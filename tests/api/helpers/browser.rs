@@ -262,6 +262,25 @@ impl Browser {
         );
     }
 
+    /// Lays pages out as on a phone `width` × `height` CSS pixels wide (Chrome DevTools
+    /// device metrics); applies to the pages loaded afterwards too.
+    pub fn phone_viewport(&self, width: u32, height: u32) {
+        self.post_ok(
+            "/goog/cdp/execute",
+            &json!({"cmd": "Emulation.setDeviceMetricsOverride", "params": {
+                "width": width, "height": height, "deviceScaleFactor": 1, "mobile": true}}),
+            "emulate a phone viewport",
+        );
+    }
+
+    /// Whether the current page is wider than its viewport (horizontal page scrolling).
+    pub fn overflows_horizontally(&self) -> bool {
+        self.execute(
+            "return document.documentElement.scrollWidth > window.innerWidth;",
+            &[],
+        ) == json!(true)
+    }
+
     /// Prints the page to PDF (WebDriver "Print Page"); returns the PDF bytes, base64.
     pub fn print_pdf(&self) -> String {
         as_string(self.post_ok("/print", &json!({}), "print"))

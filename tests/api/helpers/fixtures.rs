@@ -331,3 +331,18 @@ pub fn auditor_of(app: &TestApp, clock: &FixedClock, s: &Structure, email: &str)
     let a = member(app, clock, email, &[Role::Auditor], s);
     logged_in(app, clock, &a)
 }
+
+/// The usager [`identity`]`(sub)` renamed `given` `family`.
+pub fn person_named(sub: &str, given: &str, family: &str) -> Identity {
+    let mut id = identity(sub);
+    id.given_name = given.into();
+    id.family_name = family.into();
+    id
+}
+
+/// Revokes every authorisation of a mandate directly (not through the web).
+pub fn revoke_seeded(store: &Store, clock: &FixedClock, structure: &Structure, mandate_id: &str) {
+    let mut conn = store.conn().expect("conn");
+    procura::mandates::revoke_mandate(&mut conn, clock.now(), "test", &structure.id, mandate_id)
+        .expect("revoke");
+}
