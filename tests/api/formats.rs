@@ -66,3 +66,16 @@ fn the_persons_page_says_dates_in_words_in_paris_time() {
     let page = web.get(&format!("/usagers/{}", created.mandate.usager_id));
     assert!(page.body.contains("Née le 24 août 1962"), "{}", page.body);
 }
+
+#[test]
+fn a_created_mandate_is_announced_once_on_its_attestation() {
+    let (app, clock) = demo_app();
+    let (_, web) = aidant_of(&app, &clock, 32, "annonce@exemple.fr");
+    let id = crate::helpers::fc::create(&app, &web, &["social"], "MONTH", "2");
+    let page = web.get(&format!("/mandats/{id}/attestation"));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Mandat créé."), "{}", page.body);
+    // Once only: the message is not shown again.
+    let again = web.get(&format!("/mandats/{id}/attestation"));
+    assert!(!again.body.contains("Mandat créé."));
+}

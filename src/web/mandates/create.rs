@@ -530,8 +530,11 @@ pub(super) async fn consent_submit(
             mandates::confirm_consent(db, env.now, env.secrets, &id, &aid, &session, &sid)
         })
         .await?;
-    Ok(see_other(&format!(
-        "/mandats/{}/attestation",
-        created.mandate.id
-    )))
+    let done = see_other(&format!("/mandats/{}/attestation", created.mandate.id));
+    Ok(super::super::session::with_flash(
+        &state,
+        &ctx,
+        done,
+        "Mandat créé. Imprimez l’attestation ci-dessous et remettez-la à la personne.",
+    ))
 }

@@ -35,6 +35,7 @@ struct AttestationPage {
     verify_url: String,
     qr_svg: String,
     checkpoint_seconds: u32,
+    flash: Option<String>,
 }
 
 pub(super) async fn attestation(
@@ -67,7 +68,8 @@ pub(super) async fn attestation(
             )
         })
         .unwrap_or_default();
-    Ok(render(&AttestationPage {
+    let page = render(&AttestationPage {
+        flash: ctx.flash(),
         qr_svg: crate::web::verifier::qr_svg(&verify_url),
         verify_url,
         receipt,
@@ -81,7 +83,8 @@ pub(super) async fn attestation(
         text,
         seq: view.mandate.journal_seq.unwrap_or_default(),
         version: view.mandate.attestation_version.clone(),
-    }))
+    });
+    Ok(ctx.finish(&state, page))
 }
 
 #[derive(Template)]
