@@ -844,6 +844,25 @@ pub fn structure_page(
 /// At most this many usagers matched by a name search have their mandates listed.
 const NAME_MATCHES: i64 = 500;
 
+/// A usager whose given names, family name or usage name match the LIKE `pattern` (one
+/// of [`name_patterns`]), case-insensitively.
+macro_rules! name_like {
+    ($pattern:expr) => {{
+        let pattern: String = $pattern;
+        lower(usagers::given_name)
+            .like(pattern.clone())
+            .escape('\\')
+            .or(lower(usagers::family_name)
+                .like(pattern.clone())
+                .escape('\\'))
+            .or(lower(diesel::dsl::sql::<diesel::sql_types::Text>(
+                "COALESCE(usagers.preferred_username, '')",
+            ))
+            .like(pattern)
+            .escape('\\'))
+    }};
+}
+
 /// LIKE patterns (lower case, escaped with `\`) for each word of a name search, at most six.
 fn name_patterns(search: &str) -> Vec<String> {
     search
@@ -965,19 +984,7 @@ pub fn mandates_of_structure(
             .limit(NAME_MATCHES)
             .into_boxed();
         for pattern in name_patterns(name) {
-            who = who.filter(
-                lower(usagers::given_name)
-                    .like(pattern.clone())
-                    .escape('\\')
-                    .or(lower(usagers::family_name)
-                        .like(pattern.clone())
-                        .escape('\\'))
-                    .or(lower(diesel::dsl::sql::<diesel::sql_types::Text>(
-                        "COALESCE(usagers.preferred_username, '')",
-                    ))
-                    .like(pattern)
-                    .escape('\\')),
-            );
+            who = who.filter(name_like!(pattern));
         }
         let who: Vec<String> = who.load(conn)?;
         q = q.filter(mandates::usager_id.eq_any(who));
@@ -1305,27 +1312,8 @@ pub fn active_usagers(
         .into_boxed();
     // Each word of the search must appear in one of the names (in any order), so the
     // name as the page shows it ("Louise DUBOIS") finds the person.
-    for word in search.split_whitespace().take(6) {
-        let w = word.to_lowercase();
-        let pattern = format!(
-            "%{}%",
-            w.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
-        q = q.filter(
-            lower(usagers::given_name)
-                .like(pattern.clone())
-                .escape('\\')
-                .or(lower(usagers::family_name)
-                    .like(pattern.clone())
-                    .escape('\\'))
-                .or(lower(diesel::dsl::sql::<diesel::sql_types::Text>(
-                    "COALESCE(usagers.preferred_username, '')",
-                ))
-                .like(pattern)
-                .escape('\\')),
-        );
+    for pattern in name_patterns(search) {
+        q = q.filter(name_like!(pattern));
     }
     let list: Vec<Usager> = if search.split_whitespace().next().is_none() {
         recent_usagers(conn, n, structure_id, codes, limit)?
