@@ -390,46 +390,14 @@ fn code_step_in(
             journal::append(c, now, failed(reason).actor(user.actor()))?;
             return Ok(CodeStep::Refused);
         }
-        let card: Option<(String, String, Option<i64>)> = totp_cards::table
-            .filter(totp_cards::user_id.eq(&user.id))
-            .select((totp_cards::id, totp_cards::seed_enc, totp_cards::last_step))
-            .first(c)
-            .optional()?;
-        if card.is_none() && user.totp_secret_enc.is_none() {
-            journal::append(c, now, failed("no_second_factor").actor(user.actor()))?;
-            return Ok(CodeStep::NeedsEnrolment);
-        }
-        // The card first, then the app: the first to accept the code wins, and a secret
-        // is opened only when its turn comes.
-        let mut factors = Vec::new();
-        if let Some((card_id, seed_enc, last)) = &card {
-            factors.push((
-                Factor::Card(card_id),
-                format!("card:{card_id}"),
-                seed_enc,
-                *last,
-            ));
-        }
-        if let Some(enc) = &user.totp_secret_enc {
-            let context = user.totp_context();
-            factors.push((Factor::App(&user.id), context, enc, user.totp_last_step));
-        }
-        let mut replayed = false;
-        let mut accepted = None;
-        for (factor, context, enc, last) in factors {
-            let secret = secrets.open(&context, enc)?;
-            match totp::check(&secret, code, now, last) {
-                totp::Check::Accepted(step) => {
-                    if factor.claim(c, step)? {
-                        accepted = Some(factor.name());
-                        break;
-                    }
-                    replayed = true;
-                }
-                totp::Check::Replayed => replayed = true,
-                totp::Check::Wrong => {}
+        let (accepted, replayed) = match check_factors(c, now, secrets, &user, code)? {
+            FactorCheck::None => {
+                journal::append(c, now, failed("no_second_factor").actor(user.actor()))?;
+                return Ok(CodeStep::NeedsEnrolment);
             }
-        }
+            FactorCheck::Accepted(factor) => (Some(factor), false),
+            FactorCheck::Wrong { replayed } => (None, replayed),
+        };
         let Some(factor) = accepted else {
             record_attempt(c, now, addr)?;
             register_failure(
@@ -477,6 +445,123 @@ fn code_step_in(
             next: None,
         })
     }
+}
+
+/// What the account's second factors said of a code.
+enum FactorCheck {
+    /// The account has no second factor.
+    None,
+    /// Accepted by this factor (its journal name); its step is claimed.
+    Accepted(&'static str),
+    /// Refused; `replayed` when a factor had already accepted it.
+    Wrong { replayed: bool },
+}
+
+/// Checks `code` against the account's card, then its app: the first to accept it wins
+/// and claims the code's step, and a secret is opened only when its turn comes.
+fn check_factors(
+    c: &mut DbConn,
+    now: DateTime<Utc>,
+    secrets: &SecretBox,
+    user: &User,
+    code: &str,
+) -> Result<FactorCheck, Error> {
+    let card: Option<(String, String, Option<i64>)> = totp_cards::table
+        .filter(totp_cards::user_id.eq(&user.id))
+        .select((totp_cards::id, totp_cards::seed_enc, totp_cards::last_step))
+        .first(c)
+        .optional()?;
+    if card.is_none() && user.totp_secret_enc.is_none() {
+        return Ok(FactorCheck::None);
+    }
+    let mut factors = Vec::new();
+    if let Some((card_id, seed_enc, last)) = &card {
+        factors.push((
+            Factor::Card(card_id),
+            format!("card:{card_id}"),
+            seed_enc,
+            *last,
+        ));
+    }
+    if let Some(enc) = &user.totp_secret_enc {
+        let context = user.totp_context();
+        factors.push((Factor::App(&user.id), context, enc, user.totp_last_step));
+    }
+    let mut replayed = false;
+    for (factor, context, enc, last) in factors {
+        let secret = secrets.open(&context, enc)?;
+        match totp::check(&secret, code, now, last) {
+            totp::Check::Accepted(step) => {
+                if factor.claim(c, step)? {
+                    return Ok(FactorCheck::Accepted(factor.name()));
+                }
+                replayed = true;
+            }
+            totp::Check::Replayed => replayed = true,
+            totp::Check::Wrong => {}
+        }
+    }
+    Ok(FactorCheck::Wrong { replayed })
+}
+
+/// Outcome of choosing a new password through a reset link.
+#[derive(Debug)]
+pub enum ResetStep {
+    /// The new password is set; the account logs in with it.
+    Done(Box<User>),
+    /// The code was wrong or already used (counted against the account, as at login).
+    WrongCode,
+    /// The account is locked until this time (UTC).
+    Locked(NaiveDateTime),
+}
+
+/// Completes a password reset: the link's account has a second factor and no password
+/// (a manager forgot it, [`users::reset_password`]); the new password is confirmed with
+/// a code of that second factor, so that the link alone is not enough. Wrong codes count
+/// towards the account's lock exactly as at login, and the lock applies here too.
+pub fn reset_password_step(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    secrets: &SecretBox,
+    token: &str,
+    new_password: &str,
+    code: &str,
+) -> Result<ResetStep, Error> {
+    write_tx(conn, |c| {
+        let (hash, user, _) = users::enrolment_for(c, now, token)?.ok_or(Error::LinkInvalid)?;
+        if user.password_hash.is_some() {
+            return Err(Error::LinkInvalid);
+        }
+        lock_account(c, &user.id)?;
+        let user = lift_expired_lock(c, now, user)?;
+        if let Some(until) = user.locked_until.filter(|t| *t > now.naive_utc()) {
+            return Ok(ResetStep::Locked(until));
+        }
+        crate::domain::password_policy::check(new_password, &user.email)
+            .map_err(Error::Password)?;
+        let factor = match check_factors(c, now, secrets, &user, code)? {
+            FactorCheck::None => return Err(Error::LinkInvalid),
+            FactorCheck::Accepted(factor) => factor,
+            FactorCheck::Wrong { replayed } => {
+                let reason = if replayed {
+                    "replayed_code"
+                } else {
+                    "wrong_code"
+                };
+                register_failure(c, now, policy, &user, reason)?;
+                let locked = users::find(c, &user.id)?
+                    .and_then(|u| u.locked_until)
+                    .filter(|t| *t > now.naive_utc());
+                return Ok(match locked {
+                    Some(until) => ResetStep::Locked(until),
+                    None => ResetStep::WrongCode,
+                });
+            }
+        };
+        let user = users::set_new_password(c, now, &hash, &user, new_password, factor)?;
+        Ok(ResetStep::Done(Box::new(user)))
+    })
 }
 
 /// A second factor that may accept a TOTP code.

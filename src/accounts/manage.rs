@@ -29,6 +29,9 @@ pub enum AccountAction {
     /// Issue a new enrolment link to an account that has not completed its enrolment
     /// (no second factor yet), changing nothing else.
     ResendEnrolment,
+    /// Forget its password (the second factor stays) and issue a link to choose a new
+    /// one, confirmed with a code of that second factor.
+    ResetPassword,
 }
 
 /// What an action did.
@@ -42,7 +45,7 @@ pub enum Acted {
     Unchanged(&'static str),
 }
 
-const ELSEWHERE: &str = "Ce compte appartient aussi à d’autres structures : vous pouvez le retirer de la vôtre ; le désactiver ou réinitialiser son second facteur revient à l’administrateur.";
+const ELSEWHERE: &str = "Ce compte appartient aussi à d’autres structures : vous pouvez le retirer de la vôtre ; le désactiver, réinitialiser son mot de passe ou son second facteur revient à l’administrateur.";
 const NOT_OURS: &str = "Ce compte n’a pas été désactivé par un responsable de votre structure : seul l’administrateur peut le réactiver.";
 /// The answer to an e-mail that exists outside the structure: it must not tell whether
 /// the address is known anywhere else.
@@ -61,7 +64,11 @@ pub fn decide(
         AccountAction::Deactivate if !active => {
             Ok(Some("Ce compte est déjà désactivé : rien n’a changé."))
         }
-        AccountAction::Deactivate | AccountAction::ResetSecondFactor if elsewhere => {
+        AccountAction::Deactivate
+        | AccountAction::ResetSecondFactor
+        | AccountAction::ResetPassword
+            if elsewhere =>
+        {
             Err(Error::Forbidden(ELSEWHERE.into()))
         }
         AccountAction::Reactivate if active => {
@@ -87,6 +94,17 @@ pub fn resend_refusal(active: bool, pending: bool) -> Option<&'static str> {
         Some("Ce compte est désactivé : réactivez-le avant de lui envoyer un lien d’activation.")
     } else if !pending {
         Some("Ce compte est déjà activé : aucun lien n’a été envoyé. Pour remplacer son second facteur, réinitialisez-le.")
+    } else {
+        None
+    }
+}
+
+/// Why a password reset link is not issued (pure), or None to issue it.
+pub fn password_reset_refusal(active: bool, pending: bool) -> Option<&'static str> {
+    if !active {
+        Some("Ce compte est désactivé : réactivez-le avant de réinitialiser son mot de passe.")
+    } else if pending {
+        Some("Ce compte n’est pas encore activé : envoyez-lui plutôt un nouveau lien d’activation, qui lui fait choisir son mot de passe.")
     } else {
         None
     }
@@ -178,6 +196,12 @@ pub fn act(
         if let Some(message) = decide(action, active, m.card_serial.is_some(), elsewhere, here)? {
             return Ok(Acted::Unchanged(message));
         }
+        if action == AccountAction::ResetPassword {
+            return match password_reset_refusal(active, pending(&m)) {
+                Some(message) => Ok(Acted::Unchanged(message)),
+                None => users::reset_password(c, now, &actor, sid, user_id).map(Acted::Link),
+            };
+        }
         match action {
             AccountAction::Deactivate => {
                 users::set_active(c, now, &actor, Some(sid), user_id, false)?;
@@ -198,7 +222,7 @@ pub fn act(
                 users::remove_member(c, now, &actor, sid, user_id)?;
                 Ok(Acted::Done)
             }
-            AccountAction::ResendEnrolment => Ok(Acted::Done),
+            AccountAction::ResendEnrolment | AccountAction::ResetPassword => Ok(Acted::Done),
         }
     })
 }
@@ -246,6 +270,7 @@ mod tests {
             .is_some());
         assert!(decide(Deactivate, true, false, true, false).is_err());
         assert!(decide(ResetSecondFactor, true, false, true, false).is_err());
+        assert!(decide(ResetPassword, true, false, true, false).is_err());
         assert!(decide(Reactivate, false, false, false, false).is_err());
         assert_eq!(decide(Reactivate, false, false, true, true).unwrap(), None);
         assert_eq!(decide(Remove, true, false, true, false).unwrap(), None);
@@ -257,5 +282,12 @@ mod tests {
         assert_eq!(resend_refusal(true, true), None);
         assert!(resend_refusal(true, false).is_some_and(|m| m.contains("déjà activé")));
         assert!(resend_refusal(false, true).is_some_and(|m| m.contains("désactivé")));
+    }
+
+    #[test]
+    fn a_password_reset_only_for_an_active_enrolled_account() {
+        assert_eq!(password_reset_refusal(true, false), None);
+        assert!(password_reset_refusal(true, true).is_some_and(|m| m.contains("lien d’activation")));
+        assert!(password_reset_refusal(false, false).is_some_and(|m| m.contains("désactivé")));
     }
 }

@@ -500,6 +500,84 @@ pub fn reset_second_factor(
     issue_enrolment(conn, now, actor, Some(structure), user_id)
 }
 
+/// Forgets the account's password (its second factor stays) and ends its sessions; the
+/// account chooses a new one through a new link, confirmed with a code of its second
+/// factor ([`super::login::reset_password_step`]). The link is returned.
+pub fn reset_password(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    structure: &str,
+    user_id: &str,
+) -> Result<String, Error> {
+    let n = diesel::update(users::table.filter(users::id.eq(user_id)))
+        .set(users::password_hash.eq(None::<String>))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(Error::NotFound);
+    }
+    sessions::delete_for_user(conn, user_id)?;
+    journal::append(
+        conn,
+        now,
+        NewEntry::new("account.password_reset")
+            .actor(actor)
+            .structure(structure)
+            .detail("account", user_id),
+    )?;
+    issue_enrolment(conn, now, actor, Some(structure), user_id)
+}
+
+/// Sets the new password of a reset link's account (`token_hash`), confirmed by
+/// `factor`: spends the link, lifts any lock, ends sessions, journals it.
+pub(crate) fn set_new_password(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    token_hash: &str,
+    user: &User,
+    new_password: &str,
+    factor: &str,
+) -> Result<User, Error> {
+    let hash = password::hash(new_password);
+    diesel::update(users::table.filter(users::id.eq(&user.id)))
+        .set((
+            users::password_hash.eq(Some(&hash)),
+            users::failed_logins.eq(0),
+            users::locked_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)?;
+    diesel::update(enrolment_tokens::table.filter(enrolment_tokens::token_hash.eq(token_hash)))
+        .set(enrolment_tokens::used_at.eq(Some(now.naive_utc())))
+        .execute(conn)?;
+    sessions::delete_for_user(conn, &user.id)?;
+    journal::append(
+        conn,
+        now,
+        NewEntry::new("account.password_changed")
+            .actor(user.actor())
+            .detail("factor", factor)
+            .structure_opt(user.current_structure_id.as_deref()),
+    )?;
+    Ok(User {
+        password_hash: Some(hash),
+        failed_logins: 0,
+        locked_until: None,
+        ..user.clone()
+    })
+}
+
+/// Whether the account has a second factor (an app or a card).
+pub fn has_second_factor(conn: &mut DbConn, user: &User) -> QueryResult<bool> {
+    if user.totp_secret_enc.is_some() {
+        return Ok(true);
+    }
+    let cards: i64 = totp_cards::table
+        .filter(totp_cards::user_id.eq(&user.id))
+        .count()
+        .get_result(conn)?;
+    Ok(cards > 0)
+}
+
 /// A valid (unused, unexpired) enrolment token and its account.
 pub fn enrolment_for(
     conn: &mut DbConn,
@@ -564,6 +642,11 @@ pub fn complete_enrolment(
 ) -> Result<User, Error> {
     write_tx(conn, |conn| {
         let (hash, user, pending) = enrolment_for(conn, now, token)?.ok_or(Error::LinkInvalid)?;
+        if has_second_factor(conn, &user)? {
+            // A password reset link: it never replaces the second factor it is confirmed
+            // with (super::login::reset_password_step).
+            return Err(Error::LinkInvalid);
+        }
         let secret = pending_secret(secrets, &hash, &user, pending)?;
         let password_hash = match (&user.password_hash, new_password) {
             (Some(_), _) => None,

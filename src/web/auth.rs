@@ -298,6 +298,7 @@ struct EnrolPage {
     name: String,
     email: String,
     needs_password: bool,
+    reset: bool,
     qr_svg: String,
     secret_b32: String,
     error: Option<String>,
@@ -307,6 +308,8 @@ struct EnrolView {
     name: String,
     email: String,
     needs_password: bool,
+    /// A password reset: the account keeps its second factor and confirms with it.
+    reset: bool,
     secret: Vec<u8>,
 }
 
@@ -316,11 +319,22 @@ async fn enrol_view(app: &App, token: String) -> Result<EnrolView, WebError> {
             users::enrolment_for(db, env.now, &token)?.ok_or_else(|| {
                 crate::error::Error::Gone(crate::error::Error::LinkInvalid.to_string())
             })?;
-        let secret = users::pending_secret(env.secrets, &hash, &user, pending)?;
+        let reset = users::has_second_factor(db, &user)?;
+        if reset && user.password_hash.is_some() {
+            return Err(crate::error::Error::Gone(
+                crate::error::Error::LinkInvalid.to_string(),
+            ));
+        }
+        let secret = if reset {
+            Vec::new()
+        } else {
+            users::pending_secret(env.secrets, &hash, &user, pending)?
+        };
         Ok(EnrolView {
             name: user.name.clone(),
             email: user.email.clone(),
             needs_password: user.password_hash.is_none(),
+            reset,
             secret,
         })
     })
@@ -328,14 +342,20 @@ async fn enrol_view(app: &App, token: String) -> Result<EnrolView, WebError> {
 }
 
 fn enrol_page(ctx: &Ctx, state: &AppState, v: &EnrolView, error: Option<String>) -> HttpResponse {
-    let uri = totp::otpauth_uri(&v.secret, "Procura", &v.email);
+    let (qr_svg, secret_b32) = if v.reset {
+        (String::new(), String::new())
+    } else {
+        let uri = totp::otpauth_uri(&v.secret, "Procura", &v.email);
+        (totp::qr_svg(&uri), totp::to_base32(&v.secret))
+    };
     render(&EnrolPage {
         layout: ctx.layout(state),
         name: v.name.clone(),
         email: v.email.clone(),
         needs_password: v.needs_password,
-        qr_svg: totp::qr_svg(&uri),
-        secret_b32: totp::to_base32(&v.secret),
+        reset: v.reset,
+        qr_svg,
+        secret_b32,
         error,
     })
 }
@@ -372,16 +392,41 @@ async fn enrol_submit(
     let token = token.into_inner();
     let v = enrol_view(&app, token.clone()).await?;
     let form = form.into_inner();
-    if v.needs_password && form.password != form.password_confirm {
-        return Ok(with_status(
+    let refused = |message: String| {
+        Ok(with_status(
             StatusCode::BAD_REQUEST,
-            enrol_page(
-                &ctx,
+            enrol_page(&ctx, &app, &v, Some(message)),
+        ))
+    };
+    if v.needs_password && form.password != form.password_confirm {
+        return refused("Les deux mots de passe saisis sont différents.".into());
+    }
+    if v.reset {
+        let result = run_refusable(&app, move |db, env| {
+            login::reset_password_step(
+                db,
+                env.now,
+                &env.logins,
+                env.secrets,
+                &token,
+                &form.password,
+                &form.otp,
+            )
+        })
+        .await?;
+        return match result {
+            Refusable::Done(login::ResetStep::Done(_)) => Ok(with_flash(
                 &app,
-                &v,
-                Some("Les deux mots de passe saisis sont différents.".into()),
-            ),
-        ));
+                &ctx,
+                see_other("/connexion"),
+                "Votre nouveau mot de passe est enregistré. Connectez-vous avec lui et un code de votre application ou de votre carte.",
+            )),
+            Refusable::Done(login::ResetStep::WrongCode) => refused(WRONG_CODE.into()),
+            Refusable::Done(login::ResetStep::Locked(until)) => {
+                refused(locked_message(until, &app.settings.login_policy()))
+            }
+            Refusable::Refused(message) => refused(message),
+        };
     }
     let result = run_refusable(&app, move |db, env| {
         let password = (!form.password.is_empty()).then_some(form.password.as_str());
@@ -395,10 +440,7 @@ async fn enrol_submit(
             see_other("/connexion"),
             "Votre compte est activé. Connectez-vous avec votre mot de passe et un code de votre application.",
         )),
-        Refusable::Refused(message) => Ok(with_status(
-            StatusCode::BAD_REQUEST,
-            enrol_page(&ctx, &app, &v, Some(message)),
-        )),
+        Refusable::Refused(message) => refused(message),
     }
 }
 

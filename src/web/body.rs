@@ -33,7 +33,7 @@ pub async fn guard(
             .await
             .map(ServiceResponse::map_into_left_body),
         Err((status, message)) => {
-            let page = errors::error_page(req.request(), status, message);
+            let page = errors::deferred(status, message.to_string());
             Ok(req.into_response(page).map_into_right_body())
         }
     }

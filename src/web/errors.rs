@@ -126,10 +126,17 @@ impl actix_web::ResponseError for WebError {
             | WebError::TooMany(m)
             | WebError::NotFoundWith(m) => m.clone(),
         };
-        let mut resp = HttpResponse::build(self.status_code()).finish();
-        resp.extensions_mut().insert(ErrorMessage(message));
-        resp
+        deferred(self.status_code(), message)
     }
+}
+
+/// An error response whose body [`fill_empty_errors`] fills once the request's session
+/// is known, so that errors raised before any handler (body checks, malformed forms and
+/// query strings, 405 from routing) still show the logged-in header.
+pub fn deferred(status: StatusCode, message: String) -> HttpResponse {
+    let mut resp = HttpResponse::build(status).finish();
+    resp.extensions_mut().insert(ErrorMessage(message));
+    resp
 }
 
 #[derive(Template)]
@@ -232,51 +239,50 @@ pub async fn not_found(req: HttpRequest, state: web::Data<AppState>) -> HttpResp
     )
 }
 
-fn bad_input(err: actix_web::Error, req: &HttpRequest, what: &str) -> actix_web::Error {
+fn bad_input(err: actix_web::Error, what: &str) -> actix_web::Error {
     let status = err.as_response_error().status_code();
     let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
         default_message(status).to_string()
     } else {
         format!("{what} invalide : {}", err)
     };
-    let resp = error_page(req, status, &message);
-    InternalError::from_response(err, resp).into()
+    InternalError::from_response(err, deferred(status, message)).into()
 }
 
 /// JSON body errors → 400 with a clear message.
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(super::body::BODY_LIMIT)
-        .error_handler(|e, req| bad_input(e.into(), req, "Contenu JSON"))
+        .error_handler(|e, _req| bad_input(e.into(), "Contenu JSON"))
 }
 
 /// Form body errors → 400 with a clear message.
 pub fn form_config() -> web::FormConfig {
     web::FormConfig::default()
         .limit(super::body::BODY_LIMIT)
-        .error_handler(|e, req| bad_input(e.into(), req, "Formulaire"))
+        .error_handler(|e, _req| bad_input(e.into(), "Formulaire"))
 }
 
 /// Query string errors → 400 with a clear message.
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default()
-        .error_handler(|e, req| bad_input(e.into(), req, "Paramètres d’adresse"))
+    web::QueryConfig::default().error_handler(|e, _req| bad_input(e.into(), "Paramètres d’adresse"))
 }
 
 /// Path segment errors → 404 (a malformed id names nothing).
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|e, req| {
-        let resp = error_page(
-            req,
+    web::PathConfig::default().error_handler(|e, _req| {
+        let resp = deferred(
             StatusCode::NOT_FOUND,
-            default_message(StatusCode::NOT_FOUND),
+            default_message(StatusCode::NOT_FOUND).to_string(),
         );
         InternalError::from_response(e, resp).into()
     })
 }
 
 /// Gives every 4xx/5xx response that has no body of its own (405 from routing, errors
-/// raised by actix itself) a French page or JSON body.
+/// raised by actix itself or by a handler, refusals before any handler) a French page or
+/// a JSON body. A page for a request that carries a session cookie but whose session was
+/// not loaded (the error came first) loads it, for the header only.
 pub fn fill_empty_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
         if res.response().headers().contains_key(header::CONTENT_TYPE) {
@@ -287,15 +293,25 @@ pub fn fill_empty_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
             .response()
             .extensions()
             .get::<ErrorMessage>()
-            .map(|m| m.0.clone());
+            .map(|m| m.0.clone())
+            .unwrap_or_else(|| default_message(status).to_string());
         let (req, _old) = res.into_parts();
-        let new = error_page(
-            &req,
-            status,
-            message.as_deref().unwrap_or(default_message(status)),
-        );
-        Ok(ErrorHandlerResponse::Response(
-            ServiceResponse::new(req, new).map_into_right_body(),
-        ))
+        let load = !wants_json(&req)
+            && req.extensions().get::<SessionLayout>().is_none()
+            && req
+                .app_data::<web::Data<AppState>>()
+                .is_some_and(|s| req.cookie(s.settings.session_cookie()).is_some());
+        if !load {
+            let new = error_page(&req, status, &message);
+            return Ok(ErrorHandlerResponse::Response(
+                ServiceResponse::new(req, new).map_into_right_body(),
+            ));
+        }
+        Ok(ErrorHandlerResponse::Future(Box::pin(async move {
+            // Only for the header: a failure here still gives the page without it.
+            let _ = super::session::Ctx::load(&req).await;
+            let new = error_page(&req, status, &message);
+            Ok(ServiceResponse::new(req, new).map_into_right_body())
+        })))
     })
 }

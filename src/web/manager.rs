@@ -198,6 +198,7 @@ fn parse_action(s: &str) -> Option<AccountAction> {
         "retirer-carte" => Some(AccountAction::UnassignCard),
         "retirer" => Some(AccountAction::Remove),
         "nouveau-lien" => Some(AccountAction::ResendEnrolment),
+        "mot-de-passe" => Some(AccountAction::ResetPassword),
         _ => None,
     }
 }
@@ -229,6 +230,11 @@ fn question(action: AccountAction, name: &str) -> (String, String, &'static str)
                 format!("Envoyer un nouveau lien d’activation à {name} ?"),
                 "Un nouveau lien d’activation lui est envoyé par courriel et vous est affiché ; le lien précédent ne fonctionnera plus. Rien d’autre ne change.".into(),
                 "Envoyer un nouveau lien d’activation",
+            ),
+            AccountAction::ResetPassword => (
+                format!("Réinitialiser le mot de passe de {name} ?"),
+                "Son mot de passe actuel ne fonctionnera plus et ses sessions prennent fin. Un lien lui est envoyé par courriel et vous est affiché : il y choisit un nouveau mot de passe, qu’il confirme avec un code de son application ou de sa carte, qui ne change pas.".into(),
+                "Réinitialiser le mot de passe",
             ),
             AccountAction::Remove => (
                 format!("Retirer {name} de la structure ?"),
@@ -277,10 +283,10 @@ async fn act(
         Acted::Link(token) => {
             return Ok(render(&LinkPage {
                 layout: m.layout(&app),
-                title: if action == AccountAction::ResendEnrolment {
-                    "Nouveau lien d’activation".into()
-                } else {
-                    "Second facteur réinitialisé".into()
+                title: match action {
+                    AccountAction::ResendEnrolment => "Nouveau lien d’activation".into(),
+                    AccountAction::ResetPassword => "Mot de passe réinitialisé".into(),
+                    _ => "Second facteur réinitialisé".into(),
                 },
                 name: t.user.name.clone(),
                 link: app.settings.url(&format!("/activation/{token}")),
@@ -299,7 +305,9 @@ async fn act(
                     "Le compte est retiré de la structure.",
                 ))
             }
-            AccountAction::ResetSecondFactor | AccountAction::ResendEnrolment => "",
+            AccountAction::ResetSecondFactor
+            | AccountAction::ResendEnrolment
+            | AccountAction::ResetPassword => "",
         },
     };
     Ok(with_flash(

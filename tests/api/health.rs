@@ -196,10 +196,18 @@ fn error_pages_during_a_session_show_the_logged_in_account() {
         "<span class=\"fr-text\">{} — {}</span>",
         a.user.name, s.name
     );
-    // An unknown address (404) and a page of another role (403).
+    // An unknown address (404), a page of another role (403), and errors raised before
+    // any handler loads the session: a NUL character refused by the body guard (400), a
+    // malformed query string (400).
     for (path, status, title) in [
         ("/nulle-part", 404, "Page introuvable"),
         ("/gestion", 403, "Accès refusé"),
+        ("/espace?q=%00", 400, "Requête invalide"),
+        (
+            "/notifications/arret?usager=a&usager=b",
+            400,
+            "Paramètres d’adresse invalide",
+        ),
     ] {
         let r = web.get(path);
         assert_eq!(r.status, status, "{path}");

@@ -222,6 +222,150 @@ fn second_factor_reset_forces_re_enrolment() {
 }
 
 #[test]
+fn a_forgotten_password_is_reset_through_a_link_confirmed_with_the_second_factor() {
+    let (app, clock, _, m, a) = team(15);
+    let manager = logged_in(&app, &clock, &m);
+    let aidant = logged_in(&app, &clock, &a);
+    let account = format!("/gestion/comptes/{}", a.user.id);
+    assert!(manager
+        .get(&account)
+        .body
+        .contains(&format!("href=\"{account}/mot-de-passe\"")));
+    let path = format!("{account}/mot-de-passe");
+    let ask = manager.get(&path);
+    assert!(
+        ask.body.contains("Réinitialiser le mot de passe de"),
+        "{}",
+        ask.body
+    );
+    let r = manager.submit(&path, &path, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Mot de passe réinitialisé"));
+    let link = link_in(&r.body);
+    let link = link.trim_start_matches(&app.base).to_string();
+    // The aidant's sessions ended, and the old password no longer opens the account.
+    assert_eq!(aidant.get("/espace").status, 303);
+    let web = Web::new(&app);
+    assert_eq!(submit_password(&web, &a.email, &a.password).status, 401);
+    // The link asks for a new password and a code of the current factor: no new secret.
+    let page = web.get(&link);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Nouveau mot de passe pour"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("name=\"password\""));
+    assert!(!page.body.contains("totp-secret"), "{}", page.body);
+    let new_password = "une toute nouvelle phrase";
+    let fields = |otp: &str| {
+        vec![
+            ("password", new_password.to_string()),
+            ("password_confirm", new_password.to_string()),
+            ("otp", otp.to_string()),
+        ]
+    };
+    let post = |f: Vec<(&str, String)>| {
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        web.submit(&link, &link, &f)
+    };
+    // A wrong code changes nothing but counts against the account, as at login.
+    let r = post(fields("000000"));
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("n’est pas le bon"), "{}", r.body);
+    // A weak password is refused with the policy's message.
+    clock.advance(Duration::seconds(30));
+    let weak = vec![
+        ("password", "court".to_string()),
+        ("password_confirm", "court".to_string()),
+        ("otp", code(&a.secret, &clock, 0)),
+    ];
+    let r = post(weak);
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("12 caractères"), "{}", r.body);
+    // The right code sets the new password; the second factor is unchanged.
+    clock.advance(Duration::seconds(30));
+    let r = post(fields(&code(&a.secret, &clock, 0)));
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("location"), Some("/connexion"));
+    assert_eq!(web.get(&link).status, 404, "the link is spent");
+    let renewed = Account {
+        password: new_password.into(),
+        ..a
+    };
+    assert_eq!(login(&Web::new(&app), &clock, &renewed).status, 303);
+    let actions = journal_actions(&app.store);
+    let reset = actions.iter().position(|x| x == "account.password_reset");
+    let changed = actions.iter().position(|x| x == "account.password_changed");
+    assert!(reset.is_some() && changed > reset, "{actions:?}");
+    assert!(actions.contains(&"login.failed".to_string()), "{actions:?}");
+}
+
+#[test]
+fn a_password_reset_link_locks_after_wrong_codes_and_never_enrols_a_new_factor() {
+    let (app, clock, _, m, a) = team(16);
+    let manager = logged_in(&app, &clock, &m);
+    let path = format!("/gestion/comptes/{}/mot-de-passe", a.user.id);
+    let link = link_in(&manager.submit(&path, &path, &[]).body);
+    let link = link.trim_start_matches(&app.base).to_string();
+    let web = Web::new(&app);
+    let new_password = "une toute nouvelle phrase";
+    // Whoever holds the link cannot swap in an app of their own: a code of a new secret
+    // is just a wrong code.
+    let intruder = totp::new_secret();
+    let mut last = web.get(&link);
+    for _ in 0..5 {
+        clock.advance(Duration::seconds(30));
+        let otp = code(&intruder, &clock, 0);
+        last = web.submit(
+            &link,
+            &link,
+            &[
+                ("password", new_password),
+                ("password_confirm", new_password),
+                ("otp", &otp),
+            ],
+        );
+        assert_eq!(last.status, 400);
+    }
+    assert!(last.body.contains("bloqué"), "{}", last.body);
+    // Locked: even the right code waits for the end of the lock.
+    clock.advance(Duration::seconds(30));
+    let otp = code(&a.secret, &clock, 0);
+    let r = web.submit(
+        &link,
+        &link,
+        &[
+            ("password", new_password),
+            ("password_confirm", new_password),
+            ("otp", &otp),
+        ],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("bloqué"), "{}", r.body);
+    let actions = journal_actions(&app.store);
+    assert!(
+        actions.contains(&"account.locked".to_string()),
+        "{actions:?}"
+    );
+    assert!(!actions.contains(&"account.password_changed".to_string()));
+    assert!(!actions.contains(&"account.enrolled".to_string()));
+    // After the lock, the right code works.
+    clock.advance(Duration::minutes(16));
+    let otp = code(&a.secret, &clock, 0);
+    let r = web.submit(
+        &link,
+        &link,
+        &[
+            ("password", new_password),
+            ("password_confirm", new_password),
+            ("otp", &otp),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+}
+
+#[test]
 fn physical_totp_cards_are_imported_assigned_and_unassigned() {
     let (app, clock, _, m, a) = team(14);
     // Import through the real binary.
