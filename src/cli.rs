@@ -61,6 +61,22 @@ enum Command {
     /// Verify or export the journal.
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// Represented people (usagers).
+    #[command(subcommand)]
+    Usager(UsagerCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UsagerCommand {
+    /// Erase a person's identity (GDPR, docs/retention.md): their mandates still active
+    /// are revoked first; ids, digests and the journal stay, and still verify.
+    Erase {
+        /// The usager's id.
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        out: Output,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -584,6 +600,35 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                 println!("Compte désactivé : {}", user.email);
             }
             Ok(0)
+        }
+        Command::Usager(UsagerCommand::Erase { id, out }) => {
+            let mut conn = open_migrated(&settings)?;
+            let now = clock.now();
+            let reason = crate::person::erase::Reason::Request;
+            match crate::person::erase::erase(&mut conn, now, "cli", &id, reason) {
+                Ok(done) => {
+                    if out.json {
+                        println!("{}", serde_json::to_string(&done)?);
+                    } else if done.erased {
+                        println!(
+                            "Identité effacée : {} ({} mandat(s) révoqué(s) d’abord, {} courriel(s) retiré(s) de la file)",
+                            done.usager_id, done.mandates_revoked, done.mails_removed
+                        );
+                    } else {
+                        println!(
+                            "Identité déjà effacée le {} : rien n’a changé ({}).",
+                            crate::domain::french::day_and_time(done.at),
+                            done.usager_id
+                        );
+                    }
+                    Ok(0)
+                }
+                Err(Error::NotFound) => {
+                    report_refusal(out.json, "Aucune personne n’a cet identifiant.");
+                    Ok(2)
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         Command::TotpCard(CardCommand::Import { file, out }) => {
             let text = match std::fs::read_to_string(&file) {

@@ -101,6 +101,10 @@ pub struct Settings {
     pub mail_from: String,
     /// Window gathering the notices of uses sent to a person, minutes.
     pub use_notice_minutes: u32,
+    /// Months after a person's last mandate ended (or after they were first known, without
+    /// a mandate) before their identity is erased (`PROCURA_USAGER_RETENTION_MONTHS`,
+    /// docs/retention.md).
+    pub usager_retention_months: u32,
     /// Demo mode (`serve --demo`).
     pub demo: bool,
 }
@@ -382,7 +386,9 @@ impl Layers {
             None => crate::mail::DEFAULT_SENDER.to_string(),
         };
         let use_notice_minutes = num("use_notice_minutes", 1, 24 * 60)?;
+        let usager_retention_months = num("usager_retention_months", 1, 1200)?;
         Ok(Settings {
+            usager_retention_months,
             smtp,
             mail_from,
             use_notice_minutes,

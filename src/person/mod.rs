@@ -3,6 +3,7 @@
 //! and remote consent ([`remote`]). The person logs in with FranceConnect in a session
 //! of their own ([`sessions`]).
 
+pub mod erase;
 pub mod remote;
 pub mod sessions;
 

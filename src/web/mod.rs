@@ -333,6 +333,13 @@ impl Application {
                 if let Err(e) = done {
                     tracing::warn!(error = %e, "housekeeping failed");
                 }
+                let months = st.settings.usager_retention_months;
+                let erased = st
+                    .run(move |db, env| crate::person::erase::erase_expired(db, env.now, months))
+                    .await;
+                if let Err(e) = erased {
+                    tracing::warn!(error = %e, "retention erasure failed");
+                }
             }
         });
         if self.state.settings.master_key.is_some() {

@@ -41,6 +41,7 @@ mod admin_cli;
 mod binary;
 mod checkpoints;
 mod crash;
+mod erasure;
 mod journal;
 mod mail;
 mod migrations;
