@@ -20,6 +20,7 @@ pub mod mandates;
 pub mod notify;
 pub mod oversight;
 pub mod person;
+pub mod statistics;
 pub mod store;
 pub mod telemetry;
 pub mod web;

@@ -19,6 +19,7 @@ mod notices;
 mod oidc;
 pub mod session;
 mod space;
+mod statistics;
 pub mod verifier;
 
 pub use errors::{error_page, wants_json, WebError};
@@ -556,6 +557,7 @@ pub fn app(
         .configure(journal::routes)
         .configure(audit_export::routes)
         .configure(verifier::routes)
+        .configure(statistics::routes)
         .configure(notices::routes)
         .configure(mandates::routes)
         .configure(moi::routes)

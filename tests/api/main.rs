@@ -26,6 +26,7 @@ mod review;
 mod review_issue12;
 mod review_issue9;
 mod space;
+mod statistics;
 mod structure_demarches;
 
 // The OpenID provider, by endpoint.
