@@ -159,6 +159,8 @@ pub struct ConsentRequest {
     pub created_at: NaiveDateTime,
     /// Expiry.
     pub expires_at: NaiveDateTime,
+    /// The mandate this creation renews (its person must be the one proven).
+    pub renewal_of: Option<String>,
 }
 
 impl ConsentRequest {
@@ -220,7 +222,31 @@ pub fn start_request(
     secrets: &SecretBox,
     r: &NewRequest,
 ) -> Result<String, Error> {
+    start_request_for(conn, now, secrets, r, None)
+}
+
+/// As [`start_request`], for the renewal of `renewal_of` (a mandate of the aidant's
+/// structure, else refused): FranceConnect must then prove that mandate's person.
+pub fn start_request_for(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    secrets: &SecretBox,
+    r: &NewRequest,
+    renewal_of: Option<&str>,
+) -> Result<String, Error> {
     write_tx(conn, |conn| {
+        if let Some(old) = renewal_of {
+            let found: i64 = mandates::table
+                .filter(mandates::id.eq(old))
+                .filter(mandates::structure_id.eq(&r.by.structure_id))
+                .count()
+                .get_result(conn)?;
+            if found == 0 {
+                return Err(Error::Invalid(
+                    "Le mandat à renouveler est introuvable dans votre structure : recommencez depuis la page de la personne.".into(),
+                ));
+            }
+        }
         let (session_hash, structure_id, aidant) =
             (&r.session_hash, &r.by.structure_id, &r.by.user_id);
         let (demarches, duration, state, flow) = (&r.demarches, r.duration, &r.state, &r.flow);
@@ -245,18 +271,19 @@ pub fn start_request(
                 consent_requests::created_at.eq(now.naive_utc()),
                 consent_requests::expires_at
                     .eq((now + Duration::minutes(CONSENT_VALIDITY_MINUTES)).naive_utc()),
+                consent_requests::renewal_of.eq(renewal_of),
             ))
             .execute(conn)?;
-        journal::append(
-            conn,
-            now,
-            NewEntry::new("mandate.consent_started")
-                .actor(r.by.actor())
-                .structure(structure_id)
-                .detail("request", id.as_str())
-                .detail("demarches", codes)
-                .detail("duration", duration.code()),
-        )?;
+        let mut entry = NewEntry::new("mandate.consent_started")
+            .actor(r.by.actor())
+            .structure(structure_id)
+            .detail("request", id.as_str())
+            .detail("demarches", codes)
+            .detail("duration", duration.code());
+        if let Some(old) = renewal_of {
+            entry = entry.mandate(old).detail("renewal_of", old);
+        }
+        journal::append(conn, now, entry)?;
         Ok(id)
     })
 }
@@ -548,18 +575,15 @@ pub fn create_mandate_as(
     diesel::insert_into(mandates::table)
         .values(&mandate)
         .execute(conn)?;
-    // Older active authorisations for the same usager, structure and démarche end now.
+    // Older active authorisations for the same usager, structure and démarche end now:
+    // the rule the consent page showed (`replaced_authorisations`), read before the new
+    // mandate's own authorisations exist.
     let codes: Vec<&str> = demarches.iter().map(|d| d.code).collect();
-    let older: Vec<(String, String)> = authorisations::table
-        .inner_join(mandates::table)
-        .filter(mandates::usager_id.eq(&usager.id))
-        .filter(mandates::structure_id.eq(structure_id))
-        .filter(mandates::id.ne(&id))
-        .filter(mandates::expires_at.gt(created_at))
-        .filter(authorisations::revoked_at.is_null())
-        .filter(authorisations::demarche.eq_any(&codes))
-        .select((authorisations::id, authorisations::mandate_id))
-        .load(conn)?;
+    let older: Vec<(String, String)> =
+        replaced_authorisations(conn, now, &usager.id, structure_id, demarches)?
+            .into_iter()
+            .map(|r| (r.authorisation_id, r.mandate_id))
+            .collect();
     let mut auths = Vec::new();
     for d in demarches {
         let a = Authorisation {
@@ -628,6 +652,201 @@ pub fn create_mandate_as(
         mandate,
         authorisations: auths,
         superseded,
+    })
+}
+
+/// An active authorisation that a new mandate will replace (end at its creation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replaced {
+    /// The authorisation.
+    pub authorisation_id: String,
+    /// Its mandate.
+    pub mandate_id: String,
+    /// Its démarche.
+    pub demarche: &'static Demarche,
+    /// Its mandate's end.
+    pub expires_at: NaiveDateTime,
+}
+
+/// The rule of supersession, used both by the consent page (what it announces) and by
+/// the creation (what it ends), so they cannot disagree: a new mandate for `demarches`
+/// replaces the usager's authorisations in the same structure for the same démarches
+/// that are still active at `now` (not revoked, mandate not ended), in the order of
+/// [`rules::DEMARCHES`].
+pub fn replaced_authorisations(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    usager_id: &str,
+    structure_id: &str,
+    demarches: &[&'static Demarche],
+) -> QueryResult<Vec<Replaced>> {
+    let codes: Vec<&str> = demarches.iter().map(|d| d.code).collect();
+    let rows: Vec<(String, String, String, NaiveDateTime)> = authorisations::table
+        .inner_join(mandates::table)
+        .filter(mandates::usager_id.eq(usager_id))
+        .filter(mandates::structure_id.eq(structure_id))
+        .filter(mandates::expires_at.gt(now.naive_utc()))
+        .filter(authorisations::revoked_at.is_null())
+        .filter(authorisations::demarche.eq_any(&codes))
+        .order((mandates::expires_at.asc(), authorisations::id.asc()))
+        .select((
+            authorisations::id,
+            authorisations::mandate_id,
+            authorisations::demarche,
+            mandates::expires_at,
+        ))
+        .load(conn)?;
+    let mut out: Vec<Replaced> = rows
+        .into_iter()
+        .filter_map(|(a, m, d, e)| {
+            Some(Replaced {
+                authorisation_id: a,
+                mandate_id: m,
+                demarche: rules::demarche(&d)?,
+                expires_at: e,
+            })
+        })
+        .collect();
+    out.sort_by_key(|r| {
+        rules::DEMARCHES
+            .iter()
+            .position(|d| d.code == r.demarche.code)
+    });
+    Ok(out)
+}
+
+/// What the consent page shows: the request awaiting consent, the proven identity, the
+/// authorisations the new mandate will replace (by [`replaced_authorisations`], as the
+/// creation will), from one snapshot.
+pub fn consent_facts(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    secrets: &SecretBox,
+    request_id: &str,
+    aidant_id: &str,
+    session_hash: &str,
+) -> Result<(ConsentRequest, Identity, Vec<Replaced>), Error> {
+    crate::store::read_tx(conn, |c| -> Result<_, Error> {
+        let (req, identity) =
+            pending_consent(c, now, secrets, request_id, aidant_id, session_hash)?;
+        let replaced = replaced_for_person(
+            c,
+            now,
+            &identity.sub,
+            &req.structure_id,
+            &req.demarche_list(),
+        )?;
+        Ok((req, identity, replaced))
+    })
+}
+
+/// [`replaced_authorisations`] for the person FranceConnect knows as `sub` (none when
+/// they are not a usager yet).
+pub fn replaced_for_person(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    sub: &str,
+    structure_id: &str,
+    demarches: &[&'static Demarche],
+) -> Result<Vec<Replaced>, Error> {
+    Ok(match usager_by_sub(conn, sub)? {
+        Some(u) => replaced_authorisations(conn, now, &u.id, structure_id, demarches)?,
+        None => Vec::new(),
+    })
+}
+
+/// Why a creation ended where the aidant can start again with the same choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadEnd {
+    /// The person cancelled at FranceConnect.
+    Cancelled,
+    /// The 15 minutes ran out.
+    Expired,
+    /// The link (FranceConnect's answer or the consent page) was already used.
+    Used,
+}
+
+impl DeadEnd {
+    /// The code carried in the form's address (`motif`).
+    pub fn code(self) -> &'static str {
+        match self {
+            DeadEnd::Cancelled => "annulation",
+            DeadEnd::Expired => "delai",
+            DeadEnd::Used => "deja-utilise",
+        }
+    }
+
+    /// From [`DeadEnd::code`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [DeadEnd::Cancelled, DeadEnd::Expired, DeadEnd::Used]
+            .into_iter()
+            .find(|d| d.code() == s)
+    }
+
+    /// What happened, in plain French, for the aidant.
+    pub fn message(self) -> String {
+        match self {
+            DeadEnd::Cancelled => "La personne a annulé la connexion à FranceConnect. Aucun mandat n’a été créé : vos choix sont gardés ci-dessous, vous pouvez recommencer.".into(),
+            DeadEnd::Expired => format!("Le consentement n’a pas été donné dans les {CONSENT_VALIDITY_MINUTES} minutes. Aucun mandat n’a été créé : vos choix sont gardés ci-dessous, vous pouvez recommencer."),
+            DeadEnd::Used => "Ce lien a déjà servi. Aucun nouveau mandat n’a été créé avec lui : vos choix sont gardés ci-dessous, vous pouvez recommencer.".into(),
+        }
+    }
+}
+
+/// Why the consent page of `request_id` cannot be shown to this aidant any more, when it
+/// is a dead end to start again from (pure): its time ran out, or it was already used.
+/// None for anything else (another aidant's request, another session, still pending).
+pub fn dead_end_of(req: &ConsentRequest, aidant_id: &str, now: DateTime<Utc>) -> Option<DeadEnd> {
+    if req.aidant_id != aidant_id {
+        return None;
+    }
+    if req.status != ConsentStatus::Done && req.expires_at <= now.naive_utc() {
+        return Some(DeadEnd::Expired);
+    }
+    match req.status {
+        ConsentStatus::Done | ConsentStatus::Failed => Some(DeadEnd::Used),
+        _ => None,
+    }
+}
+
+/// A consent request of this aidant, whatever its state (to start again from its
+/// choices); None when unknown or another aidant's.
+pub fn request_of(
+    conn: &mut DbConn,
+    request_id: &str,
+    aidant_id: &str,
+) -> QueryResult<Option<ConsentRequest>> {
+    consent_requests::table
+        .filter(consent_requests::id.eq(request_id))
+        .filter(consent_requests::aidant_id.eq(aidant_id))
+        .select(ConsentRequest::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Why this aidant's consent page of `request_id` is a dead end, if it is one
+/// ([`dead_end_of`]), in one transaction: a request whose time ran out before the
+/// consent is closed here and journaled (`mandate.consent_failed`, `consent_expired`),
+/// once.
+pub fn consent_dead_end(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    request_id: &str,
+    aidant_id: &str,
+) -> Result<Option<DeadEnd>, Error> {
+    write_tx(conn, |c| {
+        let Some(req) = request_of(c, request_id, aidant_id)? else {
+            return Ok(None);
+        };
+        let dead = dead_end_of(&req, aidant_id, now);
+        let open = matches!(
+            req.status,
+            ConsentStatus::PendingFc | ConsentStatus::Callback | ConsentStatus::PendingConsent
+        );
+        if dead == Some(DeadEnd::Expired) && open {
+            fail_request(c, now, Some(&req), None, "consent_expired")?;
+        }
+        Ok(dead)
     })
 }
 
@@ -1097,6 +1316,24 @@ pub enum Callback {
     },
     /// Refused, journaled; the French message to show.
     Failed(String),
+    /// Ended, journaled, where the aidant can start again with the request's choices
+    /// (the creation form, with why).
+    Restart {
+        /// The request whose choices the form takes again.
+        request: String,
+        /// What happened.
+        reason: DeadEnd,
+    },
+    /// A renewal where FranceConnect proved another person than the mandate's: refused,
+    /// journaled (`renewal_other_person`), nothing created.
+    OtherPerson {
+        /// The mandate being renewed.
+        renewal_of: String,
+        /// When FranceConnect can sign that other person out: the `state` to send to its
+        /// end_session endpoint (only its hash is kept, in the session); the way back
+        /// starts the renewal again.
+        sign_out_state: Option<String>,
+    },
 }
 
 const UNKNOWN_ANSWER: &str = "Cette réponse de FranceConnect ne correspond à aucune demande en cours (lien déjà utilisé ou expiré). Aucun mandat n’a été créé.";
@@ -1171,14 +1408,55 @@ pub fn callback_begin(
             }
             (Taken::Fresh(request, _) | Taken::Replayed(request), Err((reason, message))) => {
                 fail_request(c, now, Some(&request), actor.as_deref(), reason)?;
-                Ok(Callback::Failed(message))
+                Ok(restart_or(&request, by, now, reason, message))
             }
             (Taken::Replayed(request), Ok(())) => {
                 fail_request(c, now, Some(&request), actor.as_deref(), "replayed_state")?;
-                Ok(Callback::Failed(UNKNOWN_ANSWER.into()))
+                Ok(restart_or(
+                    &request,
+                    by,
+                    now,
+                    "replayed_state",
+                    UNKNOWN_ANSWER.into(),
+                ))
             }
         }
     })
+}
+
+/// A refused callback (pure): back to the form with the request's choices when the aidant
+/// who started it can simply start again (a cancel at FranceConnect, a late or reused
+/// answer), else the refusal `message`.
+pub fn restart_or(
+    request: &ConsentRequest,
+    by: &CallbackBy,
+    now: DateTime<Utc>,
+    reason: &str,
+    message: String,
+) -> Callback {
+    let dead = match reason {
+        "replayed_state" if request.expires_at <= now.naive_utc() => Some(DeadEnd::Expired),
+        "replayed_state" => Some(DeadEnd::Used),
+        r if r == FcError::Cancelled.reason() => Some(DeadEnd::Cancelled),
+        _ => None,
+    };
+    match dead {
+        Some(reason) if by.user_id.as_deref() == Some(request.aidant_id.as_str()) => {
+            Callback::Restart {
+                request: request.id.clone(),
+                reason,
+            }
+        }
+        _ => Callback::Failed(message),
+    }
+}
+
+/// Whether FranceConnect proved the person of the mandate being renewed (pure): the
+/// usager's FranceConnect `sub` is the comparison, since every usager has one (it is
+/// how a usager is found at creation) and it names one FranceConnect account, where
+/// names and birth date can be shared by namesakes.
+pub fn same_person(usager: &Usager, proven: &Identity) -> bool {
+    constant_time_eq(usager.fc_sub.as_bytes(), proven.sub.as_bytes())
 }
 
 /// The callback's last step, in one transaction: keeps the proven identity (sealed) for
@@ -1195,21 +1473,51 @@ pub fn callback_finish(
 ) -> Result<Callback, Error> {
     write_tx(conn, |c| match exchanged {
         Ok(identity) => {
+            if let Some(old) = &request.renewal_of {
+                let usager: Option<Usager> = mandates::table
+                    .inner_join(usagers::table)
+                    .filter(mandates::id.eq(old))
+                    .filter(mandates::structure_id.eq(&request.structure_id))
+                    .select(Usager::as_select())
+                    .first(c)
+                    .optional()?;
+                if !usager.is_some_and(|u| same_person(&u, &identity)) {
+                    fail_request(c, now, Some(request), None, "renewal_other_person")?;
+                    let sign_out_state = if sign_out {
+                        let state = new_token();
+                        remember_sign_out(
+                            c,
+                            &request.session_hash,
+                            PendingSignOut {
+                                state_hash: sha256_hex(state.as_bytes()),
+                                request: request.id.clone(),
+                                restart: Some(old.clone()),
+                            },
+                        )?;
+                        Some(state)
+                    } else {
+                        None
+                    };
+                    return Ok(Callback::OtherPerson {
+                        renewal_of: old.clone(),
+                        sign_out_state,
+                    });
+                }
+            }
             set_identity(c, secrets, &request.id, &identity)?;
             if !sign_out {
                 return Ok(Callback::Consent(request.id.clone()));
             }
             let state = new_token();
-            let mut data = sessions::data_of(c, &request.session_hash)?.unwrap_or_default();
-            data.insert(
-                SIGN_OUT_KEY.into(),
-                serde_json::to_value(PendingSignOut {
+            remember_sign_out(
+                c,
+                &request.session_hash,
+                PendingSignOut {
                     state_hash: sha256_hex(state.as_bytes()),
                     request: request.id.clone(),
-                })
-                .unwrap_or_default(),
-            );
-            sessions::set_data(c, &request.session_hash, &data)?;
+                    restart: None,
+                },
+            )?;
             Ok(Callback::SignOut {
                 request: request.id.clone(),
                 state,
@@ -1225,6 +1533,21 @@ pub fn callback_finish(
 /// Session data key of a sign-out from FranceConnect under way.
 const SIGN_OUT_KEY: &str = "fc_sign_out";
 
+/// Keeps a sign-out under way in the browser's session, for one hop.
+fn remember_sign_out(
+    c: &mut DbConn,
+    session_hash: &str,
+    pending: PendingSignOut,
+) -> Result<(), Error> {
+    let mut data = sessions::data_of(c, session_hash)?.unwrap_or_default();
+    data.insert(
+        SIGN_OUT_KEY.into(),
+        serde_json::to_value(pending).unwrap_or_default(),
+    );
+    sessions::set_data(c, session_hash, &data)?;
+    Ok(())
+}
+
 /// A sign-out from FranceConnect under way, as the browser's session keeps it for one hop.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PendingSignOut {
@@ -1232,6 +1555,10 @@ pub struct PendingSignOut {
     pub state_hash: String,
     /// The consent request to go on with.
     pub request: String,
+    /// Instead, the mandate whose renewal starts again (another person was signed in
+    /// at FranceConnect and is now signed out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<String>,
 }
 
 /// Where the way back from FranceConnect's end_session endpoint leads.
@@ -1239,6 +1566,8 @@ pub struct PendingSignOut {
 pub enum SignedOut {
     /// To this request's consent page.
     Consent(String),
+    /// To the renewal form of this mandate, again.
+    Restart(String),
     /// Refused, nothing changed: the French message, and the consent request this browser
     /// still has under way, if any (the way back).
     Refused(String, Option<String>),
@@ -1254,7 +1583,10 @@ pub fn check_sign_out_return(pending: Option<&PendingSignOut>, state: &str) -> S
     if state.is_empty() || !constant_time_eq(given.as_bytes(), p.state_hash.as_bytes()) {
         return SignedOut::Refused("Ce retour de FranceConnect ne correspond pas à la déconnexion demandée (paramètre state absent ou incorrect). Rien n’a été modifié.".into(), Some(p.request.clone()));
     }
-    SignedOut::Consent(p.request.clone())
+    match &p.restart {
+        Some(mandate) => SignedOut::Restart(mandate.clone()),
+        None => SignedOut::Consent(p.request.clone()),
+    }
 }
 
 /// The way back from FranceConnect's end_session endpoint, in one transaction: when the
@@ -1271,7 +1603,7 @@ pub fn sign_out_return(
             .get(SIGN_OUT_KEY)
             .and_then(|v| serde_json::from_value(v.clone()).ok());
         let outcome = check_sign_out_return(pending.as_ref(), state);
-        if matches!(outcome, SignedOut::Consent(_)) {
+        if matches!(outcome, SignedOut::Consent(_) | SignedOut::Restart(_)) {
             data.remove(SIGN_OUT_KEY);
             sessions::set_data(c, session_hash, &data)?;
         }
@@ -1695,6 +2027,7 @@ mod callback_tests {
             identity_enc: None,
             created_at: NaiveDateTime::default(),
             expires_at: NaiveDateTime::default(),
+            renewal_of: None,
         }
     }
 
@@ -1719,6 +2052,99 @@ mod callback_tests {
         check_callback(t, b, q, "https://fc.example/")
             .err()
             .map(|(r, _)| r)
+    }
+
+    fn at(minutes: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::from_naive_utc_and_offset(NaiveDateTime::default(), Utc)
+            + Duration::minutes(minutes)
+    }
+
+    #[test]
+    fn dead_ends_send_the_aidant_back_to_the_form_only_for_their_own_request() {
+        let mut r = request();
+        r.expires_at = at(15).naive_utc();
+        let mine = by("s1", Some("a1"));
+        let restart = |r: &ConsentRequest, b: &CallbackBy, now, reason: &str| match restart_or(
+            r,
+            b,
+            now,
+            reason,
+            "refus".into(),
+        ) {
+            Callback::Restart { reason, .. } => Some(reason),
+            Callback::Failed(m) => {
+                assert_eq!(m, "refus");
+                None
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            restart(&r, &mine, at(1), "access_denied"),
+            Some(DeadEnd::Cancelled)
+        );
+        assert_eq!(
+            restart(&r, &mine, at(1), "replayed_state"),
+            Some(DeadEnd::Used)
+        );
+        assert_eq!(
+            restart(&r, &mine, at(15), "replayed_state"),
+            Some(DeadEnd::Expired)
+        );
+        for kept in ["session_mismatch", "issuer_mismatch", "provider_error"] {
+            assert_eq!(restart(&r, &mine, at(1), kept), None, "{kept}");
+        }
+        // Another aidant's browser is not sent to this request's choices.
+        assert_eq!(
+            restart(&r, &by("s2", Some("a2")), at(1), "access_denied"),
+            None
+        );
+        assert_eq!(restart(&r, &by("s1", None), at(1), "replayed_state"), None);
+        // The consent page: expired first, then used.
+        r.status = ConsentStatus::PendingConsent;
+        assert_eq!(dead_end_of(&r, "a1", at(1)), None);
+        assert_eq!(dead_end_of(&r, "a1", at(15)), Some(DeadEnd::Expired));
+        assert_eq!(dead_end_of(&r, "a2", at(15)), None);
+        r.status = ConsentStatus::Done;
+        assert_eq!(dead_end_of(&r, "a1", at(16)), Some(DeadEnd::Used));
+        r.status = ConsentStatus::Failed;
+        assert_eq!(dead_end_of(&r, "a1", at(1)), Some(DeadEnd::Used));
+        assert_eq!(dead_end_of(&r, "a1", at(16)), Some(DeadEnd::Expired));
+        for d in [DeadEnd::Cancelled, DeadEnd::Expired, DeadEnd::Used] {
+            assert_eq!(DeadEnd::parse(d.code()), Some(d));
+        }
+        assert_eq!(DeadEnd::parse("autre"), None);
+    }
+
+    #[test]
+    fn a_renewal_is_for_the_same_franceconnect_account() {
+        let who = |sub: &str| Identity {
+            sub: sub.into(),
+            given_name: "Angela".into(),
+            family_name: "DUBOIS".into(),
+            preferred_username: None,
+            birthdate: "1962-08-24".into(),
+            gender: "female".into(),
+            birthplace: String::new(),
+            birthcountry: "99100".into(),
+            email: None,
+        };
+        let u = Usager {
+            id: "u".into(),
+            fc_sub: "sub-1".into(),
+            given_name: "Angela".into(),
+            family_name: "DUBOIS".into(),
+            preferred_username: None,
+            birthdate: "1962-08-24".into(),
+            gender: "female".into(),
+            birthplace: String::new(),
+            birthcountry: "99100".into(),
+            email: None,
+            created_at: NaiveDateTime::default(),
+            updated_at: NaiveDateTime::default(),
+        };
+        assert!(same_person(&u, &who("sub-1")));
+        // A namesake born the same day is still another person.
+        assert!(!same_person(&u, &who("sub-2")));
     }
 
     #[test]
@@ -1770,6 +2196,7 @@ mod callback_tests {
         let pending = PendingSignOut {
             state_hash: sha256_hex(b"the-state"),
             request: "r".into(),
+            restart: None,
         };
         assert_eq!(
             check_sign_out_return(Some(&pending), "the-state"),

@@ -195,6 +195,7 @@ diesel::table! {
         identity_enc -> Nullable<Text>,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        renewal_of -> Nullable<Text>,
     }
 }
 

@@ -553,8 +553,18 @@ async fn consent_page(
         return Ok(see_other("/moi"));
     };
     let (csrf, hash) = (session.csrf_token.clone(), session.id_hash.clone());
-    let a = app
-        .run(move |db, env| remote::awaiting(db, env.secrets, &remote_id, &hash))
+    let (a, replaced) = app
+        .run(move |db, env| {
+            let a = remote::awaiting(db, env.secrets, &remote_id, &hash)?;
+            let replaced = crate::mandates::replaced_for_person(
+                db,
+                env.now,
+                &a.identity.sub,
+                &a.request.structure_id,
+                &a.request.demarche_list(),
+            )?;
+            Ok((a, replaced))
+        })
         .await?;
     Ok(super::mandates::consent_terms_page(
         app,
@@ -569,6 +579,8 @@ async fn consent_page(
             refuse: Some("/moi/consentement/refus".into()),
             back: "/moi".into(),
             error,
+            replaced,
+            deadline: None,
         },
     ))
 }

@@ -358,3 +358,96 @@ fn the_manager_space_fits_a_phone() {
         assert_accessible(&b, &path);
     }
 }
+
+/// The names of the people the chooser shows (its radios not hidden).
+fn shown_people(b: &Browser) -> Vec<String> {
+    let v = b.execute(
+        "return Array.from(document.querySelectorAll('[data-nom]')).filter(function (e) { return e.offsetParent !== null; }).map(function (e) { return e.getAttribute('data-nom'); });",
+        &[],
+    );
+    v.as_array()
+        .expect("a list")
+        .iter()
+        .map(|n| n.as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Polls until the chooser shows `expected` (the filter waits a moment after typing).
+fn wait_for_people(b: &Browser, expected: &[&str]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let mut shown = shown_people(b);
+        shown.sort();
+        let mut wanted: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+        wanted.sort();
+        if shown == wanted {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "shown {shown:?}, expected {expected:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Choosing the person on a government site: typing filters the radios (accents and
+/// case ignored), a live region says how many match, and the page passes axe.
+#[test]
+fn the_person_chooser_filters_as_you_type() {
+    use crate::helpers::oidc::{authorize_path, new_req, register};
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "France Services Filtre", 62);
+    let a = member(&app, &clock, "filtre@exemple.fr", &[Role::Aidant], &s);
+    for (sub, given, family) in [
+        ("filtre-1", "Hélène", "LÉGER"),
+        ("filtre-2", "Karim", "BELKACEM"),
+        ("filtre-3", "Marc", "Leger"),
+        ("filtre-4", "Hélène", "DUPONT"),
+    ] {
+        seed_mandate_for(
+            &app.store,
+            &clock,
+            &a,
+            &s,
+            &procura::domain::identity::Identity {
+                given_name: given.into(),
+                family_name: family.into(),
+                ..identity(sub)
+            },
+            &["social"],
+            procura::domain::mandate::MandateDuration::Month,
+        );
+    }
+    let rp = register(
+        &app.store,
+        &clock,
+        "client_secret_basic",
+        "https://site.example.fr/callback",
+    );
+    let b = browser();
+    browser_login(&b, &app, &clock, &a);
+    b.goto(&app.url(&authorize_path(&rp, &new_req(), "openid", &[])));
+    b.find("#filtre-usager");
+    // The script showed the filter (hidden without script).
+    assert_eq!(
+        b.execute(
+            "return document.querySelector('[data-filtre]').hidden;",
+            &[]
+        ),
+        json!(false)
+    );
+    assert_eq!(shown_people(&b).len(), 4);
+    b.type_into("#filtre-usager", "LEGER");
+    wait_for_people(&b, &["Hélène LÉGER", "Marc Leger"]);
+    assert_eq!(b.text("#filtre-statut"), "2 personnes correspondent.");
+    assert_accessible(&b, "the person chooser, filtered");
+    b.type_into("#filtre-usager", " helene");
+    wait_for_people(&b, &["Hélène LÉGER"]);
+    assert_eq!(b.text("#filtre-statut"), "1 personne correspond.");
+    b.type_into("#filtre-usager", "z");
+    wait_for_people(&b, &[]);
+    assert!(b
+        .text("#filtre-statut")
+        .starts_with("Aucune personne ne correspond"));
+}

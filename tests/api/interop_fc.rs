@@ -209,7 +209,12 @@ fn a_replayed_state_creates_nothing() {
     assert_eq!(web.get(&callback).status, 303);
     let before = counts(&app);
     let r = web.get(&callback);
-    assert_eq!(r.status, 400);
+    // Back to the form with the choices, saying the link was used.
+    assert_eq!(r.status, 303);
+    assert!(r
+        .header("location")
+        .unwrap_or_default()
+        .contains("motif=deja-utilise"));
     assert_eq!(counts(&app), before);
     assert!(last_failure(&app).contains("replayed_state"));
 }
@@ -222,8 +227,9 @@ fn the_person_cancelling_creates_nothing() {
     let callback = round_trip(&app, &web);
     assert!(callback.contains("error=access_denied"), "{callback}");
     let r = web.get(&callback);
-    assert_eq!(r.status, 400);
-    assert!(r.body.contains("annulée"));
+    assert_eq!(r.status, 303);
+    let form = web.get(r.header("location").expect("back to the form"));
+    assert!(form.body.contains("annulé la connexion"), "{}", form.body);
     assert_eq!(counts(&app), before);
     assert!(last_failure(&app).contains("access_denied"));
 }

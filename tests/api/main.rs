@@ -10,6 +10,7 @@ mod helpers;
 // Pages and forms, by route.
 mod audit;
 mod auth;
+mod choosing;
 mod demo;
 mod excerpt;
 mod fc_logout;

@@ -169,8 +169,10 @@ fn cancelling_at_franceconnect_creates_nothing_and_is_journaled() {
     );
     assert!(callback.contains("error=access_denied"));
     let r = web.get(&app.local(&callback));
-    assert_eq!(r.status, 400);
-    assert!(r.body.contains("annulée"), "{}", r.body);
+    // Back to the form, with the choices and why (tests/api/choosing.rs).
+    assert_eq!(r.status, 303);
+    let back = web.get(r.header("location").expect("form"));
+    assert!(back.body.contains("annulé la connexion"), "{}", back.body);
     assert_eq!(count_rows(&app.store, "mandates"), mandates_before);
     let last = last_journal_entry(&app.store);
     assert_eq!(last.action, "mandate.consent_failed");
@@ -192,7 +194,11 @@ fn a_replayed_or_unknown_state_creates_nothing() {
     assert_eq!(web.get(&callback).status, 303);
     let before = count_rows(&app.store, "mandates");
     let r = web.get(&callback);
-    assert_eq!(r.status, 400, "replay refused");
+    assert_eq!(r.status, 303, "replay: back to the form");
+    assert!(r
+        .header("location")
+        .unwrap_or_default()
+        .contains("motif=deja-utilise"));
     let r = web.get("/franceconnect/callback?code=abc&state=never-issued");
     assert_eq!(r.status, 400);
     assert_eq!(count_rows(&app.store, "mandates"), before);
@@ -255,9 +261,10 @@ fn an_unconfirmed_consent_expires_after_15_minutes() {
     assert_eq!(r.status, 400);
     clock.advance(Duration::minutes(16));
     let before = count_rows(&app.store, "mandates");
-    assert_eq!(web.get(&consent).status, 400);
+    // Both lead back to the form, with the choices (tests/api/choosing.rs).
+    assert_eq!(web.get(&consent).status, 303);
     let r = web.submit("/espace", &consent, &[("consent", "oui")]);
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 303);
     assert_eq!(count_rows(&app.store, "mandates"), before);
 }
 

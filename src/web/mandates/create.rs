@@ -1,6 +1,7 @@
 //! Creating a mandate: démarches and duration, FranceConnect, the person's consent.
 
 use super::*;
+use chrono::Timelike;
 
 /// A démarche checkbox.
 pub struct Choice {
@@ -22,10 +23,28 @@ struct NewPage {
     demarches: Vec<Choice>,
     durations: Vec<DurationChoice>,
     error: Option<String>,
-    /// The field group the error is about (`demarches`, `duration`), or "" for the form.
+    /// The field the error is about (`demarches`, `duration`, `usager_email`,
+    /// `usager_family_name`, `usager_given_name`, `usager_birthdate`), or "" for the form.
     error_field: &'static str,
     renewal_of: Option<String>,
     remote: RemoteFields,
+    /// Why the aidant is back on the form (a dead end of a previous try), if so.
+    notice: Option<String>,
+}
+
+/// The remote consent field a refusal of [`crate::person::remote::parse_expected`] is
+/// about, or "" (each of its refusals names its field in its first words).
+fn remote_field_of(message: &str) -> &'static str {
+    [
+        ("Indiquez l’adresse électronique", "usager_email"),
+        ("Indiquez le nom de naissance", "usager_family_name"),
+        ("Indiquez le ou les prénoms", "usager_given_name"),
+        ("Indiquez la date de naissance", "usager_birthdate"),
+    ]
+    .into_iter()
+    .find(|(start, _)| message.starts_with(start))
+    .map(|(_, f)| f)
+    .unwrap_or("")
 }
 
 /// The remote consent fields of the creation form, as entered.
@@ -50,6 +69,16 @@ impl RemoteFields {
     }
 }
 
+/// What the creation form starts with.
+#[derive(Default)]
+struct Prefill {
+    selected: Vec<String>,
+    duration: Option<String>,
+    renewal_of: Option<String>,
+    notice: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn new_page(
     ctx: &Ctx,
     state: &AppState,
@@ -58,6 +87,7 @@ fn new_page(
     error: Option<(&'static str, String)>,
     renewal_of: Option<String>,
     remote: RemoteFields,
+    notice: Option<String>,
 ) -> HttpResponse {
     let (error_field, error) = match error {
         Some((f, m)) => (f, Some(m)),
@@ -91,13 +121,32 @@ fn new_page(
         error_field,
         renewal_of,
         remote,
+        notice,
     })
 }
 
-/// `?renouveler=` on the creation form.
+/// The creation form's query: `?renouveler=` (a mandate to renew), or `?reprendre=` (a
+/// creation that ended, whose choices the form takes again) with `motif` (why).
 #[derive(Deserialize)]
 pub struct RenewQuery {
     renouveler: Option<String>,
+    reprendre: Option<String>,
+    #[serde(default)]
+    motif: String,
+}
+
+/// The `motif` after the previous person was signed out of FranceConnect for a renewal.
+const SIGNED_OUT_MOTIF: &str = "deconnexion";
+
+/// The démarches a renewal ticks again: those of the old mandate the person or the
+/// structure did not revoke (still active, ended with the mandate, or carried on by a
+/// newer mandate).
+fn renewed_demarches(view: &MandateView) -> Vec<String> {
+    view.authorisations
+        .iter()
+        .filter(|(_, s)| *s != AuthorisationState::Revoked)
+        .map(|(a, _)| a.demarche.clone())
+        .collect()
 }
 
 pub(super) async fn new_form(
@@ -105,29 +154,52 @@ pub(super) async fn new_form(
     state: web::Data<AppState>,
     q: web::Query<RenewQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let (_, structure) = ctx.require(Role::Aidant)?;
-    let (mut selected, mut duration) = (Vec::new(), None);
+    let (aidant, structure) = ctx.require(Role::Aidant)?;
+    let q = q.into_inner();
+    let mut pre = Prefill::default();
     if let Some(old) = q.renouveler.clone() {
         let sid = structure.id.clone();
         let view = state
             .run(move |conn, env| Ok(mandates::mandate_in(conn, env.now, &sid, &old)?))
             .await?
             .ok_or(WebError::NotFound)?;
-        selected = view
-            .authorisations
-            .iter()
-            .map(|(a, _)| a.demarche.clone())
-            .collect();
-        duration = MandateDuration::parse(&view.mandate.duration).map(|d| d.code());
+        pre.selected = renewed_demarches(&view);
+        pre.duration = MandateDuration::parse(&view.mandate.duration).map(|d| d.code().into());
+        pre.renewal_of = q.renouveler.clone();
+        if q.motif == SIGNED_OUT_MOTIF {
+            pre.notice = Some(format!(
+                "La personne qui était connectée à FranceConnect en est déconnectée. Recommencez avec {} : c’est elle qui doit se connecter à FranceConnect.",
+                view.usager.display_name()
+            ));
+        }
+    } else if let Some(id) = q.reprendre.clone() {
+        // A creation that ended (cancel, delay, reused link): its choices, if it was this
+        // aidant's, in this structure; otherwise an empty form.
+        let aid = aidant.id.clone();
+        let req = state
+            .run(move |conn, _| Ok(mandates::request_of(conn, &id, &aid)?))
+            .await?
+            .filter(|r| r.structure_id == structure.id);
+        if let Some(r) = req {
+            pre.selected = r
+                .demarche_list()
+                .iter()
+                .map(|d| d.code.to_string())
+                .collect();
+            pre.duration = Some(r.duration().code().into());
+            pre.renewal_of = r.renewal_of.clone();
+        }
+        pre.notice = mandates::DeadEnd::parse(&q.motif).map(|d| d.message());
     }
     Ok(new_page(
         &ctx,
         &state,
-        &selected,
-        duration,
+        &pre.selected,
+        pre.duration.as_deref(),
         None,
-        q.renouveler.clone(),
+        pre.renewal_of,
         RemoteFields::default(),
+        pre.notice,
     ))
 }
 
@@ -159,6 +231,7 @@ pub(super) async fn new_submit(
         .collect();
     let duration_code = field(&pairs, "duration").to_string();
     let remote = RemoteFields::of(&pairs);
+    let renewal_of = Some(field(&pairs, "renouveler").to_string()).filter(|r| !r.is_empty());
     // An error about one field group is shown beside it too (and the group points to it).
     let bad_in = |f: &'static str, m: String| {
         let mut r = new_page(
@@ -167,8 +240,9 @@ pub(super) async fn new_submit(
             &selected,
             Some(duration_code.as_str()),
             Some((f, m)),
-            None,
+            renewal_of.clone(),
             remote.clone(),
+            None,
         );
         *r.status_mut() = StatusCode::BAD_REQUEST;
         r
@@ -198,7 +272,7 @@ pub(super) async fn new_submit(
                 state.clock.now().date_naive(),
             ) {
                 Ok(e) => e,
-                Err(m) => return Ok(bad(m)),
+                Err(m) => return Ok(bad_in(remote_field_of(&m), m)),
             };
             let r = crate::person::remote::NewRemote {
                 by: crate::accounts::Acting::new(&aidant.id, &structure.id),
@@ -243,8 +317,9 @@ pub(super) async fn new_submit(
         state: fc_state,
         flow,
     };
+    let renews = renewal_of.clone();
     let started = run_refusable(&state, move |db, env| {
-        mandates::start_request(db, env.now, env.secrets, &request)
+        mandates::start_request_for(db, env.now, env.secrets, &request, renews.as_deref())
     })
     .await?;
     if let Refusable::Refused(m) = started {
@@ -308,7 +383,48 @@ pub(super) async fn callback(
                 .map_err(|e| WebError::BadRequest(e.to_string()))?;
             Ok(see_other(&url))
         }
-        (Callback::Failed(m), _) => Err(WebError::BadRequest(m)),
+        (Callback::Restart { request, reason }, _) => Ok(see_other(&format!(
+            "/mandats/nouveau?reprendre={}&motif={}",
+            request,
+            reason.code()
+        ))),
+        (
+            Callback::OtherPerson {
+                renewal_of,
+                sign_out_state,
+            },
+            out,
+        ) => {
+            let sign_out = match (sign_out_state, out) {
+                (Some(s), Some(out)) => Some(
+                    out.url(&state.settings.url(SIGNED_OUT_PATH), &s)
+                        .map_err(|e| WebError::BadRequest(e.to_string()))?,
+                ),
+                _ => None,
+            };
+            Ok(refused_page(
+                &ctx,
+                &state,
+                Refused {
+                    title: "Une autre personne est connectée à FranceConnect",
+                    message: "FranceConnect a confirmé l’identité d’une autre personne que celle de ce mandat : la personne précédente est sans doute encore connectée à FranceConnect dans ce navigateur. Aucun mandat n’a été créé.".into(),
+                    other_person: true,
+                    sign_out,
+                    back: format!("/mandats/nouveau?renouveler={renewal_of}"),
+                    ..Refused::default()
+                },
+            ))
+        }
+        (Callback::Failed(m), _) => Ok(refused_page(
+            &ctx,
+            &state,
+            Refused {
+                title: "Retour de FranceConnect refusé",
+                message: m,
+                back: "/mandats/nouveau".into(),
+                ..Refused::default()
+            },
+        )),
         (Callback::SignOut { .. } | Callback::Exchange(..), _) => {
             Err(WebError::Internal("the callback did not finish".into()))
         }
@@ -329,8 +445,31 @@ pub struct SignedOutQuery {
 #[template(path = "fc_signed_out_refused.html")]
 struct SignedOutRefused {
     layout: Layout,
+    r: Refused,
+}
+
+/// A refused return from FranceConnect, shown in the session's layout (status 400).
+#[derive(Default)]
+struct Refused {
+    title: &'static str,
     message: String,
+    /// The consent page still under way in this browser, if any.
     consent: Option<String>,
+    /// A renewal where FranceConnect proved another person.
+    other_person: bool,
+    /// FranceConnect's end_session URL to sign that person out, when it has one.
+    sign_out: Option<String>,
+    /// The creation form to start again from ("" for the home page).
+    back: String,
+}
+
+fn refused_page(ctx: &Ctx, state: &AppState, r: Refused) -> HttpResponse {
+    let mut page = render(&SignedOutRefused {
+        layout: ctx.layout(state),
+        r,
+    });
+    *page.status_mut() = StatusCode::BAD_REQUEST;
+    ctx.finish(state, page)
 }
 
 pub(super) async fn signed_out(
@@ -344,15 +483,19 @@ pub(super) async fn signed_out(
         .await?;
     Ok(match back {
         mandates::SignedOut::Consent(id) => see_other(&format!("/mandats/consentement/{id}")),
-        mandates::SignedOut::Refused(message, consent) => {
-            let mut r = render(&SignedOutRefused {
-                layout: ctx.layout(&state),
+        mandates::SignedOut::Restart(mandate) => see_other(&format!(
+            "/mandats/nouveau?renouveler={mandate}&motif={SIGNED_OUT_MOTIF}"
+        )),
+        mandates::SignedOut::Refused(message, consent) => refused_page(
+            &ctx,
+            &state,
+            Refused {
+                title: "Retour de FranceConnect refusé",
                 message,
                 consent: consent.map(|id| format!("/mandats/consentement/{id}")),
-            });
-            *r.status_mut() = StatusCode::BAD_REQUEST;
-            ctx.finish(&state, r)
-        }
+                ..Refused::default()
+            },
+        ),
     })
 }
 
@@ -378,6 +521,23 @@ struct ConsentPage {
     refuse: Option<String>,
     moi_url: String,
     back: String,
+    /// What this mandate replaces (`consent_context.html`).
+    replaced: Vec<ReplacedLine>,
+    /// Whether the new end comes before the end of any authorisation it replaces.
+    shortens: bool,
+    /// "14 h 35 (dans 15 minutes)", when the consent has a deadline.
+    deadline: Option<String>,
+}
+
+/// An authorisation the new mandate replaces, on the consent page.
+pub struct ReplacedLine {
+    label: &'static str,
+    /// The old end, in words.
+    until: String,
+    /// The new mandate's end, in words.
+    new_end: String,
+    /// The new mandate ends before.
+    earlier: bool,
 }
 
 /// What the consent page states, read at the desk or from a remote link: the same page.
@@ -400,12 +560,45 @@ pub struct ConsentTerms {
     pub back: String,
     /// A refusal to show (status 400).
     pub error: Option<String>,
+    /// The person's authorisations in the structure this mandate will replace
+    /// ([`mandates::replaced_authorisations`], the rule the creation applies).
+    pub replaced: Vec<mandates::Replaced>,
+    /// When the consent must be given by (UTC), if there is a deadline to show.
+    pub deadline: Option<NaiveDateTime>,
+}
+
+/// "avant 14 h 35 (dans 15 minutes)" (Paris time; with the day when it is not today's).
+fn deadline_words(deadline: NaiveDateTime, now: NaiveDateTime) -> String {
+    let local = crate::domain::french::paris(deadline);
+    let at = if crate::domain::french::paris(now).date() == local.date() {
+        format!("{} h {:02}", local.hour(), local.minute())
+    } else {
+        format!("le {}", day_time(&deadline))
+    };
+    let minutes = ((deadline - now).num_seconds().max(0) + 59) / 60;
+    let left = match minutes {
+        0 => "le délai est écoulé".to_string(),
+        1 => "dans 1 minute".to_string(),
+        n => format!("dans {n} minutes"),
+    };
+    format!("{at} ({left})")
 }
 
 /// Renders the consent page.
 pub fn consent_terms_page(state: &AppState, layout: Layout, t: ConsentTerms) -> HttpResponse {
-    let end = t.duration.expires_at(state.clock.now()).naive_utc();
+    let now = state.clock.now();
+    let end = t.duration.expires_at(now).naive_utc();
     let bad = t.error.is_some();
+    let replaced: Vec<ReplacedLine> = t
+        .replaced
+        .iter()
+        .map(|r| ReplacedLine {
+            label: r.demarche.label,
+            until: day(&r.expires_at),
+            new_end: day(&end),
+            earlier: end < r.expires_at,
+        })
+        .collect();
     let mut r = render(&ConsentPage {
         layout,
         person: t.person,
@@ -427,6 +620,9 @@ pub fn consent_terms_page(state: &AppState, layout: Layout, t: ConsentTerms) -> 
         refuse: t.refuse,
         moi_url: state.settings.url("/moi"),
         back: t.back,
+        shortens: replaced.iter().any(|r| r.earlier),
+        replaced,
+        deadline: t.deadline.map(|d| deadline_words(d, now.naive_utc())),
     });
     if bad {
         *r.status_mut() = StatusCode::BAD_REQUEST;
@@ -434,24 +630,63 @@ pub fn consent_terms_page(state: &AppState, layout: Layout, t: ConsentTerms) -> 
     r
 }
 
+/// A consent page's request, or where a dead end sends the aidant back.
+pub(super) enum Loaded {
+    /// The request awaiting consent, the proven person, what the mandate replaces.
+    Pending(
+        Box<mandates::ConsentRequest>,
+        Box<Identity>,
+        Vec<mandates::Replaced>,
+    ),
+    /// Expired or already used: back to the form with the request's choices.
+    Restart(HttpResponse),
+}
+
 pub(super) async fn load_consent(
     ctx: &Ctx,
     state: &web::Data<AppState>,
     id: String,
-) -> Result<(mandates::ConsentRequest, Identity), WebError> {
+) -> Result<Loaded, WebError> {
     let (aidant, structure) = ctx.require(Role::Aidant)?;
     let (aid, session) = (aidant.id.clone(), ctx.session.id_hash.clone());
-    let (req, identity) = state
+    let request_id = id.clone();
+    let found = state
         .run(move |conn, env| {
-            mandates::pending_consent(conn, env.now, env.secrets, &id, &aid, &session)
+            Ok(mandates::consent_facts(
+                conn,
+                env.now,
+                env.secrets,
+                &id,
+                &aid,
+                &session,
+            ))
         })
         .await?;
+    let (req, identity, replaced) = match found {
+        Ok(f) => f,
+        Err(Error::RequestInvalid) => {
+            // Its time ran out or it was used: the form again, with its choices.
+            let aid = aidant.id.clone();
+            let rid = request_id.clone();
+            let dead = state
+                .run(move |conn, env| mandates::consent_dead_end(conn, env.now, &rid, &aid))
+                .await?;
+            return match dead {
+                Some(reason) => Ok(Loaded::Restart(see_other(&format!(
+                    "/mandats/nouveau?reprendre={request_id}&motif={}",
+                    reason.code()
+                )))),
+                None => Err(Error::RequestInvalid.into()),
+            };
+        }
+        Err(e) => return Err(e.into()),
+    };
     if req.structure_id != structure.id {
         return Err(WebError::BadRequest(
             "Cette demande de mandat a été commencée pour une autre structure que votre structure actuelle. Revenez à cette structure ou recommencez la création du mandat.".into(),
         ));
     }
-    Ok((req, identity))
+    Ok(Loaded::Pending(Box::new(req), Box::new(identity), replaced))
 }
 
 fn consent_page(
@@ -459,6 +694,7 @@ fn consent_page(
     state: &AppState,
     req: &mandates::ConsentRequest,
     person: Identity,
+    replaced: Vec<mandates::Replaced>,
     error: Option<String>,
 ) -> HttpResponse {
     consent_terms_page(
@@ -482,6 +718,8 @@ fn consent_page(
             refuse: None,
             back: "/espace".into(),
             error,
+            replaced,
+            deadline: Some(req.expires_at),
         },
     )
 }
@@ -491,8 +729,12 @@ pub(super) async fn consent_form(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let (request, person) = load_consent(&ctx, &state, path.into_inner()).await?;
-    Ok(consent_page(&ctx, &state, &request, person, None))
+    Ok(match load_consent(&ctx, &state, path.into_inner()).await? {
+        Loaded::Pending(request, person, replaced) => {
+            consent_page(&ctx, &state, &request, *person, replaced, None)
+        }
+        Loaded::Restart(r) => r,
+    })
 }
 
 pub(super) async fn consent_submit(
@@ -504,13 +746,17 @@ pub(super) async fn consent_submit(
     let pairs = form_pairs(&body);
     ctx.check_csrf(field(&pairs, "csrf_token"))?;
     let id = path.into_inner();
-    let (request, person) = load_consent(&ctx, &state, id.clone()).await?;
+    let (request, person, replaced) = match load_consent(&ctx, &state, id.clone()).await? {
+        Loaded::Pending(request, person, replaced) => (request, person, replaced),
+        Loaded::Restart(r) => return Ok(r),
+    };
     if field(&pairs, "consent").is_empty() {
         let mut r = consent_page(
             &ctx,
             &state,
             &request,
-            person,
+            *person,
+            replaced,
             Some(
                 "La personne doit cocher la case de consentement pour que le mandat soit créé."
                     .into(),
@@ -537,4 +783,50 @@ pub(super) async fn consent_submit(
         done,
         "Mandat créé. Imprimez l’attestation ci-dessous et remettez-la à la personne.",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn each_remote_refusal_is_tied_to_its_field() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 29).unwrap_or_default();
+        let ok = ["angela@exemple.fr", "DUBOIS", "Angela", "1962-08-24"];
+        let fields = [
+            "usager_email",
+            "usager_family_name",
+            "usager_given_name",
+            "usager_birthdate",
+        ];
+        let bad = ["pas une adresse", "<b>", "", "2999-01-01"];
+        for (i, field) in fields.iter().enumerate() {
+            let mut v = ok;
+            v[i] = bad[i];
+            let refusal = crate::person::remote::parse_expected(v[0], v[1], v[2], v[3], today)
+                .expect_err("refused");
+            assert_eq!(remote_field_of(&refusal), *field, "{refusal}");
+        }
+        assert_eq!(remote_field_of("Autre chose."), "");
+    }
+
+    #[test]
+    fn the_deadline_is_said_in_paris_time_with_the_minutes_left() {
+        let t = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap_or_default();
+        // 13:35 UTC in winter is 14 h 35 in Paris.
+        assert_eq!(
+            deadline_words(t("2026-11-29 13:35:00"), t("2026-11-29 13:20:00")),
+            "14 h 35 (dans 15 minutes)"
+        );
+        assert_eq!(
+            deadline_words(t("2026-11-29 13:35:00"), t("2026-11-29 13:34:30")),
+            "14 h 35 (dans 1 minute)"
+        );
+        // Past midnight in Paris: the day is said.
+        assert_eq!(
+            deadline_words(t("2026-11-29 23:05:00"), t("2026-11-29 22:50:00")),
+            "le 30 novembre 2026 à 0 h 05 (dans 15 minutes)"
+        );
+    }
 }

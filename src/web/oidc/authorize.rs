@@ -41,7 +41,25 @@ pub async fn authorize(
 pub struct UsagerChoice {
     id: String,
     name: String,
+    /// "né le 24 août 1962" (tells namesakes apart).
+    born: String,
     demarches: String,
+    /// The end of the earliest of its active mandates, in words.
+    until: String,
+}
+
+/// The chooser's filter-as-you-type (served from here: the CSP forbids inline scripts).
+pub const FILTER_JS_PATH: &str = "/static/filtre-personnes.js";
+const FILTER_JS: &str = include_str!("../../../static/filtre-personnes.js");
+
+pub async fn filter_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CACHE_CONTROL,
+            "public, max-age=3600",
+        ))
+        .body(FILTER_JS)
 }
 
 /// A démarche to pick.
@@ -60,6 +78,7 @@ struct ChoosePage {
     search: String,
     more: bool,
     usagers: Vec<UsagerChoice>,
+    filter_js: &'static str,
     usager_name: String,
     demarches: Vec<DemarcheChoice>,
     /// The démarches this site may be used for, in words ("" when none).
@@ -131,6 +150,12 @@ pub async fn interaction(
             .map(|a| UsagerChoice {
                 id: a.usager.id.clone(),
                 name: a.usager.display_name(),
+                born: format!(
+                    "{} le {}",
+                    crate::domain::french::born(&a.usager.gender),
+                    crate::domain::french::birthdate(&a.usager.birthdate)
+                ),
+                until: crate::domain::french::day(a.next_expiry),
                 demarches: a
                     .demarches
                     .iter()
@@ -139,6 +164,7 @@ pub async fn interaction(
                     .join(", "),
             })
             .collect(),
+        filter_js: FILTER_JS_PATH,
         usager_name: page
             .usager
             .as_ref()
@@ -158,7 +184,13 @@ pub async fn interaction(
             .interaction
             .claims_request()
             .demarche
-            .map(|codes| codes.join(", "))
+            .map(|codes| {
+                codes
+                    .iter()
+                    .map(|c| label(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
             .unwrap_or_default(),
     }))
 }

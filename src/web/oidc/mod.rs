@@ -44,7 +44,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/oidc/userinfo", web::get().to(token::userinfo))
     .route("/oidc/userinfo", web::post().to(token::userinfo))
     .route("/oidc/logout", web::get().to(logout::logout))
-    .route("/oidc/logout", web::post().to(logout::logout_confirmed));
+    .route("/oidc/logout", web::post().to(logout::logout_confirmed))
+    .route(
+        authorize::FILTER_JS_PATH,
+        web::get().to(authorize::filter_js),
+    );
 }
 
 fn issuer(state: &AppState) -> String {
