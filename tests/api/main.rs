@@ -8,6 +8,7 @@
 mod helpers;
 
 // Pages and forms, by route.
+mod attestation;
 mod audit;
 mod auth;
 mod demo;
@@ -27,6 +28,7 @@ mod review_issue12;
 mod review_issue9;
 mod space;
 mod structure_demarches;
+mod translations;
 
 // The OpenID provider, by endpoint.
 mod oidc_authorize;

@@ -378,6 +378,10 @@ struct ConsentPage {
     refuse: Option<String>,
     moi_url: String,
     back: String,
+    langs: Vec<crate::i18n::LangLink>,
+    langue: &'static str,
+    notice: Option<String>,
+    translation: Option<crate::i18n::Translation>,
 }
 
 /// What the consent page states, read at the desk or from a remote link: the same page.
@@ -400,13 +404,35 @@ pub struct ConsentTerms {
     pub back: String,
     /// A refusal to show (status 400).
     pub error: Option<String>,
+    /// The translation asked for beside the French (`langue`).
+    pub langue: crate::i18n::Choice,
 }
 
 /// Renders the consent page.
 pub fn consent_terms_page(state: &AppState, layout: Layout, t: ConsentTerms) -> HttpResponse {
     let end = t.duration.expires_at(state.clock.now()).naive_utc();
     let bad = t.error.is_some();
+    let moi_url = state.settings.url("/moi");
+    let translation = t.langue.lang().map(|lang| {
+        let name = format!("{} {}", t.person.given_name, t.person.family_name);
+        crate::i18n::consent(
+            lang,
+            &crate::i18n::ConsentFacts {
+                name: &name,
+                birthdate: &t.person.birthdate,
+                structure: &t.structure,
+                aidant: &t.aidant,
+                demarches: &t.demarches,
+                end,
+                moi_url: &moi_url,
+            },
+        )
+    });
     let mut r = render(&ConsentPage {
+        langs: crate::i18n::links(&t.langue),
+        langue: t.langue.code(),
+        notice: t.langue.notice(),
+        translation,
         layout,
         person: t.person,
         statement: consent_statement(&t.structure),
@@ -425,7 +451,7 @@ pub fn consent_terms_page(state: &AppState, layout: Layout, t: ConsentTerms) -> 
         error: t.error,
         action: t.action,
         refuse: t.refuse,
-        moi_url: state.settings.url("/moi"),
+        moi_url,
         back: t.back,
     });
     if bad {
@@ -460,6 +486,7 @@ fn consent_page(
     req: &mandates::ConsentRequest,
     person: Identity,
     error: Option<String>,
+    langue: crate::i18n::Choice,
 ) -> HttpResponse {
     consent_terms_page(
         state,
@@ -482,17 +509,20 @@ fn consent_page(
             refuse: None,
             back: "/espace".into(),
             error,
+            langue,
         },
     )
 }
 
 pub(super) async fn consent_form(
+    req: HttpRequest,
     ctx: Ctx,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     let (request, person) = load_consent(&ctx, &state, path.into_inner()).await?;
-    Ok(consent_page(&ctx, &state, &request, person, None))
+    let langue = crate::i18n::Choice::from_query(req.query_string());
+    Ok(consent_page(&ctx, &state, &request, person, None, langue))
 }
 
 pub(super) async fn consent_submit(
@@ -505,6 +535,7 @@ pub(super) async fn consent_submit(
     ctx.check_csrf(field(&pairs, "csrf_token"))?;
     let id = path.into_inner();
     let (request, person) = load_consent(&ctx, &state, id.clone()).await?;
+    let langue = crate::i18n::Choice::of(field(&pairs, "langue"));
     if field(&pairs, "consent").is_empty() {
         let mut r = consent_page(
             &ctx,
@@ -515,19 +546,21 @@ pub(super) async fn consent_submit(
                 "La personne doit cocher la case de consentement pour que le mandat soit créé."
                     .into(),
             ),
+            langue,
         );
         *r.status_mut() = StatusCode::BAD_REQUEST;
         return Ok(r);
     }
     let (aidant, structure) = ctx.require(Role::Aidant)?;
-    let (aid, session, sid) = (
+    let (aid, session, sid, lang) = (
         aidant.id.clone(),
         ctx.session.id_hash.clone(),
         structure.id.clone(),
+        langue.lang(),
     );
     let created = state
         .run(move |db, env| {
-            mandates::confirm_consent(db, env.now, env.secrets, &id, &aid, &session, &sid)
+            mandates::confirm_consent(db, env.now, env.secrets, &id, &aid, &session, &sid, lang)
         })
         .await?;
     let done = see_other(&format!("/mandats/{}/attestation", created.mandate.id));
