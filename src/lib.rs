@@ -13,6 +13,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod federation;
+pub mod i18n;
 pub mod journal;
 pub mod mail;
 pub mod maintenance;

@@ -336,8 +336,13 @@ pub fn authorisation_state(
     }
 }
 
-/// Version of the attestation template; the text of a version never changes.
-pub const ATTESTATION_VERSION: &str = "procura-attestation-v1";
+/// The first attestation template: a text dump (mandates created before v2 keep it).
+pub const ATTESTATION_V1: &str = "procura-attestation-v1";
+/// The mandate document (docs/attestation.md), see [`super::attestation`].
+pub const ATTESTATION_V2: &str = "procura-attestation-v2";
+/// Version of the attestation template of new mandates; the text of a version never
+/// changes, and each mandate stores the version it was made with.
+pub const ATTESTATION_VERSION: &str = ATTESTATION_V2;
 
 /// Everything the attestation states.
 #[derive(Debug, Clone)]
@@ -348,10 +353,14 @@ pub struct AttestationFacts<'a> {
     pub usager_name: &'a str,
     /// Usager's birth date, as returned.
     pub usager_birthdate: &'a str,
+    /// Usager's gender, as returned (`female`, `male`; v2 only).
+    pub usager_gender: &'a str,
     /// Structure name and SIRET.
     pub structure: &'a str,
     /// Structure SIRET.
     pub siret: &'a str,
+    /// Structure's postal address, possibly empty (v2 only).
+    pub structure_address: &'a str,
     /// Name of the aidant who recorded the consent.
     pub aidant_name: &'a str,
     /// Démarches.
@@ -372,11 +381,21 @@ pub fn consent_statement(structure: &str) -> String {
     )
 }
 
-/// The canonical text of the attestation (version [`ATTESTATION_VERSION`]): UTF-8, LF line
+/// The canonical text of the attestation of `version` (None for an unknown version); its
+/// SHA-256 is the digest recorded in the journal.
+pub fn attestation_text_of(version: &str, f: &AttestationFacts<'_>) -> Option<String> {
+    match version {
+        ATTESTATION_V1 => Some(attestation_text(f)),
+        ATTESTATION_V2 => Some(super::attestation::text_v2(f)),
+        _ => None,
+    }
+}
+
+/// The canonical text of the attestation (version [`ATTESTATION_V1`]): UTF-8, LF line
 /// ends, no trailing spaces. Its SHA-256 is the digest recorded in the journal.
 pub fn attestation_text(f: &AttestationFacts<'_>) -> String {
     let mut lines = vec![
-        format!("Modèle : {ATTESTATION_VERSION}"),
+        format!("Modèle : {ATTESTATION_V1}"),
         "MANDAT POUR AGIR AU NOM D’UNE PERSONNE".to_string(),
         format!("Identifiant du mandat : {}", f.mandate_id),
         format!(

@@ -46,6 +46,7 @@ macro_rules! text_enum {
     };
 }
 
+pub mod attestation;
 pub mod french;
 pub mod identity;
 pub mod mandate;

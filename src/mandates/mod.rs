@@ -12,7 +12,7 @@ use crate::accounts::sessions;
 use crate::crypto::{constant_time_eq, new_token, sha256_hex, SecretBox};
 use crate::domain::identity::{FcError, FlowSecrets, Identity};
 use crate::domain::mandate::{
-    self as rules, attestation_text, authorisation_state, AttestationFacts, AuthorisationState,
+    self as rules, attestation_text_of, authorisation_state, AttestationFacts, AuthorisationState,
     Demarche, MandateDuration, ATTESTATION_VERSION,
 };
 use crate::journal::{self, NewEntry};
@@ -535,6 +535,63 @@ pub fn create_mandate_as(
     duration: MandateDuration,
     consent: ConsentMode,
 ) -> Result<Created, Error> {
+    create_mandate_with(
+        conn,
+        now,
+        actor,
+        aidant_id,
+        structure_id,
+        identity,
+        demarches,
+        duration,
+        &Consent::new(consent),
+    )
+}
+
+/// How a consent was given: where, with which translation beside the French, and the
+/// attestation template the mandate is made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Consent {
+    /// At the desk or from a remote request.
+    pub mode: ConsentMode,
+    /// The translation shown beside the French text (None: French only), recorded as the
+    /// `langue` detail of `mandate.created`.
+    pub langue: Option<crate::i18n::Lang>,
+    /// The attestation template ([`ATTESTATION_VERSION`] for every new mandate; an older
+    /// one only to reproduce mandates made before it, as the tests do).
+    pub attestation_version: &'static str,
+}
+
+impl Consent {
+    /// A consent given `mode`, in French only, with the current template.
+    pub fn new(mode: ConsentMode) -> Self {
+        Consent {
+            mode,
+            langue: None,
+            attestation_version: ATTESTATION_VERSION,
+        }
+    }
+
+    /// The same, with the translation shown beside the French.
+    pub fn in_language(self, langue: Option<crate::i18n::Lang>) -> Self {
+        Consent { langue, ..self }
+    }
+}
+
+/// As [`create_mandate`], with how the consent was given.
+#[allow(clippy::too_many_arguments)]
+pub fn create_mandate_with(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    aidant_id: &str,
+    structure_id: &str,
+    identity: &Identity,
+    demarches: &[&'static Demarche],
+    duration: MandateDuration,
+    how: &Consent,
+) -> Result<Created, Error> {
+    let (consent, version) = (how.mode, how.attestation_version);
     if demarches.is_empty() {
         return Err(Error::Invalid("Choisissez au moins une démarche.".into()));
     }
@@ -547,17 +604,23 @@ pub fn create_mandate_as(
     let id = uuid::Uuid::new_v4().to_string();
     let created_at = now.naive_utc();
     let expires_at = duration.expires_at(now).naive_utc();
-    let text = attestation_text(&AttestationFacts {
-        mandate_id: &id,
-        usager_name: &format!("{} {}", usager.given_name, usager.family_name),
-        usager_birthdate: &usager.birthdate,
-        structure: &structure_name,
-        siret: &siret,
-        aidant_name: &aidant_name,
-        demarches: demarches.to_vec(),
-        created_at,
-        expires_at,
-    });
+    let text = attestation_text_of(
+        version,
+        &AttestationFacts {
+            mandate_id: &id,
+            usager_name: &format!("{} {}", usager.given_name, usager.family_name),
+            usager_birthdate: &usager.birthdate,
+            usager_gender: &usager.gender,
+            structure: &structure_name,
+            siret: &siret,
+            structure_address: &s.address,
+            aidant_name: &aidant_name,
+            demarches: demarches.to_vec(),
+            created_at,
+            expires_at,
+        },
+    )
+    .ok_or_else(|| Error::Invalid(format!("Modèle d’attestation inconnu : {version}.")))?;
     let digest = sha256_hex(text.as_bytes());
     let mut mandate = Mandate {
         id: id.clone(),
@@ -568,7 +631,7 @@ pub fn create_mandate_as(
         created_at,
         expires_at,
         revoked_at: None,
-        attestation_version: ATTESTATION_VERSION.to_string(),
+        attestation_version: version.to_string(),
         attestation_digest: digest.clone(),
         journal_seq: None,
     };
@@ -610,9 +673,10 @@ pub fn create_mandate_as(
             .detail("demarches", codes.clone())
             .detail("duration", duration.code())
             .detail("expires_at", journal::format_time(&expires_at))
-            .detail("attestation_version", ATTESTATION_VERSION)
+            .detail("attestation_version", version)
             .detail("attestation_sha256", digest.as_str())
             .detail("consent", consent.code())
+            .detail("langue", crate::i18n::journal_code(how.langue))
             .detail(
                 "authorisations",
                 auths
@@ -851,6 +915,7 @@ pub fn consent_dead_end(
 }
 
 /// Confirms a pending consent: creates the mandate and closes the request.
+#[allow(clippy::too_many_arguments)]
 pub fn confirm_consent(
     conn: &mut DbConn,
     now: DateTime<Utc>,
@@ -859,6 +924,7 @@ pub fn confirm_consent(
     aidant_id: &str,
     session_hash: &str,
     current_structure: &str,
+    langue: Option<crate::i18n::Lang>,
 ) -> Result<Created, Error> {
     write_tx(conn, |conn| {
         let (req, identity) =
@@ -883,7 +949,7 @@ pub fn confirm_consent(
         if moved == 0 {
             return Err(Error::RequestInvalid);
         }
-        create_mandate(
+        create_mandate_with(
             conn,
             now,
             &format!("user:{aidant_id}"),
@@ -892,6 +958,7 @@ pub fn confirm_consent(
             &identity,
             &req.demarche_list(),
             req.duration(),
+            &Consent::new(ConsentMode::Presence).in_language(langue),
         )
     })
 }
@@ -1979,28 +2046,65 @@ pub fn revoke_mandate(
     })
 }
 
-/// The attestation text of a mandate, recomputed from the database (same digest as at
-/// creation as long as nothing it states has changed).
+/// The attestation text of a mandate, recomputed from the database with the template
+/// version the mandate was made with (same digest as at creation as long as nothing it
+/// states has changed).
 pub fn attestation(conn: &mut DbConn, view: &MandateView) -> QueryResult<String> {
+    Ok(attestation_document(conn, view)?.text)
+}
+
+/// What an attestation shows, recomputed from the database.
+#[derive(Debug, Clone)]
+pub struct AttestationDocument {
+    /// The template version the mandate was made with.
+    pub version: String,
+    /// Its canonical text (empty for an unknown version).
+    pub text: String,
+    /// The blocks of a v2 document (empty for v1, whose page shows the text).
+    pub blocks: Vec<crate::domain::attestation::Block>,
+    /// The structure (for its name and address on the page).
+    pub structure: crate::accounts::structures::Structure,
+}
+
+/// The attestation of a mandate: canonical text and, for v2, its blocks.
+pub fn attestation_document(
+    conn: &mut DbConn,
+    view: &MandateView,
+) -> QueryResult<AttestationDocument> {
     let s = crate::accounts::structures::by_id(conn, &view.mandate.structure_id)?
         .ok_or(diesel::result::Error::NotFound)?;
-    let (structure_name, siret) = (s.name, s.siret);
     let demarches: Vec<&'static Demarche> = view
         .authorisations
         .iter()
         .filter_map(|(a, _)| rules::demarche(&a.demarche))
         .collect();
-    Ok(attestation_text(&AttestationFacts {
+    let name = format!("{} {}", view.usager.given_name, view.usager.family_name);
+    let facts = AttestationFacts {
         mandate_id: &view.mandate.id,
-        usager_name: &format!("{} {}", view.usager.given_name, view.usager.family_name),
+        usager_name: &name,
         usager_birthdate: &view.usager.birthdate,
-        structure: &structure_name,
-        siret: &siret,
+        usager_gender: &view.usager.gender,
+        structure: &s.name,
+        siret: &s.siret,
+        structure_address: &s.address,
         aidant_name: &view.aidant_name,
         demarches,
         created_at: view.mandate.created_at,
         expires_at: view.mandate.expires_at,
-    }))
+    };
+    let version = view.mandate.attestation_version.clone();
+    let text = attestation_text_of(&version, &facts).unwrap_or_default();
+    let blocks = if version == rules::ATTESTATION_V2 {
+        crate::domain::attestation::blocks(&facts)
+    } else {
+        Vec::new()
+    };
+    Ok(AttestationDocument {
+        version,
+        text,
+        blocks,
+        structure: s,
+    })
 }
 
 /// Deletes consent requests expired before `before` (housekeeping).

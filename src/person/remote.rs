@@ -769,6 +769,7 @@ pub fn answer(
     id: &str,
     session_hash: &str,
     consent: bool,
+    langue: Option<crate::i18n::Lang>,
 ) -> Result<Answered, Error> {
     write_tx(conn, |c| {
         let r = awaiting_in(c, secrets, id, session_hash)?;
@@ -806,7 +807,7 @@ pub fn answer(
                     .demarches();
                 mandates::check_offered(&offered, &r.demarche_list())?;
                 set_status(c, now, &r, RemoteStatus::Consented)?;
-                let created = mandates::create_mandate_as(
+                let created = mandates::create_mandate_with(
                     c,
                     now,
                     &format!("user:{}", r.aidant_id),
@@ -815,7 +816,7 @@ pub fn answer(
                     &identity,
                     &r.demarche_list(),
                     r.duration(),
-                    ConsentMode::Distance,
+                    &mandates::Consent::new(ConsentMode::Distance).in_language(langue),
                 )?;
                 diesel::update(remote_consents::table.filter(remote_consents::id.eq(&r.id)))
                     .set(remote_consents::mandate_id.eq(Some(&created.mandate.id)))
@@ -827,6 +828,7 @@ pub fn answer(
                     c,
                     now,
                     entry("mandate.remote_consent_given", &r)
+                        .detail("langue", crate::i18n::journal_code(langue))
                         .actor(format!("usager:{usager_id}"))
                         .usager(usager_id)
                         .mandate(&created.mandate.id),
@@ -838,7 +840,8 @@ pub fn answer(
                 set_status(c, now, &r, RemoteStatus::Refused)?;
                 let identity = r.identity(secrets)?;
                 let known = mandates::usager_by_sub(c, &identity.sub)?;
-                let mut e = entry("mandate.remote_consent_refused", &r);
+                let mut e = entry("mandate.remote_consent_refused", &r)
+                    .detail("langue", crate::i18n::journal_code(langue));
                 e = match &known {
                     Some(u) => e.actor(format!("usager:{}", u.id)).usager(&u.id),
                     None => e.actor("usager"),

@@ -352,6 +352,9 @@ pub struct CsrfForm {
     csrf_token: String,
     #[serde(default)]
     consent: String,
+    /// The translation shown beside the French on the consent page (`langue`).
+    #[serde(default)]
+    langue: String,
 }
 
 async fn logout(moi: Moi, app: App, form: web::Form<CsrfForm>) -> Result<HttpResponse, WebError> {
@@ -545,6 +548,7 @@ async fn consent_page(
     moi: &Moi,
     app: &App,
     error: Option<String>,
+    langue: crate::i18n::Choice,
 ) -> Result<HttpResponse, WebError> {
     let Some(session) = moi.logged_in() else {
         return Err(WebError::PersonLoginRequired);
@@ -581,20 +585,25 @@ async fn consent_page(
             error,
             replaced,
             deadline: None,
+            langue,
         },
     ))
 }
 
-async fn consent_form(moi: Moi, app: App) -> Result<HttpResponse, WebError> {
-    consent_page(&moi, &app, None).await
+async fn consent_form(req: HttpRequest, moi: Moi, app: App) -> Result<HttpResponse, WebError> {
+    let langue = crate::i18n::Choice::from_query(req.query_string());
+    consent_page(&moi, &app, None, langue).await
 }
 
-async fn answer(moi: Moi, app: App, consent: bool) -> Result<HttpResponse, WebError> {
+async fn answer(moi: Moi, app: App, consent: bool, langue: &str) -> Result<HttpResponse, WebError> {
     let session = moi.logged_in().ok_or(WebError::PersonLoginRequired)?;
     let remote_id = session.remote_id.clone().ok_or(WebError::NotFound)?;
     let hash = session.id_hash.clone();
+    let lang = crate::i18n::Choice::of(langue).lang();
     let answered = app
-        .run(move |db, env| remote::answer(db, env.now, env.secrets, &remote_id, &hash, consent))
+        .run(move |db, env| {
+            remote::answer(db, env.now, env.secrets, &remote_id, &hash, consent, lang)
+        })
         .await?;
     Ok(match answered {
         remote::Answered::Consented(_) => see_other("/moi?fait=consenti"),
@@ -633,15 +642,16 @@ async fn consent_submit(
             &moi,
             &app,
             Some("Cochez la case de consentement pour créer le mandat, ou refusez-le.".into()),
+            crate::i18n::Choice::of(&form.langue),
         )
         .await;
     }
-    answer(moi, app, true).await
+    answer(moi, app, true, &form.langue).await
 }
 
 async fn refuse(moi: Moi, app: App, form: web::Form<CsrfForm>) -> Result<HttpResponse, WebError> {
     moi.check_csrf(&form.csrf_token)?;
-    answer(moi, app, false).await
+    answer(moi, app, false, &form.langue).await
 }
 
 #[derive(Template)]

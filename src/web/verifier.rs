@@ -150,12 +150,13 @@ fn verdict(r: &Receipt) -> String {
     }
 }
 
-/// `2026-11-29T10:11:12.123456Z` as `29/11/2026 à 10:11 UTC`.
+/// `2026-11-29T10:11:12.123456Z` (the journal's UTC time) as Paris time in words,
+/// "29 novembre 2026 à 11 h 11"; anything else as given.
 fn day_and_time(at: &str) -> String {
-    match (at.get(0..4), at.get(5..7), at.get(8..10), at.get(11..16)) {
-        (Some(y), Some(m), Some(d), Some(hm)) => format!("{d}/{m}/{y} à {hm} UTC"),
-        _ => at.to_string(),
-    }
+    at.get(0..19)
+        .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S").ok())
+        .map(crate::domain::french::day_and_time)
+        .unwrap_or_else(|| at.to_string())
 }
 
 async fn verifier(req: HttpRequest, app: App) -> Result<HttpResponse, WebError> {
@@ -196,4 +197,20 @@ async fn verifier(req: HttpRequest, app: App) -> Result<HttpResponse, WebError> 
         verdict: sentence,
         receipt: Some(r),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_time_of_an_entry_is_said_in_paris_time() {
+        assert_eq!(
+            super::day_and_time("2026-11-29T10:11:12.123456Z"),
+            "29 novembre 2026 à 11 h 11"
+        );
+        assert_eq!(
+            super::day_and_time("2026-07-01T08:05:00.000000Z"),
+            "1er juillet 2026 à 10 h 05"
+        );
+        assert_eq!(super::day_and_time("?"), "?");
+    }
 }

@@ -236,13 +236,29 @@ fn mandate_creation_in_the_browser_through_the_attestation() {
     b.find("#consent");
     assert!(b.source().contains("BELKACEM"));
     assert_accessible(&b, "the consent page");
+    // The consent page with a translation beside the French, English then Arabic (right
+    // to left); the consent is given on the Arabic page.
+    let consent_url = b.current_url();
+    b.goto(&format!("{consent_url}?langue=en"));
+    b.find("#translation");
+    assert_accessible(&b, "the consent page in English");
+    b.goto(&format!("{consent_url}?langue=ar"));
+    b.find("#translation");
+    assert_eq!(
+        b.execute(
+            "return document.querySelector('#translation').getAttribute('dir');",
+            &[]
+        ),
+        "rtl"
+    );
+    assert_accessible(&b, "the consent page in Arabic");
     b.click("#consent");
     b.submit_form("form[action^='/mandats/consentement/']");
     b.find("#attestation-digest");
     assert_accessible(&b, "the attestation");
-    let text = b.text("#attestation-text");
+    let text = b.text(".fr-mandate");
     assert!(
-        text.contains("Logement") && text.contains("Social - Santé"),
+        text.contains("Logement") && text.contains("Social - Santé") && text.contains("Fait à"),
         "{text}"
     );
     // Printing: the print stylesheet hides the navigation and keeps the attestation.
@@ -254,29 +270,41 @@ fn mandate_creation_in_the_browser_through_the_attestation() {
     let pdf = b.print_pdf();
     assert!(pdf.starts_with("JVBERi"), "a PDF came out of printing");
     b.print_media();
-    let hidden = b.execute(
-        "return getComputedStyle(document.querySelector('.fr-header')).display;",
-        &[],
-    );
-    assert_eq!(hidden, "none", "printed, the header is hidden");
-    let shown = b.execute(
-        "return getComputedStyle(document.querySelector('#attestation-text')).display;",
-        &[],
-    );
-    assert_eq!(shown, "block");
     let verify = b.text("#verify-url");
     assert!(verify.starts_with(&app.url("/verifier?seq=")), "{verify}");
-    // The receipt and the QR code of /verifier are printed too.
+    // Printed: the document and its footer with the QR code; not the navigation, the
+    // help, the receipt's details, the canonical text or the language chooser.
     for (css, display) in [
-        (".fr-receipt", "block"),
-        (".fr-qr svg", "inline"),
-        ("#verify-url", "block"),
+        (".fr-header", "none"),
+        (".fr-mandate", "block"),
+        (".fr-mandate__proof", "flex"),
+        (".fr-mandate__proof .fr-qr svg", "inline"),
+        ("#verify-url", "inline"),
+        (".fr-mandate__tools", "none"),
+        (".fr-langs", "none"),
+        (".fr-receipt", "none"),
+        (".fr-mandate__canonical", "none"),
     ] {
         let shown = b.execute(
             &format!("return getComputedStyle(document.querySelector('{css}')).display;"),
             &[],
         );
-        assert_eq!(shown, display, "printed, {css} shows");
+        assert_eq!(shown, display, "printed, {css}");
+    }
+    // The attestation in English and in Arabic, on screen.
+    b.screen_media();
+    let attestation = b.current_url();
+    for (code, what) in [("en", "English"), ("ar", "Arabic")] {
+        b.goto(&format!("{attestation}?langue={code}"));
+        b.find("#translation");
+        assert_eq!(
+            b.execute(
+                "return getComputedStyle(document.querySelector('#translation')).display;",
+                &[]
+            ),
+            "block"
+        );
+        assert_accessible(&b, &format!("the attestation in {what}"));
     }
     b.goto(&app.url("/espace"));
     assert!(b.source().contains("BELKACEM"));
@@ -294,6 +322,14 @@ fn mandate_creation_in_the_browser_through_the_attestation() {
     b.goto(&app.url("/verifier"));
     b.find("#empreinte");
     assert_accessible(&b, "the verifier's form");
+    // On a phone, the Arabic attestation and consent translation fit the width.
+    b.phone_viewport(390, 844);
+    b.goto(&format!("{attestation}?langue=ar"));
+    b.find("#translation");
+    assert!(
+        !b.overflows_horizontally(),
+        "the Arabic attestation fits a phone"
+    );
 }
 
 /// The login page with a refusal and the mandate form with an error pass axe, with the

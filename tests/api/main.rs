@@ -8,6 +8,7 @@
 mod helpers;
 
 // Pages and forms, by route.
+mod attestation;
 mod audit;
 mod auth;
 mod choosing;
@@ -29,6 +30,7 @@ mod review_issue9;
 mod space;
 mod statistics;
 mod structure_demarches;
+mod translations;
 
 // The OpenID provider, by endpoint.
 mod oidc_authorize;

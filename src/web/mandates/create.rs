@@ -527,6 +527,10 @@ struct ConsentPage {
     shortens: bool,
     /// "14 h 35 (dans 15 minutes)", when the consent has a deadline.
     deadline: Option<String>,
+    langs: Vec<crate::i18n::LangLink>,
+    langue: &'static str,
+    notice: Option<String>,
+    translation: Option<crate::i18n::Translation>,
 }
 
 /// An authorisation the new mandate replaces, on the consent page.
@@ -565,6 +569,8 @@ pub struct ConsentTerms {
     pub replaced: Vec<mandates::Replaced>,
     /// When the consent must be given by (UTC), if there is a deadline to show.
     pub deadline: Option<NaiveDateTime>,
+    /// The translation asked for beside the French (`langue`).
+    pub langue: crate::i18n::Choice,
 }
 
 /// "avant 14 h 35 (dans 15 minutes)" (Paris time; with the day when it is not today's).
@@ -599,7 +605,27 @@ pub fn consent_terms_page(state: &AppState, layout: Layout, t: ConsentTerms) -> 
             earlier: end < r.expires_at,
         })
         .collect();
+    let moi_url = state.settings.url("/moi");
+    let translation = t.langue.lang().map(|lang| {
+        let name = format!("{} {}", t.person.given_name, t.person.family_name);
+        crate::i18n::consent(
+            lang,
+            &crate::i18n::ConsentFacts {
+                name: &name,
+                birthdate: &t.person.birthdate,
+                structure: &t.structure,
+                aidant: &t.aidant,
+                demarches: &t.demarches,
+                end,
+                moi_url: &moi_url,
+            },
+        )
+    });
     let mut r = render(&ConsentPage {
+        langs: crate::i18n::links(&t.langue),
+        langue: t.langue.code(),
+        notice: t.langue.notice(),
+        translation,
         layout,
         person: t.person,
         statement: consent_statement(&t.structure),
@@ -618,7 +644,7 @@ pub fn consent_terms_page(state: &AppState, layout: Layout, t: ConsentTerms) -> 
         error: t.error,
         action: t.action,
         refuse: t.refuse,
-        moi_url: state.settings.url("/moi"),
+        moi_url,
         back: t.back,
         shortens: replaced.iter().any(|r| r.earlier),
         replaced,
@@ -696,6 +722,7 @@ fn consent_page(
     person: Identity,
     replaced: Vec<mandates::Replaced>,
     error: Option<String>,
+    langue: crate::i18n::Choice,
 ) -> HttpResponse {
     consent_terms_page(
         state,
@@ -720,18 +747,21 @@ fn consent_page(
             error,
             replaced,
             deadline: Some(req.expires_at),
+            langue,
         },
     )
 }
 
 pub(super) async fn consent_form(
+    req: HttpRequest,
     ctx: Ctx,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
+    let langue = crate::i18n::Choice::from_query(req.query_string());
     Ok(match load_consent(&ctx, &state, path.into_inner()).await? {
         Loaded::Pending(request, person, replaced) => {
-            consent_page(&ctx, &state, &request, *person, replaced, None)
+            consent_page(&ctx, &state, &request, *person, replaced, None, langue)
         }
         Loaded::Restart(r) => r,
     })
@@ -750,6 +780,7 @@ pub(super) async fn consent_submit(
         Loaded::Pending(request, person, replaced) => (request, person, replaced),
         Loaded::Restart(r) => return Ok(r),
     };
+    let langue = crate::i18n::Choice::of(field(&pairs, "langue"));
     if field(&pairs, "consent").is_empty() {
         let mut r = consent_page(
             &ctx,
@@ -761,19 +792,21 @@ pub(super) async fn consent_submit(
                 "La personne doit cocher la case de consentement pour que le mandat soit créé."
                     .into(),
             ),
+            langue,
         );
         *r.status_mut() = StatusCode::BAD_REQUEST;
         return Ok(r);
     }
     let (aidant, structure) = ctx.require(Role::Aidant)?;
-    let (aid, session, sid) = (
+    let (aid, session, sid, lang) = (
         aidant.id.clone(),
         ctx.session.id_hash.clone(),
         structure.id.clone(),
+        langue.lang(),
     );
     let created = state
         .run(move |db, env| {
-            mandates::confirm_consent(db, env.now, env.secrets, &id, &aid, &session, &sid)
+            mandates::confirm_consent(db, env.now, env.secrets, &id, &aid, &session, &sid, lang)
         })
         .await?;
     let done = see_other(&format!("/mandats/{}/attestation", created.mandate.id));

@@ -19,8 +19,10 @@ use crate::error::Error;
 use crate::federation::client::{FcError, Identity};
 use crate::mandates::{self, Callback, MandateView};
 
+mod attestation;
 mod create;
 mod list;
+mod pdf;
 mod view;
 
 pub use create::{consent_terms_page, ConsentTerms, SIGNED_OUT_PATH};
@@ -43,7 +45,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route(
             "/mandats/{id}/attestation",
-            web::get().to(view::attestation),
+            web::get().to(attestation::page),
+        )
+        .route(
+            "/mandats/{id}/attestation.pdf",
+            web::get().to(attestation::pdf),
         )
         .route("/mandats/{id}/revocation", web::get().to(view::revocation))
         .route(

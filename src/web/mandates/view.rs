@@ -1,4 +1,4 @@
-//! A mandate's pages: attestation, revocation, the usager's page.
+//! A mandate's pages: revocation, the usager's page (the attestation is in `attestation`).
 
 use super::*;
 
@@ -17,74 +17,6 @@ pub(super) async fn view_in_structure(
             Ok((view, text))
         })
         .await
-}
-
-#[derive(Template)]
-#[template(path = "attestation.html")]
-struct AttestationPage {
-    layout: Layout,
-    m: MandateBlock,
-    usager_id: String,
-    text: String,
-    digest: String,
-    recorded: String,
-    matches: bool,
-    seq: i64,
-    version: String,
-    receipt: Option<crate::journal::receipt::Receipt>,
-    verify_url: String,
-    qr_svg: String,
-    checkpoint_seconds: u32,
-    flash: Option<String>,
-}
-
-pub(super) async fn attestation(
-    ctx: Ctx,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, WebError> {
-    let (view, text) = view_in_structure(&ctx, &state, path.into_inner()).await?;
-    let digest = crate::crypto::sha256_hex(text.as_bytes());
-    // The receipt of the digest recorded at creation (what the paper copy carries).
-    let (seq, recorded) = (
-        view.mandate.journal_seq,
-        view.mandate.attestation_digest.clone(),
-    );
-    let receipt = match seq {
-        Some(seq) => Some(
-            state
-                .run(move |db, _| Ok(crate::journal::receipt::check(db, seq, &recorded)?))
-                .await?,
-        ),
-        None => None,
-    };
-    // No entry (a mandate older than the journal's seq on mandates): nothing to check.
-    let verify_url = seq
-        .map(|s| {
-            crate::web::verifier::url(
-                &state.settings.public_url,
-                s,
-                &view.mandate.attestation_digest,
-            )
-        })
-        .unwrap_or_default();
-    let page = render(&AttestationPage {
-        flash: ctx.flash(),
-        qr_svg: crate::web::verifier::qr_svg(&verify_url),
-        verify_url,
-        receipt,
-        checkpoint_seconds: state.settings.checkpoint_seconds,
-        layout: ctx.layout(&state),
-        m: block(&view),
-        usager_id: view.usager.id.clone(),
-        matches: digest == view.mandate.attestation_digest,
-        recorded: view.mandate.attestation_digest.clone(),
-        digest,
-        text,
-        seq: view.mandate.journal_seq.unwrap_or_default(),
-        version: view.mandate.attestation_version.clone(),
-    });
-    Ok(ctx.finish(&state, page))
 }
 
 #[derive(Template)]

@@ -262,6 +262,15 @@ impl Browser {
         );
     }
 
+    /// Back to the screen stylesheet after [`Browser::print_media`].
+    pub fn screen_media(&self) {
+        self.post_ok(
+            "/goog/cdp/execute",
+            &json!({"cmd": "Emulation.setEmulatedMedia", "params": {"media": ""}}),
+            "emulate screen media",
+        );
+    }
+
     /// Lays pages out as on a phone `width` × `height` CSS pixels wide (Chrome DevTools
     /// device metrics); applies to the pages loaded afterwards too.
     pub fn phone_viewport(&self, width: u32, height: u32) {

@@ -116,6 +116,19 @@ impl Web {
         send(self.agent.get(&format!("{}{}", self.base, path)))
     }
 
+    /// GET `path` as bytes (a PDF, say): the status, the content type and the body.
+    pub fn get_bytes(&self, path: &str) -> (u16, String, Vec<u8>) {
+        let r = match self.agent.get(&format!("{}{}", self.base, path)).call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("request failed: {e}"),
+        };
+        let (status, kind) = (r.status(), r.content_type().to_string());
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut r.into_reader(), &mut body).expect("body");
+        (status, kind, body)
+    }
+
     /// POST an urlencoded form to `path`.
     pub fn post(&self, path: &str, fields: &[(&str, &str)]) -> Resp {
         send_form(self.agent.post(&format!("{}{}", self.base, path)), fields)
