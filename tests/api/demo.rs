@@ -75,19 +75,15 @@ fn the_demo_site_keeps_its_flow_across_the_aidants_login() {
     assert_eq!(r.status, 303);
     let authorize = r.header("location").expect("authorize").to_string();
     let r = web.get(&authorize);
+    let interaction = r.header("location").expect("interaction").to_string();
+    let r = web.get(&interaction);
     assert_eq!(r.header("location"), Some("/connexion"), "login first");
+    // The login changes the session (a new id): the flow must not depend on it.
+    let before = web.session_cookie();
     let r = login(&web, &clock, &a);
     assert_eq!(r.status, 303, "{}", r.body);
+    assert_ne!(web.session_cookie(), before, "the session changed at login");
     // Back to the authorization request, now logged in.
-    let mut next = r.header("location").expect("next").to_string();
-    if !next.contains("/interaction") {
-        next = web
-            .get(&next)
-            .header("location")
-            .expect("interaction")
-            .to_string();
-    }
-    let interaction = next;
     let page = web.get(&interaction);
     assert_eq!(page.status, 200, "{interaction}: {}", page.body);
     let usager = between(&page.body, "name=\"usager\" value=\"", "\"");
