@@ -44,6 +44,18 @@ pub fn paris(at: NaiveDateTime) -> NaiveDateTime {
     at + Duration::hours(if summer { 2 } else { 1 })
 }
 
+/// The UTC time at which the Paris day `d` starts (00:00 in Paris): 22:00 UTC the day
+/// before in summer, 23:00 in winter. A day `d` in Paris is `[start(d), start(d + 1))`.
+pub fn paris_day_start(d: NaiveDate) -> NaiveDateTime {
+    let midnight = d.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let summer = midnight - Duration::hours(2);
+    if paris(summer) == midnight {
+        summer
+    } else {
+        midnight - Duration::hours(1)
+    }
+}
+
 /// "12 décembre 2026" (the Paris day of a UTC time; "1er" for the first).
 pub fn day(at: NaiveDateTime) -> String {
     let l = paris(at);
@@ -146,6 +158,24 @@ mod tests {
         assert_eq!(paris(t("2026-03-29 01:00:00")), t("2026-03-29 03:00:00"));
         assert_eq!(paris(t("2026-10-25 00:59:59")), t("2026-10-25 02:59:59"));
         assert_eq!(paris(t("2026-10-25 01:00:00")), t("2026-10-25 02:00:00"));
+    }
+
+    #[test]
+    fn paris_days_start_at_paris_midnight() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("day");
+        assert_eq!(paris_day_start(d("2026-07-02")), t("2026-07-01 22:00:00"));
+        assert_eq!(paris_day_start(d("2026-01-15")), t("2026-01-14 23:00:00"));
+        // The changes of time happen at 02:00 and 03:00 in Paris, after midnight.
+        assert_eq!(paris_day_start(d("2026-03-29")), t("2026-03-28 23:00:00"));
+        assert_eq!(paris_day_start(d("2026-03-30")), t("2026-03-29 22:00:00"));
+        assert_eq!(paris_day_start(d("2026-10-25")), t("2026-10-24 22:00:00"));
+        assert_eq!(paris_day_start(d("2026-10-26")), t("2026-10-25 23:00:00"));
+        for s in ["2026-03-29", "2026-07-02", "2026-10-25", "2026-12-31"] {
+            assert_eq!(
+                paris(paris_day_start(d(s))),
+                d(s).and_hms_opt(0, 0, 0).unwrap()
+            );
+        }
     }
 
     #[test]

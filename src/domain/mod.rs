@@ -51,6 +51,7 @@ pub mod french;
 pub mod identity;
 pub mod mandate;
 pub mod password_policy;
+pub mod places;
 pub mod roles;
 
 /// Checks a SIRET: 14 digits passing the Luhn check (La Poste's SIRETs, which start

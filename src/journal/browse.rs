@@ -185,12 +185,13 @@ pub struct Page {
     pub older: Option<i64>,
 }
 
-/// The start and end of a day range in `at` (UTC): `[from 00:00, to + 1 day 00:00)`.
+/// The start and end in `at` (UTC) of a range of Paris days (the pages are read by
+/// people, in Paris time): `[from 00:00, to + 1 day 00:00)`, Europe/Paris, daylight
+/// saving included.
 fn day_bounds(f: &Filter) -> (Option<NaiveDateTime>, Option<NaiveDateTime>) {
-    let start = f.from.and_then(|d| d.and_hms_opt(0, 0, 0));
-    let end =
-        f.to.and_then(|d| d.succ_opt())
-            .and_then(|d| d.and_hms_opt(0, 0, 0));
+    use crate::domain::french::paris_day_start;
+    let start = f.from.map(paris_day_start);
+    let end = f.to.and_then(|d| d.succ_opt()).map(paris_day_start);
     (start, end)
 }
 
@@ -404,6 +405,23 @@ pub fn record_verification(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_days_of_the_filter_are_paris_days() {
+        let f = Filter::parse("from=2026-07-02&to=2026-07-02").unwrap();
+        let t = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
+        // 2 July in Paris (summer time): from 22:00 UTC on 1 July to 22:00 UTC on 2 July,
+        // so an entry at 23:30 UTC on 1 July belongs to 2 July.
+        assert_eq!(
+            day_bounds(&f),
+            (Some(t("2026-07-01 22:00")), Some(t("2026-07-02 22:00")))
+        );
+        let f = Filter::parse("from=2026-01-15&to=2026-01-16").unwrap();
+        assert_eq!(
+            day_bounds(&f),
+            (Some(t("2026-01-14 23:00")), Some(t("2026-01-16 23:00")))
+        );
+    }
 
     #[test]
     fn filters_parse_and_refuse() {

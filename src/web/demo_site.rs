@@ -9,9 +9,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::session::{see_other, Ctx};
+use super::WebError;
 use super::{blocking, render, AppState, Layout};
-use super::{Run, WebError};
-use crate::accounts::sessions;
 use crate::federation::jose::{single_audience, verify_jwt};
 use crate::federation::provider::s256;
 
@@ -49,23 +48,66 @@ async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     ))
 }
 
+/// The demo site's own cookie: its flow's secrets, sealed with the master key, for
+/// [`FLOW_SECONDS`]. It lives outside Procura's session on purpose: when the aidant logs
+/// in during the flow, the session changes, and the flow must survive it.
+fn flow_cookie_name(state: &AppState) -> &'static str {
+    if state.settings.https() {
+        "__Secure-procura_demo_site"
+    } else {
+        "procura_demo_site"
+    }
+}
+
+/// How long a started flow may take (logging in included).
+const FLOW_SECONDS: i64 = 900;
+/// The sealed cookie's context.
+const FLOW_CONTEXT: &str = "demo-site-flow";
+
+fn flow_cookie(state: &AppState, value: String) -> actix_web::cookie::Cookie<'static> {
+    let mut c = actix_web::cookie::Cookie::new(flow_cookie_name(state), value);
+    c.set_http_only(true);
+    c.set_same_site(actix_web::cookie::SameSite::Lax);
+    c.set_path("/demo/site");
+    c.set_secure(state.settings.https());
+    c.set_max_age(actix_web::cookie::time::Duration::seconds(FLOW_SECONDS));
+    c
+}
+
+/// The flow's secrets read back from the cookie, if it is there, intact and recent.
+fn saved_flow(req: &HttpRequest, state: &AppState) -> Value {
+    let Some(c) = req.cookie(flow_cookie_name(state)) else {
+        return Value::Null;
+    };
+    let Ok(plain) = state.secret_box.open(FLOW_CONTEXT, c.value()) else {
+        return Value::Null;
+    };
+    let saved: Value = serde_json::from_slice(&plain).unwrap_or(Value::Null);
+    let age = state.clock.now().timestamp() - saved["issued"].as_i64().unwrap_or(i64::MIN / 2);
+    if (0..=FLOW_SECONDS).contains(&age) {
+        saved
+    } else {
+        Value::Null
+    }
+}
+
 async fn start(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    // The flow's secrets are written into the session at once.
-    let ctx = Ctx::load_stored(&req).await?;
+    let ctx = Ctx::load(&req).await?;
     let (verifier, nonce, st) = (
         crate::crypto::new_token(),
         crate::crypto::new_token(),
         crate::crypto::new_token(),
     );
-    let mut data = ctx.session.data();
-    data.insert(
-        "demo_rp".into(),
-        json!({"verifier": verifier, "nonce": nonce, "state": st}),
-    );
-    let id_hash = ctx.session.id_hash.clone();
-    state
-        .run(move |db, _| Ok(sessions::set_data(db, &id_hash, &data)?))
-        .await?;
+    let flow = json!({
+        "verifier": verifier,
+        "nonce": nonce,
+        "state": st,
+        "issued": state.clock.now().timestamp(),
+    });
+    let sealed = state
+        .secret_box
+        .seal(FLOW_CONTEXT, flow.to_string().as_bytes())
+        .map_err(|e| WebError::Internal(e.to_string()))?;
     let q = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs([
             ("client_id", CLIENT_ID),
@@ -79,7 +121,10 @@ async fn start(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespo
             ("acr_values", "eidas1"),
         ])
         .finish();
-    Ok(ctx.finish(&state, see_other(&format!("/oidc/authorize?{q}"))))
+    let mut resp = see_other(&format!("/oidc/authorize?{q}"));
+    resp.add_cookie(&flow_cookie(&state, sealed))
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    Ok(ctx.finish(&state, resp))
 }
 
 /// The provider's answer.
@@ -98,18 +143,18 @@ async fn callback(
 ) -> Result<HttpResponse, WebError> {
     let ctx = Ctx::load(&req).await?;
     let q = q.into_inner();
-    let saved = ctx
-        .session
-        .data()
-        .get("demo_rp")
-        .cloned()
-        .unwrap_or(Value::Null);
+    let saved = saved_flow(&req, &state);
+    // The flow is used once: its cookie goes, whatever the answer.
     let page = |result, error| {
-        render(&SitePage {
+        let mut resp = render(&SitePage {
             layout: ctx.layout(&state),
             result,
             error,
-        })
+        });
+        let mut gone = flow_cookie(&state, String::new());
+        gone.make_removal();
+        let _ = resp.add_cookie(&gone);
+        resp
     };
     if q.state.as_deref() != saved["state"].as_str() || saved["state"].is_null() {
         return Ok(page(

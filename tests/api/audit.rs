@@ -233,7 +233,7 @@ fn each_filter_alone_and_combined() {
 }
 
 #[test]
-fn dates_are_inclusive_utc_days() {
+fn dates_are_inclusive_paris_days() {
     let w = world();
     let day0 = w.clock.now().date_naive();
     w.clock.advance(Duration::days(2));
@@ -244,7 +244,7 @@ fn dates_are_inclusive_utc_days() {
     let on = |days: &[chrono::NaiveDate]| -> Vec<i64> {
         all.iter()
             .rev()
-            .filter(|e| days.contains(&e.at.date()))
+            .filter(|e| days.contains(&procura::domain::french::paris(e.at).date()))
             .map(|e| e.seq)
             .collect()
     };
@@ -270,6 +270,31 @@ fn dates_are_inclusive_utc_days() {
     assert_eq!(page.status, 200);
     assert!(seqs(&page.body).is_empty());
     assert!(page.body.contains("Aucune entrée ne correspond."));
+}
+
+/// The filter's days are Paris days: at 23:30 UTC on a summer day, it is already the next
+/// day in Paris (01:30), and the entry is found under that day.
+#[test]
+fn an_entry_late_in_the_utc_evening_belongs_to_the_next_paris_day() {
+    let w = world();
+    let late = chrono::NaiveDate::from_ymd_opt(2030, 7, 1)
+        .and_then(|d| d.and_hms_opt(23, 30, 0))
+        .expect("time")
+        .and_utc();
+    w.clock.set(late);
+    structure(&w.app.store, &w.clock, "Tard le soir", 304);
+    let seq = journal_entries(&w.app.store)
+        .iter()
+        .find(|e| e.action == "structure.created" && e.at == late.naive_utc())
+        .map(|e| e.seq)
+        .expect("the late entry");
+    let web = logged_in(&w.app, &w.clock, &w.auditor);
+    let on = |day: &str| seqs(&web.get(&format!("/audit?from={day}&to={day}")).body);
+    assert!(on("2030-07-02").contains(&seq), "2 July in Paris");
+    assert!(!on("2030-07-01").contains(&seq), "not 1 July");
+    let page = web.get("/audit");
+    assert!(page.body.contains("à l’heure de Paris"), "the hint says so");
+    assert!(!page.body.contains("(UTC)"));
 }
 
 #[test]

@@ -22,6 +22,7 @@ mod manager;
 mod mandates;
 mod moi;
 mod notices;
+mod person_page;
 mod receipts;
 mod remote_consent;
 mod review;

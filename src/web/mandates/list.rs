@@ -178,7 +178,11 @@ pub async fn home_mandates(
                         (
                             a.usager.id.clone(),
                             a.usager.display_name(),
-                            a.demarches.join(", "),
+                            a.demarches
+                                .iter()
+                                .map(|c| rules::demarche(c).map_or(c.as_str(), |d| d.label))
+                                .collect::<Vec<_>>()
+                                .join(", "),
                             day(&a.next_expiry),
                         )
                     })
@@ -206,7 +210,7 @@ pub struct HomeRow {
     pub end: String,
     /// Its state, in French.
     pub state: &'static str,
-    /// Whether it may be renewed (not replaced by another one).
+    /// Whether it may be renewed (active or expired: not revoked, not replaced).
     pub renewable: bool,
 }
 

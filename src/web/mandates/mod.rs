@@ -114,6 +114,9 @@ fn block(v: &MandateView) -> MandateBlock {
                 revoked: a.revoked_at.as_ref().map(day_time).unwrap_or_default(),
             })
             .collect(),
-        renewable: v.state() != AuthorisationState::Superseded,
+        renewable: matches!(
+            v.state(),
+            AuthorisationState::Active | AuthorisationState::Expired
+        ),
     }
 }

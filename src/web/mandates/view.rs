@@ -142,13 +142,132 @@ pub(super) async fn authorisation_view(
         .await
 }
 
+/// A mandate on the person's page: a title no other mandate has, its badge, what
+/// replaced it, what is left of it, and what may be done with it.
+pub struct PersonMandate {
+    b: MandateBlock,
+    /// "Mandat du 3 mars 2026 au 3 mars 2027".
+    title: String,
+    /// The badge: "actif", "expiré", "révoqué", "remplacé".
+    badge: &'static str,
+    /// The badge's DSFR modifier class (may be empty).
+    badge_class: &'static str,
+    /// The mandate that replaced it (its id and title), on the same page.
+    replaced_by: Option<(String, String)>,
+    /// "encore 23 jours (jusqu’au 3 mars 2027 à 14 h 05)", for an active mandate.
+    remaining: String,
+    /// Whether one of its démarches was revoked: its revocation attestation can be shown.
+    has_revocation: bool,
+}
+
+/// What is left of an active mandate ending at `end`, at `now` (both UTC), in Paris days:
+/// "se termine aujourd’hui à 14 h 05", "se termine demain à 9 h 00", "encore 23 jours".
+pub fn remaining(now: NaiveDateTime, end: NaiveDateTime) -> String {
+    let (n, e) = (
+        crate::domain::french::paris(now),
+        crate::domain::french::paris(end),
+    );
+    let hour = e.format("%-H h %M").to_string();
+    match (e.date() - n.date()).num_days() {
+        d if d <= 0 => format!("se termine aujourd’hui à {hour}"),
+        1 => format!("se termine demain à {hour}"),
+        d => format!("encore {d} jours (jusqu’au {})", day_time(&end)),
+    }
+}
+
+/// The person's mandates as their page shows them (views newest first, within one
+/// structure). A mandate whose démarches were all ended by newer mandates (a renewal)
+/// is "remplacé", linked to the one that replaced it.
+pub fn person_mandates(views: &[MandateView], now: NaiveDateTime) -> Vec<PersonMandate> {
+    use std::collections::HashMap;
+    let base = |v: &MandateView| {
+        format!(
+            "Mandat du {} au {}",
+            day(&v.mandate.created_at),
+            day(&v.mandate.expires_at)
+        )
+    };
+    // Titles: by dates, then with the time of creation, then numbered, until unique.
+    let mut titles: Vec<String> = views.iter().map(base).collect();
+    let count = |t: &[String]| {
+        let mut c: HashMap<String, usize> = HashMap::new();
+        for x in t {
+            *c.entry(x.clone()).or_default() += 1;
+        }
+        c
+    };
+    let c = count(&titles);
+    for (t, v) in titles.iter_mut().zip(views) {
+        if c[t.as_str()] > 1 {
+            *t = format!("{t} (créé le {})", day_time(&v.mandate.created_at));
+        }
+    }
+    let c = count(&titles);
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for t in titles.iter_mut().rev() {
+        if c[t.as_str()] > 1 {
+            let n = seen.entry(t.clone()).or_default();
+            *n += 1;
+            *t = format!("{t}, n° {n}");
+        }
+    }
+    views
+        .iter()
+        .zip(&titles)
+        .map(|(v, title)| {
+            let states: Vec<AuthorisationState> =
+                v.authorisations.iter().map(|(_, s)| *s).collect();
+            let state = v.state();
+            let replaced = matches!(
+                state,
+                AuthorisationState::Superseded | AuthorisationState::Revoked
+            ) && states.contains(&AuthorisationState::Superseded);
+            // The newer mandate created when an authorisation was superseded.
+            let replaced_by = v
+                .authorisations
+                .iter()
+                .filter(|(_, s)| *s == AuthorisationState::Superseded)
+                .find_map(|(a, _)| {
+                    views.iter().zip(&titles).find(|(o, _)| {
+                        o.mandate.id != v.mandate.id
+                            && Some(o.mandate.created_at) == a.revoked_at
+                            && o.authorisations
+                                .iter()
+                                .any(|(b, _)| b.demarche == a.demarche)
+                    })
+                })
+                .map(|(o, t)| (o.mandate.id.clone(), t.clone()));
+            let (badge, badge_class) = match state {
+                AuthorisationState::Active => ("actif", " fr-badge--success"),
+                AuthorisationState::Expired => ("expiré", " fr-badge--warning"),
+                _ if replaced => ("remplacé", " fr-badge--info"),
+                _ => ("révoqué", " fr-badge--error"),
+            };
+            PersonMandate {
+                b: block(v),
+                title: title.clone(),
+                badge,
+                badge_class,
+                replaced_by,
+                remaining: if state == AuthorisationState::Active {
+                    remaining(now, v.mandate.expires_at)
+                } else {
+                    String::new()
+                },
+                has_revocation: states.contains(&AuthorisationState::Revoked),
+            }
+        })
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "usager.html")]
 struct UsagerPage {
     layout: Layout,
     u: crate::mandates::Usager,
     name: String,
-    mandates: Vec<MandateBlock>,
+    born_at: String,
+    mandates: Vec<PersonMandate>,
     can_create: bool,
 }
 
@@ -163,11 +282,41 @@ pub(super) async fn usager(
     let (u, views) = state
         .run(move |conn, env| mandates::usager_in(conn, env.now, &sid, &id)?.ok_or(Error::NotFound))
         .await?;
+    let now = state.clock.now().naive_utc();
     Ok(render(&UsagerPage {
         layout: ctx.layout(&state),
         name: u.display_name(),
+        born_at: crate::domain::places::birthplace(&u.birthplace, &u.birthcountry),
         u,
-        mandates: views.iter().map(block).collect(),
+        mandates: person_mandates(&views, now),
         can_create,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remaining;
+    use chrono::NaiveDateTime;
+
+    fn t(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").expect("time")
+    }
+
+    #[test]
+    fn the_remaining_validity_is_said_in_paris_days() {
+        // 12:05 UTC in March is 13:05 in Paris.
+        assert_eq!(
+            remaining(t("2026-03-03 08:00"), t("2026-03-03 12:05")),
+            "se termine aujourd’hui à 13 h 05"
+        );
+        // 22:30 UTC on a summer day is already the next day in Paris (00:30).
+        assert_eq!(
+            remaining(t("2026-07-01 21:00"), t("2026-07-01 22:30")),
+            "se termine demain à 0 h 30"
+        );
+        assert_eq!(
+            remaining(t("2026-03-03 08:00"), t("2026-03-26 08:00")),
+            "encore 23 jours (jusqu’au 26 mars 2026 à 9 h 00)"
+        );
+    }
 }
