@@ -78,9 +78,9 @@ pub fn blocks(f: &AttestationFacts<'_>) -> Vec<Block> {
         )),
         Block::Heading("1. La personne représentée (le mandant)".into()),
         Block::Para(format!(
-            "{name}, {} le {}, dont l’identité a été vérifiée par FranceConnect.",
+            "{name}, {} {}, dont l’identité a été vérifiée par FranceConnect.",
             french::born(f.usager_gender),
-            french::birthdate(f.usager_birthdate)
+            french::on_birthdate(f.usager_birthdate)
         )),
         Block::Heading("2. La structure mandataire".into()),
         Block::Para(if address.is_empty() {

@@ -101,6 +101,18 @@ pub fn birthdate(s: &str) -> String {
     }
 }
 
+/// The birth date after "née" or "né": "le 24 août 1962", "en août 1962 (jour inconnu)",
+/// "en 1985 (jour et mois inconnus)" (FranceConnect's `00` for what is unknown).
+pub fn on_birthdate(s: &str) -> String {
+    let words = birthdate(s);
+    let unknown_day = s.len() == 10 && s.ends_with("-00");
+    if unknown_day {
+        format!("en {words}")
+    } else {
+        format!("le {words}")
+    }
+}
+
 /// "née", "né" or "née ou né", from FranceConnect's `gender` (`female`, `male`).
 pub fn born(gender: &str) -> &'static str {
     match gender {
@@ -136,6 +148,17 @@ pub fn short_name(full: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_birth_date_reads_after_born() {
+        assert_eq!(on_birthdate("1962-08-24"), "le 24 août 1962");
+        assert_eq!(on_birthdate("1962-08-00"), "en août 1962 (jour inconnu)");
+        assert_eq!(
+            on_birthdate("1985-00-00"),
+            "en 1985 (jour et mois inconnus)"
+        );
+        assert_eq!(on_birthdate("1990-01-01"), "le 1er janvier 1990");
+    }
 
     fn t(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()

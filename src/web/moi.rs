@@ -27,6 +27,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/moi/connexion", web::get().to(login))
         .route("/moi/deconnexion", web::post().to(logout))
         .route("/moi/donnees", web::get().to(export))
+        .route("/moi/effacement", web::get().to(confirm_erasure))
+        .route("/moi/effacement", web::post().to(erase))
         .route("/moi/mandats/{id}/revoquer", web::get().to(confirm_mandate))
         .route("/moi/mandats/{id}/revoquer", web::post().to(revoke_mandate))
         .route(
@@ -378,6 +380,42 @@ async fn export(moi: Moi, app: App) -> Result<HttpResponse, WebError> {
             "attachment; filename=\"procura-mes-donnees.json\"",
         ))
         .body(body))
+}
+
+/// Asks before erasing the person's identity (docs/retention.md).
+async fn confirm_erasure(moi: Moi, app: App) -> Result<HttpResponse, WebError> {
+    let (session, _) = moi.usager()?;
+    Ok(render(&ConfirmPage {
+        layout: layout(&app, &session.csrf_token),
+        title: "Effacer mes données ?".into(),
+        message: "Vos mandats encore en cours prennent fin tout de suite : plus aucun aidant ne pourra agir en votre nom, et les structures en seront informées. Votre nom, votre date et votre lieu de naissance et votre adresse électronique sont effacés de Procura. Restent, sans votre identité, les dates et les démarches de vos mandats et le journal des utilisations, qui ne contient que des identifiants. Les attestations papier que vous avez reçues restent les vôtres. Téléchargez d’abord vos données si vous voulez les garder. Cette action est définitive.".into(),
+        button: "Oui, effacer mes données".into(),
+        action: "/moi/effacement".into(),
+        back: "/moi".into(),
+    }))
+}
+
+/// Erases the person's identity (their mandates still active end first); their session
+/// ends with it.
+async fn erase(moi: Moi, app: App, form: web::Form<CsrfForm>) -> Result<HttpResponse, WebError> {
+    moi.check_csrf(&form.csrf_token)?;
+    let (_, usager_id) = moi.usager()?;
+    app.run(move |db, env| {
+        let actor = format!("usager:{usager_id}");
+        let reason = crate::person::erase::Reason::Request;
+        crate::person::erase::erase(db, env.now, &actor, &usager_id, reason)
+    })
+    .await?;
+    Ok(without_cookie(
+        &app,
+        message(
+            &app,
+            StatusCode::OK,
+            "Vos données sont effacées",
+            "Votre identité est effacée de Procura et vos mandats ont pris fin. Si vous vous connectez de nouveau avec FranceConnect, Procura ne vous reconnaîtra pas : vous repartirez de zéro.",
+            ("/", "Retour à l’accueil"),
+        ),
+    ))
 }
 
 async fn confirm(moi: Moi, app: App, target: Target) -> Result<HttpResponse, WebError> {

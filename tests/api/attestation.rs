@@ -356,7 +356,7 @@ fn without_an_address_the_place_is_left_blank_and_the_person_is_sent_to_the_stru
         "{text}"
     );
     assert!(
-        text.contains("Angela Claire Louise DUBOIS, né le "),
+        text.contains("Angela Claire Louise DUBOIS, né en août 1962 (jour inconnu)"),
         "{text}"
     );
     assert!(text.contains("adressez-vous à elle directement"), "{text}");

@@ -487,3 +487,122 @@ fn the_person_chooser_filters_as_you_type() {
         .text("#filtre-statut")
         .starts_with("Aucune personne ne correspond"));
 }
+
+/// Checks the current page on a phone: no horizontal scrolling, a screenshot as wide as
+/// the screen (kept under the build's temporary folder), and no serious axe violation.
+fn fits_the_phone(b: &Browser, step: &str) {
+    b.find("#contenu");
+    assert!(
+        !b.overflows_horizontally(),
+        "{step}: wider than 390 px (scrollWidth {})",
+        b.execute("return document.documentElement.scrollWidth;", &[])
+    );
+    let name: String = step
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    assert_eq!(b.screenshot(&format!("full-day-{name}")).0, 390, "{step}");
+    assert_accessible(b, step);
+}
+
+/// An aidant's day on a phone: find a person whose mandate expired, renew it, have the
+/// person cancel at FranceConnect and come back to the form with the choices kept, then
+/// go through again, consent, and print the attestation.
+#[test]
+fn an_aidants_full_day_on_a_phone() {
+    use procura::domain::mandate::MandateDuration;
+    let (app, clock) = demo_app();
+    let s = structure(&app.store, &clock, "France Services Journée", 24);
+    let a = member(&app, &clock, "journee@exemple.fr", &[Role::Aidant], &s);
+    // Karim's one-day mandate, with two démarches, ended yesterday; others are active.
+    seed_mandate_for(
+        &app.store,
+        &clock,
+        &a,
+        &s,
+        &crate::helpers::person::sim_identity(1),
+        &["social", "logement"],
+        MandateDuration::Short,
+    );
+    for i in 0..3 {
+        seed_mandate(
+            &app.store,
+            &clock,
+            &a,
+            &s,
+            &format!("sub-journee-{i}"),
+            &["famille"],
+            MandateDuration::Month,
+        );
+    }
+    clock.advance(chrono::Duration::days(2));
+    let b = browser();
+    b.phone_viewport(390, 844);
+    browser_login(&b, &app, &clock, &a);
+    b.goto(&app.url("/espace"));
+    fits_the_phone(&b, "home");
+    // The expired tab, searched by name.
+    b.goto(&app.url("/espace?onglet=expires&q=belkacem"));
+    b.find("a[href^='/mandats/nouveau?renouveler=']");
+    assert!(b.text("#contenu").contains("BELKACEM"));
+    fits_the_phone(&b, "expired mandates");
+    b.click("a[href^='/mandats/nouveau?renouveler=']");
+    b.find("#demarche-social");
+    fits_the_phone(&b, "renewal form");
+    let ticked = |id: &str| {
+        b.execute(
+            &format!("return document.querySelector('#{id}').checked;"),
+            &[],
+        ) == json!(true)
+    };
+    assert!(ticked("demarche-social") && ticked("demarche-logement"));
+    b.click("#duration-SEMESTER");
+    b.submit_form("form[action='/mandats/nouveau']");
+    // The person cancels at FranceConnect: back to the form, choices kept, said plainly.
+    b.find("#identity-1");
+    b.click("button[value='annuler']");
+    b.find("#form-notice");
+    assert!(
+        b.text("#form-notice")
+            .contains("annulé la connexion à FranceConnect"),
+        "{}",
+        b.text("#form-notice")
+    );
+    assert!(ticked("demarche-social") && ticked("demarche-logement"));
+    assert!(ticked("duration-SEMESTER"), "the duration is kept too");
+    fits_the_phone(&b, "form after a cancel");
+    // Again, and this time the person logs in and consents before the deadline shown.
+    b.submit_form("form[action='/mandats/nouveau']");
+    b.find("#identity-1");
+    fits_the_phone(&b, "FranceConnect simulator");
+    b.click("#identity-1");
+    b.click("button[value='connexion']");
+    b.find("#consent");
+    assert!(b.text("#consent-deadline").contains("avant"));
+    fits_the_phone(&b, "consent page");
+    b.click("#consent");
+    b.submit_form("form[action^='/mandats/consentement/']");
+    b.find("#attestation-digest");
+    assert!(b.source().contains("Mandat créé"));
+    fits_the_phone(&b, "attestation");
+    // Printing gives the document only; the PDF is offered beside it.
+    assert!(b.source().contains("attestation.pdf"));
+    assert!(b.print_pdf().starts_with("JVBERi"));
+    b.print_media();
+    let shown = |css: &str| {
+        b.execute(
+            &format!("return getComputedStyle(document.querySelector('{css}')).display;"),
+            &[],
+        )
+    };
+    assert_eq!(shown(".fr-header"), json!("none"));
+    assert_eq!(shown(".fr-mandate"), json!("block"));
+    b.screen_media();
+    // The person's page now shows the new mandate active and the old one expired.
+    b.goto(&app.url("/espace?q=belkacem"));
+    b.click("a[href^='/usagers/']");
+    b.find("h1");
+    let page = b.text("#contenu");
+    assert!(page.contains("Validité"), "{page}");
+    fits_the_phone(&b, "the person's page");
+}

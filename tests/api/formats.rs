@@ -34,7 +34,7 @@ fn the_persons_page_says_dates_in_words_in_paris_time() {
     let page = web.get(&format!("/usagers/{}", created.mandate.usager_id));
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(
-        page.body.contains("Né le 1985 (jour et mois inconnus)"),
+        page.body.contains("Né en 1985 (jour et mois inconnus)"),
         "{}",
         page.body
     );

@@ -440,3 +440,45 @@ fn the_consent_page_points_to_the_persons_space() {
         page.body
     );
 }
+
+#[test]
+fn a_person_erases_their_own_data_after_confirming() {
+    let w = world();
+    let web = Web::new(&w.app);
+    assert_eq!(moi_login(&w.app, &web, "2").status, 303);
+    assert!(web.get("/moi").body.contains("href=\"/moi/effacement\""));
+    let ask = web.get("/moi/effacement");
+    assert_eq!(ask.status, 200);
+    assert!(ask.body.contains("Effacer mes données ?"), "{}", ask.body);
+    // Without the form's token nothing happens.
+    assert_eq!(web.post("/moi/effacement", &[]).status, 403);
+    let usager = w.angela.mandate.usager_id.clone();
+    let before = journal_actions(&w.app.store).len();
+    assert_eq!(journal_actions(&w.app.store).len(), before);
+    let done = web.submit("/moi/effacement", "/moi/effacement", &[]);
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(
+        done.body.contains("Vos données sont effacées"),
+        "{}",
+        done.body
+    );
+    // The session ended with the identity; the mandate ended first.
+    assert!(!web.get("/moi").body.contains("Effacer mes données"));
+    let entries = journal_entries(&w.app.store);
+    let erased = entries
+        .iter()
+        .find(|e| e.action == "usager.erased")
+        .expect("usager.erased");
+    assert_eq!(
+        erased.actor.as_deref(),
+        Some(format!("usager:{usager}").as_str())
+    );
+    assert!(entries.iter().any(|e| e.action == "mandate.revoked"
+        && e.mandate_id.as_deref() == Some(w.angela.mandate.id.as_str())));
+    let manager = logged_in(&w.app, &w.clock, &w.a1);
+    let page = manager.get(&format!("/usagers/{usager}"));
+    assert!(page.body.contains("Identité effacée"), "{}", page.body);
+    // Karim, another person, keeps everything.
+    let karim = manager.get(&format!("/usagers/{}", w.karim1.mandate.usager_id));
+    assert!(!karim.body.contains("Identité effacée"));
+}

@@ -151,9 +151,9 @@ pub async fn interaction(
                 id: a.usager.id.clone(),
                 name: a.usager.display_name(),
                 born: format!(
-                    "{} le {}",
+                    "{} {}",
                     crate::domain::french::born(&a.usager.gender),
-                    crate::domain::french::birthdate(&a.usager.birthdate)
+                    crate::domain::french::on_birthdate(&a.usager.birthdate)
                 ),
                 until: crate::domain::french::day(a.next_expiry),
                 demarches: a

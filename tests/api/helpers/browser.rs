@@ -282,6 +282,22 @@ impl Browser {
         );
     }
 
+    /// Takes a screenshot of the viewport, keeps it as `<name>.png` under the build's
+    /// temporary folder (to look at after a failure), and returns its size in pixels.
+    pub fn screenshot(&self, name: &str) -> (u32, u32) {
+        use base64::Engine;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(as_string(self.get_ok("/screenshot", "screenshot")))
+            .expect("a base64 PNG");
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+        std::fs::create_dir_all(&dir).expect("screenshot folder");
+        std::fs::write(dir.join(format!("{name}.png")), &png).expect("write screenshot");
+        // The PNG header: signature (8), IHDR length and type (8), width, height.
+        assert_eq!(&png[1..4], b"PNG", "not a PNG");
+        let be = |i: usize| u32::from_be_bytes([png[i], png[i + 1], png[i + 2], png[i + 3]]);
+        (be(16), be(20))
+    }
+
     /// Whether the current page is wider than its viewport (horizontal page scrolling).
     pub fn overflows_horizontally(&self) -> bool {
         self.execute(
