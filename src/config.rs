@@ -105,8 +105,23 @@ pub struct Settings {
     /// a mandate) before their identity is erased (`PROCURA_USAGER_RETENTION_MONTHS`,
     /// docs/retention.md).
     pub usager_retention_months: u32,
+    /// Months without a login before an aidant is warned (`PROCURA_INACTIVITY_WARNING_MONTHS`).
+    pub inactivity_warning_months: u32,
+    /// Months without a login before an aidant's account is deactivated
+    /// (`PROCURA_INACTIVITY_DEACTIVATION_MONTHS`; more than the warning's).
+    pub inactivity_deactivation_months: u32,
     /// Demo mode (`serve --demo`).
     pub demo: bool,
+}
+
+impl Settings {
+    /// The inactivity delays ([`crate::accounts::inactivity`]).
+    pub fn inactivity(&self) -> crate::accounts::inactivity::Delays {
+        crate::accounts::inactivity::Delays {
+            warning_months: self.inactivity_warning_months,
+            deactivation_months: self.inactivity_deactivation_months,
+        }
+    }
 }
 
 /// An IP network (`192.0.2.0/24`, `2001:db8::/32`; a bare address is a /32 or /128).
@@ -387,7 +402,17 @@ impl Layers {
         };
         let use_notice_minutes = num("use_notice_minutes", 1, 24 * 60)?;
         let usager_retention_months = num("usager_retention_months", 1, 1200)?;
+        let inactivity_warning_months = num("inactivity_warning_months", 1, 120)?;
+        let inactivity_deactivation_months = num("inactivity_deactivation_months", 2, 121)?;
+        if inactivity_deactivation_months <= inactivity_warning_months {
+            return Err(err(
+                "inactivity_deactivation_months",
+                "must be more than PROCURA_INACTIVITY_WARNING_MONTHS (the warning comes first)",
+            ));
+        }
         Ok(Settings {
+            inactivity_warning_months,
+            inactivity_deactivation_months,
             usager_retention_months,
             smtp,
             mail_from,

@@ -34,9 +34,9 @@ pub struct Filter {
     pub usager: Option<String>,
     /// Mandate id, exactly.
     pub mandate: Option<String>,
-    /// First day (UTC), included.
+    /// First day (Paris), included.
     pub from: Option<NaiveDate>,
-    /// Last day (UTC), included.
+    /// Last day (Paris), included.
     pub to: Option<NaiveDate>,
     /// Only entries with a greater `seq` (keyset pagination).
     pub after: Option<i64>,
@@ -122,16 +122,18 @@ impl Filter {
         Ok(f)
     }
 
-    /// The first instant included, if `from` is given.
+    /// The first instant included (UTC), if `from` is given: the start of that Paris
+    /// day, as the auditor's page counts days.
     pub fn from_time(&self) -> Option<NaiveDateTime> {
-        self.from.and_then(|d| d.and_hms_opt(0, 0, 0))
+        self.from.map(crate::domain::french::paris_day_start)
     }
 
-    /// The first instant excluded (the day after `to`), if `to` is given.
+    /// The first instant excluded (UTC: the start of the Paris day after `to`), if `to`
+    /// is given.
     pub fn until_time(&self) -> Option<NaiveDateTime> {
         self.to
             .and_then(|d| d.succ_opt())
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(crate::domain::french::paris_day_start)
     }
 }
 
@@ -208,9 +210,15 @@ mod tests {
         assert_eq!(f.action.as_deref(), Some("mandate.created"));
         assert_eq!(f.after, Some(12));
         assert_eq!(f.from, NaiveDate::from_ymd_opt(2026, 11, 1));
+        // Paris days: 1 December starts at 23:00 UTC the day before (winter time), and
+        // 1 November at 23:00 UTC on 31 October (winter time since 25 October).
         assert_eq!(
             f.until_time(),
-            NaiveDate::from_ymd_opt(2026, 12, 1).and_then(|d| d.and_hms_opt(0, 0, 0))
+            NaiveDate::from_ymd_opt(2026, 11, 30).and_then(|d| d.and_hms_opt(23, 0, 0))
+        );
+        assert_eq!(
+            f.from_time(),
+            NaiveDate::from_ymd_opt(2026, 10, 31).and_then(|d| d.and_hms_opt(23, 0, 0))
         );
         assert_eq!(f.actor, None);
         assert_eq!(f.given.len(), 4);

@@ -329,6 +329,32 @@ pub fn manager_digest(name: &str, accounts: &[(String, String)], page: &str) -> 
     (subject, text)
 }
 
+/// To an aidant without a login for months: log in before the account is deactivated.
+pub fn inactivity_warning(name: &str, off_at: NaiveDateTime, login: &str) -> Message {
+    let subject = "Votre compte Procura sera désactivé faute de connexion".to_string();
+    let text = format!(
+        "Bonjour {name},\n\n\
+         Vous ne vous êtes pas connecté à Procura depuis plusieurs mois. Sans connexion de votre part, votre compte sera désactivé le {} (heure de Paris) : les comptes inutilisés sont fermés pour protéger les personnes accompagnées.\n\n\
+         Pour le garder, il suffit de vous connecter avant cette date : {login}\n\n\
+         Si vous n’accompagnez plus personne avec Procura, vous n’avez rien à faire.\n\n\
+         {SIGNATURE}\n",
+        crate::domain::french::day_and_time(off_at),
+    );
+    (subject, text)
+}
+
+/// To a manager: an aidant of their structure was deactivated after months without login.
+pub fn inactivity_deactivated(name: &str, aidant: &str, email: &str, page: &str) -> Message {
+    let subject = format!("Compte désactivé faute de connexion : {aidant}");
+    let text = format!(
+        "Bonjour {name},\n\n\
+         Le compte de {aidant} <{email}> a été désactivé : il n’a pas été utilisé depuis plusieurs mois, et son titulaire avait été prévenu par courriel.\n\n\
+         S’il doit reprendre son activité d’aidant, vous pouvez le réactiver depuis la gestion de la structure : {page}\n\n\
+         {SIGNATURE}\n",
+    );
+    (subject, text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

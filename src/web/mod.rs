@@ -341,20 +341,28 @@ impl Application {
                 if let Err(e) = erased {
                     tracing::warn!(error = %e, "retention erasure failed");
                 }
+                let delays = st.settings.inactivity();
+                let inactive = st
+                    .run(move |db, env| crate::accounts::inactivity::run(db, env.now, delays))
+                    .await;
+                if let Err(e) = inactive {
+                    tracing::warn!(error = %e, "inactivity pass failed");
+                }
             }
         });
         if self.state.settings.master_key.is_some() {
             actix_web::rt::spawn(checkpointer(self.state.clone()));
         }
         actix_web::rt::spawn(notices::periodic(self.state.clone()));
-        // Stopped (and joined) when this function returns.
-        let _mail_worker = start_mail_worker(&self.state)?;
+        // Stopped (and joined) before `service.stopped`: the last entry stays the last.
+        let mail_worker = start_mail_worker(&self.state)?;
         actix_web::rt::spawn(async move {
             wait_for_signal().await;
             tracing::info!("stop signal received: finishing in-flight requests");
             handle.stop(true).await;
         });
         self.server.await?;
+        drop(mail_worker);
         self.state
             .run(|db, env| crate::maintenance::stop_service(db, env.now))
             .await

@@ -18,6 +18,7 @@ mod fc_logout;
 mod formats;
 mod hardening;
 mod health;
+mod inactivity;
 mod manager;
 mod mandates;
 mod moi;
