@@ -200,6 +200,39 @@ fn erase_in(
     })
 }
 
+/// Why a structure's manager may not erase this person themselves (pure), or None: the
+/// person must have had a mandate with the structure, and none with another one (their
+/// identity serves those too: the operator or the person decide then).
+pub fn structure_refusal(structures: &[String], structure_id: &str) -> Result<(), Error> {
+    if !structures.iter().any(|s| s == structure_id) {
+        return Err(Error::NotFound);
+    }
+    if structures.iter().any(|s| s != structure_id) {
+        return Err(Error::Forbidden(
+            "Cette personne a aussi eu des mandats avec d’autres structures : son identité leur sert aussi. L’effacement se demande à l’administrateur du service, ou la personne le fait elle-même depuis son espace (/moi).".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Erases a person's identity at the request of a manager of `by`'s structure (the
+/// person asked the structure): only a person whose mandates were all with that structure.
+pub fn erase_for_structure(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    by: &crate::accounts::Acting,
+    usager_id: &str,
+) -> Result<Erased, Error> {
+    write_tx(conn, |c| {
+        let structures: Vec<String> = mandates::table
+            .filter(mandates::usager_id.eq(usager_id))
+            .select(mandates::structure_id)
+            .load(c)?;
+        structure_refusal(&structures, &by.structure_id)?;
+        erase_in(c, now, &by.actor(), usager_id, Reason::Request)
+    })
+}
+
 /// The usagers whose identity the retention schedule erases at `now`: not yet erased,
 /// known for more than `months`, and without a mandate that is active or ended less than
 /// `months` ago (a mandate ends at its revocation, or at its end date).
@@ -244,6 +277,24 @@ pub fn erase_expired(conn: &mut DbConn, now: DateTime<Utc>, months: u32) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_structure_erases_only_its_own_people() {
+        let ours = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(structure_refusal(&ours(&["a", "a"]), "a").is_ok());
+        assert!(matches!(
+            structure_refusal(&ours(&[]), "a"),
+            Err(Error::NotFound)
+        ));
+        assert!(matches!(
+            structure_refusal(&ours(&["b"]), "a"),
+            Err(Error::NotFound)
+        ));
+        assert!(matches!(
+            structure_refusal(&ours(&["a", "b"]), "a"),
+            Err(Error::Forbidden(_))
+        ));
+    }
 
     #[test]
     fn the_cutoff_is_calendar_months_back() {

@@ -246,3 +246,116 @@ fn the_retention_schedule_erases_people_whose_last_mandate_ended_long_ago() {
     let v = journal_verifies(&app);
     assert_eq!(v["intact"], true, "{v}");
 }
+
+#[test]
+fn a_manager_erases_a_person_of_the_structure_on_request_only_when_no_other_structure_holds_them() {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "Structure Demande", 63);
+    let other = structure(&app.store, &clock, "Autre Structure", 64);
+    let m = member(
+        &app,
+        &clock,
+        "resp.efface@exemple.fr",
+        AIDANT_AND_MANAGER,
+        &s,
+    );
+    let a = member(
+        &app,
+        &clock,
+        "aidant.efface@exemple.fr",
+        &[procura::domain::roles::Role::Aidant],
+        &s,
+    );
+    let o = member(
+        &app,
+        &clock,
+        "autre.efface@exemple.fr",
+        AIDANT_AND_MANAGER,
+        &other,
+    );
+    let ours = seed_mandate(
+        &app.store,
+        &clock,
+        &a,
+        &s,
+        "sub-ours",
+        &["social"],
+        MandateDuration::Long,
+    );
+    let shared_identity = person_named("sub-shared", "Eve", "MOREAU");
+    let shared = seed_mandate_for(
+        &app.store,
+        &clock,
+        &a,
+        &s,
+        &shared_identity,
+        &["social"],
+        MandateDuration::Long,
+    );
+    seed_mandate_for(
+        &app.store,
+        &clock,
+        &o,
+        &other,
+        &shared_identity,
+        &["famille"],
+        MandateDuration::Long,
+    );
+    let uid = ours.mandate.usager_id.clone();
+    let path = format!("/usagers/{uid}/effacer");
+
+    // An aidant, or a manager of another structure, cannot.
+    let aidant = logged_in(&app, &clock, &a);
+    assert!(!aidant.get(&format!("/usagers/{uid}")).body.contains(&path));
+    assert_eq!(aidant.get(&path).status, 403);
+    assert_eq!(
+        aidant.submit(&format!("/usagers/{uid}"), &path, &[]).status,
+        403
+    );
+    let stranger = logged_in(&app, &clock, &o);
+    assert_eq!(stranger.get(&path).status, 404);
+
+    // The manager asks first, needs the form's token, then erases.
+    let manager = logged_in(&app, &clock, &m);
+    let before = journal_entries(&app.store).len();
+    assert!(manager.get(&format!("/usagers/{uid}")).body.contains(&path));
+    let ask = manager.get(&path);
+    assert_eq!(ask.status, 200);
+    assert!(ask.body.contains("Effacer l’identité de"), "{}", ask.body);
+    assert_eq!(manager.post(&path, &[]).status, 403);
+    assert_eq!(journal_entries(&app.store).len(), before);
+    let done = manager.submit(&path, &path, &[]);
+    assert_eq!(done.status, 303, "{}", done.body);
+    let page = manager.get(&format!("/usagers/{uid}"));
+    assert!(
+        page.body.contains("L’identité de la personne est effacée"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Identité effacée"));
+    let erased = journal_entries(&app.store)
+        .into_iter()
+        .find(|e| e.action == "usager.erased")
+        .expect("usager.erased");
+    assert_eq!(erased.actor, Some(format!("user:{}", m.user.id)));
+
+    // A person also known to another structure: refused, nothing changes.
+    let shared_path = format!("/usagers/{}/effacer", shared.mandate.usager_id);
+    let count = journal_entries(&app.store).len();
+    let refused = manager.submit(
+        &format!("/usagers/{}", shared.mandate.usager_id),
+        &shared_path,
+        &[],
+    );
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused.body.contains("autres structures"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(journal_entries(&app.store).len(), count);
+    assert_eq!(
+        usager_row(&app, &shared.mandate.usager_id).family_name,
+        "MOREAU"
+    );
+}

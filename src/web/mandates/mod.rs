@@ -63,6 +63,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/autorisations/{id}/revoquer", web::post().to(view::revoke))
         .route("/usagers/{id}", web::get().to(view::usager))
+        .route(
+            "/usagers/{id}/effacer",
+            web::get().to(view::confirm_erasure),
+        )
+        .route("/usagers/{id}/effacer", web::post().to(view::erase))
         .route("/gestion/mandats", web::get().to(list::manager_list));
 }
 

@@ -269,6 +269,8 @@ struct UsagerPage {
     born_at: String,
     mandates: Vec<PersonMandate>,
     can_create: bool,
+    can_erase: bool,
+    flash: Option<String>,
 }
 
 pub(super) async fn usager(
@@ -278,19 +280,67 @@ pub(super) async fn usager(
 ) -> Result<HttpResponse, WebError> {
     let (user, structure) = ctx.require_any(&ACTORS)?;
     let can_create = user.has(Role::Aidant);
+    let can_erase = user.has(Role::Manager);
     let (sid, id) = (structure.id.clone(), path.into_inner());
     let (u, views) = state
         .run(move |conn, env| mandates::usager_in(conn, env.now, &sid, &id)?.ok_or(Error::NotFound))
         .await?;
     let now = state.clock.now().naive_utc();
-    Ok(render(&UsagerPage {
+    let page = render(&UsagerPage {
+        flash: ctx.flash(),
         layout: ctx.layout(&state),
         name: u.display_name(),
         born_at: crate::domain::places::birthplace(&u.birthplace, &u.birthcountry),
         u,
         mandates: person_mandates(&views, now),
         can_create,
+        can_erase,
+    });
+    Ok(ctx.finish(&state, page))
+}
+
+/// Asks a manager before erasing a person's identity at their request (docs/retention.md).
+pub(super) async fn confirm_erasure(
+    req: HttpRequest,
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let (_, structure) = ctx.require(Role::Manager)?;
+    let (sid, id) = (structure.id.clone(), path.into_inner());
+    let (u, _) = state
+        .run(move |conn, env| mandates::usager_in(conn, env.now, &sid, &id)?.ok_or(Error::NotFound))
+        .await?;
+    Ok(render(&ConfirmPage {
+        layout: ctx.layout(&state),
+        title: format!("Effacer l’identité de {} ?", u.display_name()),
+        message: "À faire quand la personne le demande. Ses mandats encore en cours prennent fin tout de suite, puis son nom, sa date et son lieu de naissance et son adresse électronique sont effacés de Procura. Restent, sans son identité, les dates et les démarches de ses mandats et le journal. Cette action est définitive et enregistrée au journal.".into(),
+        button: "Effacer l’identité".into(),
+        action: req.path().to_string(),
+        back: format!("/usagers/{}", u.id),
     }))
+}
+
+/// Erases the identity of a person of the structure at their request.
+pub(super) async fn erase(
+    ctx: Ctx,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, WebError> {
+    ctx.check_csrf(&form.csrf_token)?;
+    let by = ctx.acting(Role::Manager)?;
+    let id = path.into_inner();
+    let target = id.clone();
+    state
+        .run(move |db, env| crate::person::erase::erase_for_structure(db, env.now, &by, &target))
+        .await?;
+    Ok(super::super::session::with_flash(
+        &state,
+        &ctx,
+        see_other(&format!("/usagers/{id}")),
+        "L’identité de la personne est effacée et ses mandats en cours ont pris fin.",
+    ))
 }
 
 #[cfg(test)]
