@@ -82,3 +82,37 @@ fn concurrent_reset_submissions_check_no_more_codes_than_the_lock_allows() {
     assert_eq!(user.failed_logins, 5);
     assert!(user.locked_until.is_some());
 }
+
+fn figure(body: &str, id: &str) -> i64 {
+    between(body, &format!("id=\"{id}\">"), "<")
+        .parse()
+        .unwrap_or_else(|_| panic!("{id} in {body}"))
+}
+
+/// Finding (medium): every anonymous view of `/statistiques` read a whole year of the
+/// journal's `mandate.used` entries (each parsed), so a flood from many addresses (the
+/// limit is per address) made the database do that work again and again; and figures
+/// read live told anyone polling the page the minute each use happened (with one small
+/// structure, which démarche a person at its desk just did). The public page reuses its
+/// figures for ten minutes.
+#[test]
+fn the_public_statistics_are_read_at_most_once_in_ten_minutes() {
+    use crate::helpers::oidc::*;
+    let w = world(&[]);
+    let anonymous = Web::new(&w.app);
+    let before = anonymous.get("/statistiques");
+    assert_eq!(before.status, 200, "{}", before.body);
+    assert_eq!(figure(&before.body, "stat-total"), 0);
+    let r = new_req();
+    code_for(&w, &w.rp, &r, "openid", "social");
+    w.clock.advance(Duration::minutes(5));
+    let again = Web::new(&w.app).get("/statistiques");
+    assert_eq!(
+        figure(&again.body, "stat-total"),
+        0,
+        "the same figures within ten minutes"
+    );
+    w.clock.advance(Duration::minutes(6));
+    let later = Web::new(&w.app).get("/statistiques");
+    assert_eq!(figure(&later.body, "stat-total"), 1, "{}", later.body);
+}
