@@ -4,8 +4,8 @@
 //!
 //! What goes: the person's names, birth date and place, gender, e-mail and FranceConnect
 //! subject (the usager row keeps its id and shows "Identité effacée"), their sessions in
-//! their space, their notice settings, and the e-mails addressed to them still in the
-//! outbox. What stays: every id, the mandates and authorisations (dates and démarches),
+//! their space, their notice settings, and the e-mails addressed to them or about them
+//! (a manager's notice of their revocation) still in the outbox. What stays: every id, the mandates and authorisations (dates and démarches),
 //! the digests, and the journal, which never held an identity: its hashes, chain and
 //! checkpoints verify exactly as before. A mandate still active ends first (a mandate
 //! cannot be used for a person whose identity is gone): each revocation is journaled.
@@ -16,7 +16,7 @@ use diesel::prelude::*;
 use crate::error::Error;
 use crate::journal::{self, NewEntry};
 use crate::store::schema::{
-    mail_outbox, mandates, remote_consents, usager_sessions, usagers, use_notices,
+    journal_entries, mail_outbox, mandates, remote_consents, usager_sessions, usagers, use_notices,
 };
 use crate::store::{write_tx, DbConn};
 
@@ -165,7 +165,7 @@ fn erase_in(
         remote_consents::identity_enc.eq(None::<String>),
     ))
     .execute(c)?;
-    let mails_removed = match &email {
+    let mut mails_removed = match &email {
         Some(address) => diesel::delete(
             mail_outbox::table
                 .filter(mail_outbox::recipient.eq(address))
@@ -174,6 +174,24 @@ fn erase_in(
         .execute(c)?,
         None => 0,
     };
+    // Messages about the person to others (the managers' notice of a revocation from
+    // their space names them): the journal's `mail.queued` entries link them by id.
+    let about: Vec<String> = journal_entries::table
+        .filter(journal_entries::usager_id.eq(usager_id))
+        .filter(journal_entries::action.eq("mail.queued"))
+        .select(journal_entries::details)
+        .load::<String>(c)?
+        .iter()
+        .filter_map(|d| {
+            serde_json::from_str::<serde_json::Value>(d).ok()?["message"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    for ids in about.chunks(500) {
+        mails_removed +=
+            diesel::delete(mail_outbox::table.filter(mail_outbox::id.eq_any(ids))).execute(c)?;
+    }
     diesel::insert_into(usager_erasures::table)
         .values((
             usager_erasures::usager_id.eq(usager_id),

@@ -116,3 +116,63 @@ fn the_public_statistics_are_read_at_most_once_in_ten_minutes() {
     let later = Web::new(&w.app).get("/statistiques");
     assert_eq!(figure(&later.body, "stat-total"), 1, "{}", later.body);
 }
+
+/// Finding (low): erasing a person removed from the outbox only the messages to their
+/// own address. The notice their structure's managers get when the person revokes a
+/// mandate from their space names them ("Angela DUBOIS a révoqué…"), and it stayed
+/// there after the erasure (for 7 days after sending, for ever while the mail server
+/// refuses it). Every message the journal links to the person goes with the identity.
+#[test]
+fn erasing_a_person_removes_every_message_about_them_from_the_outbox() {
+    use procura::domain::mandate::MandateDuration;
+    let (app, clock) = demo_app();
+    let s = structure(&app.store, &clock, "Structure Effacement", 207);
+    let a = member(
+        &app,
+        &clock,
+        "effacement@exemple.fr",
+        AIDANT_AND_MANAGER,
+        &s,
+    );
+    let identity = crate::helpers::person::sim_identity(2);
+    let created = seed_mandate_for(
+        &app.store,
+        &clock,
+        &a,
+        &s,
+        &identity,
+        &["social"],
+        MandateDuration::Month,
+    );
+    let usager_id = created.mandate.usager_id.clone();
+    let mut conn = app.store.conn().expect("conn");
+    procura::person::revoke(
+        &mut conn,
+        clock.now(),
+        &|p: &str| format!("https://procura.example{p}"),
+        &usager_id,
+        &procura::person::Target::Mandate(created.mandate.id.clone()),
+    )
+    .expect("revoked by the person");
+    let named = |q: &procura::mail::Queued| {
+        q.body_text.contains(&identity.family_name) || q.body_html.contains(&identity.family_name)
+    };
+    let notices: Vec<_> = outbox(&app.store)
+        .into_iter()
+        .filter(|m| m.kind == "structure.usager_revoked")
+        .collect();
+    assert!(
+        !notices.is_empty() && notices.iter().all(named),
+        "{notices:#?}"
+    );
+    procura::person::erase::erase(
+        &mut conn,
+        clock.now(),
+        "operator",
+        &usager_id,
+        procura::person::erase::Reason::Request,
+    )
+    .expect("erased");
+    let left: Vec<_> = outbox(&app.store).into_iter().filter(named).collect();
+    assert!(left.is_empty(), "{left:#?}");
+}
