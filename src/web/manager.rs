@@ -280,12 +280,11 @@ async fn act(
         .run(move |db, env| manage::act(db, env.now, &by, &uid, action))
         .await?;
     let done = match acted {
-        // The reset link goes to the account's owner only: shown here, it would let the
-        // manager, who can also reset the second factor (and assign a card they hold),
-        // choose both factors of the account.
-        Acted::Link(_) if action == AccountAction::ResetPassword => {
-            "Le mot de passe est réinitialisé et ses sessions ont pris fin. Un lien lui est envoyé par courriel à son adresse : il y choisit un nouveau mot de passe, qu’il confirme avec un code de son application ou de sa carte. Ce lien n’est pas affiché ici. S’il n’arrive pas, vous pouvez recommencer : le nouveau lien remplace le précédent."
-        }
+        // A link that sets the password of an account in use goes to its owner only.
+        Acted::Mailed => match action {
+            AccountAction::ResetPassword => "Le mot de passe est réinitialisé et ses sessions ont pris fin. Un lien lui est envoyé par courriel à son adresse : il y choisit un nouveau mot de passe, qu’il confirme avec un code de son application ou de sa carte. Ce lien n’est pas affiché ici. S’il n’arrive pas, vous pouvez recommencer : le nouveau lien remplace le précédent.",
+            _ => "C’est fait. Son mot de passe ayant été réinitialisé, le lien, qui lui fera aussi choisir un nouveau mot de passe, lui est envoyé par courriel à son adresse seulement : il n’est pas affiché ici.",
+        },
         Acted::Link(token) => {
             return Ok(render(&LinkPage {
                 layout: m.layout(&app),

@@ -252,3 +252,46 @@ fn a_manager_never_sees_a_password_reset_link() {
     );
     assert_eq!(r.status, 303, "{}", r.body);
 }
+
+/// Finding (medium), the same takeover in the other order: once the password was reset
+/// (the account has its second factor, no password), resetting the second factor (or
+/// removing its card, then sending a new activation link) left an account with neither,
+/// and the link shown to the manager let them choose both. A link that can set the
+/// password of an account that was already in use goes by e-mail only.
+#[test]
+fn a_manager_never_sees_a_link_that_sets_the_password_of_an_account_in_use() {
+    let (app, clock, _, m, a) = team(34);
+    // The aidant has used the account.
+    assert_eq!(login(&Web::new(&app), &clock, &a).status, 303);
+    let manager = logged_in(&app, &clock, &m);
+    let reset = format!("/gestion/comptes/{}/mot-de-passe", a.user.id);
+    assert_eq!(manager.submit(&reset, &reset, &[]).status, 303);
+    clock.advance(Duration::seconds(30));
+    let second = format!("/gestion/comptes/{}/second-facteur", a.user.id);
+    let r = manager.submit(&second, &second, &[]);
+    assert!(
+        !r.body.contains("/activation/"),
+        "the manager sees a link that sets the password: {}",
+        r.body
+    );
+    // The owner's link (by e-mail) sets a password and a new app, as for a lost phone.
+    let mailed = mailed_link(&app, &a.email);
+    let web = Web::new(&app);
+    let page = web.get(&mailed);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("name=\"password\""), "{}", page.body);
+    let secret =
+        totp::from_base32(&between(&page.body, "id=\"totp-secret\">", "<")).expect("secret");
+    let new_password = "une toute nouvelle phrase";
+    let otp = code(&secret, &clock, 0);
+    let r = web.submit(
+        &mailed,
+        &mailed,
+        &[
+            ("password", new_password),
+            ("password_confirm", new_password),
+            ("otp", &otp),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+}
