@@ -15,6 +15,7 @@ use diesel::prelude::*;
 
 use crate::error::Error;
 use crate::journal::{self, NewEntry};
+use crate::mail::MailStatus;
 use crate::store::schema::{
     journal_entries, mail_outbox, mandates, remote_consents, usager_sessions, usagers, use_notices,
 };
@@ -165,17 +166,25 @@ fn erase_in(
         remote_consents::identity_enc.eq(None::<String>),
     ))
     .execute(c)?;
+    // Messages to their address already sent (the outbox's copy of what was delivered).
+    // Those still to send go only when they are about this person (below): people helped
+    // often share one address, and the others' messages must still leave.
     let mut mails_removed = match &email {
         Some(address) => diesel::delete(
             mail_outbox::table
                 .filter(mail_outbox::recipient.eq(address))
-                .filter(mail_outbox::kind.like("usager.%")),
+                .filter(mail_outbox::kind.like("usager.%"))
+                .filter(
+                    mail_outbox::status
+                        .ne_all([MailStatus::Pending.as_str(), MailStatus::Sending.as_str()]),
+                ),
         )
         .execute(c)?,
         None => 0,
     };
-    // Messages about the person to others (the managers' notice of a revocation from
-    // their space names them): the journal's `mail.queued` entries link them by id.
+    // Messages about the person, to them or to others (the managers' notice of a
+    // revocation from their space names them): the journal's `mail.queued` entries link
+    // them by id.
     let about: Vec<String> = journal_entries::table
         .filter(journal_entries::usager_id.eq(usager_id))
         .filter(journal_entries::action.eq("mail.queued"))

@@ -295,3 +295,70 @@ fn a_manager_never_sees_a_link_that_sets_the_password_of_an_account_in_use() {
     );
     assert_eq!(r.status, 303, "{}", r.body);
 }
+
+/// Finding (low): erasing a person deleted every `usager.*` message to their address,
+/// whoever it was about. People helped by a structure often share one address (a
+/// couple, a parent and a child): erasing one of them dropped the other's messages not
+/// yet sent (the notice of a new mandate, the link of a remote consent). Only the
+/// messages about the person go, and those already sent to their address.
+#[test]
+fn erasing_a_person_keeps_the_pending_messages_of_someone_sharing_their_address() {
+    use procura::domain::mandate::MandateDuration;
+    let (app, clock) = demo_app();
+    let s = structure(&app.store, &clock, "Structure Partage", 209);
+    let a = member(&app, &clock, "partage@exemple.fr", AIDANT_AND_MANAGER, &s);
+    let shared = "famille.martin@exemple.fr";
+    let mut erased = person_named("sub-erased", "Bernard", "MARTIN");
+    erased.email = Some(shared.into());
+    let mut kept = person_named("sub-kept", "Josiane", "MARTIN");
+    kept.email = Some(shared.into());
+    let gone = seed_mandate_for(
+        &app.store,
+        &clock,
+        &a,
+        &s,
+        &erased,
+        &["social"],
+        MandateDuration::Month,
+    );
+    let stays = seed_mandate_for(
+        &app.store,
+        &clock,
+        &a,
+        &s,
+        &kept,
+        &["social"],
+        MandateDuration::Month,
+    );
+    let theirs = |store: &procura::store::Store| -> Vec<procura::mail::Queued> {
+        outbox(store)
+            .into_iter()
+            .filter(|m| {
+                m.recipient == shared && m.body_text.contains(&stays.mandate.attestation_digest)
+            })
+            .collect()
+    };
+    let before = theirs(&app.store);
+    assert!(!before.is_empty(), "{:#?}", outbox(&app.store));
+    let mut conn = app.store.conn().expect("conn");
+    let done = procura::person::erase::erase(
+        &mut conn,
+        clock.now(),
+        "operator",
+        &gone.mandate.usager_id,
+        procura::person::erase::Reason::Request,
+    )
+    .expect("erased");
+    assert!(done.mails_removed > 0, "{done:?}");
+    assert!(
+        outbox(&app.store)
+            .iter()
+            .all(|m| !m.body_text.contains(&gone.mandate.attestation_digest)),
+        "the erased person's messages go"
+    );
+    assert_eq!(
+        theirs(&app.store).len(),
+        before.len(),
+        "Josiane's messages stay"
+    );
+}
