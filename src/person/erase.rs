@@ -261,11 +261,50 @@ fn cutoff(now: DateTime<Utc>, months: u32) -> NaiveDateTime {
 pub fn erase_expired(conn: &mut DbConn, now: DateTime<Utc>, months: u32) -> Result<usize, Error> {
     let mut n = 0;
     for id in due(conn, now, months)? {
-        if erase(conn, now, "system", &id, Reason::Retention)?.erased {
+        // Checked again in the erasure's transaction, the person's row locked first: a
+        // mandate created for them since the list was read (the same FranceConnect
+        // account) must neither be revoked nor lose its person's identity.
+        let erased = write_tx(conn, |c| {
+            diesel::update(usagers::table.find(&id))
+                .set(usagers::id.eq(usagers::id))
+                .execute(c)?;
+            if !still_due(c, now, months, &id)? {
+                return Ok(false);
+            }
+            erase_in(c, now, "system", &id, Reason::Retention).map(|e| e.erased)
+        })?;
+        if erased {
             n += 1;
         }
     }
     Ok(n)
+}
+
+/// Whether `usager_id` is still one of [`due`]'s people (known before the cutoff, no
+/// mandate active or ended since; an erased identity is left to [`erase_in`]).
+fn still_due(
+    c: &mut DbConn,
+    now: DateTime<Utc>,
+    months: u32,
+    usager_id: &str,
+) -> QueryResult<bool> {
+    let cutoff = cutoff(now, months);
+    let old: i64 = usagers::table
+        .filter(usagers::id.eq(usager_id))
+        .filter(usagers::created_at.lt(cutoff))
+        .count()
+        .get_result(c)?;
+    let recent: i64 = mandates::table
+        .filter(mandates::usager_id.eq(usager_id))
+        .filter(
+            mandates::revoked_at
+                .is_null()
+                .and(mandates::expires_at.gt(cutoff))
+                .or(mandates::revoked_at.gt(cutoff)),
+        )
+        .count()
+        .get_result(c)?;
+    Ok(old == 1 && recent == 0)
 }
 
 #[cfg(test)]
