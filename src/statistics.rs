@@ -237,10 +237,15 @@ mod tests {
 
     #[test]
     fn months_are_paris_months() {
-        // 31 October 23:30 UTC is already November in Paris (UTC+1 in winter).
+        // 31 October 23:30 UTC is already November in Paris (UTC+1 in winter), and
+        // 22:30 UTC still October.
         assert_eq!(
             month_start(at("2026-10-31 23:30:00"), 0).to_string(),
             "2026-11-01"
+        );
+        assert_eq!(
+            month_start(at("2026-10-31 22:30:00"), 0).to_string(),
+            "2026-10-01"
         );
         assert_eq!(
             month_start(at("2026-10-31 23:30:00"), 11).to_string(),

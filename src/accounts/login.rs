@@ -529,11 +529,16 @@ pub fn reset_password_step(
     code: &str,
 ) -> Result<ResetStep, Error> {
     write_tx(conn, |c| {
+        let (_, user, _) = users::enrolment_for(c, now, token)?.ok_or(Error::LinkInvalid)?;
+        // One submission at a time per account, and everything read again under the row
+        // lock (the link, the password, the lock state): a read from before the lock could
+        // miss a concurrent submission's failures (or its use of the link), and let more
+        // codes be checked than the lock threshold allows.
+        lock_account(c, &user.id)?;
         let (hash, user, _) = users::enrolment_for(c, now, token)?.ok_or(Error::LinkInvalid)?;
         if user.password_hash.is_some() {
             return Err(Error::LinkInvalid);
         }
-        lock_account(c, &user.id)?;
         let user = lift_expired_lock(c, now, user)?;
         if let Some(until) = user.locked_until.filter(|t| *t > now.naive_utc()) {
             return Ok(ResetStep::Locked(until));

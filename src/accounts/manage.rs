@@ -39,8 +39,12 @@ pub enum AccountAction {
 pub enum Acted {
     /// Done.
     Done,
-    /// Done; the new enrolment link's token (second-factor reset).
+    /// Done; the new enrolment link's token (second-factor reset), to show the manager.
     Link(String),
+    /// Done; the new link went by e-mail to the account's owner only: it may set the
+    /// password of an account already in use (a password reset), and a manager who saw
+    /// it could choose both factors (they reset second factors and assign cards).
+    Mailed,
     /// Nothing to do: the account already was in that state (nothing journaled).
     Unchanged(&'static str),
 }
@@ -190,7 +194,10 @@ pub fn act(
         if action == AccountAction::ResendEnrolment {
             return match resend_refusal(active, pending(&m)) {
                 Some(message) => Ok(Acted::Unchanged(message)),
-                None => users::issue_enrolment(c, now, &actor, Some(sid), user_id).map(Acted::Link),
+                None => {
+                    let token = users::issue_enrolment(c, now, &actor, Some(sid), user_id)?;
+                    shown_or_mailed(c, user_id, token)
+                }
             };
         }
         if let Some(message) = decide(action, active, m.card_serial.is_some(), elsewhere, here)? {
@@ -199,7 +206,7 @@ pub fn act(
         if action == AccountAction::ResetPassword {
             return match password_reset_refusal(active, pending(&m)) {
                 Some(message) => Ok(Acted::Unchanged(message)),
-                None => users::reset_password(c, now, &actor, sid, user_id).map(Acted::Link),
+                None => users::reset_password(c, now, &actor, sid, user_id).map(|_| Acted::Mailed),
             };
         }
         match action {
@@ -212,7 +219,8 @@ pub fn act(
                 Ok(Acted::Done)
             }
             AccountAction::ResetSecondFactor => {
-                users::reset_second_factor(c, now, &actor, sid, user_id).map(Acted::Link)
+                let token = users::reset_second_factor(c, now, &actor, sid, user_id)?;
+                shown_or_mailed(c, user_id, token)
             }
             AccountAction::UnassignCard => {
                 cards::unassign(c, now, &actor, sid, user_id)?;
@@ -225,6 +233,21 @@ pub fn act(
             AccountAction::ResendEnrolment | AccountAction::ResetPassword => Ok(Acted::Done),
         }
     })
+}
+
+/// Whether a new link may be shown to the manager: not when it sets the password of an
+/// account already used (no password now, a login before: its password was reset), for
+/// the manager would then choose both its factors. A new account's first links are the
+/// manager's to hand over.
+fn shown_or_mailed(c: &mut DbConn, user_id: &str, token: String) -> Result<Acted, Error> {
+    let user = users::find(c, user_id)?.ok_or(Error::NotFound)?;
+    Ok(
+        if user.password_hash.is_none() && user.last_login.is_some() {
+            Acted::Mailed
+        } else {
+            Acted::Link(token)
+        },
+    )
 }
 
 /// Assigns a card of the structure's stock to an account, checked with a code it shows.

@@ -4,8 +4,8 @@
 //!
 //! What goes: the person's names, birth date and place, gender, e-mail and FranceConnect
 //! subject (the usager row keeps its id and shows "Identité effacée"), their sessions in
-//! their space, their notice settings, and the e-mails addressed to them still in the
-//! outbox. What stays: every id, the mandates and authorisations (dates and démarches),
+//! their space, their notice settings, and the e-mails addressed to them or about them
+//! (a manager's notice of their revocation) still in the outbox. What stays: every id, the mandates and authorisations (dates and démarches),
 //! the digests, and the journal, which never held an identity: its hashes, chain and
 //! checkpoints verify exactly as before. A mandate still active ends first (a mandate
 //! cannot be used for a person whose identity is gone): each revocation is journaled.
@@ -15,8 +15,9 @@ use diesel::prelude::*;
 
 use crate::error::Error;
 use crate::journal::{self, NewEntry};
+use crate::mail::MailStatus;
 use crate::store::schema::{
-    mail_outbox, mandates, remote_consents, usager_sessions, usagers, use_notices,
+    journal_entries, mail_outbox, mandates, remote_consents, usager_sessions, usagers, use_notices,
 };
 use crate::store::{write_tx, DbConn};
 
@@ -165,15 +166,41 @@ fn erase_in(
         remote_consents::identity_enc.eq(None::<String>),
     ))
     .execute(c)?;
-    let mails_removed = match &email {
+    // Messages to their address already sent (the outbox's copy of what was delivered).
+    // Those still to send go only when they are about this person (below): people helped
+    // often share one address, and the others' messages must still leave.
+    let mut mails_removed = match &email {
         Some(address) => diesel::delete(
             mail_outbox::table
                 .filter(mail_outbox::recipient.eq(address))
-                .filter(mail_outbox::kind.like("usager.%")),
+                .filter(mail_outbox::kind.like("usager.%"))
+                .filter(
+                    mail_outbox::status
+                        .ne_all([MailStatus::Pending.as_str(), MailStatus::Sending.as_str()]),
+                ),
         )
         .execute(c)?,
         None => 0,
     };
+    // Messages about the person, to them or to others (the managers' notice of a
+    // revocation from their space names them): the journal's `mail.queued` entries link
+    // them by id.
+    let about: Vec<String> = journal_entries::table
+        .filter(journal_entries::usager_id.eq(usager_id))
+        .filter(journal_entries::action.eq("mail.queued"))
+        .select(journal_entries::details)
+        .load::<String>(c)?
+        .iter()
+        .filter_map(|d| {
+            serde_json::from_str::<serde_json::Value>(d).ok()?["message"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    for ids in about.chunks(500) {
+        mails_removed +=
+            diesel::delete(mail_outbox::table.filter(mail_outbox::id.eq_any(ids))).execute(c)?;
+    }
     diesel::insert_into(usager_erasures::table)
         .values((
             usager_erasures::usager_id.eq(usager_id),
@@ -267,11 +294,50 @@ fn cutoff(now: DateTime<Utc>, months: u32) -> NaiveDateTime {
 pub fn erase_expired(conn: &mut DbConn, now: DateTime<Utc>, months: u32) -> Result<usize, Error> {
     let mut n = 0;
     for id in due(conn, now, months)? {
-        if erase(conn, now, "system", &id, Reason::Retention)?.erased {
+        // Checked again in the erasure's transaction, the person's row locked first: a
+        // mandate created for them since the list was read (the same FranceConnect
+        // account) must neither be revoked nor lose its person's identity.
+        let erased = write_tx(conn, |c| {
+            diesel::update(usagers::table.find(&id))
+                .set(usagers::id.eq(usagers::id))
+                .execute(c)?;
+            if !still_due(c, now, months, &id)? {
+                return Ok(false);
+            }
+            erase_in(c, now, "system", &id, Reason::Retention).map(|e| e.erased)
+        })?;
+        if erased {
             n += 1;
         }
     }
     Ok(n)
+}
+
+/// Whether `usager_id` is still one of [`due`]'s people (known before the cutoff, no
+/// mandate active or ended since; an erased identity is left to [`erase_in`]).
+fn still_due(
+    c: &mut DbConn,
+    now: DateTime<Utc>,
+    months: u32,
+    usager_id: &str,
+) -> QueryResult<bool> {
+    let cutoff = cutoff(now, months);
+    let old: i64 = usagers::table
+        .filter(usagers::id.eq(usager_id))
+        .filter(usagers::created_at.lt(cutoff))
+        .count()
+        .get_result(c)?;
+    let recent: i64 = mandates::table
+        .filter(mandates::usager_id.eq(usager_id))
+        .filter(
+            mandates::revoked_at
+                .is_null()
+                .and(mandates::expires_at.gt(cutoff))
+                .or(mandates::revoked_at.gt(cutoff)),
+        )
+        .count()
+        .get_result(c)?;
+    Ok(old == 1 && recent == 0)
 }
 
 #[cfg(test)]

@@ -233,7 +233,7 @@ fn question(action: AccountAction, name: &str) -> (String, String, &'static str)
             ),
             AccountAction::ResetPassword => (
                 format!("Réinitialiser le mot de passe de {name} ?"),
-                "Son mot de passe actuel ne fonctionnera plus et ses sessions prennent fin. Un lien lui est envoyé par courriel et vous est affiché : il y choisit un nouveau mot de passe, qu’il confirme avec un code de son application ou de sa carte, qui ne change pas.".into(),
+                "Son mot de passe actuel ne fonctionnera plus et ses sessions prennent fin. Un lien lui est envoyé par courriel, à lui seul : il y choisit un nouveau mot de passe, qu’il confirme avec un code de son application ou de sa carte, qui ne change pas.".into(),
                 "Réinitialiser le mot de passe",
             ),
             AccountAction::Remove => (
@@ -280,12 +280,16 @@ async fn act(
         .run(move |db, env| manage::act(db, env.now, &by, &uid, action))
         .await?;
     let done = match acted {
+        // A link that sets the password of an account in use goes to its owner only.
+        Acted::Mailed => match action {
+            AccountAction::ResetPassword => "Le mot de passe est réinitialisé et ses sessions ont pris fin. Un lien lui est envoyé par courriel à son adresse : il y choisit un nouveau mot de passe, qu’il confirme avec un code de son application ou de sa carte. Ce lien n’est pas affiché ici. S’il n’arrive pas, vous pouvez recommencer : le nouveau lien remplace le précédent.",
+            _ => "C’est fait. Son mot de passe ayant été réinitialisé, le lien, qui lui fera aussi choisir un nouveau mot de passe, lui est envoyé par courriel à son adresse seulement : il n’est pas affiché ici.",
+        },
         Acted::Link(token) => {
             return Ok(render(&LinkPage {
                 layout: m.layout(&app),
                 title: match action {
                     AccountAction::ResendEnrolment => "Nouveau lien d’activation".into(),
-                    AccountAction::ResetPassword => "Mot de passe réinitialisé".into(),
                     _ => "Second facteur réinitialisé".into(),
                 },
                 name: t.user.name.clone(),

@@ -128,6 +128,8 @@ pub struct AppState {
     pub person_login_limiter: journal::Limiter,
     /// The journal verification started from the auditor's page, one at a time.
     pub verifications: Arc<crate::oversight::Verifications>,
+    /// The public statistics' last figures (`/statistiques`).
+    pub statistics: statistics::Cache,
 }
 
 impl AppState {
@@ -245,6 +247,7 @@ impl Application {
             evidence_limiter: Default::default(),
             person_login_limiter: journal::Limiter::new(moi::LOGINS_PER_MINUTE),
             verifications: Default::default(),
+            statistics: Default::default(),
         });
         {
             let s = &state.settings;

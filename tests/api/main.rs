@@ -28,6 +28,7 @@ mod receipts;
 mod remote_consent;
 mod review;
 mod review_issue12;
+mod review_issue13;
 mod review_issue9;
 mod space;
 mod statistics;

@@ -34,6 +34,8 @@ fn the_public_figures_count_structures_aidants_mandates_people_and_uses_by_demar
         "nouveau@exemple.fr",
         "Nouvel Aidant",
     );
+    // The public page reuses its figures for ten minutes.
+    w.clock.advance(chrono::Duration::minutes(11));
     let after = anonymous.get("/statistiques");
     assert_eq!(figure(&after.body, "stat-total"), 2, "{}", after.body);
     assert_eq!(figure(&after.body, "stat-aidants"), 1, "{}", after.body);
