@@ -564,8 +564,21 @@ pub fn enrolment_issued(
         None => None,
     };
     let link = context().url(&format!("/activation/{token}"));
-    let (subject, text) =
-        texts::enrolment(&user.name, &link, valid_hours, structure_label.as_deref());
+    let purpose = match (
+        user.password_hash.is_some(),
+        crate::accounts::users::has_second_factor(conn, &user)?,
+    ) {
+        (false, true) => texts::LinkPurpose::NewPassword,
+        (true, false) if user.last_login.is_some() => texts::LinkPurpose::NewSecondFactor,
+        _ => texts::LinkPurpose::Activation,
+    };
+    let (subject, text) = texts::enrolment(
+        &user.name,
+        &link,
+        valid_hours,
+        structure_label.as_deref(),
+        purpose,
+    );
     mail::enqueue(
         conn,
         now,

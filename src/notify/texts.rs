@@ -243,18 +243,48 @@ pub fn expiry_reminder(
 }
 
 /// To an account, with its enrolment link.
-pub fn enrolment(name: &str, link: &str, valid_hours: i64, structure: Option<&str>) -> Message {
-    let subject = "Activez votre compte Procura".to_string();
+pub fn enrolment(
+    name: &str,
+    link: &str,
+    valid_hours: i64,
+    structure: Option<&str>,
+    purpose: LinkPurpose,
+) -> Message {
     let place = structure
         .map(|s| format!(" pour la structure « {s} »"))
         .unwrap_or_default();
+    let (subject, what) = match purpose {
+        LinkPurpose::Activation => (
+            "Activez votre compte Procura",
+            format!("Un compte Procura vous attend{place}. Pour l’activer, choisissez votre mot de passe et configurez votre second facteur (application d’authentification) en suivant ce lien :"),
+        ),
+        LinkPurpose::NewPassword => (
+            "Choisissez un nouveau mot de passe Procura",
+            format!("Le responsable de votre structure{place} a réinitialisé votre mot de passe : l’ancien ne fonctionne plus. Choisissez-en un nouveau en suivant ce lien ; il vous sera demandé un code de votre application d’authentification ou de votre carte, qui ne changent pas :"),
+        ),
+        LinkPurpose::NewSecondFactor => (
+            "Configurez votre nouveau second facteur Procura",
+            format!("Le responsable de votre structure{place} a réinitialisé votre second facteur : votre ancienne application ou carte ne fonctionne plus. Configurez-en un nouveau en suivant ce lien :"),
+        ),
+    };
     let text = format!(
         "Bonjour {name},\n\n\
-         Un compte Procura vous attend{place}. Pour l’activer, choisissez votre mot de passe et configurez votre second facteur (application d’authentification) en suivant ce lien :\n{link}\n\n\
+         {what}\n{link}\n\n\
          Ce lien est personnel, valable {valid_hours} heures et ne sert qu’une fois. Si vous n’attendiez pas ce message, ignorez-le et prévenez votre responsable de structure.\n\n\
          {SIGNATURE}\n"
     );
-    (subject, text)
+    (subject.to_string(), text)
+}
+
+/// What an account's link is for, as its e-mail says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    /// A new account: password and second factor.
+    Activation,
+    /// A password reset: a new password, confirmed with the second factor kept.
+    NewPassword,
+    /// A second-factor reset: a new app (the password is kept).
+    NewSecondFactor,
 }
 
 /// A mandate ending soon, in an aidant's digest.

@@ -447,6 +447,12 @@ fn reset_link_mailed(app: &TestApp, email: &str) -> String {
         .rev()
         .find(|m| m.recipient == email)
         .expect("a link e-mailed");
+    assert_eq!(mail.subject, "Choisissez un nouveau mot de passe Procura");
+    assert!(
+        mail.body_text.contains("qui ne changent pas"),
+        "{}",
+        mail.body_text
+    );
     let at = mail
         .body_text
         .find("/activation/")
