@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::sessions::{self, Session, Stage};
 use super::users::{self, User};
-use super::{password, totp};
+use super::{password, terms, totp};
 use crate::crypto::SecretBox;
 use crate::error::Error;
 use crate::journal::{self, NewEntry};
@@ -48,6 +48,8 @@ pub enum CodeStep {
         token: String,
         /// The page that asked for the login (an OpenID interaction), if any.
         next: Option<String>,
+        /// The account has not accepted the terms of use in force: it must first.
+        terms_pending: bool,
     },
     /// Refused (inactive account, or no pending login): the generic message.
     Refused,
@@ -335,13 +337,12 @@ pub fn code_step(
         match &step {
             CodeStep::Accepted { user, .. } => {
                 let (token, _) = sessions::rotate(c, now, session, &user.id)?;
-                let next = session
-                    .data_str("next")
-                    .filter(|n| n.starts_with('/') && !n.starts_with("//"));
+                let terms_pending = !terms::has_accepted(c, &user.id, terms::current())?;
                 return Ok(CodeStep::Accepted {
                     user: user.clone(),
                     token,
-                    next,
+                    next: session.next_path(),
+                    terms_pending,
                 });
             }
             CodeStep::Refused | CodeStep::WrongCode | CodeStep::Locked(_) => {
@@ -443,6 +444,7 @@ fn code_step_in(
             }),
             token: String::new(),
             next: None,
+            terms_pending: false,
         })
     }
 }

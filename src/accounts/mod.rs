@@ -7,6 +7,7 @@ pub mod manage;
 pub mod password;
 pub mod sessions;
 pub mod structures;
+pub mod terms;
 pub mod totp;
 pub mod users;
 

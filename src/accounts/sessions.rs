@@ -13,7 +13,9 @@ use super::structures::Structure;
 use super::users::User;
 use crate::crypto::{new_token, sha256_hex};
 use crate::error::Error;
-use crate::store::schema::{memberships, sessions, structures, users as users_t};
+use crate::store::schema::{
+    memberships, sessions, structures, terms_acceptances, users as users_t,
+};
 use crate::store::{read_tx, write_tx, DbConn};
 
 /// A session's `last_seen` is written at most this often (idle timeouts are minutes).
@@ -93,6 +95,13 @@ impl Session {
             .then_some(self.user_id.as_deref())
             .flatten()
     }
+
+    /// Where the login goes on to (an authorization request's interaction), kept in the
+    /// session's data: a path of this site only.
+    pub fn next_path(&self) -> Option<String> {
+        self.data_str("next")
+            .filter(|n| n.starts_with('/') && !n.starts_with("//"))
+    }
 }
 
 /// Who is asking: the session and, when logged in, the account and its current structure.
@@ -100,10 +109,13 @@ impl Session {
 pub struct Visitor {
     /// The session row.
     pub session: Session,
-    /// The logged-in, active account.
+    /// The logged-in, active account (None until it accepts the current terms of use).
     pub user: Option<User>,
     /// Its current structure (only while it is a member).
     pub structure: Option<Structure>,
+    /// An account past both factors that has not accepted the terms of use in force: it
+    /// may only read and accept them, or log out ([`super::terms`]).
+    pub awaiting_terms: Option<User>,
 }
 
 impl Visitor {
@@ -192,9 +204,9 @@ fn resolve(
         return Ok(None);
     }
     let hash = sha256_hex(token.as_bytes());
-    // One statement: the session, its account, and the account's current structure while
-    // it is still a member of it.
-    type Row = (Session, Option<User>, Option<Structure>);
+    // One statement: the session, its account, the account's current structure while it
+    // is still a member of it, and its acceptance of the terms of use in force.
+    type Row = (Session, Option<User>, Option<Structure>, Option<String>);
     let row: Option<Row> = sessions::table
         .left_join(users_t::table.on(users_t::id.nullable().eq(sessions::user_id)))
         .left_join(
@@ -205,34 +217,43 @@ fn resolve(
             )),
         )
         .left_join(structures::table.on(structures::id.eq(memberships::structure_id)))
+        .left_join(
+            terms_acceptances::table.on(terms_acceptances::user_id
+                .eq(users_t::id)
+                .and(terms_acceptances::version.eq(super::terms::current().version))),
+        )
         .filter(sessions::id_hash.eq(&hash))
         .select((
             Session::as_select(),
             users_t::all_columns.nullable(),
             structures::all_columns.nullable(),
+            terms_acceptances::version.nullable(),
         ))
         .first(conn)
         .optional()?;
-    let Some((session, user, structure)) = row else {
+    let Some((session, user, structure, accepted)) = row else {
         return Ok(None);
     };
     if session.expired(now.naive_utc(), policy) {
         return Ok(None);
     }
-    let (user, structure) = if session.stage == Stage::Full {
+    let (user, structure, awaiting_terms) = if session.stage == Stage::Full {
         match user {
-            Some(u) if u.active => (Some(u), structure),
+            Some(u) if u.active && accepted.is_some() => (Some(u), structure, None),
+            // Not logged in for anything until the terms in force are accepted.
+            Some(u) if u.active => (None, None, Some(u)),
             // Deactivated or deleted account: the session ends now.
             _ => return Ok(Some((invalid(session), true))),
         }
     } else {
-        (None, None)
+        (None, None, None)
     };
     Ok(Some((
         Visitor {
             session,
             user,
             structure,
+            awaiting_terms,
         },
         false,
     )))
@@ -243,6 +264,7 @@ fn invalid(session: Session) -> Visitor {
         session,
         user: None,
         structure: None,
+        awaiting_terms: None,
     }
 }
 
@@ -477,7 +499,7 @@ pub fn logout_in(
     {
         let c = conn;
         delete(c, &visitor.session.id_hash)?;
-        if let Some(u) = &visitor.user {
+        if let Some(u) = visitor.user.as_ref().or(visitor.awaiting_terms.as_ref()) {
             let mut e = NewEntry::new("logout").actor(u.actor());
             if let Some(v) = via {
                 e = e.detail("via", v);

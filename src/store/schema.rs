@@ -364,6 +364,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    terms_acceptances (user_id, version) {
+        user_id -> Text,
+        version -> Text,
+        digest -> Text,
+        accepted_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> structures (structure_id));
 diesel::joinable!(totp_cards -> users (user_id));
@@ -404,4 +413,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     use_notices,
     expiry_reminders,
     helper_digests,
+    terms_acceptances,
 );

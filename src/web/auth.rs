@@ -230,8 +230,19 @@ async fn code_submit(
         })
         .await?;
     match outcome {
-        CodeStep::Accepted { token, next, .. } => {
-            let mut resp = see_other(next.as_deref().unwrap_or("/espace"));
+        CodeStep::Accepted {
+            token,
+            next,
+            terms_pending,
+            ..
+        } => {
+            // The terms first when they are due; they lead on to `next` once accepted.
+            let to = match (terms_pending, next.as_deref()) {
+                (true, _) => "/conditions",
+                (false, Some(n)) => n,
+                (false, None) => "/espace",
+            };
+            let mut resp = see_other(to);
             let _ = resp.add_cookie(&session_cookie(&app, token));
             Ok(resp)
         }

@@ -29,6 +29,9 @@ pub enum WebError {
     /// Not logged in: redirect to the login page.
     #[error("authentification requise")]
     LoginRequired,
+    /// The account must accept the terms of use in force first: redirect to `/conditions`.
+    #[error("acceptation des conditions d’utilisation requise")]
+    TermsRequired,
     /// The person is not logged in to their space: redirect to `/moi`.
     #[error("connexion à l’espace personnel requise")]
     PersonLoginRequired,
@@ -94,7 +97,9 @@ impl From<Error> for WebError {
 impl actix_web::ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
         match self {
-            WebError::LoginRequired | WebError::PersonLoginRequired => StatusCode::SEE_OTHER,
+            WebError::LoginRequired | WebError::PersonLoginRequired | WebError::TermsRequired => {
+                StatusCode::SEE_OTHER
+            }
             WebError::Forbidden(_) | WebError::Csrf => StatusCode::FORBIDDEN,
             WebError::NotFound | WebError::NotFoundWith(_) => StatusCode::NOT_FOUND,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -113,6 +118,11 @@ impl actix_web::ResponseError for WebError {
             WebError::PersonLoginRequired => {
                 return HttpResponse::SeeOther()
                     .insert_header((header::LOCATION, "/moi"))
+                    .finish()
+            }
+            WebError::TermsRequired => {
+                return HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, "/conditions"))
                     .finish()
             }
             WebError::Csrf => "Le formulaire a expiré ou ne provient pas de ce site. Rechargez la page et recommencez.".to_string(),

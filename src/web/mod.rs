@@ -20,6 +20,7 @@ mod oidc;
 pub mod session;
 mod space;
 mod statistics;
+mod terms;
 pub mod verifier;
 
 pub use errors::{error_page, wants_json, WebError};
@@ -562,6 +563,7 @@ pub fn app(
         .configure(oidc::routes)
         .route("/", web::get().to(home))
         .configure(auth::routes)
+        .configure(terms::routes)
         .configure(space::routes)
         .configure(manager::routes)
         .configure(audit::routes)

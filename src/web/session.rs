@@ -116,6 +116,9 @@ pub struct Ctx {
     pub user: Option<User>,
     /// Its current structure.
     pub structure: Option<Structure>,
+    /// An account past both factors that must accept the terms of use in force before
+    /// anything else (`user` is None meanwhile).
+    pub awaiting_terms: Option<User>,
     /// False while a new session exists only in memory (see [`Ctx::finish`]).
     stored: bool,
     flash: Option<String>,
@@ -139,6 +142,7 @@ impl Ctx {
             new_token: v.new_token,
             user: v.visitor.user,
             structure: v.visitor.structure,
+            awaiting_terms: v.visitor.awaiting_terms,
             stored: v.stored,
             flash,
             clear_flash: false,
@@ -175,9 +179,14 @@ impl Ctx {
         let mut ctx = Ctx::from_visit(visit, flash);
         ctx.clear_flash = cookie_present;
         ctx.path = req.path().to_string();
-        if ctx.user.is_some() {
+        if ctx.user.is_some() || ctx.awaiting_terms.is_some() {
             req.extensions_mut()
                 .insert(super::errors::SessionLayout(ctx.layout(&app)));
+        }
+        // Until the terms of use in force are accepted, every page of the session leads
+        // to them (the account is not logged in for anything else meanwhile).
+        if ctx.awaiting_terms.is_some() && !open_before_terms(req.path()) {
+            return Err(WebError::TermsRequired);
         }
         Ok(ctx)
     }
@@ -188,6 +197,7 @@ impl Ctx {
             session: self.session.clone(),
             user: self.user.clone(),
             structure: self.structure.clone(),
+            awaiting_terms: self.awaiting_terms.clone(),
         }
     }
 
@@ -247,6 +257,11 @@ impl Ctx {
                 .as_ref()
                 .map(|u| super::main_nav(u, &self.path))
                 .unwrap_or_default(),
+            user_name: self
+                .user
+                .as_ref()
+                .or(self.awaiting_terms.as_ref())
+                .map(|u| u.name.clone()),
             ..page_layout(
                 state,
                 &self.session,
@@ -290,6 +305,12 @@ impl Ctx {
         }
         resp
     }
+}
+
+/// The pages an account awaiting the terms of use may open: the terms, and logging out
+/// (static files and public APIs do not read the session).
+fn open_before_terms(path: &str) -> bool {
+    matches!(path, "/conditions" | "/deconnexion")
 }
 
 /// Whether the body of `resp` contains `token`; the response comes back unchanged.

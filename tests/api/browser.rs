@@ -105,6 +105,40 @@ fn aidant_logs_in_and_reaches_home() {
     assert_accessible(&b, "the home page");
 }
 
+/// The terms of use: readable without a login, then asked after the first login; the
+/// form refuses an unticked box beside it and leads on once ticked; every state passes axe.
+#[test]
+fn the_terms_of_use_pass_axe_and_are_accepted_in_the_browser() {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "France Services Est", 23);
+    let a = account_before_terms(
+        &app.store,
+        &clock,
+        "dom@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    let b = browser();
+    b.goto(&app.url("/conditions"));
+    assert!(b.text("h1").contains("Conditions générales"));
+    assert_accessible(&b, "the terms of use, read without a login");
+    browser_login_steps(&b, &app, &clock, &a);
+    assert!(
+        b.current_url().ends_with("/conditions"),
+        "{}",
+        b.current_url()
+    );
+    assert_accessible(&b, "the terms of use to accept");
+    b.submit_form("form[action='/conditions']");
+    assert!(b.text("#accepte-error").contains("cochez la case"));
+    assert_accessible(&b, "the terms of use with an error");
+    b.click("#accepte");
+    b.submit_form("form[action='/conditions']");
+    b.find("#navigation");
+    assert!(b.current_url().ends_with("/espace"), "{}", b.current_url());
+    assert_eq!(journal_count(&app.store, "account.terms_accepted", ""), 1);
+}
+
 /// A manager adds an aidant, and the new aidant completes enrolment through the link;
 /// every page of the manager's space passes axe.
 #[test]

@@ -33,6 +33,7 @@ mod review_issue9;
 mod space;
 mod statistics;
 mod structure_demarches;
+mod terms;
 mod translations;
 
 // The OpenID provider, by endpoint.

@@ -934,6 +934,7 @@ mod tests {
             session: session("s", logged_in_at, "{}"),
             user,
             structure: None,
+            awaiting_terms: None,
         };
         assert!(needs_login(
             &visitor(0, None),

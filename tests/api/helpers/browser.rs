@@ -496,8 +496,25 @@ pub fn assert_accessible(b: &Browser, what: &str) {
     );
 }
 
-/// Logs in through the real forms with a code computed from the service's clock.
+/// Logs in through the real forms with a code computed from the service's clock; an
+/// account that has not accepted the terms of use in force accepts them.
 pub fn browser_login(b: &Browser, app: &TestApp, clock: &procura::clock::FixedClock, a: &Account) {
+    browser_login_steps(b, app, clock, a);
+    if b.current_url().ends_with("/conditions") {
+        assert_accessible(b, "the terms of use to accept");
+        b.click("#accepte");
+        b.submit_form("form[action='/conditions']");
+        b.find("#navigation");
+    }
+}
+
+/// The two steps of the login forms, ending on the page the login leads to.
+pub fn browser_login_steps(
+    b: &Browser,
+    app: &TestApp,
+    clock: &procura::clock::FixedClock,
+    a: &Account,
+) {
     clock.advance(chrono::Duration::seconds(30));
     b.goto(&app.url("/connexion"));
     assert_accessible(b, "the login page");

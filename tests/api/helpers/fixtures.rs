@@ -3,8 +3,8 @@
 
 use chrono::Duration;
 use procura::accounts::structures::{self, Structure};
-use procura::accounts::totp;
 use procura::accounts::users::{self, NewUser, User};
+use procura::accounts::{terms, totp};
 use procura::clock::{Clock, FixedClock, SystemClock};
 use procura::crypto::SecretBox;
 use procura::domain::mandate::{parse_demarches, MandateDuration};
@@ -64,8 +64,22 @@ pub const PASSWORD: &str = "correct horse battery";
 /// Both roles of a structure's usual first account (stored sorted: order does not matter).
 pub const AIDANT_AND_MANAGER: &[Role] = &[Role::Aidant, Role::Manager];
 
-/// Creates an enrolled account in `structure` with `roles`.
+/// Creates an enrolled account in `structure` with `roles`, which has accepted the terms
+/// of use in force (through the use case, journaled, as at a first login).
 pub fn account(
+    store: &Store,
+    clock: &FixedClock,
+    email: &str,
+    roles: &[Role],
+    structure: Option<&Structure>,
+) -> Account {
+    let a = account_before_terms(store, clock, email, roles, structure);
+    accept_terms(store, clock, &a.user.id);
+    a
+}
+
+/// As [`account`], without accepting the terms of use: its first login leads to them.
+pub fn account_before_terms(
     store: &Store,
     clock: &FixedClock,
     email: &str,
@@ -96,6 +110,29 @@ pub fn account(
         email: email.into(),
         password: PASSWORD.into(),
         secret,
+    }
+}
+
+/// The account accepts the terms of use in force, through the use case (journaled).
+pub fn accept_terms(store: &Store, clock: &FixedClock, user_id: &str) {
+    let mut conn = store.conn().expect("conn");
+    terms::accept(&mut conn, clock.now(), user_id, terms::current(), true).expect("accepted");
+}
+
+/// Ticks and posts the terms of use form of a session sent to `/conditions`; the answer.
+pub fn accept_terms_form(web: &Web) -> Resp {
+    web.submit("/conditions", "/conditions", &[("accepte", "oui")])
+}
+
+/// The code step's answer, or when it leads to the terms of use (an account that has not
+/// accepted them yet), the answer to accepting them, which goes on where the login went.
+fn through_terms(web: &Web, r: Resp) -> Resp {
+    if r.status == 303 && r.header("location") == Some("/conditions") {
+        let accepted = accept_terms_form(web);
+        assert_eq!(accepted.status, 303, "terms accepted: {}", accepted.body);
+        accepted
+    } else {
+        r
     }
 }
 
@@ -134,13 +171,16 @@ pub fn submit_password(web: &Web, email: &str, password: &str) -> Resp {
 }
 
 /// Logs in through the forms; the clock moves one step first so codes are never replays.
+/// An account that has not accepted the terms of use in force accepts them (the answer
+/// is then the acceptance's).
 pub fn login(web: &Web, clock: &FixedClock, a: &Account) -> Resp {
     clock.advance(Duration::seconds(30));
     let r = submit_password(web, &a.email, &a.password);
     assert_eq!(r.status, 303, "password step: {}", r.body);
     assert_eq!(r.header("location"), Some("/connexion/code"));
     let c = code(&a.secret, clock, 0);
-    web.submit("/connexion/code", "/connexion/code", &[("otp", &c)])
+    let r = web.submit("/connexion/code", "/connexion/code", &[("otp", &c)]);
+    through_terms(web, r)
 }
 
 /// Logs in through the forms on a service running on the system clock (outside programs
@@ -149,11 +189,9 @@ pub fn login_now(web: &Web, a: &Account) {
     let r = submit_password(web, &a.email, &a.password);
     assert_eq!(r.status, 303);
     let code = totp::code_for_step(&a.secret, totp::step_at(SystemClock.now()));
-    assert_eq!(
-        web.submit("/connexion/code", "/connexion/code", &[("otp", &code)])
-            .status,
-        303
-    );
+    let r = web.submit("/connexion/code", "/connexion/code", &[("otp", &code)]);
+    assert_eq!(r.status, 303);
+    through_terms(web, r);
 }
 
 /// A logged-in aidant (and manager) of a new structure numbered `n`.
