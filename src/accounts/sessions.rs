@@ -194,7 +194,7 @@ fn resolve(
     let hash = sha256_hex(token.as_bytes());
     // One statement: the session, its account, and the account's current structure while
     // it is still a member of it.
-    type Row = (Session, Option<User>, Option<Structure>);
+    type Row = (Session, Option<User>, Option<Structure>, Option<bool>);
     let row: Option<Row> = sessions::table
         .left_join(users_t::table.on(users_t::id.nullable().eq(sessions::user_id)))
         .left_join(
@@ -210,10 +210,11 @@ fn resolve(
             Session::as_select(),
             users_t::all_columns.nullable(),
             structures::all_columns.nullable(),
+            memberships::manager.nullable(),
         ))
         .first(conn)
         .optional()?;
-    let Some((session, user, structure)) = row else {
+    let Some((session, user, structure, manages)) = row else {
         return Ok(None);
     };
     if session.expired(now.naive_utc(), policy) {
@@ -221,7 +222,8 @@ fn resolve(
     }
     let (user, structure) = if session.stage == Stage::Full {
         match user {
-            Some(u) if u.active => (Some(u), structure),
+            // The manager role counts in the structures the account manages only.
+            Some(u) if u.active => (Some(u.in_structure(manages == Some(true))), structure),
             // Deactivated or deleted account: the session ends now.
             _ => return Ok(Some((invalid(session), true))),
         }
