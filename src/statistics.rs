@@ -137,7 +137,7 @@ fn month_start(now: NaiveDateTime, back: u32) -> NaiveDate {
 /// Reads the figures at `now`.
 pub fn read(conn: &mut DbConn, now: DateTime<Utc>) -> Result<Statistics, Error> {
     let now = now.naive_utc();
-    Ok(read_tx(conn, |c| {
+    read_tx(conn, |c| {
         let structures: i64 = structures::table
             .filter(structures::active.eq(true))
             .count()
@@ -161,7 +161,7 @@ pub fn read(conn: &mut DbConn, now: DateTime<Utc>) -> Result<Statistics, Error> 
             people_helped,
             months,
         })
-    })?)
+    })
 }
 
 fn aidants(c: &mut DbConn) -> Result<i64, Error> {
