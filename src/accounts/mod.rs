@@ -4,6 +4,7 @@ pub mod cards;
 pub mod inactivity;
 pub mod login;
 pub mod manage;
+pub mod memberships;
 pub mod password;
 pub mod sessions;
 pub mod structures;

@@ -205,8 +205,15 @@ fn resolve(
     }
     let hash = sha256_hex(token.as_bytes());
     // One statement: the session, its account, the account's current structure while it
-    // is still a member of it, and its acceptance of the terms of use in force.
-    type Row = (Session, Option<User>, Option<Structure>, Option<String>);
+    // is still a member of it (with whether the account manages it), and its acceptance of
+    // the terms of use in force.
+    type Row = (
+        Session,
+        Option<User>,
+        Option<Structure>,
+        Option<bool>,
+        Option<String>,
+    );
     let row: Option<Row> = sessions::table
         .left_join(users_t::table.on(users_t::id.nullable().eq(sessions::user_id)))
         .left_join(
@@ -227,11 +234,12 @@ fn resolve(
             Session::as_select(),
             users_t::all_columns.nullable(),
             structures::all_columns.nullable(),
+            memberships::manager.nullable(),
             terms_acceptances::version.nullable(),
         ))
         .first(conn)
         .optional()?;
-    let Some((session, user, structure, accepted)) = row else {
+    let Some((session, user, structure, manages, accepted)) = row else {
         return Ok(None);
     };
     if session.expired(now.naive_utc(), policy) {
@@ -239,9 +247,12 @@ fn resolve(
     }
     let (user, structure, awaiting_terms) = if session.stage == Stage::Full {
         match user {
-            Some(u) if u.active && accepted.is_some() => (Some(u), structure, None),
+            // The manager role counts in the structures the account manages only.
+            Some(u) if u.active && accepted.is_some() => {
+                (Some(u.in_structure(manages == Some(true))), structure, None)
+            }
             // Not logged in for anything until the terms in force are accepted.
-            Some(u) if u.active => (None, None, Some(u)),
+            Some(u) if u.active => (None, None, Some(u.in_structure(manages == Some(true)))),
             // Deactivated or deleted account: the session ends now.
             _ => return Ok(Some((invalid(session), true))),
         }

@@ -79,10 +79,30 @@ impl User {
         format!("user:{}", self.id)
     }
 
+    /// The account as it acts in one structure: the role `manager` says that the account
+    /// manages at least one structure, its membership's flag (`manages`) says whether it
+    /// manages this one. Without it, the manager role is taken out.
+    pub fn in_structure(mut self, manages: bool) -> Self {
+        if !manages && self.has(Role::Manager) {
+            self.roles = with_role(&self.role_set(), Role::Manager, false).stored();
+        }
+        self
+    }
+
     /// Encryption context of this account's TOTP secret.
     pub fn totp_context(&self) -> String {
         format!("totp:{}", self.id)
     }
+}
+
+/// `roles` with `role` given (`on`) or taken away.
+pub fn with_role(roles: &Roles, role: Role, on: bool) -> Roles {
+    Roles::new(
+        Role::ALL
+            .into_iter()
+            .filter(|r| if *r == role { on } else { roles.has(*r) })
+            .collect(),
+    )
 }
 
 /// Normalises and checks an e-mail address.
@@ -191,6 +211,7 @@ pub fn create(
                 memberships::structure_id.eq(s),
                 memberships::created_at.eq(now.naive_utc()),
                 memberships::rights_since.eq(now.naive_utc()),
+                memberships::manager.eq(roles.has(Role::Manager)),
             ))
             .execute(conn)?;
         entry = entry.structure(s);
@@ -263,7 +284,8 @@ fn has_membership(
     Ok(n > 0)
 }
 
-/// A row of the manager's list.
+/// A row of the manager's list (the account's roles are those it holds in the structure:
+/// [`User::in_structure`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct MemberRow {
     /// The account.
@@ -274,15 +296,22 @@ pub struct MemberRow {
 
 /// Accounts of a structure, by name, with their card (one query).
 pub fn members(conn: &mut DbConn, structure_id: &str) -> QueryResult<Vec<MemberRow>> {
-    let rows: Vec<(User, Option<String>)> = memberships::table
+    let rows: Vec<(User, bool, Option<String>)> = memberships::table
         .inner_join(users::table.left_join(totp_cards::table))
         .filter(memberships::structure_id.eq(structure_id))
         .order((users::name.asc(), users::id.asc()))
-        .select((User::as_select(), totp_cards::serial.nullable()))
+        .select((
+            User::as_select(),
+            memberships::manager,
+            totp_cards::serial.nullable(),
+        ))
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(user, card_serial)| MemberRow { user, card_serial })
+        .map(|(user, manages, card_serial)| MemberRow {
+            user: user.in_structure(manages),
+            card_serial,
+        })
         .collect())
 }
 
@@ -292,14 +321,21 @@ pub fn member(
     structure_id: &str,
     user_id: &str,
 ) -> QueryResult<Option<MemberRow>> {
-    let row: Option<(User, Option<String>)> = memberships::table
+    let row: Option<(User, bool, Option<String>)> = memberships::table
         .inner_join(users::table.left_join(totp_cards::table))
         .filter(memberships::structure_id.eq(structure_id))
         .filter(users::id.eq(user_id))
-        .select((User::as_select(), totp_cards::serial.nullable()))
+        .select((
+            User::as_select(),
+            memberships::manager,
+            totp_cards::serial.nullable(),
+        ))
         .first(conn)
         .optional()?;
-    Ok(row.map(|(user, card_serial)| MemberRow { user, card_serial }))
+    Ok(row.map(|(user, manages, card_serial)| MemberRow {
+        user: user.in_structure(manages),
+        card_serial,
+    }))
 }
 
 /// Activates or deactivates an account; deactivation ends its sessions at once. A

@@ -236,18 +236,23 @@ type Members = (
 /// Active members of these structures holding `role`: (account, structure) pairs and
 /// the accounts.
 fn members_with(conn: &mut DbConn, structure_ids: &[&str], role: Role) -> QueryResult<Members> {
-    let rows: Vec<(String, crate::accounts::users::User)> = memberships::table
+    let rows: Vec<(String, crate::accounts::users::User, bool)> = memberships::table
         .inner_join(users::table)
         .filter(memberships::structure_id.eq_any(structure_ids))
         .filter(users::active.eq(true))
         .select((
             memberships::structure_id,
             crate::accounts::users::User::as_select(),
+            memberships::manager,
         ))
         .load(conn)?;
     let mut pairs = Vec::new();
     let mut accounts = HashMap::new();
-    for (s, u) in rows.into_iter().filter(|(_, u)| u.has(role)) {
+    for (s, u) in rows
+        .into_iter()
+        .map(|(s, u, manages)| (s, u.in_structure(manages)))
+        .filter(|(_, u)| u.has(role))
+    {
         pairs.push((u.id.clone(), s));
         accounts.insert(u.id.clone(), u);
     }

@@ -92,6 +92,20 @@ diesel::table! {
         structure_id -> Text,
         created_at -> Timestamp,
         rights_since -> Timestamp,
+        manager -> Bool,
+    }
+}
+
+diesel::table! {
+    membership_invitations (id) {
+        id -> Text,
+        structure_id -> Text,
+        user_id -> Text,
+        invited_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        status -> Text,
+        decided_at -> Nullable<Timestamp>,
     }
 }
 
@@ -384,6 +398,8 @@ diesel::joinable!(authorisations -> mandates (mandate_id));
 diesel::joinable!(use_notices -> usagers (usager_id));
 diesel::joinable!(expiry_reminders -> mandates (mandate_id));
 diesel::joinable!(helper_digests -> users (user_id));
+diesel::joinable!(membership_invitations -> users (user_id));
+diesel::joinable!(membership_invitations -> structures (structure_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     structures,
@@ -394,6 +410,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     journal_checkpoints,
     users,
     memberships,
+    membership_invitations,
     enrolment_tokens,
     totp_cards,
     sessions,

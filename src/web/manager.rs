@@ -11,13 +11,20 @@ use super::auth::CsrfOnly;
 use super::session::{run_refusable, see_other, with_flash, Manager, Refusable};
 use super::{render, App, ConfirmPage, Layout, Run, WebError};
 use crate::accounts::manage::{self, AccountAction, Acted};
+use crate::accounts::memberships::{self, RoleChange};
 use crate::accounts::structures;
 use crate::accounts::users::MemberRow;
 use crate::domain::mandate::{Demarche, DemarcheSet, DEMARCHES};
+use crate::domain::roles::Role;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/gestion", web::get().to(list))
         .route("/gestion/aidants", web::post().to(add_aidant))
+        .route("/gestion/invitations", web::post().to(invite))
+        .route(
+            "/gestion/invitations/{id}/annuler",
+            web::post().to(cancel_invitation),
+        )
         .route("/gestion/demarches", web::get().to(demarches_form))
         .route("/gestion/demarches", web::post().to(demarches_submit))
         .route("/gestion/comptes/{id}", web::get().to(account))
@@ -76,6 +83,70 @@ struct ManagerPage {
     error: Option<String>,
     email: String,
     name: String,
+    invitations: Vec<InvitationRow>,
+    invite_error: Option<String>,
+    invite_email: String,
+}
+
+/// A pending invitation of the structure.
+pub struct InvitationRow {
+    id: String,
+    name: String,
+    email: String,
+    sent: String,
+    expires: String,
+}
+
+async fn invitations(app: &App, m: &Manager) -> Result<Vec<InvitationRow>, WebError> {
+    let by = m.acting().clone();
+    let list = app
+        .run(move |db, env| memberships::sent(db, env.now, &by))
+        .await?;
+    Ok(list
+        .into_iter()
+        .map(|s| InvitationRow {
+            id: s.invitation.id,
+            name: s.name,
+            email: s.email,
+            sent: crate::domain::french::day_and_time(s.invitation.created_at),
+            expires: crate::domain::french::day_and_time(s.invitation.expires_at),
+        })
+        .collect())
+}
+
+/// The accounts page, with what a refused form keeps.
+#[derive(Default)]
+struct Kept {
+    error: Option<String>,
+    email: String,
+    name: String,
+    invite_error: Option<String>,
+    invite_email: String,
+}
+
+async fn manager_page(app: &App, m: &Manager, kept: Kept) -> Result<HttpResponse, WebError> {
+    let rows = members(app, m).await?;
+    let invitations = invitations(app, m).await?;
+    let refused = kept.error.is_some() || kept.invite_error.is_some();
+    let mut resp = render(&ManagerPage {
+        layout: m.layout(app),
+        structure_name: m.structure().name.clone(),
+        offered: offered_summary(&m.structure().demarches()),
+        rows,
+        flash: if refused { None } else { m.flash() },
+        error: kept.error,
+        email: kept.email,
+        name: kept.name,
+        invitations,
+        invite_error: kept.invite_error,
+        invite_email: kept.invite_email,
+    });
+    if refused {
+        *resp.status_mut() = StatusCode::BAD_REQUEST;
+        Ok(resp)
+    } else {
+        Ok(m.finish(app, resp))
+    }
 }
 
 async fn members(app: &App, m: &Manager) -> Result<Vec<Row>, WebError> {
@@ -85,19 +156,62 @@ async fn members(app: &App, m: &Manager) -> Result<Vec<Row>, WebError> {
 }
 
 async fn list(m: Manager, app: App) -> Result<HttpResponse, WebError> {
-    let rows = members(&app, &m).await?;
-    Ok(m.finish(
+    manager_page(&app, &m, Kept::default()).await
+}
+
+/// Invitation form.
+#[derive(Deserialize)]
+pub struct InviteForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+}
+
+async fn invite(
+    m: Manager,
+    app: App,
+    form: web::Form<InviteForm>,
+) -> Result<HttpResponse, WebError> {
+    m.check_csrf(&form.csrf_token)?;
+    let form = form.into_inner();
+    let (by, email) = (m.acting().clone(), form.email.clone());
+    let result = run_refusable(&app, move |db, env| {
+        memberships::invite(db, env.now, &by, &email)
+    })
+    .await?;
+    match result {
+        Refusable::Done(message) => Ok(with_flash(&app, &m, see_other("/gestion"), message)),
+        Refusable::Refused(message) => {
+            manager_page(
+                &app,
+                &m,
+                Kept {
+                    invite_error: Some(message),
+                    invite_email: form.email,
+                    ..Kept::default()
+                },
+            )
+            .await
+        }
+    }
+}
+
+async fn cancel_invitation(
+    m: Manager,
+    app: App,
+    path: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, WebError> {
+    m.check_csrf(&form.csrf_token)?;
+    let (by, id) = (m.acting().clone(), path.into_inner());
+    app.run(move |db, env| memberships::cancel(db, env.now, &by, &id))
+        .await?;
+    Ok(with_flash(
         &app,
-        render(&ManagerPage {
-            layout: m.layout(&app),
-            structure_name: m.structure().name.clone(),
-            offered: offered_summary(&m.structure().demarches()),
-            rows,
-            flash: m.flash(),
-            error: None,
-            email: String::new(),
-            name: String::new(),
-        }),
+        &m,
+        see_other("/gestion#invitations"),
+        "L’invitation est annulée.",
     ))
 }
 
@@ -142,19 +256,17 @@ async fn add_aidant(
             link: app.settings.url(&format!("/activation/{token}")),
         })),
         Refusable::Refused(message) => {
-            let rows = members(&app, &m).await?;
-            let mut resp = render(&ManagerPage {
-                layout: m.layout(&app),
-                structure_name: m.structure().name.clone(),
-                offered: offered_summary(&m.structure().demarches()),
-                rows,
-                flash: None,
-                error: Some(message),
-                email: form.email,
-                name: form.name,
-            });
-            *resp.status_mut() = StatusCode::BAD_REQUEST;
-            Ok(resp)
+            manager_page(
+                &app,
+                &m,
+                Kept {
+                    error: Some(message),
+                    email: form.email,
+                    name: form.name,
+                    ..Kept::default()
+                },
+            )
+            .await
         }
     }
 }
@@ -170,6 +282,10 @@ async fn target(app: &App, m: &Manager, id: &str) -> Result<MemberRow, WebError>
 struct AccountPage {
     layout: Layout,
     row: Row,
+    /// Whether the account manages the structure (it may be given or lose the role).
+    manages: bool,
+    /// Whether it is the manager's own account.
+    is_self: bool,
     has_card: bool,
     error: Option<String>,
     flash: Option<String>,
@@ -181,6 +297,8 @@ async fn account(m: Manager, app: App, path: web::Path<String>) -> Result<HttpRe
         &app,
         render(&AccountPage {
             layout: m.layout(&app),
+            manages: t.user.has(Role::Manager),
+            is_self: t.user.id == m.user().id,
             has_card: t.card_serial.is_some(),
             row: Row::from(&t),
             error: None,
@@ -200,6 +318,38 @@ fn parse_action(s: &str) -> Option<AccountAction> {
         "nouveau-lien" => Some(AccountAction::ResendEnrolment),
         "mot-de-passe" => Some(AccountAction::ResetPassword),
         _ => None,
+    }
+}
+
+/// A change of the manager role named in the URL: Some(true) gives it, Some(false) takes
+/// it away.
+fn parse_role_action(s: &str) -> Option<bool> {
+    match s {
+        "nommer-responsable" => Some(true),
+        "retirer-responsable" => Some(false),
+        _ => None,
+    }
+}
+
+fn role_question(manager: bool, name: &str, is_self: bool) -> (String, String, &'static str) {
+    if manager {
+        (
+            format!("Nommer {name} responsable de la structure ?"),
+            "Ce compte pourra gérer les comptes de votre structure, ses démarches, ses invitations et ses responsables, et lire son journal. Cela ne vaut que pour votre structure, pas pour ses autres structures.".into(),
+            "Nommer responsable",
+        )
+    } else if is_self {
+        (
+            "Renoncer à votre rôle de responsable de la structure ?".into(),
+            "Vous ne pourrez plus gérer les comptes de la structure ; vous restez membre de la structure. Un autre responsable devra vous nommer de nouveau si besoin.".into(),
+            "Renoncer au rôle de responsable",
+        )
+    } else {
+        (
+            format!("Retirer à {name} le rôle de responsable de la structure ?"),
+            "Ce compte ne pourra plus gérer les comptes de votre structure ; il reste membre de la structure avec ses autres rôles.".into(),
+            "Retirer le rôle de responsable",
+        )
     }
 }
 
@@ -252,9 +402,14 @@ async fn confirm(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, WebError> {
     let (id, action) = path.into_inner();
-    let action = parse_action(&action).ok_or(WebError::NotFound)?;
     let t = target(&app, &m, &id).await?;
-    let (title, message, button) = question(action, &t.user.name);
+    let (title, message, button) = match parse_role_action(&action) {
+        Some(manager) => role_question(manager, &t.user.name, t.user.id == m.user().id),
+        None => question(
+            parse_action(&action).ok_or(WebError::NotFound)?,
+            &t.user.name,
+        ),
+    };
     Ok(render(&ConfirmPage {
         layout: m.layout(&app),
         title,
@@ -273,6 +428,9 @@ async fn act(
 ) -> Result<HttpResponse, WebError> {
     m.check_csrf(&form.csrf_token)?;
     let (id, action) = path.into_inner();
+    if let Some(manager) = parse_role_action(&action) {
+        return set_manager(m, app, id, manager).await;
+    }
     let action = parse_action(&action).ok_or(WebError::NotFound)?;
     let t = target(&app, &m, &id).await?;
     let (by, uid) = (m.acting().clone(), t.user.id.clone());
@@ -322,6 +480,61 @@ async fn act(
     ))
 }
 
+/// Gives or takes the manager role; back to the account page, or to the space when the
+/// manager gave up their own role.
+async fn set_manager(
+    m: Manager,
+    app: App,
+    id: String,
+    manager: bool,
+) -> Result<HttpResponse, WebError> {
+    let t = target(&app, &m, &id).await?;
+    let (by, uid) = (m.acting().clone(), t.user.id.clone());
+    let result = run_refusable(&app, move |db, env| {
+        memberships::set_manager(db, env.now, &by, &uid, manager)
+    })
+    .await?;
+    let message = match result {
+        Refusable::Done(RoleChange::Unchanged(message)) => message.to_string(),
+        Refusable::Done(RoleChange::Done) if !manager && t.user.id == m.user().id => {
+            return Ok(with_flash(
+                &app,
+                &m,
+                see_other("/espace"),
+                "Vous n’êtes plus responsable de la structure.",
+            ))
+        }
+        Refusable::Done(RoleChange::Done) if manager => {
+            format!(
+                "{} est maintenant responsable de la structure.",
+                t.user.name
+            )
+        }
+        Refusable::Done(RoleChange::Done) => {
+            format!("{} n’est plus responsable de la structure.", t.user.name)
+        }
+        Refusable::Refused(message) => {
+            let mut resp = render(&AccountPage {
+                layout: m.layout(&app),
+                manages: t.user.has(Role::Manager),
+                is_self: t.user.id == m.user().id,
+                has_card: t.card_serial.is_some(),
+                row: Row::from(&t),
+                error: Some(message),
+                flash: None,
+            });
+            *resp.status_mut() = StatusCode::BAD_REQUEST;
+            return Ok(resp);
+        }
+    };
+    Ok(with_flash(
+        &app,
+        &m,
+        see_other(&format!("/gestion/comptes/{id}")),
+        &message,
+    ))
+}
+
 /// Card assignment form.
 #[derive(Deserialize)]
 pub struct CardForm {
@@ -357,6 +570,8 @@ async fn assign_card(
         Refusable::Refused(message) => {
             let mut resp = render(&AccountPage {
                 layout: m.layout(&app),
+                manages: t.user.has(Role::Manager),
+                is_self: t.user.id == m.user().id,
                 has_card: t.card_serial.is_some(),
                 row: Row::from(&t),
                 error: Some(message),

@@ -7,13 +7,17 @@ use serde::Deserialize;
 use super::session::{see_other, with_flash, Ctx};
 use super::{render, App, Layout, Run, WebError};
 use crate::accounts::structures::Structure;
-use crate::accounts::users;
+use crate::accounts::{memberships, users};
 use crate::domain::mandate::AuthorisationState;
 use crate::domain::roles::Role;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/espace", web::get().to(home))
-        .route("/espace/structure", web::post().to(switch));
+        .route("/espace/structure", web::post().to(switch))
+        .route(
+            "/espace/invitations/{id}/{answer}",
+            web::post().to(answer_invitation),
+        );
 }
 
 #[derive(Template)]
@@ -36,6 +40,14 @@ struct SpacePage {
     tab: &'static str,
     tabs: [(&'static str, &'static str); 3],
     rows: Vec<super::mandates::HomeRow>,
+    invitations: Vec<InvitationLine>,
+}
+
+/// An invitation to join a structure, as its account sees it.
+pub struct InvitationLine {
+    id: String,
+    structure: String,
+    expires: String,
 }
 
 /// The tabs of the home's list of people: query value, label.
@@ -66,9 +78,22 @@ async fn home(ctx: Ctx, app: App, q: web::Query<HomeQuery>) -> Result<HttpRespon
         .find(|code| *code == q.onglet)
         .unwrap_or("actifs");
     let uid = user.id.clone();
-    let structures = app
-        .run(move |db, _| Ok(users::structures_of(db, &uid)?))
+    let (structures, received) = app
+        .run(move |db, env| {
+            Ok((
+                users::structures_of(db, &uid)?,
+                memberships::received(db, env.now, &uid)?,
+            ))
+        })
         .await?;
+    let invitations = received
+        .into_iter()
+        .map(|r| InvitationLine {
+            id: r.invitation.id,
+            structure: r.structure_name,
+            expires: crate::domain::french::day_and_time(r.invitation.expires_at),
+        })
+        .collect();
     let lists = match (
         &ctx.structure,
         user.has(Role::Aidant) || user.has(Role::Manager),
@@ -124,6 +149,7 @@ async fn home(ctx: Ctx, app: App, q: web::Query<HomeQuery>) -> Result<HttpRespon
             tab,
             tabs: TABS,
             rows,
+            invitations,
         }),
     ))
 }
@@ -157,6 +183,32 @@ async fn switch(ctx: Ctx, app: App, form: web::Form<SwitchForm>) -> Result<HttpR
         see_other("/espace"),
         &format!("Vous travaillez maintenant pour : {name}."),
     ))
+}
+
+/// Accepts (`accepter`) or declines (`refuser`) an invitation addressed to the account.
+async fn answer_invitation(
+    ctx: Ctx,
+    app: App,
+    path: web::Path<(String, String)>,
+    form: web::Form<super::auth::CsrfOnly>,
+) -> Result<HttpResponse, WebError> {
+    ctx.check_csrf(&form.csrf_token)?;
+    let (id, answer) = path.into_inner();
+    let accept = match answer.as_str() {
+        "accepter" => true,
+        "refuser" => false,
+        _ => return Err(WebError::NotFound),
+    };
+    let user = ctx.user()?.clone();
+    let name = app
+        .run(move |db, env| memberships::answer(db, env.now, &user, &id, accept))
+        .await?;
+    let message = if accept {
+        format!("Vous avez rejoint la structure {name}. Pour agir pour elle, choisissez-la dans « Changer de structure ».")
+    } else {
+        format!("Vous avez refusé l’invitation de la structure {name}.")
+    };
+    Ok(with_flash(&app, &ctx, see_other("/espace"), &message))
 }
 
 /// The labels of the démarches a structure offers, when it does not offer every one.

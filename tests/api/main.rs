@@ -21,6 +21,7 @@ mod health;
 mod inactivity;
 mod manager;
 mod mandates;
+mod memberships;
 mod moi;
 mod notices;
 mod person_page;

@@ -1,0 +1,2 @@
+DROP TABLE membership_invitations;
+ALTER TABLE memberships DROP COLUMN manager;
