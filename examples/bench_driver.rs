@@ -845,7 +845,21 @@ fn login(base: &str, browser: &ureq::Agent, email: &str, password: &str, secret:
         browser.post(&format!("{base}/connexion/code")),
         Some(&[("otp", &code), ("csrf_token", &csrf)]),
     )?;
-    expect(&r, 303, &format!("code step of {email}"))
+    expect(&r, 303, &format!("code step of {email}"))?;
+    // The first login of an account accepts the terms of use in force (`/conditions`).
+    if r.location
+        .as_deref()
+        .is_some_and(|l| l.ends_with("/conditions"))
+    {
+        let page = send(browser.get(&format!("{base}/conditions")), None)?;
+        let csrf = csrf_in(&page.body).ok_or("terms page: no csrf_token")?;
+        let r = send(
+            browser.post(&format!("{base}/conditions")),
+            Some(&[("accepte", "oui"), ("csrf_token", &csrf)]),
+        )?;
+        expect(&r, 303, &format!("terms of {email}"))?;
+    }
+    Ok(())
 }
 
 /// Logs the first `max` accounts in, two at a time (each login costs an Argon2 hash);
