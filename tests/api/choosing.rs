@@ -201,44 +201,6 @@ fn the_consent_page_says_what_the_new_mandate_replaces_and_by_when() {
     assert!(page.body.contains("id=\"consent-deadline\""));
 }
 
-/// Follows redirects from `location` (through FranceConnect's end_session, as a person
-/// would) until the creation form; returns its path.
-fn back_to_form(app: &TestApp, web: &Web, location: &str) -> String {
-    let mut url = app.local(location);
-    for _ in 0..8 {
-        if url.starts_with("/mandats/nouveau") {
-            return url;
-        }
-        let r = web.visit(&url);
-        let next = match r.status {
-            302 | 303 => r.header("location").expect("redirect").to_string(),
-            200 => {
-                let (action, fields) = form_submission(&r.body, "yes")
-                    .unwrap_or_else(|| panic!("{url}: no logout confirmation form: {}", r.body));
-                let fields: Vec<(&str, &str)> = fields
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                let target = if action.starts_with('/') && !url.starts_with('/') {
-                    url::Url::parse(&url)
-                        .expect("url")
-                        .join(&action)
-                        .expect("join")
-                        .to_string()
-                } else {
-                    action.clone()
-                };
-                let r = web.post_abs(&target, &fields);
-                assert!(matches!(r.status, 302 | 303), "{action}: {}", r.body);
-                r.header("location").expect("redirect").to_string()
-            }
-            s => panic!("{url}: {s} {}", r.body),
-        };
-        url = app.local(&next);
-    }
-    panic!("never came back to the form: {url}");
-}
-
 #[test]
 fn a_renewal_proven_for_another_person_is_refused_and_starts_again() {
     let (app, clock) = demo_app();
@@ -315,7 +277,7 @@ fn a_renewal_proven_for_another_person_is_refused_and_starts_again() {
         .any(|s| s == "pending_consent" || s == "callback"));
     assert!(usager_by_sub(&app.store, "demo-fc-karim").is_none());
     // Signing Karim out of FranceConnect leads back to the renewal form.
-    let back = back_to_form(&app, &web, &sign_out);
+    let back = follow_until(&app, &web, &sign_out, "/mandats/nouveau");
     assert!(back.contains(&format!("renouveler={first}")), "{back}");
     let page = web.get(&back);
     assert_eq!(page.status, 200);

@@ -84,9 +84,15 @@ pub fn to_consent(
 /// a logout confirmation form (oidc-provider's) is submitted with its "yes" button, as a
 /// person would. Returns the consent page's path.
 pub fn through_sign_out(app: &TestApp, web: &Web, location: &str) -> String {
+    follow_until(app, web, location, "/mandats/consentement/")
+}
+
+/// As [`through_sign_out`], until a path starting with `prefix` (the consent page, or
+/// the creation form after a dead end); returns that path.
+pub fn follow_until(app: &TestApp, web: &Web, location: &str, prefix: &str) -> String {
     let mut url = app.local(location);
     for _ in 0..8 {
-        if url.starts_with("/mandats/consentement/") {
+        if url.starts_with(prefix) {
             return url;
         }
         let r = web.visit(&url);
@@ -107,7 +113,7 @@ pub fn through_sign_out(app: &TestApp, web: &Web, location: &str) -> String {
         };
         url = app.local(&absolute(&url, &next));
     }
-    panic!("the sign-out never came back to the consent page: {url}");
+    panic!("the sign-out never came back to {prefix}: {url}");
 }
 
 /// `target` resolved against `base` (a path on the app, or an absolute URL).
