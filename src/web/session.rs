@@ -448,6 +448,49 @@ impl FromRequest for Auditor {
     }
 }
 
+/// A logged-in administrator. The operator's screens (`/admin`) act on every structure, so
+/// no current structure is required; changes are journaled with the admin as actor.
+pub struct Admin {
+    ctx: Ctx,
+}
+
+impl Admin {
+    /// The account.
+    pub fn user(&self) -> &User {
+        self.ctx.user.as_ref().expect("checked at extraction")
+    }
+
+    /// The journal's actor string (`user:<id>`).
+    pub fn actor(&self) -> String {
+        self.user().actor()
+    }
+}
+
+impl Deref for Admin {
+    type Target = Ctx;
+    fn deref(&self) -> &Ctx {
+        &self.ctx
+    }
+}
+
+impl FromRequest for Admin {
+    type Error = WebError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, WebError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let ctx = Ctx::load(&req).await?;
+            if !ctx.user()?.has(Role::Admin) {
+                return Err(WebError::Forbidden(
+                    "Seuls les administrateurs ont accès à cette page.".into(),
+                ));
+            }
+            Ok(Admin { ctx })
+        })
+    }
+}
+
 /// The session cookie's token only: for use cases that resolve the session inside their
 /// own transaction (the acting-on-behalf flow), so a request costs one transaction.
 pub struct SessionToken(pub Option<String>);
