@@ -639,6 +639,7 @@ mod tests {
             last_login: None,
             current_structure_id: None,
             created_at: now.naive_utc(),
+            accredited_until: None,
         }
     }
 
