@@ -278,6 +278,16 @@ fn a_cancelled_record_ends_the_accreditation_and_trainers_cancel_only_their_own(
 #[test]
 fn an_accreditation_that_ends_stops_the_use_of_mandates_at_once() {
     let w = world(&[]);
+    // The chooser says which structure's mandates it offers.
+    let r = new_req();
+    let start = w.web.get(&authorize_path(&w.rp, &r, "openid", &[]));
+    let page = w.web.get(start.header("location").expect("interaction"));
+    assert!(
+        page.body
+            .contains("Vous agissez pour la structure <strong>France Services Provider</strong>"),
+        "{}",
+        page.body
+    );
     // A token obtained while accredited.
     let token = access_token(&w, "openid", "social");
     assert_eq!(userinfo(&w, &token).status, 200);
