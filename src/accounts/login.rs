@@ -640,6 +640,7 @@ mod tests {
             current_structure_id: None,
             created_at: now.naive_utc(),
             accredited_until: None,
+            password_reset_at: None,
         }
     }
 

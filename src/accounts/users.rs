@@ -64,6 +64,8 @@ pub struct User {
     /// Accredited until this time: the latest expiry of its recorded trainings not
     /// cancelled (None: never accredited). See [`super::accreditation`].
     pub accredited_until: Option<NaiveDateTime>,
+    /// When a manager reset its password, until a new one is chosen.
+    pub password_reset_at: Option<NaiveDateTime>,
 }
 
 impl User {
@@ -198,6 +200,7 @@ pub fn create(
         current_structure_id: new.structure.clone(),
         created_at: now.naive_utc(),
         accredited_until: None,
+        password_reset_at: None,
     };
     diesel::insert_into(users::table)
         .values(&user)
@@ -551,7 +554,10 @@ pub fn reset_password(
     user_id: &str,
 ) -> Result<String, Error> {
     let n = diesel::update(users::table.filter(users::id.eq(user_id)))
-        .set(users::password_hash.eq(None::<String>))
+        .set((
+            users::password_hash.eq(None::<String>),
+            users::password_reset_at.eq(Some(now.naive_utc())),
+        ))
         .execute(conn)?;
     if n == 0 {
         return Err(Error::NotFound);
@@ -582,6 +588,7 @@ pub(crate) fn set_new_password(
     diesel::update(users::table.filter(users::id.eq(&user.id)))
         .set((
             users::password_hash.eq(Some(&hash)),
+            users::password_reset_at.eq(None::<NaiveDateTime>),
             users::failed_logins.eq(0),
             users::locked_until.eq(None::<NaiveDateTime>),
         ))
@@ -710,7 +717,10 @@ pub fn complete_enrolment(
             .execute(conn)?;
         if let Some(h) = &password_hash {
             diesel::update(users::table.filter(users::id.eq(&user.id)))
-                .set(users::password_hash.eq(Some(h)))
+                .set((
+                    users::password_hash.eq(Some(h)),
+                    users::password_reset_at.eq(None::<NaiveDateTime>),
+                ))
                 .execute(conn)?;
         }
         diesel::update(enrolment_tokens::table.filter(enrolment_tokens::token_hash.eq(&hash)))

@@ -84,6 +84,7 @@ diesel::table! {
         current_structure_id -> Nullable<Text>,
         created_at -> Timestamp,
         accredited_until -> Nullable<Timestamp>,
+        password_reset_at -> Nullable<Timestamp>,
     }
 }
 

@@ -932,6 +932,7 @@ mod tests {
             current_structure_id: None,
             created_at: at(0),
             accredited_until: None,
+            password_reset_at: None,
         };
         let visitor = |logged_in_at: i64, user: Option<crate::accounts::users::User>| Visitor {
             session: session("s", logged_in_at, "{}"),
