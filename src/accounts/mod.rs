@@ -1,6 +1,7 @@
 //! Structures, accounts, passwords, TOTP, sessions and lockout.
 
 pub mod cards;
+pub mod habilitation;
 pub mod inactivity;
 pub mod login;
 pub mod manage;

@@ -17,6 +17,7 @@ mod excerpt;
 mod fc_logout;
 mod formats;
 mod hardening;
+mod habilitation;
 mod health;
 mod inactivity;
 mod manager;
