@@ -56,7 +56,8 @@ pub enum Status {
 /// Why a transition is refused (French, shown as is).
 pub type Refusal = &'static str;
 
-const CLOSED: Refusal = "Cette demande est close (acceptée ou refusée) : elle ne peut plus changer.";
+const CLOSED: Refusal =
+    "Cette demande est close (acceptée ou refusée) : elle ne peut plus changer.";
 
 impl Status {
     /// Every status, in the order of the administrators' list.
@@ -158,7 +159,9 @@ impl Status {
     pub fn message(self) -> Result<(), Refusal> {
         match self {
             Status::Submitted | Status::ChangesRequested => Ok(()),
-            Status::EmailPending | Status::Draft => Err("Envoyez d’abord la demande : vous pourrez ensuite échanger avec l’administrateur."),
+            Status::EmailPending | Status::Draft => Err(
+                "Envoyez d’abord la demande : vous pourrez ensuite échanger avec l’administrateur.",
+            ),
             Status::Accepted | Status::Refused => Err(CLOSED),
         }
     }
@@ -379,7 +382,10 @@ impl Dossier {
         let r = &self.request;
         let mut e = FieldErrors::default();
         if !r.has_structure() {
-            e.add("structure", "Renseignez la structure (SIRET, nom, adresse, type).");
+            e.add(
+                "structure",
+                "Renseignez la structure (SIRET, nom, adresse, type).",
+            );
         }
         if !r.has_manager() {
             e.add("manager", "Renseignez le responsable de la structure.");
@@ -508,7 +514,10 @@ fn open(c: &mut DbConn, id: &str, secret: &str) -> Result<Request, Error> {
         .optional()?
         .ok_or(Error::NotFound)?;
     if secret.is_empty()
-        || !constant_time_eq(sha256_hex(secret.as_bytes()).as_bytes(), r.token_hash.as_bytes())
+        || !constant_time_eq(
+            sha256_hex(secret.as_bytes()).as_bytes(),
+            r.token_hash.as_bytes(),
+        )
     {
         return Err(Error::NotFound);
     }
@@ -900,7 +909,10 @@ pub fn add_aidant(
         let (name, email) = check_person(&mut e, "name", "email", name, email);
         let role = AidantRole::parse(role);
         if role.is_none() {
-            e.add("role", "Choisissez le rôle : aidant, ou aidant et responsable.");
+            e.add(
+                "role",
+                "Choisissez le rôle : aidant, ou aidant et responsable.",
+            );
         }
         let existing = aidants_of(c, &r.id)?;
         if existing.len() >= MAX_AIDANTS {
@@ -1006,10 +1018,7 @@ pub fn submit(
 ) -> Result<Saved<()>, Error> {
     write_tx(conn, |c| {
         let r = open_confirmed(c, now, id, secret)?;
-        let next = r
-            .status()
-            .submit()
-            .map_err(|m| Error::Invalid(m.into()))?;
+        let next = r.status().submit().map_err(|m| Error::Invalid(m.into()))?;
         let again = r.status() == Status::ChangesRequested;
         let d = dossier(c, r)?;
         let missing = d.missing();

@@ -48,10 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/habilitation/{id}/{secret}/aidants/{aidant}/retirer",
             web::post().to(aidant_remove),
         )
-        .route(
-            "/habilitation/{id}/{secret}/envoi",
-            web::get().to(summary),
-        )
+        .route("/habilitation/{id}/{secret}/envoi", web::get().to(summary))
         .route("/habilitation/{id}/{secret}/envoi", web::post().to(submit))
         .route(
             "/habilitation/{id}/{secret}/message",
@@ -244,11 +241,7 @@ struct OverviewPage {
     errors: FieldErrors,
 }
 
-async fn overview(
-    ctx: Ctx,
-    app: App,
-    path: web::Path<LinkPath>,
-) -> Result<HttpResponse, WebError> {
+async fn overview(ctx: Ctx, app: App, path: web::Path<LinkPath>) -> Result<HttpResponse, WebError> {
     let d = dossier(&app, &path).await?;
     Ok(ctx.finish(
         &app,
@@ -384,7 +377,10 @@ pub struct StructureForm {
 /// page; field errors come back to re-render the form.
 async fn step<F>(app: &App, f: F) -> Result<Saved<()>, WebError>
 where
-    F: FnOnce(&mut crate::store::DbConn, chrono::DateTime<chrono::Utc>) -> Result<Saved<()>, crate::error::Error>
+    F: FnOnce(
+            &mut crate::store::DbConn,
+            chrono::DateTime<chrono::Utc>,
+        ) -> Result<Saved<()>, crate::error::Error>
         + Send
         + 'static,
 {
@@ -707,9 +703,10 @@ async fn admin_list(
 ) -> Result<HttpResponse, WebError> {
     let status = match query.statut.as_str() {
         "" => None,
-        s => Some(Status::parse(s).ok_or_else(|| {
-            WebError::BadRequest("Ce statut de demande n’existe pas.".into())
-        })?),
+        s => Some(
+            Status::parse(s)
+                .ok_or_else(|| WebError::BadRequest("Ce statut de demande n’existe pas.".into()))?,
+        ),
     };
     let list = app.run(move |db, _| hab::list(db, status)).await?;
     let rows = list
@@ -719,7 +716,9 @@ async fn admin_list(
             ListRow {
                 status_label: r.status().label(),
                 updated: day_and_time(r.updated_at),
-                name: r.name.unwrap_or_else(|| "(structure non renseignée)".into()),
+                name: r
+                    .name
+                    .unwrap_or_else(|| "(structure non renseignée)".into()),
                 siret: r.siret.unwrap_or_default(),
                 email: r.email,
                 id: r.id,
@@ -800,7 +799,11 @@ fn action_forms(s: Status, kept: &AdminKept) -> Vec<ActionForm> {
                 action,
                 label,
                 hint,
-                body: if failed { kept.body.clone() } else { String::new() },
+                body: if failed {
+                    kept.body.clone()
+                } else {
+                    String::new()
+                },
                 error: if failed {
                     kept.errors.get("body").map(str::to_string)
                 } else {

@@ -9,7 +9,8 @@ use procura::domain::roles::Role;
 
 use crate::helpers::*;
 
-const LINK_SENT: &str = "Si cette adresse peut recevoir des courriels, un lien vient d’y être envoyé";
+const LINK_SENT: &str =
+    "Si cette adresse peut recevoir des courriels, un lien vient d’y être envoyé";
 
 fn journal_by(app: &TestApp, action: &str) -> Vec<procura::journal::Entry> {
     journal_entries(&app.store)
@@ -59,7 +60,10 @@ fn a_request_goes_from_the_public_form_to_an_accepted_structure() {
     assert_eq!(request_field(&app, &id, "siret"), siret);
     let r = save_manager(&web, &link, "Rose Responsable", "manager@exemple.fr", true);
     assert_eq!(r.status, 303, "{}", r.body);
-    assert_eq!(r.header("location"), Some(format!("{link}/aidants").as_str()));
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{link}/aidants").as_str())
+    );
     for (name, email) in [
         ("Alain Aidant", "aidant@exemple.fr"),
         ("Bea Temporaire", "bea@exemple.fr"),
@@ -96,10 +100,15 @@ fn a_request_goes_from_the_public_form_to_an_accepted_structure() {
     let r = send_request(&other, &link);
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(request_field(&app, &id, "status"), "submitted");
-    assert_eq!(one_mail(&app.store, "habilitation.submitted").recipient, "demandeur@exemple.fr");
+    assert_eq!(
+        one_mail(&app.store, "habilitation.submitted").recipient,
+        "demandeur@exemple.fr"
+    );
     let to_admins = one_mail(&app.store, "habilitation.admin_submitted");
     assert_eq!(to_admins.recipient, "admin@exemple.fr");
-    assert!(to_admins.body_text.contains(&format!("/admin/habilitations/{id}")));
+    assert!(to_admins
+        .body_text
+        .contains(&format!("/admin/habilitations/{id}")));
     // No longer editable.
     let r = save_structure(&web, &link, &siret, "Autre nom");
     assert_eq!(r.status, 400);
@@ -114,11 +123,23 @@ fn a_request_goes_from_the_public_form_to_an_accepted_structure() {
     assert!(r.body.contains("aidant@exemple.fr"));
 
     // Asking for changes: confirmed first, nothing changes before.
-    let r = decide(&admin_web, &id, "modifications", "Précisez l’adresse.", false);
+    let r = decide(
+        &admin_web,
+        &id,
+        "modifications",
+        "Précisez l’adresse.",
+        false,
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("Demander des modifications"));
     assert_eq!(request_field(&app, &id, "status"), "submitted");
-    let r = decide(&admin_web, &id, "modifications", "Précisez l’adresse.", true);
+    let r = decide(
+        &admin_web,
+        &id,
+        "modifications",
+        "Précisez l’adresse.",
+        true,
+    );
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(request_field(&app, &id, "status"), "changes_requested");
     let asked = journal_by(&app, "habilitation.changes_requested");
@@ -132,11 +153,18 @@ fn a_request_goes_from_the_public_form_to_an_accepted_structure() {
     let r = web.get(&link);
     assert!(r.body.contains("Précisez l’adresse."), "{}", r.body);
     assert!(r.body.contains("modifications demandées"));
-    let r = web.submit(&link, &format!("{link}/message"), &[("body", "C’est fait.")]);
+    let r = web.submit(
+        &link,
+        &format!("{link}/message"),
+        &[("body", "C’est fait.")],
+    );
     assert_eq!(r.status, 303, "{}", r.body);
     let said = journal_by(&app, "habilitation.message");
     assert_eq!(said.len(), 1);
-    assert_eq!(said[0].actor.as_deref(), Some(format!("applicant:{id}").as_str()));
+    assert_eq!(
+        said[0].actor.as_deref(),
+        Some(format!("applicant:{id}").as_str())
+    );
     assert!(admin_web
         .get(&format!("/admin/habilitations/{id}"))
         .body
@@ -184,7 +212,10 @@ fn a_request_goes_from_the_public_form_to_an_accepted_structure() {
     // The links are mailed, never shown to the administrator.
     let page = admin_web.get(&format!("/admin/habilitations/{id}")).body;
     assert!(!page.contains("/activation/"));
-    assert_eq!(one_mail(&app.store, "habilitation.accepted").recipient, "demandeur@exemple.fr");
+    assert_eq!(
+        one_mail(&app.store, "habilitation.accepted").recipient,
+        "demandeur@exemple.fr"
+    );
     // Journaled with the administrator as actor.
     for action in [
         "habilitation.accepted",
@@ -222,7 +253,13 @@ fn acceptance_changes_nothing_when_an_address_was_taken_meanwhile() {
     let id = request_id(&link);
     // The aidant got an account elsewhere since the request was sent.
     let elsewhere = structure(&app.store, &clock, "Ailleurs", 3);
-    account(&app.store, &clock, "aidant@exemple.fr", &[Role::Aidant], Some(&elsewhere));
+    account(
+        &app.store,
+        &clock,
+        "aidant@exemple.fr",
+        &[Role::Aidant],
+        Some(&elsewhere),
+    );
     let (users_before, structures_before, journal_before) = (
         count_rows(&app.store, "users"),
         count_rows(&app.store, "structures"),
@@ -239,7 +276,9 @@ fn acceptance_changes_nothing_when_an_address_was_taken_meanwhile() {
     assert_eq!(outbox(&app.store).len(), mails_before);
     assert_eq!(request_field(&app, &id, "status"), "submitted");
     let mut conn = app.store.conn().expect("conn");
-    assert!(structures::by_siret(&mut conn, &siret).expect("q").is_none());
+    assert!(structures::by_siret(&mut conn, &siret)
+        .expect("q")
+        .is_none());
     assert!(users::find_by_email(&mut conn, "manager@exemple.fr")
         .expect("q")
         .is_none());
@@ -332,13 +371,21 @@ fn bad_inputs_are_refused_beside_their_fields_and_save_nothing() {
     assert_eq!(journal_entries(&app.store).len(), journal_before);
 
     // The manager: a bad address, an account's address.
-    account(&app.store, &clock, "pris@exemple.fr", &[Role::Aidant], Some(&used));
+    account(
+        &app.store,
+        &clock,
+        "pris@exemple.fr",
+        &[Role::Aidant],
+        Some(&used),
+    );
     let r = save_manager(&web, &link, "Rose", "rose@", false);
     assert_eq!(r.status, 400);
     assert!(r.body.contains("id=\"manager_email-error\""));
     let r = save_manager(&web, &link, "Rose", "pris@exemple.fr", false);
     assert_eq!(r.status, 400);
-    assert!(r.body.contains("Un compte Procura existe déjà avec cette adresse"));
+    assert!(r
+        .body
+        .contains("Un compte Procura existe déjà avec cette adresse"));
     assert_eq!(request_field(&app, &id, "manager_email"), "");
 
     // The aidants: unique within the request, not an account's, not the manager's.
@@ -417,7 +464,12 @@ fn a_wrong_or_altered_link_reveals_nothing() {
     // Without the CSRF token, refused too.
     let r = web.post(
         &format!("{link}/structure"),
-        &[("siret", &fresh_siret(8)), ("name", "Sans jeton"), ("address", "x"), ("kind", "autre")],
+        &[
+            ("siret", &fresh_siret(8)),
+            ("name", "Sans jeton"),
+            ("address", "x"),
+            ("kind", "autre"),
+        ],
     );
     assert_ne!(r.status, 303);
     assert_eq!(request_field(&app, &id, "name"), "Structure secrète");
@@ -459,7 +511,10 @@ fn only_administrators_review_requests() {
     assert!(r.header("location").unwrap_or("").starts_with("/connexion"));
     for who in [&manager, &aidant] {
         let web = logged_in(&app, &clock, who);
-        for path in ["/admin/habilitations".to_string(), format!("/admin/habilitations/{id}")] {
+        for path in [
+            "/admin/habilitations".to_string(),
+            format!("/admin/habilitations/{id}"),
+        ] {
             let r = web.get(&path);
             assert_eq!(r.status, 403, "{} {path}", who.email);
             assert!(!r.body.contains("Maison France Services"));

@@ -102,7 +102,10 @@ pub fn send_request(web: &Web, link: &str) -> Resp {
 /// SIRET `siret`, manager `manager@exemple.fr` (also aidant), aidant `aidant@exemple.fr`.
 pub fn submitted(app: &TestApp, applicant: &str, siret: &str) -> (Web, String) {
     let (web, link) = started(app, applicant);
-    assert_eq!(save_structure(&web, &link, siret, "Maison France Services").status, 303);
+    assert_eq!(
+        save_structure(&web, &link, siret, "Maison France Services").status,
+        303
+    );
     assert_eq!(
         save_manager(&web, &link, "Rose Responsable", "manager@exemple.fr", true).status,
         303
