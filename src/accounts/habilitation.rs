@@ -805,6 +805,34 @@ pub fn view(
     })
 }
 
+/// Moves the request from `from` to `to`, provided it still is in `from`: on
+/// PostgreSQL the row is locked until the transaction ends, so of two decisions taken at
+/// once the second finds the new state and changes nothing.
+fn claim(
+    c: &mut DbConn,
+    now: DateTime<Utc>,
+    id: &str,
+    from: Status,
+    to: Status,
+) -> Result<(), Error> {
+    let n = diesel::update(
+        hr::table
+            .filter(hr::id.eq(id))
+            .filter(hr::status.eq(from.as_str())),
+    )
+    .set((
+        hr::status.eq(to.as_str()),
+        hr::updated_at.eq(now.naive_utc()),
+    ))
+    .execute(c)?;
+    if n == 0 {
+        return Err(Error::Invalid(
+            "La demande a changé entre-temps : rechargez la page et recommencez.".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn updated(c: &mut DbConn, now: DateTime<Utc>, id: &str, step: &str) -> Result<(), Error> {
     touch(c, now, id)?;
     journal::append(
@@ -1030,12 +1058,9 @@ pub fn submit(
             return Ok(Saved::Refused(taken));
         }
         let r = &d.request;
+        claim(c, now, &r.id, r.status(), next)?;
         diesel::update(hr::table.filter(hr::id.eq(&r.id)))
-            .set((
-                hr::status.eq(next.as_str()),
-                hr::submitted_at.eq(Some(now.naive_utc())),
-                hr::updated_at.eq(now.naive_utc()),
-            ))
+            .set(hr::submitted_at.eq(Some(now.naive_utc())))
             .execute(c)?;
         journal::append(
             c,
@@ -1235,6 +1260,7 @@ pub fn decide(
         let d = dossier(c, r)?;
         let r = &d.request;
         let name = r.name.clone().unwrap_or_default();
+        claim(c, now, &r.id, status, next)?;
         let mut accepted = None;
         if decision == Decision::Accept {
             let taken = conflicts(c, &d)?;
@@ -1251,13 +1277,11 @@ pub fn decide(
             add_message(c, now, &r.id, admin_id, &body)?;
         }
         let structure_id = accepted.as_ref().map(|a| a.structure_id.clone());
-        diesel::update(hr::table.filter(hr::id.eq(&r.id)))
-            .set((
-                hr::status.eq(next.as_str()),
-                hr::updated_at.eq(now.naive_utc()),
-                hr::structure_id.eq(structure_id.as_deref()),
-            ))
-            .execute(c)?;
+        if structure_id.is_some() {
+            diesel::update(hr::table.filter(hr::id.eq(&r.id)))
+                .set(hr::structure_id.eq(structure_id.as_deref()))
+                .execute(c)?;
+        }
         let action = match decision {
             Decision::Accept => "habilitation.accepted",
             Decision::Refuse => "habilitation.refused",
