@@ -2,6 +2,7 @@
 
 pub mod accreditation;
 pub mod cards;
+pub mod habilitation;
 pub mod inactivity;
 pub mod login;
 pub mod manage;

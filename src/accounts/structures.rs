@@ -31,6 +31,10 @@ pub struct Structure {
     pub demarches: Option<String>,
     /// When each démarche was last taken away, see [`Removals`].
     pub demarches_removed: Option<String>,
+    /// Its type, when a habilitation request gave it (a code of
+    /// [`super::habilitation::KINDS`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 impl Structure {
@@ -73,6 +77,7 @@ pub fn create(
         created_at: now.naive_utc(),
         demarches: None,
         demarches_removed: None,
+        kind: None,
     };
     diesel::insert_into(structures::table)
         .values(&s)
@@ -155,4 +160,13 @@ pub fn set_demarches(
         )?;
         Ok(s)
     })
+}
+
+/// Records the structure's type (a code of the habilitation form's list), in the caller's
+/// transaction (the creation's, just after `structure.created`).
+pub fn set_kind(conn: &mut DbConn, structure_id: &str, kind: &str) -> QueryResult<()> {
+    diesel::update(structures::table.filter(structures::id.eq(structure_id)))
+        .set(structures::kind.eq(Some(kind)))
+        .execute(conn)?;
+    Ok(())
 }

@@ -11,6 +11,7 @@ diesel::table! {
         created_at -> Timestamp,
         demarches -> Nullable<Text>,
         demarches_removed -> Nullable<Text>,
+        kind -> Nullable<Text>,
     }
 }
 
@@ -403,6 +404,48 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    habilitation_requests (id) {
+        id -> Text,
+        email -> Text,
+        status -> Text,
+        token_hash -> Text,
+        link_sent_at -> Timestamp,
+        siret -> Nullable<Text>,
+        name -> Nullable<Text>,
+        address -> Nullable<Text>,
+        kind -> Nullable<Text>,
+        manager_name -> Nullable<Text>,
+        manager_email -> Nullable<Text>,
+        manager_aidant -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        submitted_at -> Nullable<Timestamp>,
+        structure_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    habilitation_aidants (id) {
+        id -> Text,
+        request_id -> Text,
+        position -> Integer,
+        name -> Text,
+        email -> Text,
+        role -> Text,
+    }
+}
+
+diesel::table! {
+    habilitation_messages (id) {
+        id -> Text,
+        request_id -> Text,
+        author -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(trainings -> users (user_id));
 diesel::joinable!(memberships -> structures (structure_id));
@@ -449,4 +492,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     expiry_reminders,
     helper_digests,
     terms_acceptances,
+    habilitation_requests,
+    habilitation_aidants,
+    habilitation_messages,
 );

@@ -7,6 +7,7 @@ pub mod body;
 mod demo_site;
 mod errors;
 mod fc_simulator;
+mod habilitation;
 mod head;
 mod health;
 mod journal;
@@ -568,6 +569,7 @@ pub fn app(
         .configure(terms::routes)
         .configure(space::routes)
         .configure(manager::routes)
+        .configure(habilitation::routes)
         .configure(audit::routes)
         .configure(journal::routes)
         .configure(audit_export::routes)

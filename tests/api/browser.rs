@@ -642,3 +642,49 @@ fn an_aidants_full_day_on_a_phone() {
     assert!(page.contains("Validité"), "{page}");
     fits_the_phone(&b, "the person's page");
 }
+
+/// The habilitation request's pages, errors included, and the administrators' review pass
+/// axe; the fields in error point to their message.
+#[test]
+fn habilitation_pages_pass_axe() {
+    let (app, clock) = app_with_clock(&[]);
+    let b = browser();
+    b.goto(&app.url("/habilitation"));
+    assert_accessible(&b, "the habilitation form");
+    b.type_into("#email", "pas-une-adresse");
+    b.submit_form("form[action='/habilitation']");
+    b.find(r#"#email[aria-invalid="true"][aria-describedby="email-error"]"#);
+    assert_accessible(&b, "the habilitation form with an error");
+    let (_, link) = submitted(&app, "demandeur@exemple.fr", &fresh_siret(30));
+    let (_, draft) = started(&app, "brouillon@exemple.fr");
+    b.goto(&app.url(&format!("{draft}/structure")));
+    assert_accessible(&b, "the structure step");
+    b.type_into("#siret", "12345678901234");
+    b.submit_form("form[action$='/structure']");
+    b.find(r#"#siret[aria-invalid="true"][aria-describedby="siret-error"]"#);
+    assert_accessible(&b, "the structure step with errors");
+    for (path, what) in [
+        (format!("{draft}/responsable"), "the manager step"),
+        (format!("{draft}/aidants"), "the aidants step"),
+        (format!("{draft}/envoi"), "the summary with what is missing"),
+        (link.clone(), "a sent request"),
+    ] {
+        b.goto(&app.url(&path));
+        b.find("h1");
+        assert_accessible(&b, what);
+    }
+    let admin = account(&app.store, &clock, "admin@exemple.fr", &[Role::Admin], None);
+    browser_login(&b, &app, &clock, &admin);
+    b.goto(&app.url("/admin/habilitations"));
+    b.find("table");
+    assert_accessible(&b, "the requests");
+    let id = request_id(&link);
+    b.goto(&app.url(&format!("/admin/habilitations/{id}")));
+    b.submit_form("form[action$='/refuser']");
+    b.find(r#"#body-refuser[aria-invalid="true"]"#);
+    assert_accessible(&b, "a request with an error");
+    b.type_into("#body-modifications", "Précisez l’adresse.");
+    b.submit_form("form[action$='/modifications']");
+    b.find("input[name='confirm']");
+    assert_accessible(&b, "a decision to confirm");
+}

@@ -16,6 +16,7 @@ mod demo;
 mod excerpt;
 mod fc_logout;
 mod formats;
+mod habilitation;
 mod hardening;
 mod health;
 mod inactivity;
