@@ -429,20 +429,7 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
     match command {
         Command::Serve { .. } => serve(settings, clock),
         Command::Config { out } => {
-            let v = serde_json::json!({
-                "database_backend": settings.database.name(),
-                "bind": settings.bind.to_string(),
-                "public_url": settings.public_url.as_str(),
-                "data_dir": settings.data_dir.display().to_string(),
-                "pool_size": settings.pool_size,
-                "log_format": format!("{:?}", settings.log_format).to_lowercase(),
-                "shutdown_timeout": settings.shutdown_timeout,
-                "theme": format!("{:?}", settings.theme).to_lowercase(),
-                "master_key": settings.master_key.map(|_| "<set>"),
-                "fc_issuer": settings.fc_issuer.as_ref().map(|u| u.as_str()),
-                "fc_client_id": settings.fc_client_id,
-                "fc_client_secret": settings.fc_client_secret.as_ref().map(|_| "<set>"),
-            });
+            let v = settings.effective();
             if out.json {
                 println!("{v}");
             } else {
@@ -484,7 +471,12 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                     }
                     Ok(0)
                 }
-                Err(e @ (Error::StructureName | Error::Siret | Error::DuplicateSiret)) => {
+                Err(
+                    e @ (Error::StructureName
+                    | Error::Siret
+                    | Error::DuplicateSiret
+                    | Error::Address),
+                ) => {
                     report_refusal(out.json, &e.to_string());
                     Ok(2)
                 }

@@ -1,5 +1,6 @@
 //! HTTP surface: the app factory, middleware, routes and error pages.
 
+mod admin;
 mod audit;
 mod audit_export;
 mod auth;
@@ -81,11 +82,12 @@ pub struct NavLink {
 /// The main navigation for an account holding `roles`, on the page at `path`.
 pub fn main_nav(user: &crate::accounts::users::User, path: &str) -> Vec<NavLink> {
     use crate::domain::roles::Role;
-    let sections: [(&str, &str, Option<Role>); 4] = [
+    let sections: [(&str, &str, Option<Role>); 5] = [
         ("/espace", "Accueil", None),
         ("/mandats/nouveau", "Nouveau mandat", Some(Role::Aidant)),
         ("/gestion", "Gestion", Some(Role::Manager)),
         ("/audit", "Journal", Some(Role::Auditor)),
+        ("/admin", "Administration", Some(Role::Admin)),
     ];
     sections
         .iter()
@@ -566,6 +568,7 @@ pub fn app(
         .configure(terms::routes)
         .configure(space::routes)
         .configure(manager::routes)
+        .configure(admin::routes)
         .configure(audit::routes)
         .configure(journal::routes)
         .configure(audit_export::routes)

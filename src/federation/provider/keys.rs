@@ -221,3 +221,29 @@ pub fn jwks(
     let keys = published_keys(conn, now, secrets, cache, grace)?;
     Ok(json!({ "keys": keys }))
 }
+
+/// A signing key as the operator sees it (never its private half).
+#[derive(Debug, Clone, Queryable)]
+pub struct KeyInfo {
+    /// Key id.
+    pub kid: String,
+    /// `ES256` or `RS256`.
+    pub alg: String,
+    /// When it was made or imported.
+    pub created_at: NaiveDateTime,
+    /// When it stopped signing (still published during the grace period).
+    pub retired_at: Option<NaiveDateTime>,
+}
+
+/// Every signing key, newest first.
+pub fn key_list(conn: &mut DbConn) -> QueryResult<Vec<KeyInfo>> {
+    signing_keys::table
+        .order((signing_keys::created_at.desc(), signing_keys::kid.asc()))
+        .select((
+            signing_keys::kid,
+            signing_keys::alg,
+            signing_keys::created_at,
+            signing_keys::retired_at,
+        ))
+        .load(conn)
+}

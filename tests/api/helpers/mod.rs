@@ -2,6 +2,7 @@
 //! fixtures, user journeys and outside processes. A test file imports `crate::helpers::*`
 //! and never another test file.
 
+pub mod admin;
 pub mod app;
 pub mod browser;
 pub mod db;
@@ -14,6 +15,7 @@ pub mod person;
 pub mod procs;
 pub mod smtp;
 
+pub use admin::*;
 pub use app::*;
 pub use db::*;
 pub use fixtures::*;
