@@ -729,25 +729,12 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                     return Ok(2);
                 }
             };
-            let der = match std::str::from_utf8(&raw) {
-                Ok(text) if text.contains("-----BEGIN PRIVATE KEY-----") => {
-                    let body: String = text
-                        .lines()
-                        .filter(|l| !l.starts_with("-----"))
-                        .collect::<Vec<_>>()
-                        .concat();
-                    match base64::Engine::decode(
-                        &base64::engine::general_purpose::STANDARD,
-                        body.trim(),
-                    ) {
-                        Ok(d) => d,
-                        Err(_) => {
-                            report_refusal(out.json, "PEM illisible");
-                            return Ok(2);
-                        }
-                    }
+            let der = match crate::federation::provider::pkcs8_der(&raw) {
+                Ok(d) => d,
+                Err(e) => {
+                    report_refusal(out.json, &e.to_string());
+                    return Ok(2);
                 }
-                _ => raw,
             };
             let mut conn = open_migrated(&settings)?;
             let now = clock.now();
@@ -839,27 +826,8 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
             let now = clock.now();
             let secrets = SecretBox::new(settings.master_key);
             let origin = journal::note::origin(&settings.public_url);
-            // A long journal without checkpoints is covered in several transactions, up to
-            // the head read now (a busy service keeps adding entries).
-            let target = crate::store::read_tx(&mut conn, journal::length)?;
-            let mut made = None;
-            while let Some(cp) = write_tx(&mut conn, |c| {
-                journal::checkpoint::make(
-                    c,
-                    now,
-                    &secrets,
-                    &origin,
-                    None,
-                    journal::checkpoint::MAX_STEP,
-                )
-            })? {
-                let size = cp.size;
-                made = Some(cp);
-                if size >= target {
-                    break;
-                }
-            }
-            let latest = crate::store::read_tx(&mut conn, journal::checkpoint::latest)?;
+            let (latest, made) =
+                crate::operator::checkpoint_now(&mut conn, now, &secrets, &origin)?;
             match latest {
                 None => {
                     report_refusal(out.json, "le journal est vide : aucun point de contrôle");
@@ -873,7 +841,7 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                             "root": cp.root,
                             "key_id": cp.key_id,
                             "note": cp.note,
-                            "created": made.is_some(),
+                            "created": made,
                         })
                     );
                     Ok(0)

@@ -230,3 +230,41 @@ pub fn rotate_journal_key(
         )?)
     })
 }
+
+/// Imports an RSA private key (PKCS#8, PEM or DER) for RS256 clients, as
+/// `procura keys import-rsa`; older RSA keys are retired. The new key id.
+pub fn import_rsa_key(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    admin: &User,
+    secrets: &SecretBox,
+    pem: &str,
+) -> Result<String, Error> {
+    let der = provider::pkcs8_der(pem.trim().as_bytes())?;
+    write_tx(conn, |c| {
+        provider::import_rsa_key(c, now, secrets, &admin.actor(), &der)
+    })
+}
+
+/// Makes signed checkpoints up to the journal's head now (as `procura journal
+/// checkpoint`), each step its own transaction (a long journal without checkpoints is
+/// covered in several, up to the head read first: a busy service keeps adding entries).
+/// The latest checkpoint, if any, and whether one was made now.
+pub fn checkpoint_now(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    secrets: &SecretBox,
+    origin: &str,
+) -> Result<(Option<checkpoint::Stored>, bool), Error> {
+    let target = read_tx(conn, crate::journal::length)?;
+    let mut made = false;
+    while let Some(cp) = write_tx(conn, |c| {
+        checkpoint::make(c, now, secrets, origin, None, checkpoint::MAX_STEP)
+    })? {
+        made = true;
+        if cp.size >= target {
+            break;
+        }
+    }
+    Ok((read_tx(conn, checkpoint::latest)?, made))
+}

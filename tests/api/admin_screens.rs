@@ -15,7 +15,7 @@ use crate::helpers::*;
 
 /// Every page and action of `/admin`, `{s}` standing for a structure, `{u}` for an
 /// account, `{c}` for a client, `{p}` for a person.
-const ROUTES: [(&str, &str); 30] = [
+const ROUTES: [(&str, &str); 32] = [
     ("GET", "/admin"),
     ("GET", "/admin/structures"),
     ("GET", "/admin/structures/nouvelle"),
@@ -43,6 +43,8 @@ const ROUTES: [(&str, &str); 30] = [
     ("GET", "/admin/cles"),
     ("POST", "/admin/cles/rotation"),
     ("POST", "/admin/cles/rotation-journal"),
+    ("POST", "/admin/cles/rsa"),
+    ("POST", "/admin/cles/point-de-controle"),
     ("GET", "/admin/parametres"),
     ("POST", "/admin/usagers/{p}/effacer"),
     ("GET", "/admin/statistiques.csv"),
@@ -674,6 +676,76 @@ fn signing_keys_and_the_journal_key_are_rotated_by_the_admin() {
     assert_eq!(count_rows(&w.app.store, "journal_keys"), journal_keys + 1);
     assert_journaled_by(&w.app.store, "journal.key_rotated", &w.actor());
     assert_eq!(w.web.get("/admin/cles/autre").status, 404);
+    // A checkpoint now, as `procura journal checkpoint`.
+    let checkpoints = count_rows(&w.app.store, "journal_checkpoints");
+    let r = w
+        .web
+        .submit("/admin/cles", "/admin/cles/point-de-controle", &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        count_rows(&w.app.store, "journal_checkpoints"),
+        checkpoints + 1
+    );
+    let shown = w.web.get("/admin/cles");
+    assert!(
+        shown.body.contains("Point de contrôle signé"),
+        "{}",
+        shown.body
+    );
+}
+
+#[test]
+fn an_rsa_key_is_imported_by_pasting_it_and_a_bad_one_is_refused_beside_the_field() {
+    let w = admin_world(819);
+    let path = w.app.db.dir.path().join("rsa.pem");
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&path)
+        .output()
+        .expect("openssl");
+    assert!(ok.status.success());
+    let pem = std::fs::read_to_string(&path).expect("pem");
+    let before = count_rows(&w.app.store, "signing_keys");
+    let r = w.web.submit(
+        "/admin/cles",
+        "/admin/cles/rsa",
+        &[(
+            "pem",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )],
+    );
+    assert_field_error(&r, "pem", "Clé RSA refusée");
+    assert_eq!(count_rows(&w.app.store, "signing_keys"), before);
+    let r = w
+        .web
+        .submit("/admin/cles", "/admin/cles/rsa", &[("pem", &pem)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(count_rows(&w.app.store, "signing_keys"), before + 1);
+    let e = assert_journaled_by(&w.app.store, "keys.imported", &w.actor());
+    assert!(e.details.contains("RS256"), "{}", e.details);
+    // An RS256 client can now be registered.
+    let r = w.web.submit(
+        "/admin/clients/nouveau",
+        "/admin/clients",
+        &[
+            ("name", "Site RSA"),
+            ("redirect_uris", "https://rsa.example.fr/cb"),
+            ("auth_method", "client_secret_basic"),
+            ("demarches", "social"),
+            ("pkce", "required"),
+            ("id_token_alg", "RS256"),
+            ("userinfo_alg", "RS256"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("client-secret"), "{}", r.body);
 }
 
 #[test]

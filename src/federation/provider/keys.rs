@@ -87,6 +87,24 @@ fn store_key(
     Ok(kid.to_string())
 }
 
+/// The PKCS#8 DER of a key file's content: PEM (`-----BEGIN PRIVATE KEY-----`) is
+/// decoded, anything else taken as DER.
+pub fn pkcs8_der(raw: &[u8]) -> Result<Vec<u8>, Error> {
+    match std::str::from_utf8(raw) {
+        Ok(text) if text.contains("-----BEGIN PRIVATE KEY-----") => {
+            let body: String = text
+                .lines()
+                .filter(|l| !l.starts_with("-----"))
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .concat();
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body.trim())
+                .map_err(|_| Error::Invalid("PEM illisible".into()))
+        }
+        _ => Ok(raw.to_vec()),
+    }
+}
+
 /// Imports an RSA key (PKCS#8 DER) for RS256 clients; older RSA keys are retired.
 pub fn import_rsa_key(
     conn: &mut DbConn,

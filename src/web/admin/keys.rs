@@ -4,14 +4,18 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::when;
+use serde::Deserialize;
+
+use super::{refused, sentence, when, Field};
 use crate::operator;
 use crate::web::auth::CsrfOnly;
-use crate::web::session::{see_other, with_flash, Admin};
+use crate::web::session::{run_refusable, see_other, with_flash, Admin, Refusable};
 use crate::web::{render, App, ConfirmPage, Layout, Run, WebError};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/cles", web::get().to(list))
+        .route("/admin/cles/rsa", web::post().to(import_rsa))
+        .route("/admin/cles/point-de-controle", web::post().to(checkpoint))
         .route("/admin/cles/{which}", web::get().to(confirm))
         .route("/admin/cles/{which}", web::post().to(rotate));
 }
@@ -31,12 +35,21 @@ pub struct Row {
 struct Page {
     layout: Layout,
     flash: Option<String>,
+    error: Option<String>,
+    /// The RSA import's field.
+    fields: Vec<Field>,
     signing: Vec<Row>,
     journal: Vec<Row>,
     grace_hours: u32,
 }
 
 async fn list(a: Admin, app: App) -> Result<HttpResponse, WebError> {
+    let resp = page(&a, &app, None).await?;
+    Ok(a.finish(&app, resp))
+}
+
+/// The keys page, with the RSA import's refusal if any.
+async fn page(a: &Admin, app: &App, error: Option<String>) -> Result<HttpResponse, WebError> {
     let (signing, journal) = app.run(|db, _| operator::keys(db)).await?;
     let grace = chrono::Duration::hours(i64::from(app.settings.key_grace_hours));
     let now = app.clock.now().naive_utc();
@@ -78,17 +91,86 @@ async fn list(a: Admin, app: App) -> Result<HttpResponse, WebError> {
             },
         })
         .collect();
-    Ok(a.finish(
-        &app,
-        render(&Page {
-            layout: a.layout(&app),
-            flash: a.flash(),
-            signing,
-            journal,
-            grace_hours: app.settings.key_grace_hours,
-        }),
-    ))
+    let mut pem = Field::text("pem", "Clé privée RSA (PKCS#8, PEM)", "")
+        .kind("textarea")
+        .hint("Le contenu du fichier, de -----BEGIN PRIVATE KEY----- à -----END PRIVATE KEY----- ; 2048 bits au moins (par exemple openssl genpkey -algorithm RSA). Elle est chiffrée avec la clé maîtresse ; l’ancienne clé RSA est retirée.");
+    pem.error = error.clone();
+    Ok(render(&Page {
+        layout: a.layout(app),
+        flash: if error.is_none() { a.flash() } else { None },
+        error,
+        fields: vec![pem],
+        signing,
+        journal,
+        grace_hours: app.settings.key_grace_hours,
+    }))
 }
+
+/// RSA import form.
+#[derive(Deserialize)]
+pub struct RsaForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    pem: String,
+}
+
+async fn import_rsa(
+    a: Admin,
+    app: App,
+    form: web::Form<RsaForm>,
+) -> Result<HttpResponse, WebError> {
+    a.check_csrf(&form.csrf_token)?;
+    let pem = form.into_inner().pem;
+    if app.settings.master_key.is_none() {
+        return Err(WebError::BadRequest(NO_MASTER_KEY.into()));
+    }
+    let admin = a.user().clone();
+    let done = run_refusable(&app, move |db, env| {
+        operator::import_rsa_key(db, env.now, &admin, env.secrets, &pem)
+    })
+    .await?;
+    match done {
+        Refusable::Done(kid) => Ok(with_flash(
+            &app,
+            &a,
+            see_other("/admin/cles"),
+            &format!("Clé RSA importée : {kid}"),
+        )),
+        Refusable::Refused(m) => Ok(refused(page(&a, &app, Some(sentence(&m))).await?)),
+    }
+}
+
+/// Makes a signed checkpoint of the journal now, as `procura journal checkpoint`. Not a
+/// journal entry of its own: a checkpoint is evidence about the entries, and an entry for
+/// each would always leave the last one uncovered.
+async fn checkpoint(
+    a: Admin,
+    app: App,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, WebError> {
+    a.check_csrf(&form.csrf_token)?;
+    if app.settings.master_key.is_none() {
+        return Err(WebError::BadRequest(NO_MASTER_KEY.into()));
+    }
+    let (latest, made) = app
+        .run(|db, env| {
+            let origin = crate::journal::note::origin(&env.settings.public_url);
+            operator::checkpoint_now(db, env.now, env.secrets, &origin)
+        })
+        .await?;
+    let message = match (latest, made) {
+        (None, _) => "Le journal est vide : aucun point de contrôle.".to_string(),
+        (Some(cp), true) => format!("Point de contrôle signé : {} entrées.", cp.size),
+        (Some(cp), false) => format!(
+            "Le dernier point de contrôle couvre déjà tout le journal ({} entrées).",
+            cp.size
+        ),
+    };
+    Ok(with_flash(&app, &a, see_other("/admin/cles"), &message))
+}
+
+const NO_MASTER_KEY: &str = "PROCURA_MASTER_KEY est nécessaire pour chiffrer les clés.";
 
 /// `rotation` (the OpenID signing key) or `rotation-journal` (the checkpoints' key).
 fn parse_which(s: &str) -> Option<bool> {
@@ -138,9 +220,7 @@ async fn rotate(
     a.check_csrf(&form.csrf_token)?;
     let journal = parse_which(&path).ok_or(WebError::NotFound)?;
     if app.settings.master_key.is_none() {
-        return Err(WebError::BadRequest(
-            "PROCURA_MASTER_KEY est nécessaire pour chiffrer les clés.".into(),
-        ));
+        return Err(WebError::BadRequest(NO_MASTER_KEY.into()));
     }
     let admin = a.user().clone();
     let message = app
