@@ -212,7 +212,7 @@ enum UserCommand {
         /// Display name.
         #[arg(long)]
         name: String,
-        /// Role: aidant, manager, auditor or admin (repeat for several).
+        /// Role: aidant, manager, auditor, admin or trainer (repeat for several).
         #[arg(long = "role", required = true, value_parser = parse_role)]
         roles: Vec<Role>,
         /// Structure id to join (becomes the current structure).
@@ -224,6 +224,28 @@ enum UserCommand {
         /// Import an existing authenticator's secret (base32).
         #[arg(long, value_name = "BASE32")]
         totp_secret: Option<String>,
+        /// For an aidant: the day its training was completed (YYYY-MM-DD). Without it the
+        /// operator vouches for the training, dated today (docs/accreditation.md).
+        #[arg(long, value_name = "YYYY-MM-DD", requires = "training_reference")]
+        training_date: Option<String>,
+        /// For an aidant: the training's reference (with --training-date).
+        #[arg(long, value_name = "REF", requires = "training_date")]
+        training_reference: Option<String>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Record an aidant's completed training: the account is accredited (habilité) for
+    /// PROCURA_ACCREDITATION_MONTHS from that day (journaled).
+    Accredit {
+        /// E-mail of the aidant's account.
+        #[arg(long)]
+        email: String,
+        /// The day the training was completed (YYYY-MM-DD).
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: String,
+        /// The training's reference (certificate or session number).
+        #[arg(long, value_name = "REF")]
+        reference: String,
         #[command(flatten)]
         out: Output,
     },
@@ -496,8 +518,54 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
             structure,
             password_stdin,
             totp_secret,
+            training_date,
+            training_reference,
             out,
         }) => {
+            use crate::accounts::accreditation;
+            let aidant = roles.contains(&Role::Aidant);
+            let now = clock.now();
+            let months = settings.accreditation_months;
+            let training = match (aidant, training_date, training_reference) {
+                (false, None, None) => None,
+                (false, ..) => {
+                    report_refusal(
+                        out.json,
+                        "--training-date et --training-reference ne valent que pour un compte aidant",
+                    );
+                    return Ok(2);
+                }
+                (true, Some(date), Some(reference)) => {
+                    let t = accreditation::NewTraining {
+                        email: email.clone(),
+                        completed_on: date,
+                        reference,
+                    };
+                    match accreditation::check(&t, now, months) {
+                        Ok(c) => Some(c),
+                        Err(r) => {
+                            report_refusal(
+                                out.json,
+                                &format!(
+                                    "--training-{} : {}",
+                                    if r.field == "reference" {
+                                        "reference"
+                                    } else {
+                                        "date"
+                                    },
+                                    r.message
+                                ),
+                            );
+                            return Ok(2);
+                        }
+                    }
+                }
+                (true, ..) => Some(accreditation::vouched(
+                    now,
+                    months,
+                    accreditation::OPERATOR_REFERENCE,
+                )),
+            };
             let password = if password_stdin {
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line)?;
@@ -521,7 +589,6 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                 return Ok(2);
             }
             let mut conn = open_migrated(&settings)?;
-            let now = clock.now();
             let secrets = SecretBox::new(settings.master_key);
             let needs_link = password.is_none() || totp_secret.is_none();
             let result = write_tx(&mut conn, |c| {
@@ -539,6 +606,10 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                         totp_secret,
                     },
                 )?;
+                let user = match &training {
+                    Some(t) => accreditation::record_in(c, now, "cli", &user, t)?.user,
+                    None => user,
+                };
                 let token = if needs_link {
                     Some(users::issue_enrolment(
                         c,
@@ -557,6 +628,10 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                     let link = token.map(|t| settings.url(&format!("/activation/{t}")));
                     if out.json {
                         let mut v = serde_json::json!({"id": user.id});
+                        if let Some(u) = user.accredited_until {
+                            v["accredited_until"] =
+                                serde_json::Value::String(u.and_utc().to_rfc3339());
+                        }
                         if let Some(l) = &link {
                             v["enrolment_url"] = serde_json::Value::String(l.clone());
                         }
@@ -574,6 +649,59 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                     Ok(2)
                 }
                 Err(e) => Err(e.into()),
+            }
+        }
+        Command::User(UserCommand::Accredit {
+            email,
+            date,
+            reference,
+            out,
+        }) => {
+            use crate::accounts::accreditation;
+            let mut conn = open_migrated(&settings)?;
+            let t = accreditation::NewTraining {
+                email,
+                completed_on: date,
+                reference,
+            };
+            match accreditation::record(
+                &mut conn,
+                clock.now(),
+                "cli",
+                settings.accreditation_months,
+                &t,
+            )? {
+                Ok(r) => {
+                    let until = r.training.expires_at.and_utc().to_rfc3339();
+                    if out.json {
+                        println!(
+                            "{}",
+                            serde_json::json!({
+                                "id": r.user.id,
+                                "training": r.training.id,
+                                "accredited_until": until,
+                            })
+                        );
+                    } else {
+                        println!(
+                            "Formation enregistrée : {} est habilité jusqu’au {}.",
+                            r.user.email,
+                            accreditation::Standing::Accredited(r.training.expires_at)
+                                .last_day()
+                                .unwrap_or_default()
+                        );
+                    }
+                    Ok(0)
+                }
+                Err(r) => {
+                    let flag = match r.field {
+                        "email" => "--email",
+                        "completed_on" => "--date",
+                        _ => "--reference",
+                    };
+                    report_refusal(out.json, &format!("{flag} : {}", r.message));
+                    Ok(2)
+                }
             }
         }
         Command::User(UserCommand::Deactivate { email, out }) => {

@@ -110,6 +110,9 @@ pub struct Settings {
     /// Months without a login before an aidant's account is deactivated
     /// (`PROCURA_INACTIVITY_DEACTIVATION_MONTHS`; more than the warning's).
     pub inactivity_deactivation_months: u32,
+    /// Months an aidant stays accredited after the training recorded
+    /// (`PROCURA_ACCREDITATION_MONTHS`, docs/accreditation.md).
+    pub accreditation_months: u32,
     /// Demo mode (`serve --demo`).
     pub demo: bool,
 }
@@ -442,6 +445,7 @@ impl Layers {
         let usager_retention_months = num("usager_retention_months", 1, 1200)?;
         let inactivity_warning_months = num("inactivity_warning_months", 1, 120)?;
         let inactivity_deactivation_months = num("inactivity_deactivation_months", 2, 121)?;
+        let accreditation_months = num("accreditation_months", 1, 120)?;
         if inactivity_deactivation_months <= inactivity_warning_months {
             return Err(err(
                 "inactivity_deactivation_months",
@@ -452,6 +456,7 @@ impl Layers {
             inactivity_warning_months,
             inactivity_deactivation_months,
             usager_retention_months,
+            accreditation_months,
             smtp,
             mail_from,
             use_notice_minutes,

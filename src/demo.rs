@@ -99,6 +99,11 @@ pub fn seed(store: &Store, now: DateTime<Utc>, secrets: &SecretBox) -> anyhow::R
                     ),
                 },
             )?;
+            if a.roles.contains(&Role::Aidant) {
+                use crate::accounts::accreditation as acc;
+                let training = acc::vouched(now, acc::DEFAULT_MONTHS, "démonstration");
+                acc::record_in(c, now, "system", &u, &training)?;
+            }
             if aidant_id.is_empty() {
                 aidant_id = u.id;
             }

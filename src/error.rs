@@ -17,7 +17,7 @@ pub enum Error {
     #[error("Le nom est obligatoire (200 caractères au plus).")]
     Name,
     /// No role given.
-    #[error("Au moins un rôle est nécessaire (aidant, manager, auditor ou admin).")]
+    #[error("Au moins un rôle est nécessaire (aidant, manager, auditor, admin ou trainer).")]
     NoRole,
     /// E-mail taken.
     #[error("Un compte existe déjà avec cette adresse électronique.")]

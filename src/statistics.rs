@@ -69,7 +69,8 @@ pub struct Statistics {
     pub at: NaiveDateTime,
     /// Active structures.
     pub structures: i64,
-    /// Active aidant accounts with a second factor, in at least one active structure.
+    /// Active aidant accounts with a second factor and an accreditation in force, in at
+    /// least one active structure.
     pub aidants: i64,
     /// Mandates neither revoked nor past their end.
     pub active_mandates: i64,
@@ -142,7 +143,7 @@ pub fn read(conn: &mut DbConn, now: DateTime<Utc>) -> Result<Statistics, Error> 
             .filter(structures::active.eq(true))
             .count()
             .get_result(c)?;
-        let aidants = aidants(c)?;
+        let aidants = aidants(c, now)?;
         let active_mandates: i64 = mandates::table
             .filter(mandates::revoked_at.is_null())
             .filter(mandates::expires_at.gt(now))
@@ -164,7 +165,7 @@ pub fn read(conn: &mut DbConn, now: DateTime<Utc>) -> Result<Statistics, Error> 
     })
 }
 
-fn aidants(c: &mut DbConn) -> Result<i64, Error> {
+fn aidants(c: &mut DbConn, now: NaiveDateTime) -> Result<i64, Error> {
     let active_structures = structures::table
         .filter(structures::active.eq(true))
         .select(structures::id);
@@ -173,6 +174,7 @@ fn aidants(c: &mut DbConn) -> Result<i64, Error> {
         .select(memberships::user_id);
     let rows: Vec<(String, String, bool)> = users::table
         .filter(users::active.eq(true))
+        .filter(users::accredited_until.gt(now))
         .filter(users::id.eq_any(members))
         .select((
             users::id,

@@ -639,6 +639,8 @@ mod tests {
             last_login: None,
             current_structure_id: None,
             created_at: now.naive_utc(),
+            accredited_until: None,
+            password_reset_at: None,
         }
     }
 

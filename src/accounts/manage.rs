@@ -236,13 +236,15 @@ pub fn act(
 }
 
 /// Whether a new link may be shown to the manager: not when it sets the password of an
-/// account already used (no password now, a login before: its password was reset), for
-/// the manager would then choose both its factors. A new account's first links are the
-/// manager's to hand over.
+/// account already used or whose password was reset (no password now, and a login before
+/// or a reset), for the manager would then choose both its factors. A new account's first
+/// links are the manager's to hand over.
 fn shown_or_mailed(c: &mut DbConn, user_id: &str, token: String) -> Result<Acted, Error> {
     let user = users::find(c, user_id)?.ok_or(Error::NotFound)?;
     Ok(
-        if user.password_hash.is_none() && user.last_login.is_some() {
+        if user.password_hash.is_none()
+            && (user.last_login.is_some() || user.password_reset_at.is_some())
+        {
             Acted::Mailed
         } else {
             Acted::Link(token)

@@ -1,5 +1,6 @@
 //! Structures, accounts, passwords, TOTP, sessions and lockout.
 
+pub mod accreditation;
 pub mod cards;
 pub mod inactivity;
 pub mod login;

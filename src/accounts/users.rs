@@ -61,6 +61,11 @@ pub struct User {
     pub current_structure_id: Option<String>,
     /// Creation time.
     pub created_at: NaiveDateTime,
+    /// Accredited until this time: the latest expiry of its recorded trainings not
+    /// cancelled (None: never accredited). See [`super::accreditation`].
+    pub accredited_until: Option<NaiveDateTime>,
+    /// When a manager reset its password, until a new one is chosen.
+    pub password_reset_at: Option<NaiveDateTime>,
 }
 
 impl User {
@@ -194,6 +199,8 @@ pub fn create(
         last_login: None,
         current_structure_id: new.structure.clone(),
         created_at: now.naive_utc(),
+        accredited_until: None,
+        password_reset_at: None,
     };
     diesel::insert_into(users::table)
         .values(&user)
@@ -578,7 +585,10 @@ pub fn reset_password(
     user_id: &str,
 ) -> Result<String, Error> {
     let n = diesel::update(users::table.filter(users::id.eq(user_id)))
-        .set(users::password_hash.eq(None::<String>))
+        .set((
+            users::password_hash.eq(None::<String>),
+            users::password_reset_at.eq(Some(now.naive_utc())),
+        ))
         .execute(conn)?;
     if n == 0 {
         return Err(Error::NotFound);
@@ -609,6 +619,7 @@ pub(crate) fn set_new_password(
     diesel::update(users::table.filter(users::id.eq(&user.id)))
         .set((
             users::password_hash.eq(Some(&hash)),
+            users::password_reset_at.eq(None::<NaiveDateTime>),
             users::failed_logins.eq(0),
             users::locked_until.eq(None::<NaiveDateTime>),
         ))
@@ -737,7 +748,10 @@ pub fn complete_enrolment(
             .execute(conn)?;
         if let Some(h) = &password_hash {
             diesel::update(users::table.filter(users::id.eq(&user.id)))
-                .set(users::password_hash.eq(Some(h)))
+                .set((
+                    users::password_hash.eq(Some(h)),
+                    users::password_reset_at.eq(None::<NaiveDateTime>),
+                ))
                 .execute(conn)?;
         }
         diesel::update(enrolment_tokens::table.filter(enrolment_tokens::token_hash.eq(&hash)))
@@ -792,6 +806,15 @@ pub struct ActingRights {
     /// Since when the aidant's rights in the structure run unbroken (membership created,
     /// account deactivated or reactivated): a use issued before is void.
     pub since: NaiveDateTime,
+    /// Until when the aidant is accredited ([`super::accreditation`]).
+    pub accredited_until: Option<NaiveDateTime>,
+}
+
+impl ActingRights {
+    /// True when the aidant is accredited at `now`.
+    pub fn accredited_at(&self, now: DateTime<Utc>) -> bool {
+        super::accreditation::Standing::at(self.accredited_until, now.naive_utc()).accredited()
+    }
 }
 
 /// The rights an aidant still has in a structure, read in one statement: None when the
@@ -803,7 +826,14 @@ pub fn acting_rights(
     conn: &mut DbConn,
     acting: &super::Acting,
 ) -> QueryResult<Option<ActingRights>> {
-    let row: Option<(String, Option<String>, Option<String>, NaiveDateTime)> = users::table
+    type Row = (
+        String,
+        Option<String>,
+        Option<String>,
+        NaiveDateTime,
+        Option<NaiveDateTime>,
+    );
+    let row: Option<Row> = users::table
         .inner_join(memberships::table.inner_join(structures::table))
         .filter(users::id.eq(&acting.user_id))
         .filter(memberships::structure_id.eq(&acting.structure_id))
@@ -814,14 +844,16 @@ pub fn acting_rights(
             structures::demarches,
             structures::demarches_removed,
             memberships::rights_since,
+            users::accredited_until,
         ))
         .first(conn)
         .optional()?;
     Ok(row
         .filter(|(roles, ..)| Roles::parse(roles).has(Role::Aidant))
-        .map(|(_, d, removed, since)| ActingRights {
+        .map(|(_, d, removed, since, accredited_until)| ActingRights {
             demarches: crate::domain::mandate::DemarcheSet::from_stored(d.as_deref()),
             removed: crate::domain::mandate::Removals::from_stored(removed.as_deref()),
             since,
+            accredited_until,
         }))
 }

@@ -14,11 +14,19 @@ pub enum Role {
     Auditor,
     /// Operator: structures, accounts, clients, cards, keys.
     Admin,
+    /// Training organisation: records the trainings that accredit aidants.
+    Trainer,
 }
 
 impl Role {
     /// Every role, in display order.
-    pub const ALL: [Role; 4] = [Role::Aidant, Role::Manager, Role::Auditor, Role::Admin];
+    pub const ALL: [Role; 5] = [
+        Role::Aidant,
+        Role::Manager,
+        Role::Auditor,
+        Role::Admin,
+        Role::Trainer,
+    ];
 
     /// The code used in the CLI and the database.
     pub fn code(self) -> &'static str {
@@ -27,6 +35,7 @@ impl Role {
             Role::Manager => "manager",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
+            Role::Trainer => "trainer",
         }
     }
 
@@ -37,6 +46,7 @@ impl Role {
             Role::Manager => "Responsable de structure",
             Role::Auditor => "Auditeur",
             Role::Admin => "Administrateur",
+            Role::Trainer => "Organisme de formation",
         }
     }
 }
@@ -54,7 +64,7 @@ impl FromStr for Role {
             .into_iter()
             .find(|r| r.code() == s)
             .ok_or_else(|| {
-                format!("unknown role {s:?}: expected aidant, manager, auditor or admin")
+                format!("unknown role {s:?}: expected aidant, manager, auditor, admin or trainer")
             })
     }
 }

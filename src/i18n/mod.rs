@@ -194,8 +194,10 @@ fn bundles() -> &'static Vec<(Lang, FluentBundle<FluentResource>)> {
             .map(|l| {
                 let id = l.code().parse().unwrap_or_default();
                 let mut b = FluentBundle::new_concurrent(vec![id]);
-                // No invisible isolation marks around names: the blocks carry `dir`.
-                b.set_use_isolating(false);
+                // Names and dates inside Arabic (right-to-left) text are isolated with
+                // Unicode's invisible FSI/PDI marks, so that a Latin name keeps its order;
+                // left-to-right translations need none (their blocks carry `dir`).
+                b.set_use_isolating(l == Lang::Ar);
                 let res = FluentResource::try_new(l.catalogue().to_string())
                     .unwrap_or_else(|(res, _)| res);
                 let _ = b.add_resource(res);
@@ -536,6 +538,15 @@ mod tests {
             // The catalogue parses whole.
             assert!(FluentResource::try_new(l.catalogue().to_string()).is_ok());
         }
+    }
+
+    #[test]
+    fn names_inside_arabic_text_are_isolated_and_others_are_not() {
+        let args = [("name", "Angela DUBOIS"), ("birthdate", "24")];
+        let ar = message(Lang::Ar, "consent-person", &args);
+        assert!(ar.contains("\u{2068}Angela DUBOIS\u{2069}"), "{ar:?}");
+        let en = message(Lang::En, "consent-person", &args);
+        assert!(en.starts_with("Angela DUBOIS, born on 24."), "{en:?}");
     }
 
     #[test]

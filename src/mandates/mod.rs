@@ -247,6 +247,8 @@ pub fn start_request_for(
                 ));
             }
         }
+        let account = crate::accounts::users::find(conn, &r.by.user_id)?.ok_or(Error::NotFound)?;
+        crate::accounts::accreditation::require(&account, now)?;
         let (session_hash, structure_id, aidant) =
             (&r.session_hash, &r.by.structure_id, &r.by.user_id);
         let (demarches, duration, state, flow) = (&r.demarches, r.duration, &r.state, &r.flow);
@@ -941,6 +943,9 @@ pub fn confirm_consent(
         if req.structure_id != current_structure {
             return Err(Error::RequestInvalid);
         }
+        // The accreditation may have ended (or been cancelled) since the start.
+        let account = crate::accounts::users::find(conn, aidant_id)?.ok_or(Error::NotFound)?;
+        crate::accounts::accreditation::require(&account, now)?;
         // The manager may have restricted the structure's démarches since the start.
         check_offered(&offered_by(conn, &req.structure_id)?, &req.demarche_list())?;
         let moved = diesel::update(

@@ -420,6 +420,7 @@ pub fn request(
             .ok_or(Error::UnknownStructure)?;
         mandates::check_offered(&structure.demarches(), &r.demarches)?;
         let aidant = crate::accounts::users::find(c, &r.by.user_id)?.ok_or(Error::NotFound)?;
+        crate::accounts::accreditation::require(&aidant, now)?;
         let sent: i64 = remote_consents::table
             .filter(remote_consents::aidant_id.eq(&aidant.id))
             .filter(
@@ -750,12 +751,16 @@ pub enum Answered {
 
 /// True when the aidant who sent the request can still act for its structure, with
 /// rights that date from before the request (read in the caller's transaction).
-fn requester_may_act(conn: &mut DbConn, r: &RemoteRequest) -> Result<bool, Error> {
+fn requester_may_act(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    r: &RemoteRequest,
+) -> Result<bool, Error> {
     let rights = crate::accounts::users::acting_rights(
         conn,
         &crate::accounts::Acting::new(&r.aidant_id, &r.structure_id),
     )?;
-    Ok(rights.is_some_and(|x| x.since <= r.created_at))
+    Ok(rights.is_some_and(|x| x.since <= r.created_at && x.accredited_at(now)))
 }
 
 /// The answer of the person logged in with session `session_hash` to the request `id`,
@@ -788,7 +793,7 @@ pub fn answer(
                 // The mandate is made in the name of the aidant who asked: he must still
                 // be able to act for the structure, with the rights he had when he asked
                 // (a deactivation voids what was issued before, even once reactivated).
-                if !requester_may_act(c, &r)? {
+                if !requester_may_act(c, now, &r)? {
                     set_status(c, now, &r, RemoteStatus::Expired)?;
                     journal::append(
                         c,

@@ -83,6 +83,22 @@ diesel::table! {
         last_login -> Nullable<Timestamp>,
         current_structure_id -> Nullable<Text>,
         created_at -> Timestamp,
+        accredited_until -> Nullable<Timestamp>,
+        password_reset_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    trainings (id) {
+        id -> Text,
+        user_id -> Text,
+        completed_on -> Date,
+        reference -> Text,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+        expires_at -> Timestamp,
+        cancelled_at -> Nullable<Timestamp>,
+        cancelled_by -> Nullable<Text>,
     }
 }
 
@@ -388,6 +404,7 @@ diesel::table! {
 }
 
 diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(trainings -> users (user_id));
 diesel::joinable!(memberships -> structures (structure_id));
 diesel::joinable!(totp_cards -> users (user_id));
 diesel::joinable!(enrolment_tokens -> users (user_id));
@@ -409,6 +426,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     journal_tree,
     journal_checkpoints,
     users,
+    trainings,
     memberships,
     membership_invitations,
     enrolment_tokens,

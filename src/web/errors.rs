@@ -238,7 +238,7 @@ pub fn error_page(req: &HttpRequest, status: StatusCode, message: &str) -> HttpR
 
 /// The 404 page for unknown routes, in the session's layout when one is logged in.
 pub async fn not_found(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if req.cookie(state.settings.session_cookie()).is_some() {
+    if req.cookie(state.settings.session_cookie()).is_some() && !person_side(req.path()) {
         // Only for the header: a failure here still gives the plain 404 page.
         let _ = super::session::Ctx::load(&req).await;
     }
@@ -289,10 +289,19 @@ pub fn path_config() -> web::PathConfig {
     })
 }
 
+/// Pages of the represented person (their space, a remote consent link), which have their
+/// own session: an aidant's session in the same browser is not theirs to show.
+fn person_side(path: &str) -> bool {
+    ["/moi", "/consentement"]
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+}
+
 /// Gives every 4xx/5xx response that has no body of its own (405 from routing, errors
 /// raised by actix itself or by a handler, refusals before any handler) a French page or
 /// a JSON body. A page for a request that carries a session cookie but whose session was
-/// not loaded (the error came first) loads it, for the header only.
+/// not loaded (the error came first) loads it, for the header only
+/// (not on the person's pages).
 pub fn fill_empty_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
         if res.response().headers().contains_key(header::CONTENT_TYPE) {
@@ -306,7 +315,9 @@ pub fn fill_empty_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
             .map(|m| m.0.clone())
             .unwrap_or_else(|| default_message(status).to_string());
         let (req, _old) = res.into_parts();
+        // The person's own pages never show the aidant's account, even at a shared desk.
         let load = !wants_json(&req)
+            && !person_side(req.path())
             && req.extensions().get::<SessionLayout>().is_none()
             && req
                 .app_data::<web::Data<AppState>>()

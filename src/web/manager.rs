@@ -49,10 +49,13 @@ pub struct Row {
     pending: bool,
     second_factor: String,
     last_login: String,
+    /// Empty for an account without the aidant role.
+    accreditation: String,
 }
 
-impl From<&MemberRow> for Row {
-    fn from(m: &MemberRow) -> Self {
+impl Row {
+    /// The row of `m` at `now`.
+    fn of(m: &MemberRow, now: chrono::DateTime<chrono::Utc>) -> Self {
         let second_factor = match (&m.card_serial, m.user.totp_secret_enc.is_some()) {
             (Some(s), true) => format!("application et carte {s}"),
             (Some(s), false) => format!("carte {s}"),
@@ -68,6 +71,11 @@ impl From<&MemberRow> for Row {
             pending: manage::pending(m),
             second_factor,
             last_login: fmt_time(&m.user.last_login),
+            accreditation: if m.user.has(Role::Aidant) {
+                crate::accounts::accreditation::Standing::of(&m.user, now).label()
+            } else {
+                String::new()
+            },
         }
     }
 }
@@ -152,7 +160,8 @@ async fn manager_page(app: &App, m: &Manager, kept: Kept) -> Result<HttpResponse
 async fn members(app: &App, m: &Manager) -> Result<Vec<Row>, WebError> {
     let by = m.acting().clone();
     let list = app.run(move |db, _| manage::members(db, &by)).await?;
-    Ok(list.iter().map(Row::from).collect())
+    let now = app.clock.now();
+    Ok(list.iter().map(|r| Row::of(r, now)).collect())
 }
 
 async fn list(m: Manager, app: App) -> Result<HttpResponse, WebError> {
@@ -300,7 +309,7 @@ async fn account(m: Manager, app: App, path: web::Path<String>) -> Result<HttpRe
             manages: t.user.has(Role::Manager),
             is_self: t.user.id == m.user().id,
             has_card: t.card_serial.is_some(),
-            row: Row::from(&t),
+            row: Row::of(&t, app.clock.now()),
             error: None,
             flash: m.flash(),
         }),
@@ -519,7 +528,7 @@ async fn set_manager(
                 manages: t.user.has(Role::Manager),
                 is_self: t.user.id == m.user().id,
                 has_card: t.card_serial.is_some(),
-                row: Row::from(&t),
+                row: Row::of(&t, app.clock.now()),
                 error: Some(message),
                 flash: None,
             });
@@ -573,7 +582,7 @@ async fn assign_card(
                 manages: t.user.has(Role::Manager),
                 is_self: t.user.id == m.user().id,
                 has_card: t.card_serial.is_some(),
-                row: Row::from(&t),
+                row: Row::of(&t, app.clock.now()),
                 error: Some(message),
                 flash: None,
             });

@@ -22,6 +22,7 @@ pub mod session;
 mod space;
 mod statistics;
 mod terms;
+mod trainings;
 pub mod verifier;
 
 pub use errors::{error_page, wants_json, WebError};
@@ -82,16 +83,17 @@ pub struct NavLink {
 /// The main navigation for an account holding `roles`, on the page at `path`.
 pub fn main_nav(user: &crate::accounts::users::User, path: &str) -> Vec<NavLink> {
     use crate::domain::roles::Role;
-    let sections: [(&str, &str, Option<Role>); 5] = [
-        ("/espace", "Accueil", None),
-        ("/mandats/nouveau", "Nouveau mandat", Some(Role::Aidant)),
-        ("/gestion", "Gestion", Some(Role::Manager)),
-        ("/audit", "Journal", Some(Role::Auditor)),
-        ("/admin", "Administration", Some(Role::Admin)),
+    let sections: [(&str, &str, &[Role]); 6] = [
+        ("/espace", "Accueil", &[]),
+        ("/mandats/nouveau", "Nouveau mandat", &[Role::Aidant]),
+        ("/gestion", "Gestion", &[Role::Manager]),
+        ("/audit", "Journal", &[Role::Auditor]),
+        ("/formations", "Formations", &[Role::Trainer, Role::Admin]),
+        ("/admin", "Administration", &[Role::Admin]),
     ];
     sections
         .iter()
-        .filter(|(_, _, role)| role.is_none_or(|r| user.has(r)))
+        .filter(|(_, _, roles)| roles.is_empty() || roles.iter().any(|r| user.has(*r)))
         .map(|(href, label, _)| NavLink {
             href,
             label,
@@ -574,6 +576,7 @@ pub fn app(
         .configure(audit_export::routes)
         .configure(verifier::routes)
         .configure(statistics::routes)
+        .configure(trainings::routes)
         .configure(notices::routes)
         .configure(mandates::routes)
         .configure(moi::routes)

@@ -35,6 +35,8 @@ struct SpacePage {
     is_aidant: bool,
     is_manager: bool,
     is_auditor: bool,
+    /// A training organisation or an administrator: records trainings.
+    is_trainer: bool,
     flash: Option<String>,
     search: String,
     usagers: Vec<(String, String, String, String)>,
@@ -44,6 +46,40 @@ struct SpacePage {
     tabs: [(&'static str, &'static str); 3],
     rows: Vec<super::mandates::HomeRow>,
     invitations: Vec<InvitationLine>,
+    accreditation: Option<Accreditation>,
+}
+
+/// An aidant's accreditation as the home shows it.
+pub struct Accreditation {
+    /// In force.
+    accredited: bool,
+    /// "Vous êtes habilité jusqu’au …", or what is missing.
+    text: String,
+    /// It ends within [`crate::accounts::accreditation::EXPIRY_NOTICE_DAYS`].
+    soon: bool,
+}
+
+impl Accreditation {
+    fn of(user: &crate::accounts::users::User, now: chrono::DateTime<chrono::Utc>) -> Self {
+        use crate::accounts::accreditation::Standing;
+        let s = Standing::of(user, now);
+        let soon = s.ends_soon(now);
+        let text = match (s.missing(), s.last_day()) {
+            (Some(m), _) => m,
+            (None, Some(day)) if soon => format!(
+                "Votre habilitation prend fin le {day} au soir : suivez une nouvelle formation avant cette date pour continuer à créer et utiliser des mandats."
+            ),
+            (None, day) => format!(
+                "Vous êtes habilité à créer et utiliser des mandats jusqu’au {}.",
+                day.unwrap_or_default()
+            ),
+        };
+        Accreditation {
+            accredited: s.accredited(),
+            text,
+            soon,
+        }
+    }
 }
 
 /// An invitation to join a structure, as its account sees it.
@@ -145,6 +181,7 @@ async fn home(ctx: Ctx, app: App, q: web::Query<HomeQuery>) -> Result<HttpRespon
             is_aidant: user.has(Role::Aidant),
             is_manager: user.has(Role::Manager),
             is_auditor: user.has(Role::Auditor),
+            is_trainer: user.has(Role::Trainer) || user.has(Role::Admin),
             flash,
             search,
             usagers,
@@ -154,6 +191,9 @@ async fn home(ctx: Ctx, app: App, q: web::Query<HomeQuery>) -> Result<HttpRespon
             tabs: TABS,
             rows,
             invitations,
+            accreditation: user
+                .has(Role::Aidant)
+                .then(|| Accreditation::of(&user, app.clock.now())),
         }),
     ))
 }

@@ -225,6 +225,13 @@ fn error_pages_during_a_session_show_the_logged_in_account() {
             "{path}"
         );
     }
+    // The person's pages never show the aidant's account, even in the same browser.
+    for path in ["/moi/nulle-part", "/consentement/inconnu?x=%00"] {
+        let r = web.get(path);
+        assert!(r.status >= 400, "{path}: {}", r.status);
+        assert!(!r.body.contains(&header), "{path}: {}", r.body);
+        assert!(!r.body.contains(&a.user.name), "{path}: {}", r.body);
+    }
     // Without a session, the same pages offer the login link.
     let anonymous = Web::new(&app).get("/nulle-part");
     assert_eq!(anonymous.status, 404);

@@ -47,6 +47,7 @@ mod oidc_token;
 mod oidc_userinfo;
 
 // Commands of the binary.
+mod accreditation;
 mod admin_cli;
 mod binary;
 mod checkpoints;

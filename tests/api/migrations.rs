@@ -295,6 +295,23 @@ mod sql {
             "drop function journal_",
             "the trigger functions exist only in PostgreSQL",
         ),
+        // The accreditation's carry-over (issue 14): dates and intervals are spelled
+        // differently (SQLite's date()/datetime() modifiers, PostgreSQL's casts and
+        // intervals). Exercised by accreditation::the_upgrade_carries_existing_aidants_over.
+        (
+            "_accreditation",
+            "up.sql",
+            Tree::Sqlite,
+            "insert into trainings(id,user_id,completed_on,reference,recorded_by,recorded_at,expires_at) select 'reprise-' || id,id,date(created_at),",
+            "SQLite date functions",
+        ),
+        (
+            "_accreditation",
+            "up.sql",
+            Tree::Postgres,
+            "insert into trainings(id,user_id,completed_on,reference,recorded_by,recorded_at,expires_at) select 'reprise-' || id,id,created_at::date,",
+            "PostgreSQL casts and intervals",
+        ),
     ];
 
     /// One migration file in both trees.

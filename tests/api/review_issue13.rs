@@ -362,3 +362,48 @@ fn erasing_a_person_keeps_the_pending_messages_of_someone_sharing_their_address(
         "Josiane's messages stay"
     );
 }
+
+/// Noticed after issue 13: an account enrolled but never logged in (its owner chose its
+/// password and app, or the operator created it with both) counted as new: once the
+/// manager reset its password (link mailed), a second-factor reset showed the manager a
+/// link that sets both the password and the app. The reset is remembered until a new
+/// password is chosen, and such links go by e-mail only.
+#[test]
+fn an_enrolled_account_never_used_is_not_taken_over_through_resets() {
+    let (app, clock, _, m, a) = team(35);
+    let manager = logged_in(&app, &clock, &m);
+    let reset = format!("/gestion/comptes/{}/mot-de-passe", a.user.id);
+    assert_eq!(manager.submit(&reset, &reset, &[]).status, 303);
+    clock.advance(Duration::seconds(30));
+    let second = format!("/gestion/comptes/{}/second-facteur", a.user.id);
+    let r = manager.submit(&second, &second, &[]);
+    assert!(
+        !r.body.contains("/activation/"),
+        "the manager sees a link that sets the password: {}",
+        r.body
+    );
+    // Nor through a new activation link once it has no second factor.
+    clock.advance(Duration::seconds(30));
+    let resend = format!("/gestion/comptes/{}/nouveau-lien", a.user.id);
+    let r = manager.submit(&format!("/gestion/comptes/{}", a.user.id), &resend, &[]);
+    assert!(!r.body.contains("/activation/"), "{}", r.body);
+    // The owner's mailed link sets a password and an app; the marker is then cleared.
+    let mailed = mailed_link(&app, &a.email);
+    let web = Web::new(&app);
+    let page = web.get(&mailed);
+    let secret =
+        totp::from_base32(&between(&page.body, "id=\"totp-secret\">", "<")).expect("secret");
+    let new_password = "une toute nouvelle phrase";
+    let otp = code(&secret, &clock, 0);
+    let r = web.submit(
+        &mailed,
+        &mailed,
+        &[
+            ("password", new_password),
+            ("password_confirm", new_password),
+            ("otp", &otp),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(user_row(&app.store, &a.user.id).password_reset_at, None);
+}

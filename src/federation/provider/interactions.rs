@@ -467,13 +467,15 @@ fn structure_demarches(v: &Visitor) -> DemarcheSet {
         .unwrap_or(DemarcheSet::Only(vec![]))
 }
 
-fn aidant(v: &Visitor) -> Result<Acting, Error> {
+fn aidant(v: &Visitor, now: DateTime<Utc>) -> Result<Acting, Error> {
     let user = v.user.as_ref().ok_or(Error::LoginRequired)?;
     if !user.has(Role::Aidant) {
         return Err(Error::Forbidden(
             "Votre compte n’a pas accès à cette page.".into(),
         ));
     }
+    // Using a mandate needs an accreditation in force (what is missing is said).
+    crate::accounts::accreditation::require(user, now)?;
     let s = v.structure.as_ref().ok_or_else(|| {
         Error::Forbidden("Votre compte n’est rattaché à aucune structure.".into())
     })?;
@@ -545,7 +547,7 @@ pub fn show(
         if needs_login(&v, &i) {
             return Ok(Err((v, i, client.name)));
         }
-        let acting = aidant(&v)?;
+        let acting = aidant(&v, now)?;
         let offered = offered_demarches(&client, &structure_demarches(&v), &i);
         let codes = offered.codes();
         let (usagers, usager, demarches) = match &i.usager_id {
@@ -673,7 +675,7 @@ pub fn choose_usager(
         let Ok((v, i, offered)) = step(c, now, policy, p)? else {
             return Ok(Step::Login);
         };
-        let acting = aidant(&v)?;
+        let acting = aidant(&v, now)?;
         if !mandates::usable_authorisations(c, now, &acting.structure_id, usager_id)?
             .iter()
             .any(|a| offered.contains(&a.demarche))
@@ -713,7 +715,7 @@ pub fn choose_demarche(
         let Ok((v, i, offered)) = step(c, now, policy, p)? else {
             return Ok(Step::Login);
         };
-        let acting = aidant(&v)?;
+        let acting = aidant(&v, now)?;
         if !offered.contains(demarche) {
             return Err(Error::Invalid(
                 "Cette démarche n’est pas proposée par ce site ou par votre structure.".into(),
@@ -934,6 +936,8 @@ mod tests {
             last_login: None,
             current_structure_id: None,
             created_at: at(0),
+            accredited_until: None,
+            password_reset_at: None,
         };
         let visitor = |logged_in_at: i64, user: Option<crate::accounts::users::User>| Visitor {
             session: session("s", logged_in_at, "{}"),

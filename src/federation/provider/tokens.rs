@@ -532,7 +532,7 @@ fn still_usable(
     let Some(rights) = users::acting_rights(conn, &acting)? else {
         return Ok(None);
     };
-    if !use_still_allowed(client, &rights, u) {
+    if !rights.accredited_at(now) || !use_still_allowed(client, &rights, u) {
         return Ok(None);
     }
     Ok(
@@ -753,6 +753,7 @@ mod tests {
             demarches: DemarcheSet::All,
             removed,
             since: t(since),
+            accredited_until: None,
         };
         let use_at = |m: i64| Use {
             aidant_id: "a".into(),

@@ -155,6 +155,8 @@ pub(super) async fn new_form(
     q: web::Query<RenewQuery>,
 ) -> Result<HttpResponse, WebError> {
     let (aidant, structure) = ctx.require(Role::Aidant)?;
+    // Without an accreditation in force, the page says what is missing instead.
+    crate::accounts::accreditation::require(aidant, state.clock.now())?;
     let q = q.into_inner();
     let mut pre = Prefill::default();
     if let Some(old) = q.renouveler.clone() {
@@ -224,6 +226,7 @@ pub(super) async fn new_submit(
     let pairs = form_pairs(&body);
     ctx.check_csrf(field(&pairs, "csrf_token"))?;
     let (aidant, structure) = ctx.require(Role::Aidant)?;
+    crate::accounts::accreditation::require(aidant, state.clock.now())?;
     let selected: Vec<String> = pairs
         .iter()
         .filter(|(k, _)| k == "demarches")

@@ -4,7 +4,7 @@
 use chrono::Duration;
 use procura::accounts::structures::{self, Structure};
 use procura::accounts::users::{self, NewUser, User};
-use procura::accounts::{terms, totp};
+use procura::accounts::{accreditation, terms, totp};
 use procura::clock::{Clock, FixedClock, SystemClock};
 use procura::crypto::SecretBox;
 use procura::domain::mandate::{parse_demarches, MandateDuration};
@@ -86,6 +86,31 @@ pub fn account_before_terms(
     roles: &[Role],
     structure: Option<&Structure>,
 ) -> Account {
+    enrolled(store, clock, email, roles, structure, true)
+}
+
+/// As [`account`], but an aidant's training is not recorded: it is not accredited.
+pub fn untrained_account(
+    store: &Store,
+    clock: &FixedClock,
+    email: &str,
+    roles: &[Role],
+    structure: Option<&Structure>,
+) -> Account {
+    let a = enrolled(store, clock, email, roles, structure, false);
+    accept_terms(store, clock, &a.user.id);
+    a
+}
+
+/// An enrolled account; an aidant's training recorded when `trained`.
+fn enrolled(
+    store: &Store,
+    clock: &FixedClock,
+    email: &str,
+    roles: &[Role],
+    structure: Option<&Structure>,
+    trained: bool,
+) -> Account {
     let secret = totp::new_secret();
     let mut conn = store.conn().expect("conn");
     let user = write_tx(&mut conn, |c| {
@@ -103,6 +128,14 @@ pub fn account_before_terms(
                 totp_secret: Some(secret.clone()),
             },
         )
+        .and_then(|u| {
+            // An aidant is accredited, as after a recorded training (journaled).
+            if !trained || !roles.contains(&Role::Aidant) {
+                return Ok(u);
+            }
+            let training = accreditation::vouched(clock.now(), 36, "formation de test");
+            Ok(accreditation::record_in(c, clock.now(), "test", &u, &training)?.user)
+        })
     })
     .expect("account");
     Account {

@@ -2,6 +2,7 @@
 //! fixtures, user journeys and outside processes. A test file imports `crate::helpers::*`
 //! and never another test file.
 
+pub mod accreditation;
 pub mod admin;
 pub mod app;
 pub mod browser;
@@ -15,6 +16,7 @@ pub mod person;
 pub mod procs;
 pub mod smtp;
 
+pub use accreditation::*;
 pub use admin::*;
 pub use app::*;
 pub use db::*;

@@ -1,0 +1,2 @@
+DROP TABLE trainings;
+ALTER TABLE users DROP COLUMN accredited_until;
