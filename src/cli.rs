@@ -451,20 +451,7 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
     match command {
         Command::Serve { .. } => serve(settings, clock),
         Command::Config { out } => {
-            let v = serde_json::json!({
-                "database_backend": settings.database.name(),
-                "bind": settings.bind.to_string(),
-                "public_url": settings.public_url.as_str(),
-                "data_dir": settings.data_dir.display().to_string(),
-                "pool_size": settings.pool_size,
-                "log_format": format!("{:?}", settings.log_format).to_lowercase(),
-                "shutdown_timeout": settings.shutdown_timeout,
-                "theme": format!("{:?}", settings.theme).to_lowercase(),
-                "master_key": settings.master_key.map(|_| "<set>"),
-                "fc_issuer": settings.fc_issuer.as_ref().map(|u| u.as_str()),
-                "fc_client_id": settings.fc_client_id,
-                "fc_client_secret": settings.fc_client_secret.as_ref().map(|_| "<set>"),
-            });
+            let v = settings.effective();
             if out.json {
                 println!("{v}");
             } else {
@@ -506,7 +493,12 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                     }
                     Ok(0)
                 }
-                Err(e @ (Error::StructureName | Error::Siret | Error::DuplicateSiret)) => {
+                Err(
+                    e @ (Error::StructureName
+                    | Error::Siret
+                    | Error::DuplicateSiret
+                    | Error::Address),
+                ) => {
                     report_refusal(out.json, &e.to_string());
                     Ok(2)
                 }
@@ -865,25 +857,12 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                     return Ok(2);
                 }
             };
-            let der = match std::str::from_utf8(&raw) {
-                Ok(text) if text.contains("-----BEGIN PRIVATE KEY-----") => {
-                    let body: String = text
-                        .lines()
-                        .filter(|l| !l.starts_with("-----"))
-                        .collect::<Vec<_>>()
-                        .concat();
-                    match base64::Engine::decode(
-                        &base64::engine::general_purpose::STANDARD,
-                        body.trim(),
-                    ) {
-                        Ok(d) => d,
-                        Err(_) => {
-                            report_refusal(out.json, "PEM illisible");
-                            return Ok(2);
-                        }
-                    }
+            let der = match crate::federation::provider::pkcs8_der(&raw) {
+                Ok(d) => d,
+                Err(e) => {
+                    report_refusal(out.json, &e.to_string());
+                    return Ok(2);
                 }
-                _ => raw,
             };
             let mut conn = open_migrated(&settings)?;
             let now = clock.now();
@@ -975,27 +954,8 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
             let now = clock.now();
             let secrets = SecretBox::new(settings.master_key);
             let origin = journal::note::origin(&settings.public_url);
-            // A long journal without checkpoints is covered in several transactions, up to
-            // the head read now (a busy service keeps adding entries).
-            let target = crate::store::read_tx(&mut conn, journal::length)?;
-            let mut made = None;
-            while let Some(cp) = write_tx(&mut conn, |c| {
-                journal::checkpoint::make(
-                    c,
-                    now,
-                    &secrets,
-                    &origin,
-                    None,
-                    journal::checkpoint::MAX_STEP,
-                )
-            })? {
-                let size = cp.size;
-                made = Some(cp);
-                if size >= target {
-                    break;
-                }
-            }
-            let latest = crate::store::read_tx(&mut conn, journal::checkpoint::latest)?;
+            let (latest, made) =
+                crate::operator::checkpoint_now(&mut conn, now, &secrets, &origin)?;
             match latest {
                 None => {
                     report_refusal(out.json, "le journal est vide : aucun point de contrôle");
@@ -1009,7 +969,7 @@ fn execute(command: Command, settings: Settings, clock: SharedClock) -> anyhow::
                             "root": cp.root,
                             "key_id": cp.key_id,
                             "note": cp.note,
-                            "created": made.is_some(),
+                            "created": made,
                         })
                     );
                     Ok(0)

@@ -118,6 +118,44 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The effective settings with every secret redacted (`"<set>"` or null), as
+    /// `procura config --json` prints them and the administrator's `/admin/parametres`
+    /// shows them.
+    pub fn effective(&self) -> serde_json::Value {
+        let set = |on: bool| on.then_some("<set>");
+        serde_json::json!({
+            "database_backend": self.database.name(),
+            "bind": self.bind.to_string(),
+            "public_url": self.public_url.as_str(),
+            "data_dir": self.data_dir.display().to_string(),
+            "pool_size": self.pool_size,
+            "log_format": format!("{:?}", self.log_format).to_lowercase(),
+            "shutdown_timeout": self.shutdown_timeout,
+            "theme": format!("{:?}", self.theme).to_lowercase(),
+            "master_key": set(self.master_key.is_some()),
+            "fc_issuer": self.fc_issuer.as_ref().map(|u| u.as_str()),
+            "fc_client_id": self.fc_client_id,
+            "fc_client_secret": set(self.fc_client_secret.is_some()),
+            "smtp": self.smtp.as_ref().map(|s| format!("{}:{}{}", s.host, s.port, if s.credentials.is_some() { " (identifiants <set>)" } else { "" })),
+            "mail_from": self.mail_from,
+            "trusted_proxies": self.trusted_proxies.len(),
+            "lockout_threshold": self.lockout_threshold,
+            "lockout_minutes": self.lockout_minutes,
+            "login_rate_limit": self.login_rate_limit,
+            "session_idle_minutes": self.session_idle_minutes,
+            "session_absolute_hours": self.session_absolute_hours,
+            "access_token_seconds": self.access_token_seconds,
+            "key_grace_hours": self.key_grace_hours,
+            "checkpoint_entries": self.checkpoint_entries,
+            "checkpoint_seconds": self.checkpoint_seconds,
+            "use_notice_minutes": self.use_notice_minutes,
+            "usager_retention_months": self.usager_retention_months,
+            "inactivity_warning_months": self.inactivity_warning_months,
+            "inactivity_deactivation_months": self.inactivity_deactivation_months,
+            "demo": self.demo,
+        })
+    }
+
     /// The inactivity delays ([`crate::accounts::inactivity`]).
     pub fn inactivity(&self) -> crate::accounts::inactivity::Delays {
         crate::accounts::inactivity::Delays {

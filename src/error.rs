@@ -31,6 +31,9 @@ pub enum Error {
     /// Bad SIRET.
     #[error("le SIRET doit comporter 14 chiffres et être valide (clé de Luhn)")]
     Siret,
+    /// Bad postal address of a structure.
+    #[error("l’adresse est trop longue (500 caractères au plus)")]
+    Address,
     /// Duplicate SIRET.
     #[error("une structure avec ce SIRET existe déjà")]
     DuplicateSiret,

@@ -19,6 +19,7 @@ pub mod mail;
 pub mod maintenance;
 pub mod mandates;
 pub mod notify;
+pub mod operator;
 pub mod oversight;
 pub mod person;
 pub mod statistics;

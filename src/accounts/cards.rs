@@ -183,3 +183,48 @@ pub fn unassign(
     )?;
     Ok(())
 }
+
+/// A card as the operator tracks it.
+#[derive(Debug, Clone)]
+pub struct CardRow {
+    /// Serial number.
+    pub serial: String,
+    /// When it was imported.
+    pub created_at: chrono::NaiveDateTime,
+    /// The account it is assigned to: id, name, e-mail (None: in stock).
+    pub assigned: Option<(String, String, String)>,
+}
+
+/// Every card, by serial, with the account it is assigned to (one query).
+pub fn list(conn: &mut DbConn) -> QueryResult<Vec<CardRow>> {
+    use crate::store::schema::users;
+    type Row = (
+        String,
+        chrono::NaiveDateTime,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = totp_cards::table
+        .left_join(users::table)
+        .order(totp_cards::serial.asc())
+        .select((
+            totp_cards::serial,
+            totp_cards::created_at,
+            users::id.nullable(),
+            users::name.nullable(),
+            users::email.nullable(),
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(serial, created_at, id, name, email)| CardRow {
+            serial,
+            created_at,
+            assigned: match (id, name, email) {
+                (Some(i), Some(n), Some(e)) => Some((i, n, e)),
+                _ => None,
+            },
+        })
+        .collect())
+}

@@ -219,7 +219,7 @@ pub fn act(
                 Ok(Acted::Done)
             }
             AccountAction::ResetSecondFactor => {
-                let token = users::reset_second_factor(c, now, &actor, sid, user_id)?;
+                let token = users::reset_second_factor(c, now, &actor, Some(sid), user_id)?;
                 shown_or_mailed(c, user_id, token)
             }
             AccountAction::UnassignCard => {

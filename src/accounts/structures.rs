@@ -8,8 +8,8 @@ use crate::domain::mandate::{DemarcheSet, Removals};
 use crate::domain::valid_siret;
 use crate::error::Error;
 use crate::journal::{self, NewEntry};
-use crate::store::schema::structures;
-use crate::store::DbConn;
+use crate::store::schema::{memberships, structures};
+use crate::store::{lower, read_tx, write_tx, DbConn};
 
 /// A structure.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
@@ -44,6 +44,154 @@ impl Structure {
     }
 }
 
+/// Checks a structure's name (pure): trimmed, 1 to 200 characters.
+fn checked_name(name: &str) -> Result<String, Error> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(Error::StructureName);
+    }
+    Ok(name.to_string())
+}
+
+/// Checks a postal address (pure): trimmed, 500 characters at most.
+fn checked_address(address: &str) -> Result<String, Error> {
+    let address = address.trim();
+    if address.chars().count() > 500 || address.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(Error::Address);
+    }
+    Ok(address.to_string())
+}
+
+/// Creates a structure offering `demarches`, in one write transaction journaled
+/// `structure.created` (and `structure.updated` when it offers fewer than every démarche).
+pub fn create_offering(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    name: &str,
+    siret: &str,
+    address: &str,
+    demarches: &DemarcheSet,
+) -> Result<Structure, Error> {
+    if demarches.is_empty() {
+        return Err(Error::Invalid(
+            "Choisissez au moins une démarche proposée par la structure.".into(),
+        ));
+    }
+    write_tx(conn, |c| {
+        let s = create(c, now, actor, name, siret, address)?;
+        set_demarches(c, now, actor, &s.id, demarches)
+    })
+}
+
+/// Changes a structure's name, address and démarches in one write transaction, journaled
+/// `structure.updated` (the démarches' change as by [`set_demarches`]). Unknown: NotFound.
+pub fn update(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    id: &str,
+    name: &str,
+    address: &str,
+    demarches: &DemarcheSet,
+) -> Result<Structure, Error> {
+    let name = checked_name(name)?;
+    let address = checked_address(address)?;
+    if demarches.is_empty() {
+        return Err(Error::Invalid(
+            "Choisissez au moins une démarche proposée par la structure.".into(),
+        ));
+    }
+    write_tx(conn, |c| {
+        let s = by_id(c, id)?.ok_or(Error::NotFound)?;
+        if s.name != name || s.address != address {
+            diesel::update(structures::table.filter(structures::id.eq(id)))
+                .set((structures::name.eq(&name), structures::address.eq(&address)))
+                .execute(c)?;
+            let mut e = NewEntry::new("structure.updated")
+                .actor(actor)
+                .structure(id);
+            if s.name != name {
+                e = e.detail("name", name.as_str());
+            }
+            if s.address != address {
+                e = e.detail("address_changed", true);
+            }
+            journal::append(c, now, e)?;
+        }
+        set_demarches(c, now, actor, id, demarches)
+    })
+}
+
+/// Deactivates or reactivates a structure, in one write transaction journaled
+/// `structure.deactivated` or `structure.reactivated`. Either way its members' rights
+/// start again now: codes and tokens issued before stay void, even once it is active
+/// again (a deactivation ends the use of its mandates at once, see
+/// [`super::users::acting_rights`]). Returns false, with nothing changed or journaled,
+/// when it already was in that state.
+pub fn set_active(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    actor: &str,
+    id: &str,
+    active: bool,
+) -> Result<bool, Error> {
+    write_tx(conn, |c| {
+        let s = by_id(c, id)?.ok_or(Error::NotFound)?;
+        if s.active == active {
+            return Ok(false);
+        }
+        diesel::update(structures::table.filter(structures::id.eq(id)))
+            .set(structures::active.eq(active))
+            .execute(c)?;
+        diesel::update(memberships::table.filter(memberships::structure_id.eq(id)))
+            .set(memberships::rights_since.eq(now.naive_utc()))
+            .execute(c)?;
+        journal::append(
+            c,
+            now,
+            NewEntry::new(if active {
+                "structure.reactivated"
+            } else {
+                "structure.deactivated"
+            })
+            .actor(actor)
+            .structure(id),
+        )?;
+        Ok(true)
+    })
+}
+
+/// Structures whose name or SIRET contains `q` (every one when blank), by name, at most
+/// `limit`.
+pub fn search(conn: &mut DbConn, q: &str, limit: i64) -> Result<Vec<Structure>, Error> {
+    let q = q.trim().to_lowercase();
+    read_tx(conn, |c| {
+        let mut query = structures::table
+            .select(Structure::as_select())
+            .order((structures::name.asc(), structures::id.asc()))
+            .limit(limit)
+            .into_boxed();
+        if !q.is_empty() {
+            let pattern = format!("%{}%", like_escaped(&q));
+            query = query.filter(
+                lower(structures::name)
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(structures::siret.like(pattern).escape('\\')),
+            );
+        }
+        Ok(query.load(c)?)
+    })
+}
+
+/// `s` with LIKE's wildcards escaped (escape character `\`).
+pub fn like_escaped(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 /// Creates a structure and journals it, in the caller's transaction.
 pub fn create(
     conn: &mut DbConn,
@@ -53,10 +201,8 @@ pub fn create(
     siret: &str,
     address: &str,
 ) -> Result<Structure, Error> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(Error::StructureName);
-    }
+    let name = checked_name(name)?;
+    let address = checked_address(address)?;
     let siret: String = siret.chars().filter(|c| !c.is_whitespace()).collect();
     if !valid_siret(&siret) {
         return Err(Error::Siret);
@@ -70,9 +216,9 @@ pub fn create(
     }
     let s = Structure {
         id: uuid::Uuid::new_v4().to_string(),
-        name: name.to_string(),
+        name,
         siret,
-        address: address.trim().to_string(),
+        address,
         active: true,
         created_at: now.naive_utc(),
         demarches: None,

@@ -253,6 +253,36 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<User>> {
         .optional()
 }
 
+/// Accounts whose name or e-mail contains `q` (case-insensitive; every account when
+/// blank), by name, at most `limit`.
+pub fn search(conn: &mut DbConn, q: &str, limit: i64) -> QueryResult<Vec<User>> {
+    let q = q.trim().to_lowercase();
+    let mut query = users::table
+        .select(User::as_select())
+        .order((users::name.asc(), users::id.asc()))
+        .limit(limit)
+        .into_boxed();
+    if !q.is_empty() {
+        let pattern = format!("%{}%", super::structures::like_escaped(&q));
+        query = query.filter(
+            crate::store::lower(users::name)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(users::email.like(pattern).escape('\\')),
+        );
+    }
+    query.load(conn)
+}
+
+/// Serial of the card assigned to the account, if any.
+pub fn card_of(conn: &mut DbConn, user_id: &str) -> QueryResult<Option<String>> {
+    totp_cards::table
+        .filter(totp_cards::user_id.eq(user_id))
+        .select(totp_cards::serial)
+        .first(conn)
+        .optional()
+}
+
 /// Structures the account belongs to, by name.
 pub fn structures_of(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<Structure>> {
     memberships::table
@@ -511,12 +541,13 @@ pub fn issue_enrolment(
 }
 
 /// Clears the second factor (app secret and card) and ends sessions; the account must
-/// enrol again through a new link, which is returned.
+/// enrol again through a new link, which is returned (and e-mailed to the account). A
+/// manager's reset names their structure; the operator's (`None`) none.
 pub fn reset_second_factor(
     conn: &mut DbConn,
     now: DateTime<Utc>,
     actor: &str,
-    structure: &str,
+    structure: Option<&str>,
     user_id: &str,
 ) -> Result<String, Error> {
     let n = diesel::update(users::table.filter(users::id.eq(user_id)))
@@ -537,10 +568,10 @@ pub fn reset_second_factor(
         now,
         NewEntry::new("account.second_factor_reset")
             .actor(actor)
-            .structure(structure)
+            .structure_opt(structure)
             .detail("account", user_id),
     )?;
-    issue_enrolment(conn, now, actor, Some(structure), user_id)
+    issue_enrolment(conn, now, actor, structure, user_id)
 }
 
 /// Forgets the account's password (its second factor stays) and ends its sessions; the

@@ -599,6 +599,13 @@ pub fn create_mandate_with(
     }
     let usager = upsert_usager(conn, now, actor, identity)?;
     let s = crate::accounts::structures::by_id(conn, structure_id)?.ok_or(Error::NotFound)?;
+    if !s.active {
+        // A deactivated structure's members no longer use or make its mandates.
+        return Err(Error::Forbidden(
+            "Votre structure est désactivée : aucun mandat ne peut plus être créé pour elle."
+                .into(),
+        ));
+    }
     let (structure_name, siret) = (s.name, s.siret);
     let aidant_name = crate::accounts::users::find(conn, aidant_id)?
         .ok_or(Error::NotFound)?

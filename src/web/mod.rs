@@ -1,5 +1,6 @@
 //! HTTP surface: the app factory, middleware, routes and error pages.
 
+mod admin;
 mod audit;
 mod audit_export;
 mod auth;
@@ -83,12 +84,13 @@ pub struct NavLink {
 /// The main navigation for an account holding `roles`, on the page at `path`.
 pub fn main_nav(user: &crate::accounts::users::User, path: &str) -> Vec<NavLink> {
     use crate::domain::roles::Role;
-    let sections: [(&str, &str, &[Role]); 5] = [
+    let sections: [(&str, &str, &[Role]); 6] = [
         ("/espace", "Accueil", &[]),
         ("/mandats/nouveau", "Nouveau mandat", &[Role::Aidant]),
         ("/gestion", "Gestion", &[Role::Manager]),
         ("/audit", "Journal", &[Role::Auditor]),
         ("/formations", "Formations", &[Role::Trainer, Role::Admin]),
+        ("/admin", "Administration", &[Role::Admin]),
     ];
     sections
         .iter()
@@ -570,6 +572,7 @@ pub fn app(
         .configure(space::routes)
         .configure(manager::routes)
         .configure(habilitation::routes)
+        .configure(admin::routes)
         .configure(audit::routes)
         .configure(journal::routes)
         .configure(audit_export::routes)

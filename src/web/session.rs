@@ -24,6 +24,9 @@ use crate::domain::roles::Role;
 use crate::error::Error;
 use crate::store::DbConn;
 
+/// Why a member of a deactivated structure may not act for it (its mandates included).
+pub const STRUCTURE_INACTIVE: &str = "Votre structure est désactivée : ni vous ni ses autres membres ne pouvez plus créer ni utiliser ses mandats. Si vous êtes membre d’une autre structure, choisissez-la depuis votre espace.";
+
 /// The running service, as handlers receive it.
 pub type App = web::Data<AppState>;
 
@@ -217,6 +220,9 @@ impl Ctx {
         let structure = self.structure.as_ref().ok_or_else(|| {
             WebError::Forbidden("Votre compte n’est rattaché à aucune structure.".into())
         })?;
+        if !structure.active {
+            return Err(WebError::Forbidden(STRUCTURE_INACTIVE.into()));
+        }
         Ok((user, structure))
     }
 

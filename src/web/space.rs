@@ -27,6 +27,9 @@ struct SpacePage {
     name: String,
     roles: String,
     structure: Option<Structure>,
+    /// The current structure is deactivated (its mandates are out of use).
+    structure_inactive: bool,
+    inactive_message: &'static str,
     offered: Option<String>,
     structures: Vec<Structure>,
     is_aidant: bool,
@@ -130,10 +133,9 @@ async fn home(ctx: Ctx, app: App, q: web::Query<HomeQuery>) -> Result<HttpRespon
             expires: crate::domain::french::day_and_time(r.invitation.expires_at),
         })
         .collect();
-    let lists = match (
-        &ctx.structure,
-        user.has(Role::Aidant) || user.has(Role::Manager),
-    ) {
+    // A deactivated structure's mandates are out of use: none are listed.
+    let usable = ctx.structure.as_ref().filter(|s| s.active);
+    let lists = match (usable, user.has(Role::Aidant) || user.has(Role::Manager)) {
         (Some(s), true) => {
             Some(super::mandates::home_mandates(&app, s.id.clone(), search.clone()).await?)
         }
@@ -148,14 +150,14 @@ async fn home(ctx: Ctx, app: App, q: web::Query<HomeQuery>) -> Result<HttpRespon
         "revoques" => Some(Some(AuthorisationState::Revoked)),
         _ => None,
     };
-    let rows = match (&ctx.structure, wanted) {
+    let rows = match (usable, wanted) {
         (Some(s), Some(w)) if user.has(Role::Aidant) || user.has(Role::Manager) => {
             super::mandates::home_rows(&app, s.id.clone(), w, search.clone()).await?
         }
         _ => Vec::new(),
     };
     // The structure's remote consent requests and their state.
-    let remote = match (&ctx.structure, user.has(Role::Aidant)) {
+    let remote = match (usable, user.has(Role::Aidant)) {
         (Some(s), true) => {
             let sid = s.id.clone();
             app.run(move |db, env| {
@@ -172,6 +174,8 @@ async fn home(ctx: Ctx, app: App, q: web::Query<HomeQuery>) -> Result<HttpRespon
             name: user.name.clone(),
             roles: user.role_set().labels(),
             structure: ctx.structure.clone(),
+            structure_inactive: ctx.structure.as_ref().is_some_and(|s| !s.active),
+            inactive_message: super::session::STRUCTURE_INACTIVE,
             offered: ctx.structure.as_ref().and_then(offered_labels),
             structures,
             is_aidant: user.has(Role::Aidant),

@@ -688,3 +688,46 @@ fn habilitation_pages_pass_axe() {
     b.find("input[name='confirm']");
     assert_accessible(&b, "a decision to confirm");
 }
+
+/// Every administration page passes axe, and so does a refused form with its error
+/// beside the field.
+#[test]
+fn admin_pages_pass_axe() {
+    let (app, clock) = app_with_clock(&[]);
+    let s = structure(&app.store, &clock, "France Services Admin", 24);
+    let admin = account(
+        &app.store,
+        &clock,
+        "admin.axe@exemple.fr",
+        &[Role::Admin],
+        None,
+    );
+    let b = browser();
+    browser_login(&b, &app, &clock, &admin);
+    for path in [
+        "/admin".to_string(),
+        "/admin/structures".to_string(),
+        "/admin/structures/nouvelle".to_string(),
+        format!("/admin/structures/{}", s.id),
+        format!("/admin/structures/{}/desactiver", s.id),
+        "/admin/comptes".to_string(),
+        "/admin/comptes/nouveau".to_string(),
+        format!("/admin/comptes/{}", admin.user.id),
+        "/admin/clients".to_string(),
+        "/admin/clients/nouveau".to_string(),
+        "/admin/cartes".to_string(),
+        "/admin/cles".to_string(),
+        "/admin/parametres".to_string(),
+    ] {
+        b.goto(&app.url(&path));
+        b.find("h1");
+        assert_accessible(&b, &path);
+    }
+    b.goto(&app.url("/admin/structures/nouvelle"));
+    b.type_into("#name", "Structure refusée");
+    b.type_into("#siret", "12345678901234");
+    b.submit_form("form[action='/admin/structures']");
+    let error = b.text("#siret-error");
+    assert!(error.contains("SIRET"), "{error}");
+    assert_accessible(&b, "the structure form with an error");
+}

@@ -8,6 +8,7 @@
 mod helpers;
 
 // Pages and forms, by route.
+mod admin_screens;
 mod attestation;
 mod audit;
 mod auth;

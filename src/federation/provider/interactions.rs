@@ -479,6 +479,11 @@ fn aidant(v: &Visitor, now: DateTime<Utc>) -> Result<Acting, Error> {
     let s = v.structure.as_ref().ok_or_else(|| {
         Error::Forbidden("Votre compte n’est rattaché à aucune structure.".into())
     })?;
+    if !s.active {
+        return Err(Error::Forbidden(
+            "Votre structure est désactivée : ses mandats ne peuvent plus être utilisés.".into(),
+        ));
+    }
     Ok(Acting::new(&user.id, &s.id))
 }
 

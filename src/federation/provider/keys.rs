@@ -87,6 +87,24 @@ fn store_key(
     Ok(kid.to_string())
 }
 
+/// The PKCS#8 DER of a key file's content: PEM (`-----BEGIN PRIVATE KEY-----`) is
+/// decoded, anything else taken as DER.
+pub fn pkcs8_der(raw: &[u8]) -> Result<Vec<u8>, Error> {
+    match std::str::from_utf8(raw) {
+        Ok(text) if text.contains("-----BEGIN PRIVATE KEY-----") => {
+            let body: String = text
+                .lines()
+                .filter(|l| !l.starts_with("-----"))
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .concat();
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body.trim())
+                .map_err(|_| Error::Invalid("PEM illisible".into()))
+        }
+        _ => Ok(raw.to_vec()),
+    }
+}
+
 /// Imports an RSA key (PKCS#8 DER) for RS256 clients; older RSA keys are retired.
 pub fn import_rsa_key(
     conn: &mut DbConn,
@@ -220,4 +238,30 @@ pub fn jwks(
 ) -> Result<Value, Error> {
     let keys = published_keys(conn, now, secrets, cache, grace)?;
     Ok(json!({ "keys": keys }))
+}
+
+/// A signing key as the operator sees it (never its private half).
+#[derive(Debug, Clone, Queryable)]
+pub struct KeyInfo {
+    /// Key id.
+    pub kid: String,
+    /// `ES256` or `RS256`.
+    pub alg: String,
+    /// When it was made or imported.
+    pub created_at: NaiveDateTime,
+    /// When it stopped signing (still published during the grace period).
+    pub retired_at: Option<NaiveDateTime>,
+}
+
+/// Every signing key, newest first.
+pub fn key_list(conn: &mut DbConn) -> QueryResult<Vec<KeyInfo>> {
+    signing_keys::table
+        .order((signing_keys::created_at.desc(), signing_keys::kid.asc()))
+        .select((
+            signing_keys::kid,
+            signing_keys::alg,
+            signing_keys::created_at,
+            signing_keys::retired_at,
+        ))
+        .load(conn)
 }

@@ -3,6 +3,7 @@
 //! and never another test file.
 
 pub mod accreditation;
+pub mod admin;
 pub mod app;
 pub mod browser;
 pub mod db;
@@ -17,6 +18,7 @@ pub mod procs;
 pub mod smtp;
 
 pub use accreditation::*;
+pub use admin::*;
 pub use app::*;
 pub use db::*;
 pub use fixtures::*;
