@@ -374,6 +374,9 @@ pub struct Dossier {
     pub aidants: Vec<Aidant>,
     /// Its thread, oldest first.
     pub messages: Vec<Message>,
+    /// For an administrator: the addresses of the request that are already accounts'
+    /// (acceptance refuses them; never shown to the applicant).
+    pub taken: Vec<String>,
 }
 
 impl Dossier {
@@ -503,8 +506,6 @@ fn check_person(
     (name, email)
 }
 
-const ACCOUNT_EXISTS: &str = "Un compte Procura existe déjà avec cette adresse : une personne ne peut avoir qu’un compte. Indiquez une autre adresse, ou demandez à l’administrateur de rattacher ce compte à la structure une fois la demande acceptée.";
-
 /// The request of `id` if `secret` is its link's; anything else is "not found".
 fn open(c: &mut DbConn, id: &str, secret: &str) -> Result<Request, Error> {
     let r = hr::table
@@ -608,6 +609,7 @@ fn dossier(c: &mut DbConn, request: Request) -> Result<Dossier, Error> {
         })
         .collect();
     Ok(Dossier {
+        taken: Vec::new(),
         request,
         aidants,
         messages,
@@ -895,10 +897,10 @@ pub fn save_manager(
         let r = open_editable(c, now, id, secret)?;
         let mut e = FieldErrors::default();
         let (name, email) = check_person(&mut e, "manager_name", "manager_email", name, email);
+        // Whether an account already has the address is not said here (anyone can open a
+        // request): the administrator sees it on the request, and acceptance refuses it.
         if e.get("manager_email").is_none() {
-            if users::find_by_email(c, &email)?.is_some() {
-                e.add("manager_email", ACCOUNT_EXISTS);
-            } else if aidants_of(c, &r.id)?.iter().any(|a| a.email == email) {
+            if aidants_of(c, &r.id)?.iter().any(|a| a.email == email) {
                 e.add(
                     "manager_email",
                     "Cette adresse est déjà celle d’un aidant de la demande : chaque personne a sa propre adresse. Pour que le responsable soit aussi aidant, cochez la case prévue et retirez-le de la liste des aidants.",
@@ -960,8 +962,6 @@ pub fn add_aidant(
                     "email",
                     "Cette adresse est celle du responsable : pour qu’il soit aussi aidant, cochez la case prévue à l’étape « Responsable ».",
                 );
-            } else if users::find_by_email(c, &email)?.is_some() {
-                e.add("email", ACCOUNT_EXISTS);
             }
         }
         let (Some(role), true) = (role, e.is_empty()) else {
@@ -1053,7 +1053,9 @@ pub fn submit(
         if !missing.is_empty() {
             return Ok(Saved::Refused(missing));
         }
-        let taken = conflicts(c, &d)?;
+        // The SIRET only: which addresses are accounts is for the administrator to see.
+        let mut taken = conflicts(c, &d)?;
+        taken.0.retain(|(field, _)| *field == "siret");
         if !taken.is_empty() {
             return Ok(Saved::Refused(taken));
         }
@@ -1191,7 +1193,13 @@ pub fn get(conn: &mut DbConn, id: &str) -> Result<Dossier, Error> {
             .first(c)
             .optional()?
             .ok_or(Error::NotFound)?;
-        dossier(c, r)
+        let mut d = dossier(c, r)?;
+        for email in d.account_emails() {
+            if users::find_by_email(c, &email)?.is_some() {
+                d.taken.push(email);
+            }
+        }
+        Ok(d)
     })
 }
 

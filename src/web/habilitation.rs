@@ -88,6 +88,8 @@ pub struct View {
     submitted: String,
     editable: bool,
     can_message: bool,
+    /// For an administrator: the addresses already accounts' (empty for the applicant).
+    taken: String,
 }
 
 /// An aidant of the request.
@@ -149,6 +151,7 @@ impl From<&Dossier> for View {
             submitted: r.submitted_at.map(day_and_time).unwrap_or_default(),
             editable: s.edit().is_ok(),
             can_message: s.message().is_ok(),
+            taken: d.taken.join(", "),
         }
     }
 }

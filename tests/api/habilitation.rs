@@ -266,6 +266,14 @@ fn acceptance_changes_nothing_when_an_address_was_taken_meanwhile() {
         journal_entries(&app.store).len(),
     );
     let mails_before = outbox(&app.store).len();
+    // The administrator sees it on the request before deciding.
+    let page = admin_web.get(&format!("/admin/habilitations/{id}"));
+    assert!(
+        page.body.contains(r#"id="adresses-prises""#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("aidant@exemple.fr"));
     let r = decide(&admin_web, &id, "accepter", "", true);
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("rien n’a été créé"), "{}", r.body);
@@ -370,7 +378,8 @@ fn bad_inputs_are_refused_beside_their_fields_and_save_nothing() {
     assert_eq!(request_field(&app, &id, "siret"), "");
     assert_eq!(journal_entries(&app.store).len(), journal_before);
 
-    // The manager: a bad address, an account's address.
+    // The manager: a bad address; an account's address is not told apart (anyone can
+    // open a request: no oracle of which addresses have accounts).
     account(
         &app.store,
         &clock,
@@ -381,14 +390,12 @@ fn bad_inputs_are_refused_beside_their_fields_and_save_nothing() {
     let r = save_manager(&web, &link, "Rose", "rose@", false);
     assert_eq!(r.status, 400);
     assert!(r.body.contains("id=\"manager_email-error\""));
-    let r = save_manager(&web, &link, "Rose", "pris@exemple.fr", false);
-    assert_eq!(r.status, 400);
-    assert!(r
-        .body
-        .contains("Un compte Procura existe déjà avec cette adresse"));
     assert_eq!(request_field(&app, &id, "manager_email"), "");
+    let r = save_manager(&web, &link, "Rose", "pris@exemple.fr", false);
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(request_field(&app, &id, "manager_email"), "pris@exemple.fr");
 
-    // The aidants: unique within the request, not an account's, not the manager's.
+    // The aidants: unique within the request, not the manager's.
     assert_eq!(
         save_manager(&web, &link, "Rose", "rose@exemple.fr", false).status,
         303
@@ -400,7 +407,6 @@ fn bad_inputs_are_refused_beside_their_fields_and_save_nothing() {
     for (email, says) in [
         ("ALAIN@exemple.fr", "figure déjà dans la liste des aidants"),
         ("rose@exemple.fr", "celle du responsable"),
-        ("pris@exemple.fr", "Un compte Procura existe déjà"),
         ("nope", "n’est pas valide"),
     ] {
         let r = add_request_aidant(&web, &link, "Quelqu’un", email, "aidant");
@@ -412,6 +418,14 @@ fn bad_inputs_are_refused_beside_their_fields_and_save_nothing() {
     assert_eq!(r.status, 400);
     assert!(r.body.contains("id=\"role-error\""));
     assert_eq!(count_rows(&app.store, "habilitation_aidants"), 1);
+    // An account's address is taken like any other, and nothing tells it apart.
+    let r = add_request_aidant(&web, &link, "Pris", "PRIS@exemple.fr", "aidant");
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(!web
+        .get(&format!("{link}/aidants"))
+        .body
+        .contains("existe déjà"));
+    assert_eq!(count_rows(&app.store, "habilitation_aidants"), 2);
 
     // Sending an incomplete request says what is missing.
     let (web2, link2) = started(&app, "autre@exemple.fr");
