@@ -1,0 +1,69 @@
+//! Review of issue 14, item 4 (accreditation), as an attacker: what the landed work let
+//! through, each test failing before its fix.
+
+use chrono::Duration;
+use procura::accounts::accreditation::{self, NewTraining};
+use procura::clock::Clock;
+
+use crate::helpers::*;
+
+/// The Paris day of the test clock, `YYYY-MM-DD`, shifted by `days`.
+fn day(clock: &procura::clock::FixedClock, days: i64) -> String {
+    let now = clock.now() + Duration::days(days);
+    procura::domain::french::paris(now.naive_utc())
+        .date()
+        .to_string()
+}
+
+/// Finding (medium, PostgreSQL): `users.accredited_until` was recomputed from the records
+/// without locking the account first, so a training recorded while another record of the
+/// same account was being cancelled wrote back an end computed before the cancellation
+/// committed: the cancelled record kept accrediting the aidant.
+#[test]
+fn a_record_made_during_a_cancellation_does_not_revive_the_cancelled_one() {
+    let (app, clock, s, _m, _a) = team(141);
+    let u = untrained_aidant(&app, &clock, "nouveau@exemple.fr", &s);
+    let now = clock.now();
+    let training = |completed_on: String, reference: &str| NewTraining {
+        email: u.email.clone(),
+        completed_on,
+        reference: reference.into(),
+    };
+    // A recent training (it ends last), about to be cancelled as a mistake.
+    let mistaken = {
+        let mut conn = app.store.conn().expect("conn");
+        accreditation::record(
+            &mut conn,
+            now,
+            "user:first",
+            36,
+            &training(day(&clock, 0), "B"),
+        )
+        .expect("record")
+        .expect("accepted")
+    };
+    let held = held_cancellation(&app.store, &mistaken.training.id, &u.user.id);
+    // Meanwhile another organisation records an older, real training.
+    let real = std::thread::scope(|scope| {
+        let recording = scope.spawn(|| {
+            let mut conn = app.store.conn().expect("conn");
+            accreditation::record(
+                &mut conn,
+                now,
+                "user:second",
+                36,
+                &training(day(&clock, -365), "A"),
+            )
+            .expect("record")
+            .expect("accepted")
+        });
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        commit_held(held);
+        recording.join().expect("thread")
+    });
+    assert_eq!(
+        accredited_until(&app, &u.user.id),
+        Some(real.training.expires_at),
+        "only the record in force counts, not the cancelled one"
+    );
+}
