@@ -274,6 +274,14 @@ pub fn record(
                 )))
             }
         };
+        // Whoever records vouches for someone else's training: an account holding the
+        // trainer (or admin) role and the aidant role does not accredit itself.
+        if user.actor() == actor {
+            return Ok(Err(refused(
+                "email",
+                "Vous ne pouvez pas enregistrer votre propre formation : un autre organisme de formation ou un administrateur l’enregistre.",
+            )));
+        }
         record_in(c, now, actor, &user, &checked).map(Ok)
     })
 }

@@ -4,6 +4,7 @@
 use chrono::Duration;
 use procura::accounts::accreditation::{self, NewTraining};
 use procura::clock::Clock;
+use procura::domain::roles::Role;
 
 use crate::helpers::*;
 
@@ -66,4 +67,32 @@ fn a_record_made_during_a_cancellation_does_not_revive_the_cancelled_one() {
         Some(real.training.expires_at),
         "only the record in force counts, not the cancelled one"
     );
+}
+
+/// Finding (low): an account holding both the trainer and the aidant roles (a training
+/// organisation's account invited into a structure gets the aidant role when it accepts)
+/// recorded its own training, and so accredited itself.
+#[test]
+fn nobody_records_their_own_training() {
+    let (app, clock, s, _m, _a) = team(142);
+    let both = untrained_account(
+        &app.store,
+        &clock,
+        "formateur@exemple.fr",
+        &[Role::Trainer, Role::Aidant],
+        Some(&s),
+    );
+    let web = logged_in(&app, &clock, &both);
+    let records = count_rows(&app.store, "trainings");
+    let r = record_training(&web, &both.email, &day(&clock, -1), "AUTO-1");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("votre propre formation"), "{}", r.body);
+    assert!(r.body.contains(r#"aria-describedby="email-error""#));
+    assert_eq!(accredited_until(&app, &both.user.id), None);
+    assert_eq!(count_rows(&app.store, "trainings"), records);
+    // Another organisation records it.
+    let (_t, other) = trainer(&app, &clock, "autre@exemple.fr");
+    let r = record_training(&other, &both.email, &day(&clock, -1), "AUTO-1");
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(accredited_until(&app, &both.user.id).is_some());
 }
