@@ -424,8 +424,14 @@ pub struct Listed {
 }
 
 /// The latest records, newest first (of the accounts whose e-mail contains `search`, when
-/// given), at most `limit`.
-pub fn latest(conn: &mut DbConn, search: &str, limit: i64) -> Result<Vec<Listed>, Error> {
+/// given; made by `recorded_by` only, when given), at most `limit`. A training
+/// organisation sees only its own records: the others name aidants it did not train.
+pub fn latest(
+    conn: &mut DbConn,
+    search: &str,
+    recorded_by: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Listed>, Error> {
     let search = search.trim().to_lowercase();
     Ok(read_tx(conn, |c| {
         let mut q = trainings::table
@@ -434,6 +440,9 @@ pub fn latest(conn: &mut DbConn, search: &str, limit: i64) -> Result<Vec<Listed>
             .order(trainings::recorded_at.desc())
             .limit(limit)
             .into_boxed();
+        if let Some(by) = recorded_by {
+            q = q.filter(trainings::recorded_by.eq(by));
+        }
         if !search.is_empty() {
             let escaped = search
                 .replace('\\', "\\\\")

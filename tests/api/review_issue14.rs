@@ -96,3 +96,39 @@ fn nobody_records_their_own_training() {
     assert_eq!(r.status, 303, "{}", r.body);
     assert!(accredited_until(&app, &both.user.id).is_some());
 }
+
+/// Finding (low, privacy): every training organisation saw the records of all the others,
+/// with the names and e-mail addresses of every aidant they trained, and could search
+/// them by e-mail. A training organisation now lists only its own records; an
+/// administrator lists all.
+#[test]
+fn a_training_organisation_lists_only_its_own_records() {
+    let (app, clock, s, _m, _a) = team(143);
+    let u = untrained_aidant(&app, &clock, "confidentiel@exemple.fr", &s);
+    let (_t1, first) = trainer(&app, &clock, "formation1@exemple.fr");
+    let (_t2, second) = trainer(&app, &clock, "formation2@exemple.fr");
+    assert_eq!(
+        record_training(&first, &u.email, &day(&clock, -1), "REF-PREMIER").status,
+        303
+    );
+    let own = first.get("/formations");
+    assert!(own.body.contains("REF-PREMIER"), "{}", own.body);
+    for page in [
+        second.get("/formations"),
+        second.get("/formations?q=confidentiel"),
+    ] {
+        assert_eq!(page.status, 200);
+        assert!(!page.body.contains("REF-PREMIER"), "{}", page.body);
+        assert!(
+            !page.body.contains("confidentiel@exemple.fr"),
+            "{}",
+            page.body
+        );
+    }
+    let admin = logged_in(
+        &app,
+        &clock,
+        &account(&app.store, &clock, "admin@exemple.fr", &[Role::Admin], None),
+    );
+    assert!(admin.get("/formations").body.contains("REF-PREMIER"));
+}
