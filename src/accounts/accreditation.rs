@@ -274,6 +274,14 @@ pub fn record(
                 )))
             }
         };
+        // Whoever records vouches for someone else's training: an account holding the
+        // trainer (or admin) role and the aidant role does not accredit itself.
+        if user.actor() == actor {
+            return Ok(Err(refused(
+                "email",
+                "Vous ne pouvez pas enregistrer votre propre formation : un autre organisme de formation ou un administrateur l’enregistre.",
+            )));
+        }
         record_in(c, now, actor, &user, &checked).map(Ok)
     })
 }
@@ -322,8 +330,20 @@ pub fn record_in(
     })
 }
 
-/// Recomputes and stores the account's accreditation end from its records.
+/// Recomputes and stores the account's accreditation end from its records. The
+/// account's row is locked first: on PostgreSQL a record and a cancellation of the same
+/// account running together would otherwise each compute the end before the other
+/// commits, and the last to write would keep a cancelled record in force (or drop a
+/// valid one). SQLite's single writer already holds the database.
 fn refresh(c: &mut DbConn, user_id: &str) -> QueryResult<Option<NaiveDateTime>> {
+    if let DbConn::Pg(pg) = c {
+        users_t::table
+            .filter(users_t::id.eq(user_id))
+            .select(users_t::id)
+            .for_update()
+            .first::<String>(pg)
+            .optional()?;
+    }
     let until: Option<NaiveDateTime> = trainings::table
         .filter(trainings::user_id.eq(user_id))
         .filter(trainings::cancelled_at.is_null())
@@ -352,17 +372,23 @@ pub fn cancel(
             .optional()?
             .filter(|t| any || t.recorded_by == actor)
             .ok_or(Error::NotFound)?;
-        if t.cancelled_at.is_some() {
+        // Conditional, so that of two cancellations running together only one goes
+        // through (and is journaled).
+        let moved = diesel::update(
+            trainings::table
+                .filter(trainings::id.eq(&t.id))
+                .filter(trainings::cancelled_at.is_null()),
+        )
+        .set((
+            trainings::cancelled_at.eq(Some(now.naive_utc())),
+            trainings::cancelled_by.eq(Some(actor)),
+        ))
+        .execute(c)?;
+        if moved == 0 {
             return Err(Error::Invalid(
                 "Cet enregistrement de formation est déjà annulé.".into(),
             ));
         }
-        diesel::update(trainings::table.filter(trainings::id.eq(&t.id)))
-            .set((
-                trainings::cancelled_at.eq(Some(now.naive_utc())),
-                trainings::cancelled_by.eq(Some(actor)),
-            ))
-            .execute(c)?;
         refresh(c, &t.user_id)?;
         let structure: Option<Option<String>> = users_t::table
             .filter(users_t::id.eq(&t.user_id))
@@ -398,8 +424,14 @@ pub struct Listed {
 }
 
 /// The latest records, newest first (of the accounts whose e-mail contains `search`, when
-/// given), at most `limit`.
-pub fn latest(conn: &mut DbConn, search: &str, limit: i64) -> Result<Vec<Listed>, Error> {
+/// given; made by `recorded_by` only, when given), at most `limit`. A training
+/// organisation sees only its own records: the others name aidants it did not train.
+pub fn latest(
+    conn: &mut DbConn,
+    search: &str,
+    recorded_by: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Listed>, Error> {
     let search = search.trim().to_lowercase();
     Ok(read_tx(conn, |c| {
         let mut q = trainings::table
@@ -408,6 +440,9 @@ pub fn latest(conn: &mut DbConn, search: &str, limit: i64) -> Result<Vec<Listed>
             .order(trainings::recorded_at.desc())
             .limit(limit)
             .into_boxed();
+        if let Some(by) = recorded_by {
+            q = q.filter(trainings::recorded_by.eq(by));
+        }
         if !search.is_empty() {
             let escaped = search
                 .replace('\\', "\\\\")

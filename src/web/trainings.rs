@@ -111,8 +111,10 @@ async fn render_page(
     error: Option<Refused>,
 ) -> Result<HttpResponse, WebError> {
     let q = search.clone();
+    // A training organisation lists its own records only; an administrator, all.
+    let own = (!r.admin).then(|| r.actor.clone());
     let listed = app
-        .run(move |db, _| accreditation::latest(db, &q, LISTED))
+        .run(move |db, _| accreditation::latest(db, &q, own.as_deref(), LISTED))
         .await?;
     let now = app.clock.now();
     let lines = listed

@@ -32,6 +32,7 @@ mod remote_consent;
 mod review;
 mod review_issue12;
 mod review_issue13;
+mod review_issue14;
 mod review_issue9;
 mod space;
 mod statistics;

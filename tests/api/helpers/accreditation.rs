@@ -42,3 +42,36 @@ pub fn record_training(web: &Web, email: &str, completed_on: &str, reference: &s
 pub fn accredited_until(app: &TestApp, id: &str) -> Option<chrono::NaiveDateTime> {
     super::fixtures::user_row(&app.store, id).accredited_until
 }
+
+/// A transaction in progress on its own connection, as a concurrent cancellation leaves
+/// it before its commit: training `training_id` of account `user_id` is marked cancelled
+/// and the account's row is updated (so locked, on PostgreSQL) but nothing is committed.
+/// [`commit_held`] ends it.
+pub fn held_cancellation(
+    store: &procura::store::Store,
+    training_id: &str,
+    user_id: &str,
+) -> procura::store::PooledConn {
+    use diesel::RunQueryDsl;
+    let mut conn = store.conn().expect("conn");
+    for sql in [
+        "BEGIN".to_string(),
+        format!(
+            "UPDATE trainings SET cancelled_at = recorded_at, cancelled_by = 'test' WHERE id = '{training_id}'"
+        ),
+        format!("UPDATE users SET accredited_until = NULL WHERE id = '{user_id}'"),
+    ] {
+        diesel::sql_query(&sql)
+            .execute(&mut *conn)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    conn
+}
+
+/// Commits the transaction of [`held_cancellation`].
+pub fn commit_held(mut conn: procura::store::PooledConn) {
+    use diesel::RunQueryDsl;
+    diesel::sql_query("COMMIT")
+        .execute(&mut *conn)
+        .expect("commit");
+}
