@@ -210,7 +210,12 @@ pub fn check(t: &NewTraining, now: DateTime<Utc>, months: u32) -> Result<Checked
             "Indiquez la référence de la formation (numéro d’attestation ou de session).",
         ));
     }
-    if reference.chars().count() > REFERENCE_MAX || reference.chars().any(char::is_control) {
+    // Control characters and bidirectional overrides (which would make a reference read
+    // differently in the table and the journal) are refused.
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}');
+    if reference.chars().count() > REFERENCE_MAX
+        || reference.chars().any(|c| c.is_control() || bidi(c))
+    {
         return Err(refused(
             "reference",
             format!(
@@ -519,6 +524,7 @@ mod tests {
         assert_eq!(field(t("2030-03-01", "  ")), "reference");
         assert_eq!(field(t("2030-03-01", &"x".repeat(101))), "reference");
         assert_eq!(field(t("2030-03-01", "a\nb")), "reference");
+        assert_eq!(field(t("2030-03-01", "AC-\u{202E}1202")), "reference");
     }
 
     #[test]

@@ -407,3 +407,40 @@ fn an_enrolled_account_never_used_is_not_taken_over_through_resets() {
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(user_row(&app.store, &a.user.id).password_reset_at, None);
 }
+
+/// The marker's migration marks the accounts whose password was reset before it (no
+/// password, a second factor), so that their links are mailed too after the upgrade.
+#[test]
+fn the_upgrade_marks_accounts_reset_before_it() {
+    let db = TestDb::new();
+    let store = db.store(2);
+    store.migrate().expect("migrate");
+    let clock = clock();
+    let s = structure(&store, &clock, "S", 36);
+    let reset = account(
+        &store,
+        &clock,
+        "reset@exemple.fr",
+        &[Role::Aidant],
+        Some(&s),
+    );
+    let kept = account(&store, &clock, "kept@exemple.fr", &[Role::Aidant], Some(&s));
+    // Back to the database as it was before the marker, with one password reset then.
+    let down =
+        include_str!("../../migrations/sqlite/2026-12-13-000002_password_reset_marker/down.sql");
+    exec_sql(&store, down.trim().trim_end_matches(';'));
+    exec_sql(
+        &store,
+        "DELETE FROM __diesel_schema_migrations WHERE version = '20261213000002'",
+    );
+    exec_sql(
+        &store,
+        &format!(
+            "UPDATE users SET password_hash = NULL WHERE id = '{}'",
+            reset.user.id
+        ),
+    );
+    assert_eq!(store.migrate().expect("upgrade").len(), 1);
+    assert!(user_row(&store, &reset.user.id).password_reset_at.is_some());
+    assert_eq!(user_row(&store, &kept.user.id).password_reset_at, None);
+}
