@@ -899,13 +899,13 @@ pub fn save_manager(
         let (name, email) = check_person(&mut e, "manager_name", "manager_email", name, email);
         // Whether an account already has the address is not said here (anyone can open a
         // request): the administrator sees it on the request, and acceptance refuses it.
-        if e.get("manager_email").is_none() {
-            if aidants_of(c, &r.id)?.iter().any(|a| a.email == email) {
-                e.add(
-                    "manager_email",
-                    "Cette adresse est déjà celle d’un aidant de la demande : chaque personne a sa propre adresse. Pour que le responsable soit aussi aidant, cochez la case prévue et retirez-le de la liste des aidants.",
-                );
-            }
+        if e.get("manager_email").is_none()
+            && aidants_of(c, &r.id)?.iter().any(|a| a.email == email)
+        {
+            e.add(
+                "manager_email",
+                "Cette adresse est déjà celle d’un aidant de la demande : chaque personne a sa propre adresse. Pour que le responsable soit aussi aidant, cochez la case prévue et retirez-le de la liste des aidants.",
+            );
         }
         if !e.is_empty() {
             return Ok(Saved::Refused(e));
