@@ -416,86 +416,62 @@ role_extractor!(
     Role::Manager,
     "A logged-in manager with a current structure."
 );
-/// A logged-in auditor. Auditors read the journal of every structure, so no current
-/// structure is required (an auditor may belong to none).
-pub struct Auditor {
-    ctx: Ctx,
-}
+macro_rules! account_extractor {
+    ($name:ident, $role:expr, $refusal:literal, $doc:literal) => {
+        #[doc = $doc]
+        pub struct $name {
+            ctx: Ctx,
+        }
 
-impl Auditor {
-    /// The account.
-    pub fn user(&self) -> &User {
-        self.ctx.user.as_ref().expect("checked at extraction")
-    }
-}
-
-impl Deref for Auditor {
-    type Target = Ctx;
-    fn deref(&self) -> &Ctx {
-        &self.ctx
-    }
-}
-
-impl FromRequest for Auditor {
-    type Error = WebError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, WebError>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let ctx = Ctx::load(&req).await?;
-            if !ctx.user()?.has(Role::Auditor) {
-                return Err(WebError::Forbidden(
-                    "Votre compte n’a pas accès à cette page.".into(),
-                ));
+        impl $name {
+            /// The account.
+            pub fn user(&self) -> &User {
+                self.ctx.user.as_ref().expect("checked at extraction")
             }
-            Ok(Auditor { ctx })
-        })
-    }
-}
 
-/// A logged-in administrator. The operator's screens (`/admin`) act on every structure, so
-/// no current structure is required; changes are journaled with the admin as actor.
-pub struct Admin {
-    ctx: Ctx,
-}
-
-impl Admin {
-    /// The account.
-    pub fn user(&self) -> &User {
-        self.ctx.user.as_ref().expect("checked at extraction")
-    }
-
-    /// The journal's actor string (`user:<id>`).
-    pub fn actor(&self) -> String {
-        self.user().actor()
-    }
-}
-
-impl Deref for Admin {
-    type Target = Ctx;
-    fn deref(&self) -> &Ctx {
-        &self.ctx
-    }
-}
-
-impl FromRequest for Admin {
-    type Error = WebError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, WebError>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let ctx = Ctx::load(&req).await?;
-            if !ctx.user()?.has(Role::Admin) {
-                return Err(WebError::Forbidden(
-                    "Seuls les administrateurs ont accès à cette page.".into(),
-                ));
+            /// The journal's actor string (`user:<id>`).
+            pub fn actor(&self) -> String {
+                self.user().actor()
             }
-            Ok(Admin { ctx })
-        })
-    }
+        }
+
+        impl Deref for $name {
+            type Target = Ctx;
+            fn deref(&self) -> &Ctx {
+                &self.ctx
+            }
+        }
+
+        impl FromRequest for $name {
+            type Error = WebError;
+            type Future = Pin<Box<dyn Future<Output = Result<Self, WebError>>>>;
+
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                let req = req.clone();
+                Box::pin(async move {
+                    let ctx = Ctx::load(&req).await?;
+                    if !ctx.user()?.has($role) {
+                        return Err(WebError::Forbidden($refusal.into()));
+                    }
+                    Ok($name { ctx })
+                })
+            }
+        }
+    };
 }
+
+account_extractor!(
+    Auditor,
+    Role::Auditor,
+    "Votre compte n’a pas accès à cette page.",
+    "A logged-in auditor. Auditors read the journal of every structure, so no current structure is required (an auditor may belong to none)."
+);
+account_extractor!(
+    Admin,
+    Role::Admin,
+    "Seuls les administrateurs ont accès à cette page.",
+    "A logged-in administrator. The operator's screens (`/admin`) act on every structure, so no current structure is required; changes are journaled with the admin as actor."
+);
 
 /// The session cookie's token only: for use cases that resolve the session inside their
 /// own transaction (the acting-on-behalf flow), so a request costs one transaction.

@@ -12,14 +12,6 @@ use crate::helpers::oidc::*;
 use crate::helpers::person::*;
 use crate::helpers::*;
 
-/// The Paris day of the test clock, `YYYY-MM-DD`, shifted by `days`.
-fn day(clock: &procura::clock::FixedClock, days: i64) -> String {
-    let now = clock.now() + Duration::days(days);
-    procura::domain::french::paris(now.naive_utc())
-        .date()
-        .to_string()
-}
-
 #[test]
 fn an_untrained_aidant_sees_what_is_missing_and_can_neither_create_nor_request() {
     let (app, clock, s, _m, _a) = team(71);
@@ -85,7 +77,7 @@ fn a_training_organisation_records_a_training_and_the_aidant_is_accredited() {
     let r = record_training(
         &trainer_web,
         "Nouveau@Exemple.fr",
-        &day(&clock, -3),
+        &paris_day(&clock, -3),
         "AC-2030-0042",
     );
     assert_eq!(r.status, 303, "{}", r.body);
@@ -96,7 +88,7 @@ fn a_training_organisation_records_a_training_and_the_aidant_is_accredited() {
     // 36 months from the training's day, by default.
     let until = accredited_until(&app, &u.user.id).expect("accredited");
     let expected = accreditation::expiry(
-        chrono::NaiveDate::parse_from_str(&day(&clock, -3), "%Y-%m-%d").expect("day"),
+        chrono::NaiveDate::parse_from_str(&paris_day(&clock, -3), "%Y-%m-%d").expect("day"),
         36,
     );
     assert_eq!(until, expected);
@@ -122,11 +114,11 @@ fn bad_trainings_are_refused_beside_their_field_and_record_nothing() {
     untrained_aidant(&app, &clock, "nouveau@exemple.fr", &s);
     let (_t, web) = trainer(&app, &clock, "formation@exemple.fr");
     let before = count_rows(&app.store, "trainings");
-    let old = day(&clock, -(37 * 31));
+    let old = paris_day(&clock, -(37 * 31));
     let cases = [
         (
             "nouveau@exemple.fr",
-            day(&clock, 2),
+            paris_day(&clock, 2),
             "R-1",
             "completed_on",
             "dans le futur",
@@ -147,14 +139,14 @@ fn bad_trainings_are_refused_beside_their_field_and_record_nothing() {
         ),
         (
             "nouveau@exemple.fr",
-            day(&clock, -1),
+            paris_day(&clock, -1),
             "   ",
             "reference",
             "Indiquez la référence",
         ),
         (
             "personne@exemple.fr",
-            day(&clock, -1),
+            paris_day(&clock, -1),
             "R-1",
             "email",
             "Aucun compte d’aidant",
@@ -162,14 +154,14 @@ fn bad_trainings_are_refused_beside_their_field_and_record_nothing() {
         // A manager-only account is no aidant.
         (
             "m@exemple.fr",
-            day(&clock, -1),
+            paris_day(&clock, -1),
             "R-1",
             "email",
             "Aucun compte d’aidant",
         ),
         (
             "pas-une-adresse",
-            day(&clock, -1),
+            paris_day(&clock, -1),
             "R-1",
             "email",
             "Indiquez l’adresse",
@@ -219,7 +211,7 @@ fn only_trainers_and_admins_reach_the_trainings_page() {
             &[
                 ("csrf_token", &csrf),
                 ("email", "a@exemple.fr"),
-                ("completed_on", &day(&clock, -1)),
+                ("completed_on", &paris_day(&clock, -1)),
                 ("reference", "R"),
             ],
         );
@@ -243,7 +235,7 @@ fn a_cancelled_record_ends_the_accreditation_and_trainers_cancel_only_their_own(
     let (t1, first) = trainer(&app, &clock, "formation1@exemple.fr");
     let (_t2, second) = trainer(&app, &clock, "formation2@exemple.fr");
     assert_eq!(
-        record_training(&first, &u.email, &day(&clock, -1), "R-1").status,
+        record_training(&first, &u.email, &paris_day(&clock, -1), "R-1").status,
         303
     );
     let id = {
@@ -318,7 +310,7 @@ fn the_accreditation_ends_after_the_configured_months_and_says_so_before() {
     let u = untrained_aidant(&app, &clock, "nouveau@exemple.fr", &s);
     let (_t, trainer_web) = trainer(&app, &clock, "formation@exemple.fr");
     assert_eq!(
-        record_training(&trainer_web, &u.email, &day(&clock, 0), "R-12").status,
+        record_training(&trainer_web, &u.email, &paris_day(&clock, 0), "R-12").status,
         303
     );
     // Within 60 days of the end, the home says so.

@@ -1,20 +1,11 @@
 //! Review of issue 14, item 4 (accreditation), as an attacker: what the landed work let
 //! through, each test failing before its fix.
 
-use chrono::Duration;
 use procura::accounts::accreditation::{self, NewTraining};
 use procura::clock::Clock;
 use procura::domain::roles::Role;
 
 use crate::helpers::*;
-
-/// The Paris day of the test clock, `YYYY-MM-DD`, shifted by `days`.
-fn day(clock: &procura::clock::FixedClock, days: i64) -> String {
-    let now = clock.now() + Duration::days(days);
-    procura::domain::french::paris(now.naive_utc())
-        .date()
-        .to_string()
-}
 
 /// Finding (medium, PostgreSQL): `users.accredited_until` was recomputed from the records
 /// without locking the account first, so a training recorded while another record of the
@@ -38,7 +29,7 @@ fn a_record_made_during_a_cancellation_does_not_revive_the_cancelled_one() {
             now,
             "user:first",
             36,
-            &training(day(&clock, 0), "B"),
+            &training(paris_day(&clock, 0), "B"),
         )
         .expect("record")
         .expect("accepted")
@@ -53,7 +44,7 @@ fn a_record_made_during_a_cancellation_does_not_revive_the_cancelled_one() {
                 now,
                 "user:second",
                 36,
-                &training(day(&clock, -365), "A"),
+                &training(paris_day(&clock, -365), "A"),
             )
             .expect("record")
             .expect("accepted")
@@ -84,7 +75,7 @@ fn nobody_records_their_own_training() {
     );
     let web = logged_in(&app, &clock, &both);
     let records = count_rows(&app.store, "trainings");
-    let r = record_training(&web, &both.email, &day(&clock, -1), "AUTO-1");
+    let r = record_training(&web, &both.email, &paris_day(&clock, -1), "AUTO-1");
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("votre propre formation"), "{}", r.body);
     assert!(r.body.contains(r#"aria-describedby="email-error""#));
@@ -92,7 +83,7 @@ fn nobody_records_their_own_training() {
     assert_eq!(count_rows(&app.store, "trainings"), records);
     // Another organisation records it.
     let (_t, other) = trainer(&app, &clock, "autre@exemple.fr");
-    let r = record_training(&other, &both.email, &day(&clock, -1), "AUTO-1");
+    let r = record_training(&other, &both.email, &paris_day(&clock, -1), "AUTO-1");
     assert_eq!(r.status, 303, "{}", r.body);
     assert!(accredited_until(&app, &both.user.id).is_some());
 }
@@ -108,7 +99,7 @@ fn a_training_organisation_lists_only_its_own_records() {
     let (_t1, first) = trainer(&app, &clock, "formation1@exemple.fr");
     let (_t2, second) = trainer(&app, &clock, "formation2@exemple.fr");
     assert_eq!(
-        record_training(&first, &u.email, &day(&clock, -1), "REF-PREMIER").status,
+        record_training(&first, &u.email, &paris_day(&clock, -1), "REF-PREMIER").status,
         303
     );
     let own = first.get("/formations");

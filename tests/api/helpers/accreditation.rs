@@ -75,3 +75,12 @@ pub fn commit_held(mut conn: procura::store::PooledConn) {
         .execute(&mut *conn)
         .expect("commit");
 }
+
+/// The Paris day of the test clock, `YYYY-MM-DD`, shifted by `days`.
+pub fn paris_day(clock: &FixedClock, days: i64) -> String {
+    use procura::clock::Clock;
+    let now = clock.now() + chrono::Duration::days(days);
+    procura::domain::french::paris(now.naive_utc())
+        .date()
+        .to_string()
+}
