@@ -3,7 +3,6 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use serde::Deserialize;
 
 use super::{mark, refused, when, Field, Posted};
 use crate::accounts::structures::{self, Structure};
@@ -24,12 +23,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/comptes/{id}/{action}", web::post().to(act));
 }
 
-/// `?q=`.
-#[derive(Deserialize)]
-pub struct Search {
-    #[serde(default)]
-    q: String,
-}
+use super::Search;
 
 /// A row of the accounts list.
 pub struct Row {

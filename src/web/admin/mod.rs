@@ -12,6 +12,13 @@ mod settings;
 mod structures;
 mod usagers;
 
+/// The search of the structures' and accounts' lists: `?q=`.
+#[derive(serde::Deserialize)]
+pub struct Search {
+    #[serde(default)]
+    q: String,
+}
+
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;

@@ -2,7 +2,6 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
-use serde::Deserialize;
 
 use super::{
     demarche_choices, mark, parse_ticked, refused, sentence, ticked, DemarcheChoice, Field, Posted,
@@ -24,12 +23,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/structures/{id}/{action}", web::post().to(act));
 }
 
-/// `?q=`.
-#[derive(Deserialize)]
-pub struct Search {
-    #[serde(default)]
-    q: String,
-}
+use super::Search;
 
 #[derive(Template)]
 #[template(path = "admin_structures.html")]
